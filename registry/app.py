@@ -1,0 +1,67 @@
+"""The aiohttp application: routes, error answers, and the background tasks' lifetime."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from .auth import TokenIssuer
+from .config import Config
+from .api_handlers import ApiHandlers
+from .errors import RegistryError
+from .gc import Collector
+from .store import Store
+from .token_handler import TokenHandler
+from .v2_handlers import V2Handlers
+
+log = logging.getLogger("registry")
+SERVICE = "crg.apkg.io"
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except RegistryError as exc:
+        if exc.status >= 500:
+            log.error("%s %s: %s", request.method, request.path, exc.message)
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return RegistryError("NAME_UNKNOWN" if request.path.startswith("/v2/") else "NOT_FOUND",
+                                 f"no route for {request.method} {request.path}", status=404).response()
+        if exc.status == 405:
+            return RegistryError("UNSUPPORTED", f"{request.method} is not supported on {request.path}").response()
+        raise
+    except OSError as exc:
+        if exc.errno == 28:  # ENOSPC
+            log.error("%s %s: disk full", request.method, request.path)
+            return RegistryError("INSUFFICIENT_STORAGE", "the registry's disk is full: nothing was stored").response()
+        log.exception("%s %s failed", request.method, request.path)
+        return RegistryError("INTERNAL", "internal error").response()
+
+
+def create_app(root: Path, config: Config) -> web.Application:
+    store = Store(root, config)
+    issuer = TokenIssuer.for_root(root, SERVICE, config.token_ttl_seconds)
+    app = web.Application(middlewares=[errors_middleware])
+    app["store"] = store
+    app.add_routes(TokenHandler(store, issuer).routes())
+    app.add_routes(V2Handlers(store, issuer).routes())
+    collector = Collector(store)
+    store.on_dereference = collector.schedule
+    app["collector"] = collector
+    app.add_routes(ApiHandlers(store, collector).routes())
+
+    async def background(app: web.Application):
+        periodic = asyncio.get_running_loop().create_task(collector.periodic())
+        yield
+        periodic.cancel()
+        for task in list(collector.running.values()):
+            await asyncio.wait([task], timeout=30)
+        store.close()
+
+    app.cleanup_ctx.append(background)
+    return app

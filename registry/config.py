@@ -1,0 +1,171 @@
+"""The registry's YAML configuration: loaded once, validated with one message per problem."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .names import REPOSITORY_RE, is_slug
+
+ROLES = ("read", "write", "admin")
+ROLE_RANK = {"read": 1, "write": 2, "admin": 3}
+DEFAULT_MAX_LAYER_BYTES = 32 * 1024**3
+DEFAULT_UPLOAD_TIMEOUT_SECONDS = 420
+DEFAULT_GRACE_SECONDS = 900
+DEFAULT_TOKEN_TTL_SECONDS = 300
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class Member:
+    username: str
+    token_sha256: str  # stored hashed, compared in constant time
+    roles: dict[str, str]  # repository slug -> role
+
+    def token_matches(self, token: str) -> bool:
+        given = hashlib.sha256(token.encode()).hexdigest()
+        return hmac.compare_digest(given, self.token_sha256)
+
+    def role_on(self, repository: str | None) -> str | None:
+        return self.roles.get(repository) if repository else None
+
+    def best_role(self) -> str | None:
+        ranked = sorted(self.roles.values(), key=ROLE_RANK.__getitem__)
+        return ranked[-1] if ranked else None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    slug: str
+    repositories: dict[str, str]  # slug -> project key
+    packages: dict[str, str]  # package name -> repository slug (seeded into the database)
+    members: dict[str, Member]
+
+
+@dataclass(frozen=True)
+class Config:
+    workspaces: dict[str, Workspace]
+    max_layer_bytes: int = DEFAULT_MAX_LAYER_BYTES
+    upload_timeout_seconds: float = DEFAULT_UPLOAD_TIMEOUT_SECONDS
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+    token_ttl_seconds: float = DEFAULT_TOKEN_TTL_SECONDS
+    problems: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def member(self, workspace: str, username: str) -> Member | None:
+        ws = self.workspaces.get(workspace)
+        return ws.members.get(username) if ws else None
+
+
+def load_config(path: str | Path) -> Config:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    return parse_config(data, source=str(path))
+
+
+def _number(value: Any, where: str, problems: list[str], default: float, minimum: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        problems.append(f"{where} must be a number >= {minimum}, got {value!r}")
+        return default
+    return value
+
+
+def _mapping(value: Any, where: str, problems: list[str]) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"{where} must be a mapping, got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _member(ws: str, name: Any, raw: Any, repositories: dict[str, str], problems: list[str]) -> Member | None:
+    where = f"workspaces.{ws}.members.{name}"
+    raw = _mapping(raw, where, problems)
+    token, hashed = raw.get("token"), raw.get("token_sha256")
+    if (token is None) == (hashed is None):
+        problems.append(f"{where}: give exactly one of token or token_sha256")
+        return None
+    if token is not None:
+        if not isinstance(token, str) or not token:
+            problems.append(f"{where}.token must be a non-empty string")
+            return None
+        hashed = hashlib.sha256(token.encode()).hexdigest()
+    elif not (isinstance(hashed, str) and len(hashed) == 64 and all(c in "0123456789abcdef" for c in hashed)):
+        problems.append(f"{where}.token_sha256 must be 64 lowercase hex characters")
+        return None
+    roles: dict[str, str] = {}
+    for repo, role in _mapping(raw.get("roles"), f"{where}.roles", problems).items():
+        if repo not in repositories:
+            problems.append(f"{where}.roles: unknown repository {repo!r}")
+        elif role not in ROLES:
+            problems.append(f"{where}.roles.{repo}: role must be one of {', '.join(ROLES)}, got {role!r}")
+        else:
+            roles[repo] = role
+    return Member(str(name), hashed, roles)
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    problems: list[str] = []
+    data = _mapping(data, "the top level", problems)
+    unknown = set(data) - {"workspaces", "limits", "gc", "auth"}
+    if unknown:
+        problems.append(f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}")
+    workspaces: dict[str, Workspace] = {}
+    for slug, raw in _mapping(data.get("workspaces"), "workspaces", problems).items():
+        where = f"workspaces.{slug}"
+        if not isinstance(slug, str) or not is_slug(slug):
+            problems.append(f"{where}: workspace slug must be lowercase letters, digits, '-', '_' or '.'")
+            continue
+        raw = _mapping(raw, where, problems)
+        repositories: dict[str, str] = {}
+        for repo, meta in _mapping(raw.get("repositories"), f"{where}.repositories", problems).items():
+            meta = _mapping(meta, f"{where}.repositories.{repo}", problems)
+            project = meta.get("project")
+            if not isinstance(repo, str) or not is_slug(repo):
+                problems.append(f"{where}.repositories: invalid repository slug {repo!r}")
+            elif not isinstance(project, str) or not project:
+                problems.append(f"{where}.repositories.{repo}.project must be a project key")
+            else:
+                repositories[repo] = project
+        packages: dict[str, str] = {}
+        for name, repo in _mapping(raw.get("packages"), f"{where}.packages", problems).items():
+            if not isinstance(name, str) or not REPOSITORY_RE.match(name):
+                problems.append(f"{where}.packages: invalid package name {name!r}")
+            elif repo not in repositories:
+                problems.append(f"{where}.packages.{name}: unknown repository {repo!r}")
+            else:
+                packages[name] = repo
+        members: dict[str, Member] = {}
+        for name, mraw in _mapping(raw.get("members"), f"{where}.members", problems).items():
+            member = _member(slug, name, mraw, repositories, problems)
+            if member:
+                members[member.username] = member
+        workspaces[slug] = Workspace(slug, repositories, packages, members)
+    limits = _mapping(data.get("limits"), "limits", problems)
+    gc = _mapping(data.get("gc"), "gc", problems)
+    auth = _mapping(data.get("auth"), "auth", problems)
+    config = Config(
+        workspaces=workspaces,
+        max_layer_bytes=int(_number(limits.get("max_layer_bytes"), "limits.max_layer_bytes", problems, DEFAULT_MAX_LAYER_BYTES, 1)),
+        upload_timeout_seconds=_number(limits.get("upload_timeout_seconds"), "limits.upload_timeout_seconds", problems, DEFAULT_UPLOAD_TIMEOUT_SECONDS, 1),
+        grace_seconds=_number(gc.get("grace_seconds"), "gc.grace_seconds", problems, DEFAULT_GRACE_SECONDS, 0),
+        token_ttl_seconds=_number(auth.get("token_ttl_seconds"), "auth.token_ttl_seconds", problems, DEFAULT_TOKEN_TTL_SECONDS, 1),
+    )
+    if problems:
+        raise ConfigError(f"{source} has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
+    return config

@@ -1,0 +1,219 @@
+"""Online garbage collection of a workspace's blob store.
+
+Triggered by a same-tag push, a tag delete and an image delete, and run in the background:
+the request that triggers it does not wait. Safety against concurrent pushes:
+- nothing written, mounted or confirmed by a HEAD within the grace period is a candidate;
+- candidates are chosen and marked `deleting` in one transaction that re-checks references,
+  so a manifest stored in the same instant either sees the blob or the blob is not chosen;
+- files are removed under the workspace lock that a finishing upload also takes, and only
+  for rows still marked, since a re-upload of the same content un-marks its row;
+- a blob marked `deleting` is reported absent, so clients upload it again rather than
+  reference what is about to disappear.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .metadata import Metadata
+from .store import Store
+
+log = logging.getLogger("registry.gc")
+BATCH = 64
+# Abandoned manifests and uploads are also swept periodically, not only on triggers.
+PERIODIC_SECONDS = 600
+
+
+@dataclass
+class CollectionResult:
+    workspace: str
+    started_at: float
+    finished_at: float = 0.0
+    freed_bytes: int = 0
+    blobs_deleted: int = 0
+    manifests_deleted: int = 0
+    orphan_files_deleted: int = 0
+    deferred: int = 0  # unreferenced but still inside the grace period
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _unreferenced_clause() -> str:
+    return (
+        "NOT EXISTS (SELECT 1 FROM manifest_refs r JOIN packages p ON p.id = r.package_id"
+        " WHERE p.workspace = b.workspace AND r.kind = 'blob' AND r.target = b.digest)"
+    )
+
+
+def sweep_manifests(meta: Metadata, workspace: str, cutoff: float) -> int:
+    """Delete untagged manifests no index references and older than the cutoff, to a fixpoint."""
+    deleted = 0
+    for _ in range(8):  # an index of indexes is at most a few levels deep
+        with meta._write():
+            rows = meta.db.execute(
+                "SELECT m.package_id, m.digest FROM manifests m JOIN packages p ON p.id = m.package_id"
+                " WHERE p.workspace = ? AND m.touched_at < ?"
+                " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.package_id = m.package_id AND t.digest = m.digest)"
+                " AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.package_id = m.package_id"
+                "                 AND r.kind = 'manifest' AND r.target = m.digest)",
+                (workspace, cutoff),
+            ).fetchall()
+            for package_id, digest in rows:
+                meta.db.execute("DELETE FROM manifest_refs WHERE package_id = ? AND manifest_digest = ?", (package_id, digest))
+                meta.db.execute("DELETE FROM manifests WHERE package_id = ? AND digest = ?", (package_id, digest))
+        deleted += len(rows)
+        if not rows:
+            break
+    return deleted
+
+
+def mark_blobs(meta: Metadata, workspace: str, cutoff: float) -> tuple[list[tuple[str, int]], int]:
+    """Choose and mark unreferenced blobs past the grace period; also count the deferred ones."""
+    with meta._write():
+        marked = meta.db.execute(
+            f"SELECT b.digest, b.size FROM blobs b WHERE b.workspace = ? AND b.deleting = 0"
+            f" AND b.touched_at < ? AND {_unreferenced_clause()}",
+            (workspace, cutoff),
+        ).fetchall()
+        meta.db.executemany(
+            "UPDATE blobs SET deleting = 1 WHERE workspace = ? AND digest = ?", [(workspace, d) for d, _ in marked]
+        )
+        deferred = meta.db.execute(
+            f"SELECT COUNT(*) FROM blobs b WHERE b.workspace = ? AND b.deleting = 0"
+            f" AND b.touched_at >= ? AND {_unreferenced_clause()}",
+            (workspace, cutoff),
+        ).fetchone()[0]
+    return marked, deferred
+
+
+def still_marked(meta: Metadata, workspace: str, digests: list[str]) -> list[str]:
+    marks = ",".join("?" * len(digests))
+    rows = meta.db.execute(
+        f"SELECT digest FROM blobs WHERE workspace = ? AND deleting = 1 AND digest IN ({marks})", (workspace, *digests)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def forget_blobs(meta: Metadata, workspace: str, digests: list[str]) -> None:
+    with meta._write():
+        for digest in digests:
+            meta.db.execute("DELETE FROM blobs WHERE workspace = ? AND digest = ? AND deleting = 1", (workspace, digest))
+            meta.db.execute(
+                "DELETE FROM package_blobs WHERE digest = ? AND package_id IN (SELECT id FROM packages WHERE workspace = ?)",
+                (digest, workspace),
+            )
+
+
+def known_digests(meta: Metadata, workspace: str) -> set[str]:
+    return {r[0] for r in meta.db.execute("SELECT digest FROM blobs WHERE workspace = ?", (workspace,))}
+
+
+def oldest_unreferenced(meta: Metadata, workspace: str) -> float | None:
+    return meta.db.execute(
+        f"SELECT MIN(b.touched_at) FROM blobs b WHERE b.workspace = ? AND b.deleting = 0 AND {_unreferenced_clause()}",
+        (workspace,),
+    ).fetchone()[0]
+
+
+@dataclass
+class Collector:
+    store: Store
+    last: dict[str, CollectionResult] = field(default_factory=dict)
+    running: dict[str, asyncio.Task] = field(default_factory=dict)
+    again: set[str] = field(default_factory=set)
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
+
+    def schedule(self, workspace: str, delay: float = 0.0) -> None:
+        """Ask for a collection; one runs at a time per workspace and a request during a run queues one more."""
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            old = self.timers.pop(workspace, None)
+            if old is not None:
+                old.cancel()
+            self.timers[workspace] = loop.call_later(delay, self.schedule, workspace)
+            return
+        if workspace in self.running:
+            self.again.add(workspace)
+            return
+        self.running[workspace] = asyncio.get_running_loop().create_task(self._run(workspace))
+
+    async def _run(self, workspace: str) -> None:
+        try:
+            while True:
+                self.again.discard(workspace)
+                try:
+                    await self.collect(workspace)
+                except Exception:
+                    log.exception("collection of %s failed", workspace)
+                if workspace not in self.again:
+                    break
+        finally:
+            self.running.pop(workspace, None)
+
+    async def wait_idle(self, workspace: str) -> None:
+        task = self.running.get(workspace)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def collect(self, workspace: str) -> CollectionResult:
+        store, meta = self.store, self.store.meta
+        result = CollectionResult(workspace, time.time())
+        cutoff = time.time() - store.config.grace_seconds
+        result.manifests_deleted = await store.db(sweep_manifests, meta, workspace, cutoff)
+        marked, result.deferred = await store.db(mark_blobs, meta, workspace, cutoff)
+        for i in range(0, len(marked), BATCH):
+            batch = marked[i:i + BATCH]
+            async with store.workspace_locks[workspace]:
+                doomed = set(await store.db(still_marked, meta, workspace, [d for d, _ in batch]))
+                for digest in doomed:
+                    await store.run_io(store.files.remove_blob, workspace, digest)
+                await store.db(forget_blobs, meta, workspace, list(doomed))
+            sizes = dict(batch)
+            result.blobs_deleted += len(doomed)
+            result.freed_bytes += sum(sizes[d] for d in doomed)
+        result.orphan_files_deleted = await self._orphans(workspace, cutoff)
+        result.finished_at = time.time()
+        self.last[workspace] = result
+        self.runs[workspace] = self.runs.get(workspace, 0) + 1
+        if result.blobs_deleted or result.manifests_deleted:
+            log.info("collected %s: %d blobs (%d bytes), %d manifests", workspace,
+                     result.blobs_deleted, result.freed_bytes, result.manifests_deleted)
+        oldest = await store.db(oldest_unreferenced, meta, workspace)
+        if oldest is not None:
+            # Something is waiting out its grace period: come back when it has.
+            self.schedule(workspace, max(1.0, oldest + store.config.grace_seconds - time.time() + 0.5))
+        return result
+
+    async def _orphans(self, workspace: str, cutoff: float) -> int:
+        """Files with no row: left by a crash between moving a blob into place and recording it."""
+        store = self.store
+        async with store.workspace_locks[workspace]:
+            on_disk = await store.run_io(store.files.stored_files, workspace)
+            known = await store.db(known_digests, store.meta, workspace)
+            removed = 0
+            for digest in set(on_disk) - known:
+                path = store.files.blob_path(workspace, digest)
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
+    async def periodic(self) -> None:
+        """Sweep every workspace now and then, and expire abandoned upload sessions."""
+        interval = min(PERIODIC_SECONDS, max(5.0, self.store.config.upload_timeout_seconds / 4))
+        elapsed = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            self.store.expire_uploads()
+            elapsed += interval
+            if elapsed >= PERIODIC_SECONDS:
+                elapsed = 0.0
+                for workspace in self.store.config.workspaces:
+                    self.schedule(workspace)

@@ -1,0 +1,207 @@
+"""The storage layer the HTTP handlers call: packages, blobs, uploads and manifests.
+
+Metadata calls run on one dedicated thread (serialised, never blocking the event loop);
+hashing and file writes run on an I/O pool. A per-workspace lock orders the two moments
+where files and rows must change together: a verified upload moving into place, and a
+collection deleting a blob.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import AsyncIterator, Callable, TypeVar
+
+from .blobfiles import BlobFiles
+from .config import Config
+from .errors import RegistryError
+from .manifests import ParsedManifest, parse_manifest
+from .metadata import BlobRecord, ManifestRecord, Metadata, Package
+from .names import parse_reference
+from .uploads import UploadSession, append_stream, new_upload_id, too_large
+
+T = TypeVar("T")
+
+
+class Store:
+    def __init__(self, root: Path, config: Config) -> None:
+        self.root = root
+        self.config = config
+        root.mkdir(parents=True, exist_ok=True)
+        self.files = BlobFiles(root)
+        self.meta = Metadata(root / "metadata.db")
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="metadata")
+        self.io = ThreadPoolExecutor(8, thread_name_prefix="blob-io")
+        self.uploads: dict[str, UploadSession] = {}
+        self.workspace_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.on_dereference: Callable[[str], None] = lambda workspace: None
+        self.files.purge_uploads()
+        for slug, ws in config.workspaces.items():
+            self.meta.seed_packages(slug, ws.packages)
+
+    async def db(self, fn: Callable[..., T], *args) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
+
+    async def run_io(self, fn: Callable[..., T], *args) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
+
+    def close(self) -> None:
+        for session in list(self.uploads.values()):
+            self._drop_upload(session)
+        self.io.shutdown(wait=True)
+        self._db_thread.submit(self.meta.close).result()
+        self._db_thread.shutdown(wait=True)
+
+    # -- packages -----------------------------------------------------------------------
+    async def package(self, workspace: str, name: str) -> Package | None:
+        return await self.db(self.meta.package, workspace, name)
+
+    # -- blobs --------------------------------------------------------------------------
+    async def blob(self, package: Package, digest: str, *, confirm: bool = False) -> BlobRecord | None:
+        """A blob visible in the package; `confirm` (a HEAD) protects it from collection for the grace period."""
+        return await self.db(self.meta.blob, package, digest, confirm)
+
+    def blob_path(self, package: Package, digest: str) -> Path:
+        return self.files.blob_path(package.workspace, digest)
+
+    async def mount(self, package: Package, digest: str) -> BlobRecord | None:
+        return await self.db(self.meta.mount_blob, package, digest)
+
+    # -- uploads ------------------------------------------------------------------------
+    async def start_upload(self, package: Package, username: str) -> UploadSession:
+        upload_id = new_upload_id()
+        path = self.files.upload_path(upload_id)
+        file = await self.run_io(open, path, "xb")
+        now = time.time()
+        session = UploadSession(
+            upload_id, package, username, now, now + self.config.upload_timeout_seconds, file
+        )
+        self.uploads[upload_id] = session
+        return session
+
+    def upload(self, upload_id: str, package: Package, username: str) -> UploadSession:
+        """The session, only for the package and member that started it and only while it lives."""
+        session = self.uploads.get(upload_id)
+        if session is None or session.package.id != package.id or session.username != username:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session unknown, finished or expired: start a new upload")
+        if time.time() > session.expires_at:
+            self._drop_upload(session)
+            raise RegistryError(
+                "BLOB_UPLOAD_UNKNOWN",
+                f"upload session expired: uploads must finish within {self.config.upload_timeout_seconds:g} s",
+            )
+        return session
+
+    def _drop_upload(self, session: UploadSession) -> None:
+        session.closed = True
+        self.uploads.pop(session.id, None)
+        try:
+            session.file.close()
+        finally:
+            self.files.discard_upload(session.id)
+
+    async def cancel_upload(self, session: UploadSession) -> None:
+        async with session.lock:
+            self._drop_upload(session)
+
+    async def append(
+        self, session: UploadSession, chunks: AsyncIterator[bytes], *, start: int | None = None
+    ) -> int:
+        """Append a body; any failure (client gone, limit, timeout) discards the whole session."""
+        async with session.lock:
+            if session.closed:
+                raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
+            if start is not None and start != session.offset:
+                raise RegistryError(
+                    "RANGE_INVALID",
+                    f"chunk starts at {start} but the upload has {session.offset} bytes: send the next chunk from {session.offset}",
+                    headers={"Range": f"0-{max(session.offset - 1, 0)}"},
+                )
+            try:
+                return await append_stream(
+                    session, chunks, max_bytes=self.config.max_layer_bytes, executor=self.io
+                )
+            except BaseException:
+                self._drop_upload(session)
+                raise
+
+    async def finish_upload(self, session: UploadSession, digest: str) -> BlobRecord:
+        """Verify the digest, then make the blob visible; a mismatch leaves nothing behind."""
+        async with session.lock:
+            if session.closed:
+                raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
+            self.uploads.pop(session.id, None)
+            session.closed = True
+            try:
+                await self.run_io(session.file.close)
+                actual = session.digest()
+                if actual != digest:
+                    raise RegistryError(
+                        "DIGEST_INVALID",
+                        f"uploaded content has digest {actual}, not the {digest} given: nothing was stored",
+                    )
+                package = session.package
+                async with self.workspace_locks[package.workspace]:
+                    await self.run_io(self.files.commit, session.id, package.workspace, digest)
+                    await self.db(self.meta.add_blob, package, digest, session.offset)
+            finally:
+                self.files.discard_upload(session.id)
+            return BlobRecord(digest, session.offset)
+
+    def expire_uploads(self) -> int:
+        now = time.time()
+        expired = [s for s in self.uploads.values() if now > s.expires_at and not s.lock.locked()]
+        for session in expired:
+            self._drop_upload(session)
+        return len(expired)
+
+    def check_declared_size(self, size: int | None) -> None:
+        if size is not None and size > self.config.max_layer_bytes:
+            raise too_large(self.config.max_layer_bytes)
+
+    # -- manifests ----------------------------------------------------------------------
+    async def resolve(self, package: Package, reference: str) -> ManifestRecord | None:
+        tag, digest = parse_reference(reference)
+        if tag is not None:
+            digest = await self.db(self.meta.tag_digest, package, tag)
+            if digest is None:
+                return None
+        return await self.db(self.meta.manifest, package, digest)
+
+    async def put_manifest(
+        self, package: Package, reference: str, body: bytes, content_type: str | None
+    ) -> tuple[str, ParsedManifest]:
+        import hashlib
+
+        tag, given_digest = parse_reference(reference)
+        parsed = parse_manifest(body, content_type)
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if given_digest is not None and given_digest != digest:
+            raise RegistryError(
+                "DIGEST_INVALID", f"manifest body has digest {digest}, not the {given_digest} in the URL"
+            )
+        missing, replaced = await self.db(
+            self.meta.put_manifest,
+            package,
+            digest,
+            parsed.media_type,
+            body,
+            [(d.digest, d.size) for d in parsed.blobs],
+            [(d.digest, d.size) for d in parsed.manifests],
+            tag,
+        )
+        if missing:
+            kind = "MANIFEST_BLOB_UNKNOWN" if parsed.blobs else "MANIFEST_UNKNOWN"
+            raise RegistryError(
+                kind,
+                f"manifest references content this package does not have: {', '.join(missing)}; push those first",
+                status=400,
+                detail={"missing": missing},
+            )
+        if replaced is not None:
+            # The old manifest lost its tag: schedule a collection, as the registry does.
+            self.on_dereference(package.workspace)
+        return digest, parsed

@@ -1,0 +1,66 @@
+"""The token endpoint: Basic credentials in, a bearer token for the granted scope out."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from .auth import ACTIONS_BY_ROLE, Scope, TokenIssuer, authenticate, parse_basic, parse_scope
+from .errors import RegistryError
+from .names import NameError_, parse_repository
+from .store import Store
+
+
+class TokenHandler:
+    def __init__(self, store: Store, issuer: TokenIssuer) -> None:
+        self.store = store
+        self.issuer = issuer
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/token", self.token), web.post("/token", self.token)]
+
+    async def _credentials(self, request: web.Request) -> tuple[str, str] | None:
+        creds = parse_basic(request.headers.get("Authorization"))
+        if creds is None and request.method == "POST":
+            # OAuth2 password grant, as containerd-based clients send it.
+            form = await request.post()
+            if form.get("grant_type") == "password" and form.get("username"):
+                creds = (str(form["username"]), str(form.get("password", "")))
+        return creds
+
+    async def token(self, request: web.Request) -> web.Response:
+        creds = await self._credentials(request)
+        if creds is None:
+            raise RegistryError(
+                "UNAUTHORIZED", "credentials required: log in with your username and token",
+                headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'},
+            )
+        username, secret = creds
+        workspaces = authenticate(self.store.config, username, secret)
+        if not workspaces:
+            raise RegistryError(
+                "UNAUTHORIZED", "invalid username or token",
+                headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'},
+            )
+        scopes = request.query.getall("scope", [])
+        if request.method == "POST" and not scopes:
+            form = await request.post()
+            scopes = " ".join(map(str, form.getall("scope", []))).split()
+        granted = [await self._grant(username, workspaces, s) for s in scopes]
+        body = self.issuer.issue(username, [g for g in granted if g is not None])
+        return web.json_response(body)
+
+    async def _grant(self, username: str, workspaces: list[str], text: str) -> Scope | None:
+        scope = parse_scope(text)
+        if scope is None:
+            return None
+        try:
+            repository = parse_repository(scope.name)
+        except NameError_:
+            return None
+        actions: frozenset[str] = frozenset()
+        if repository.workspace in workspaces:
+            package = await self.store.package(repository.workspace, repository.package)
+            member = self.store.config.member(repository.workspace, username)
+            role = member.role_on(package.repository) if (member and package) else None
+            if role is not None:
+                actions = scope.actions & ACTIONS_BY_ROLE[role]
+        return Scope(scope.type, scope.name, actions)

@@ -1,0 +1,119 @@
+"""Start the embedded registry as a real process on loopback, for tests, demo and benchmarks."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Members and tokens every test may use; the config is written to disk like a user's would be.
+TOKENS = {
+    "pipelines": "pipelines-token-6f1c",
+    "reader": "reader-token-93ab",
+    "boss": "boss-token-27de",
+    "outsider": "outsider-token-c0ff",
+}
+
+
+def default_config() -> dict:
+    return {
+        "workspaces": {
+            "acme": {
+                "repositories": {"web-app": {"project": "WEB"}, "tools": {"project": "OPS"}},
+                "packages": {"my-container-app": "web-app", "other-app": "web-app", "tool-image": "tools"},
+                "members": {
+                    "pipelines": {"token": TOKENS["pipelines"], "roles": {"web-app": "write", "tools": "write"}},
+                    "reader": {"token": TOKENS["reader"], "roles": {"web-app": "read"}},
+                    "boss": {"token": TOKENS["boss"], "roles": {"web-app": "admin", "tools": "admin"}},
+                    "outsider": {"token": TOKENS["outsider"], "roles": {}},
+                },
+            },
+            "globex": {
+                "repositories": {"site": {"project": "SITE"}},
+                "packages": {"site-image": "site"},
+                "members": {"pipelines": {"token": "globex-token-11aa", "roles": {"site": "write"}}},
+            },
+        },
+        "limits": {"max_layer_bytes": 64 * 1024 * 1024, "upload_timeout_seconds": 420},
+        "gc": {"grace_seconds": 0},
+    }
+
+
+@dataclass
+class RegistryProcess:
+    root: Path
+    config: dict
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.root.parent / f"{self.root.name}.log"
+        self.config_path = self.root.parent / f"{self.root.name}.yml"
+        self.config_path.write_text(yaml.safe_dump(self.config))
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self, timeout: float = 20.0) -> "RegistryProcess":
+        ready = self.root.parent / f"{self.root.name}.ready"
+        ready.unlink(missing_ok=True)
+        listen = f"127.0.0.1:{self.port}"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "registry", "serve", "--listen", listen, "--root", str(self.root),
+             "--config", str(self.config_path), "--ready-file", str(ready)],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"registry exited with {self.proc.returncode}: {self.log()}")
+            if ready.exists() and ready.read_text().strip():
+                self.port = int(ready.read_text().strip().rsplit(":", 1)[1])
+                return self
+            time.sleep(0.05)
+        self.stop(signal.SIGKILL)
+        raise RuntimeError(f"registry did not start within {timeout}s: {self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        os.kill(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+    def restart(self) -> "RegistryProcess":
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- convenience for tests: the management API and bearer tokens --------------------
+    def api(self, method: str, path: str, user: str = "boss", **kwargs) -> requests.Response:
+        return requests.request(method, f"{self.url}/api{path}", auth=(user, TOKENS[user]), timeout=30, **kwargs)
+
+    def token(self, user: str, scope: str) -> str:
+        r = requests.get(f"{self.url}/token", params={"scope": scope, "service": "crg.apkg.io"},
+                         auth=(user, TOKENS[user]), timeout=30)
+        r.raise_for_status()
+        return r.json()["token"]
