@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build the pipe image offline, as `make image` does: a Debian 12 base made from Debian's
+# packages (mmdebstrap + docker import) and Python dependencies installed from wheels built
+# on this host. Containers here cannot reach PyPI through the machine's TLS interception, and
+# there is no Docker Hub; the published image uses the Dockerfile's default official base.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${IMAGE:-bbc-packages-push-container-image:dev}
+BASE=${BASE:-bbc-pipe-base:bookworm}
+PYTHON=${PYTHON:-python3}
+
+if ! docker image inspect "$BASE" >/dev/null 2>&1; then
+  echo "== building base image $BASE from Debian packages (mmdebstrap, once)"
+  command -v mmdebstrap >/dev/null || { echo "mmdebstrap is missing: apt-get install -y mmdebstrap" >&2; exit 1; }
+  tarball=$(mktemp --suffix=.tar)
+  trap 'rm -f "$tarball"' EXIT
+  mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
+    --aptopt='APT::Install-Recommends "false"' \
+    --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/usr/share/doc/* "$1"/usr/share/man/*' \
+    bookworm "$tarball"
+  docker import --change 'ENV LANG=C.UTF-8' "$tarball" "$BASE" >/dev/null
+fi
+
+echo "== building wheels for requirements.txt on the host"
+rm -rf build/wheels && mkdir -p build/wheels
+"$PYTHON" -m pip wheel --quiet --disable-pip-version-check --no-deps -r requirements.txt -w build/wheels
+
+echo "== building $IMAGE"
+docker build --quiet \
+  --build-arg BASE_IMAGE="$BASE" \
+  --build-arg PIP_OPTIONS="--no-index --find-links /tmp/pipe-requirements" \
+  -t "$IMAGE" . >/dev/null
+docker image inspect "$IMAGE" --format "$IMAGE {{.Id}} {{.Size}} bytes"
