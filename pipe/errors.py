@@ -1,0 +1,189 @@
+"""What went wrong, in words a person can act on.
+
+The Docker daemon reports registry errors as text (`errorDetail.message` in the push stream, the
+`explanation` of a failed /auth call), e.g. `denied: ...`, `name unknown: ...`,
+`received unexpected HTTP status: 503 Service Unavailable`,
+`Get "http://host/v2/": dial tcp ...: connect: connection refused`. `classify` turns that text into a
+`RegistryError` (kind, transient or not, a Retry-After hint); the `*_message` functions turn a kind
+into one line naming the cause and the fix, followed by the registry's own words verbatim.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+# The documented limits of crg.apkg.io, quoted in messages (the registry's own text follows them).
+LAYER_LIMIT_TEXT = "32 GB per layer"
+UPLOAD_TIME_LIMIT_TEXT = "7 minutes per upload"
+
+
+class Kind(Enum):
+    LAYER_TOO_LARGE = "layer too large"
+    UPLOAD_TIME_LIMIT = "upload over the registry's time limit"
+    DENIED = "denied"
+    NAME_UNKNOWN = "name unknown"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "too many requests"
+    SERVER_ERROR = "server error"
+    UNREACHABLE = "unreachable"
+    CONNECTION_LOST = "connection lost"
+    TIMEOUT = "timeout"
+    OTHER = "other"
+
+
+def _any(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+# Order matters: the first rule that matches wins. The emulator answers a too-large layer with
+# DENIED (so that docker does not retry it) and an expired upload with BLOB_UPLOAD_INVALID/UNKNOWN,
+# so size and time rules come before the generic denied/unknown ones.
+_RULES: list[tuple[Kind, re.Pattern[str], bool]] = [
+    (Kind.LAYER_TOO_LARGE, _any(r"size invalid", r"size_invalid", r"exceeds? (?:the )?(?:registry's )?(?:size )?limit",
+                                r"limit of \d+ bytes", r"too large", r"HTTP 413\b", r"\b413 Request Entity",
+                                r"payload.too.large"), False),
+    (Kind.UPLOAD_TIME_LIMIT, _any(r"time limit", r"session expired", r"must finish within",
+                                  r"upload (?:took|exceeded) .*(?:second|minute)", r"HTTP 408\b", r"\b408 Request Timeout"),
+     False),
+    (Kind.DENIED, _any(r"^denied\b", r"\bdenied:", r"requested access to the resource is denied",
+                       r"insufficient_scope", r"HTTP 403\b", r"status:? 403\b", r"\b403 Forbidden"), False),
+    (Kind.NAME_UNKNOWN, _any(r"name unknown", r"name_unknown", r"repository name not known",
+                             r"package .* does not exist"), False),
+    (Kind.UNAUTHORIZED, _any(r"unauthorized", r"authentication required", r"HTTP 401\b", r"status:? 401\b",
+                             r"\b401 Unauthorized", r"incorrect username or password"), False),
+    (Kind.RATE_LIMITED, _any(r"toomanyrequests", r"too many requests", r"HTTP 429\b", r"status:? 429\b",
+                             r"rate.limit"), True),
+    (Kind.SERVER_ERROR, _any(r"HTTP status:? 5\d\d", r"HTTP 5\d\d\b", r"status:? 5\d\d\b",
+                             r"\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)",
+                             r"^unavailable\b", r"\bunavailable:", r"internal server error"), True),
+    (Kind.UNREACHABLE, _any(r"no such host", r"server misbehaving", r"no route to host",
+                            r"network is unreachable", r"name or service not known"), False),
+    # Refused is transient: a registry restarting, a load balancer rotating.
+    (Kind.UNREACHABLE, _any(r"connection refused"), True),
+    (Kind.CONNECTION_LOST, _any(r"connection reset", r"broken pipe", r"use of closed network connection",
+                                r"\bEOF\b", r"server closed", r"connection aborted", r"connection closed",
+                                r"remote end closed", r"protocol error"), True),
+    (Kind.TIMEOUT, _any(r"timed? ?out", r"timeout", r"deadline exceeded"), True),
+]
+
+_RETRY_AFTER = re.compile(r"retry[- ]after\D{0,3}(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RegistryError:
+    """A classified failure: `detail` is the daemon's/registry's text, verbatim."""
+
+    kind: Kind
+    detail: str
+    transient: bool
+    retry_after: float | None = None
+
+
+def classify(message: str, status: int | None = None) -> RegistryError:
+    """Classify the daemon's text of a registry error (plus the HTTP status of a failed daemon call)."""
+    text = (message or "").strip()
+    retry_after = None
+    match = _RETRY_AFTER.search(text)
+    if match:
+        retry_after = float(match.group(1))
+    for kind, pattern, transient in _RULES:
+        if pattern.search(text):
+            return RegistryError(kind, text, transient, retry_after)
+    if status == 401:
+        return RegistryError(Kind.UNAUTHORIZED, text, False)
+    if status == 403:
+        return RegistryError(Kind.DENIED, text, False)
+    return RegistryError(Kind.OTHER, text, False)
+
+
+class PipeFailure(Exception):
+    """The pipe cannot go on; `str()` is the one line shown to the user."""
+
+
+class RegistryFailure(Exception):
+    """A classified registry error from a login or a push; retried when transient, worded by the caller."""
+
+    def __init__(self, error: RegistryError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+    @property
+    def transient(self) -> bool:
+        return self.error.transient
+
+    @property
+    def retry_after(self) -> float | None:
+        return self.error.retry_after
+
+
+def no_daemon_message(docker_host: str | None, detail: str) -> str:
+    if docker_host:
+        return (f"Cannot connect to the Docker daemon at DOCKER_HOST={docker_host}: add `services: [docker]` to this "
+                f"step in bitbucket-pipelines.yml, or check DOCKER_HOST (error: {detail})")
+    return ("Cannot connect to the Docker daemon at the local socket: add `services: [docker]` to this step in "
+            f"bitbucket-pipelines.yml (outside Pipelines: start Docker or set DOCKER_HOST) (error: {detail})")
+
+
+def image_missing_message(image: str) -> str:
+    return (f"Image {image} not found in the Docker daemon: build it earlier in the same step with "
+            f"`docker build -t {image} .` (each step starts with an empty Docker daemon)")
+
+
+def daemon_lost_message(action: str, detail: str) -> str:
+    return f"Lost the connection to the Docker daemon while {action}: check the docker service of this step (error: {detail})"
+
+
+def attempts_suffix(attempts: int) -> str:
+    return f" [gave up after {attempts} attempts]" if attempts > 1 else ""
+
+
+def _said(error: RegistryError) -> str:
+    return f" (registry said: {error.detail})" if error.detail else ""
+
+
+def login_failure_message(error: RegistryError, *, registry: str, username: str) -> str:
+    if error.kind in (Kind.UNAUTHORIZED, Kind.DENIED):
+        return (f"Login to {registry} refused for user {username}: check BITBUCKET_PACKAGES_USERNAME / "
+                f"BITBUCKET_PACKAGES_TOKEN{_said(error)}")
+    if error.kind in (Kind.UNREACHABLE, Kind.CONNECTION_LOST, Kind.TIMEOUT):
+        return _unreachable(error, registry)
+    if error.kind in (Kind.SERVER_ERROR, Kind.RATE_LIMITED):
+        return f"Login to {registry} failed: the registry is not answering normally, try again later{_said(error)}"
+    return f"Login to {registry} failed for user {username}: {error.detail}"
+
+
+def _unreachable(error: RegistryError, registry: str) -> str:
+    return (f"Registry {registry} unreachable: check REGISTRY and that the step can reach it over the network "
+            f"(error: {error.detail})")
+
+
+def push_failure_message(error: RegistryError, *, reference: str, registry: str, workspace: str,
+                         package: str, username: str) -> str:
+    kind = error.kind
+    if kind is Kind.LAYER_TOO_LARGE:
+        return (f"Push of {reference} refused: a layer is larger than the registry accepts ({LAYER_LIMIT_TEXT} on "
+                f"Bitbucket); split the big layer, e.g. into several COPY/RUN steps or with a smaller build context. "
+                f"Registry said: {error.detail}")
+    if kind is Kind.UPLOAD_TIME_LIMIT or kind is Kind.TIMEOUT:
+        return (f"Push of {reference} timed out: the registry allows {UPLOAD_TIME_LIMIT_TEXT}; make the layers "
+                f"smaller or push over a faster network. Error: {error.detail}")
+    if kind is Kind.DENIED:
+        return (f"Push of {reference} denied: the token of user {username} lacks push permission; it needs write "
+                f"access on the repository that package {package} is linked to{_said(error)}")
+    if kind is Kind.NAME_UNKNOWN:
+        return (f"Push of {reference} refused: package {package} does not exist in workspace {workspace}; create it "
+                f"in Bitbucket (Create > Package) and link it to a repository, then run the pipe again{_said(error)}")
+    if kind is Kind.UNAUTHORIZED:
+        return (f"Push of {reference} unauthorized: the registry did not accept user {username}; check "
+                f"BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN{_said(error)}")
+    if kind is Kind.RATE_LIMITED:
+        return f"Push of {reference} rate-limited by the registry: try again later{_said(error)}"
+    if kind is Kind.SERVER_ERROR:
+        return f"Push of {reference} failed: the registry answered with a server error, try again later{_said(error)}"
+    if kind is Kind.UNREACHABLE:
+        return _unreachable(error, registry)
+    if kind is Kind.CONNECTION_LOST:
+        return (f"Push of {reference} failed: the connection to {registry} was lost during the upload, "
+                f"try again later (error: {error.detail})")
+    return f"Push of {reference} failed: {error.detail}"

@@ -1,0 +1,80 @@
+"""The pipe's output file, for later commands and steps.
+
+When BITBUCKET_PIPE_SHARED_STORAGE_DIR is set (Bitbucket sets it for every pipe), a successful run
+writes `bbc-packages-push-container-image.json` into that directory (created if missing):
+
+    {
+      "registry": "crg.apkg.io",
+      "workspace": "acme",
+      "image": "my-container-app",                        # the package name
+      "source_image": "my-container-app:latest",          # the local image that was pushed
+      "digest": "sha256:...",                             # manifest digest, same for every tag
+      "tags": ["latest", "1.2.0"],
+      "references": ["crg.apkg.io/acme/my-container-app:latest", "crg.apkg.io/acme/my-container-app:1.2.0"],
+      "reference_by_digest": "crg.apkg.io/acme/my-container-app@sha256:...",
+      "pushed_bytes": 12345,                              # layer bytes uploaded by this run (0: nothing new)
+      "duration_seconds": 3.2
+    }
+
+The file is written atomically (temporary file in the same directory, then rename), so a reader
+never sees half of it. It never contains credentials.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+OUTPUT_FILE_NAME = "bbc-packages-push-container-image.json"
+
+
+def build_output(
+    *,
+    registry: str,
+    workspace: str,
+    image: str,
+    source_image: str,
+    digest: str,
+    tags: list[str],
+    references: list[str],
+    reference_by_digest: str,
+    pushed_bytes: int,
+    duration_seconds: float,
+) -> dict[str, Any]:
+    return {
+        "registry": registry,
+        "workspace": workspace,
+        "image": image,
+        "source_image": source_image,
+        "digest": digest,
+        "tags": list(tags),
+        "references": list(references),
+        "reference_by_digest": reference_by_digest,
+        "pushed_bytes": int(pushed_bytes),
+        "duration_seconds": round(float(duration_seconds), 3),
+    }
+
+
+def write_output(directory: str | os.PathLike[str], data: dict[str, Any]) -> Path:
+    """Write `data` as OUTPUT_FILE_NAME in `directory`, atomically; return the file's path."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / OUTPUT_FILE_NAME
+    fd, temporary = tempfile.mkstemp(prefix=f".{OUTPUT_FILE_NAME}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it 0600; later steps may run as another user
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    return target

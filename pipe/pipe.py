@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""bbc-packages-push-container-image: push an image built earlier in the step to the Bitbucket
+container registry, as `<REGISTRY>/<WORKSPACE>/<name>:<tag>` for each tag in TAGS.
+
+Run as `python3 pipe/pipe.py` from a checkout, or as the pipe image's ENTRYPOINT, with the variables
+in the environment (see variables.py). Order of work: validate every variable -> connect to the
+Docker daemon -> find the local image -> log in (bad credentials fail before anything else) -> tag
+-> push each tag, reading the whole stream -> print references and digest, write the output file
+(outputs.py) -> remove the temporary tags, also on failure. Exit 0 only when every tag was pushed;
+otherwise one line that says what happened and what to do (a traceback only with DEBUG=true).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable, Mapping, TypeVar
+
+# The toolkit imports GitPython on some paths; it must not insist on a git binary in the pipe image.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+# Sibling modules are imported by name, whether this file runs as a script or is imported by tests.
+PIPE_DIR = os.path.dirname(os.path.abspath(__file__))
+if PIPE_DIR not in sys.path:
+    sys.path.insert(0, PIPE_DIR)
+
+from bitbucket_pipes_toolkit import Pipe, fail  # noqa: E402
+
+import daemon  # noqa: E402
+from errors import (  # noqa: E402
+    PipeFailure,
+    RegistryFailure,
+    attempts_suffix,
+    login_failure_message,
+    push_failure_message,
+)
+from outputs import build_output, write_output  # noqa: E402
+from progress import PushProgress, format_bytes, format_duration  # noqa: E402
+from push_stream import PushOutcome  # noqa: E402
+from references import Destination  # noqa: E402
+from retry import RetriesExhausted, RetryPolicy, call_with_retries  # noqa: E402
+from scrubbing import Scrubber, encoded_forms, install  # noqa: E402
+from variables import SCHEMA, InvalidVariables, Settings, parse_settings, schema_problems  # noqa: E402
+
+T = TypeVar("T")
+
+METADATA = {"name": "Bitbucket Packages push container image"}
+_BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+
+
+def render_problems(problems: list[str]) -> str:
+    lines = [f"Invalid pipe variables ({len(problems)} problem{'s' if len(problems) > 1 else ''}):"]
+    lines += [f"  - {problem}" for problem in problems]
+    return "\n".join(lines)
+
+
+class PushContainerImagePipe(Pipe):
+    """The pipe: the toolkit's Pipe with this pipe's schema, validation and run."""
+
+    settings: Settings
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        environ = dict(os.environ if env is None else env)
+        # Scrub before anything can be printed, validation messages included.
+        self.scrubber = Scrubber(encoded_forms(environ.get("BITBUCKET_PACKAGES_USERNAME") or "",
+                                               environ.get("BITBUCKET_PACKAGES_TOKEN") or ""))
+        install(self.scrubber)
+        self.retry_policy = retry_policy
+        self.sleep = sleep
+        super().__init__(pipe_metadata=METADATA, schema=SCHEMA, env=environ, check_for_newer_version=False)
+
+    def validate(self) -> dict[str, Any]:
+        """Collect every problem (schema types, then the reference grammar) and fail once with all of them."""
+        values: dict[str, Any] = {name: self.env[name] for name in self.schema if name in self.env}
+        if "DEBUG" in values:
+            raw = str(values["DEBUG"]).strip().lower()
+            values["DEBUG"] = None if raw == "" else _BOOLEANS.get(raw, values["DEBUG"])
+        problems: list[str] = []
+        if self.validator.validate(values):
+            document = dict(self.validator.document)
+        else:
+            problems += schema_problems(self.validator.errors, values)
+            document = {k: v for k, v in values.items() if k not in self.validator.errors}
+        try:
+            self.settings = parse_settings(document)
+        except InvalidVariables as exc:
+            problems += exc.problems
+        if problems:
+            self.fail(render_problems(problems))
+        document["DEBUG"] = self.settings.debug
+        return document
+
+    def _with_retries(self, operation: Callable[[], T], what: str, describe: Callable[[Any], str]) -> T:
+        policy = self.retry_policy
+
+        def on_retry(attempt: int, wait: float, exc: BaseException) -> None:
+            self.log_warning(f"{what} failed ({exc}); retrying in {wait:.0f} s (attempt {attempt + 1} of {policy.attempts})")
+
+        try:
+            return call_with_retries(
+                operation,
+                policy,
+                is_transient=lambda exc: getattr(exc, "transient", False),
+                retry_after=lambda exc: getattr(exc, "retry_after", None),
+                on_retry=on_retry,
+                sleep=self.sleep,
+                retry_on=(RegistryFailure,),
+            )
+        except RetriesExhausted as exc:
+            assert isinstance(exc.last, RegistryFailure)
+            raise PipeFailure(describe(exc.last.error) + attempts_suffix(exc.attempts)) from exc.last
+
+    def run(self) -> dict[str, Any]:
+        super().run()
+        settings = self.settings
+        destination = settings.destination
+        started = time.monotonic()
+        self.log_info(f"Pushing {settings.image} to {destination.repository} with tags: {' '.join(settings.tags)}")
+
+        client = daemon.connect(self.env)
+        image = daemon.find_image(client, str(settings.image))
+        self.log_debug(f"Local image {settings.image} is {image.id}")
+
+        self._with_retries(
+            lambda: daemon.login(client, settings.registry, settings.username, settings.token),
+            f"Login to {settings.registry}",
+            lambda error: login_failure_message(error, registry=settings.registry, username=settings.username),
+        )
+        self.log_info(f"Logged in to {settings.registry} as {settings.username}")
+
+        temporary_tags = daemon.TemporaryTags(client, self.log_warning)
+        outcomes: list[tuple[str, PushOutcome]] = []
+        try:
+            for tag in settings.tags:
+                temporary_tags.add(image, destination.repository, tag)
+            for tag in settings.tags:
+                outcomes.append((tag, self._push(client, destination, tag)))
+        finally:
+            temporary_tags.remove()
+        return self._finish(destination, outcomes, time.monotonic() - started)
+
+    def _push(self, client: Any, destination: Destination, tag: str) -> PushOutcome:
+        settings = self.settings
+        reference = destination.reference(tag)
+        self.log_info(f"Pushing {reference}")
+        progress = PushProgress(self.log_info, self.log_debug)
+        outcome = self._with_retries(
+            lambda: daemon.push(client, destination.repository, tag, settings.username, settings.token, progress),
+            f"Push of {reference}",
+            lambda error: push_failure_message(
+                error, reference=reference, registry=settings.registry, workspace=settings.workspace,
+                package=settings.image.name, username=settings.username,
+            ),
+        )
+        if outcome.uploaded_nothing:
+            detail = f"nothing new uploaded, {outcome.layers_existing} layers already in the registry"
+        else:
+            detail = (f"{outcome.layers_uploaded} layers uploaded ({format_bytes(outcome.uploaded_bytes)}), "
+                      f"{outcome.layers_existing} already in the registry")
+        self.log_info(f"Pushed {reference} digest: {outcome.digest} ({detail})")
+        return outcome
+
+    def _finish(self, destination: Destination, outcomes: list[tuple[str, PushOutcome]], duration: float) -> dict[str, Any]:
+        settings = self.settings
+        tags = [tag for tag, _ in outcomes]
+        digest = outcomes[0][1].digest
+        assert digest is not None
+        if any(outcome.digest != digest for _, outcome in outcomes):
+            self.log_warning("The tags were pushed with different digests: the local image changed during the push")
+        pushed_bytes = sum(outcome.uploaded_bytes for _, outcome in outcomes)
+        nothing_new = all(outcome.uploaded_nothing for _, outcome in outcomes)
+        output = build_output(
+            registry=settings.registry,
+            workspace=settings.workspace,
+            image=settings.image.name,
+            source_image=str(settings.image),
+            digest=digest,
+            tags=tags,
+            references=[destination.reference(tag) for tag in tags],
+            reference_by_digest=destination.reference_by_digest(digest),
+            pushed_bytes=pushed_bytes,
+            duration_seconds=duration,
+        )
+        self.log_info(f"Reference by digest: {output['reference_by_digest']}")
+        if settings.shared_storage_dir:
+            try:
+                path = write_output(settings.shared_storage_dir, output)
+            except OSError as exc:
+                raise PipeFailure(f"Pushed, but could not write the output file in "
+                                  f"BITBUCKET_PIPE_SHARED_STORAGE_DIR={settings.shared_storage_dir}: {exc}") from exc
+            self.log_info(f"Wrote {path}")
+        uploaded = ("nothing new uploaded, every layer was already in the registry" if nothing_new
+                    else f"{format_bytes(pushed_bytes)} uploaded")
+        self.success(f"Pushed {destination.repository} with tags {' '.join(tags)} (digest {digest}; "
+                     f"{uploaded}; {format_duration(duration)})")
+        return output
+
+
+def _stop(signum: int, frame: Any) -> None:
+    # A stopped step (SIGTERM) still runs the `finally` that removes the temporary tags.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main() -> int:
+    """Run the pipe; every failure ends in one line (and a traceback only with DEBUG=true)."""
+    signal.signal(signal.SIGTERM, _stop)
+    debug = False
+    try:
+        pipe = PushContainerImagePipe()
+        debug = pipe.settings.debug
+        pipe.run()
+    except PipeFailure as exc:
+        if debug:
+            logging.getLogger().debug("Failure details", exc_info=True)
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("Interrupted before the push finished")
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, no traceback
+        if debug:
+            logging.getLogger().debug("Unexpected error", exc_info=True)
+        fail(f"Unexpected error: {type(exc).__name__}: {exc} (run with DEBUG=true for details)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Image references: the docker/OCI reference grammar, and the references the pipe pushes.
+
+Pure functions only (no daemon, no network), so every rule here is unit-tested directly.
+The grammar follows github.com/distribution/reference:
+
+    path-component := [a-z0-9]+ ((\\.|_|__|-+) [a-z0-9]+)*
+    name           := path-component ('/' path-component)*      (at most 255 characters in all)
+    tag            := [\\w][\\w.-]{0,127}
+    domain         := domain-component ('.' domain-component)* (':' port)?
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
+TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+DOMAIN = re.compile(rf"(?:{DOMAIN_COMPONENT}(?:\.{DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::(?P<port>[0-9]+))?")
+DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}")
+
+NAME_TOTAL_MAX = 255
+DEFAULT_TAG = "latest"
+
+COMPONENT_RULE = "lowercase letters and digits, optionally joined by '.', '_', '__' or '-'"
+TAG_RULE = "up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+
+
+def split_name_and_tag(value: str) -> tuple[str, str | None]:
+    """Split `name[:tag]`; the tag is what follows the last ':' after the last '/'."""
+    slash = value.rfind("/")
+    colon = value.rfind(":")
+    if colon > slash:
+        return value[:colon], value[colon + 1:]
+    return value, None
+
+
+def looks_like_domain(component: str) -> bool:
+    """Docker's own rule for the first part of a name: a registry host, not a path."""
+    return bool(DOMAIN.fullmatch(component)) and ("." in component or ":" in component or component == "localhost")
+
+
+def repository_name_problem(name: str) -> str | None:
+    """Why `name` is not a valid repository name, or None when it is."""
+    if not name:
+        return "the name is empty"
+    for component in name.split("/"):
+        if not PATH_COMPONENT.fullmatch(component):
+            if component.lower() != component and PATH_COMPONENT.fullmatch(component.lower()):
+                return f"'{component}' must be lowercase"
+            return f"'{component}' is not valid: use {COMPONENT_RULE}, with '/' between parts"
+    if len(name) > NAME_TOTAL_MAX:
+        return f"the name is {len(name)} characters; the limit is {NAME_TOTAL_MAX}"
+    return None
+
+
+def tag_problem(tag: str) -> str | None:
+    """Why `tag` is not a valid tag, or None when it is."""
+    if TAG.fullmatch(tag):
+        return None
+    return f"a tag is {TAG_RULE}"
+
+
+def registry_problem(registry: str) -> str | None:
+    """Why REGISTRY is not a `host[:port]`, or None when it is."""
+    if "://" in registry or "/" in registry:
+        return "give host[:port] only, without a scheme or a path, e.g. crg.apkg.io or 127.0.0.1:5000"
+    match = DOMAIN.fullmatch(registry)
+    if not match:
+        return "not a valid host[:port], e.g. crg.apkg.io or 127.0.0.1:5000"
+    port = match.group("port")
+    if port is not None and not 0 < int(port) < 65536:
+        return f"port {port} is out of range"
+    return None
+
+
+@dataclass(frozen=True)
+class ImageName:
+    """A local image as given in IMAGE_NAME: `name` is also the package name in the registry."""
+
+    name: str
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+
+def parse_image_name(value: str) -> tuple[ImageName | None, list[str]]:
+    """Parse IMAGE_NAME into (image, problems); image is None when there are problems."""
+    if "@" in value:
+        return None, [f"IMAGE_NAME '{value}' has a digest: give the local image as name or name:tag"]
+    name, tag = split_name_and_tag(value)
+    problems = []
+    first = name.split("/")[0]
+    if "/" in name and looks_like_domain(first):
+        problems.append(
+            f"IMAGE_NAME '{value}' starts with a registry host ('{first}'): give the local image name "
+            f"only, e.g. {name.split('/')[-1]}:{tag or DEFAULT_TAG}; the pipe pushes it to REGISTRY/WORKSPACE/NAME"
+        )
+    else:
+        why = repository_name_problem(name)
+        if why:
+            problems.append(f"IMAGE_NAME '{value}' is not a valid image name: {why}")
+    if tag is not None:
+        why = tag_problem(tag)
+        if why:
+            problems.append(f"IMAGE_NAME '{value}' has an invalid tag '{tag}': {why}")
+    if problems:
+        return None, problems
+    return ImageName(name, tag or DEFAULT_TAG), []
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the pipe pushes: `<registry>/<workspace>/<name>`."""
+
+    registry: str
+    workspace: str
+    name: str
+
+    @property
+    def repository(self) -> str:
+        return f"{self.registry}/{self.workspace}/{self.name}"
+
+    def reference(self, tag: str) -> str:
+        return f"{self.repository}:{tag}"
+
+    def reference_by_digest(self, digest: str) -> str:
+        return f"{self.repository}@{digest}"

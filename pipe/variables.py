@@ -1,0 +1,162 @@
+"""The pipe's variables: the cerberus schema, and parsing them into `Settings` with every problem named.
+
+Pure functions only: `parse_settings` takes the variables already normalised by the schema and
+either returns `Settings` or raises `InvalidVariables` listing *all* problems at once, so a user
+fixes their step in one go instead of one failed run per mistake.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from references import (
+    NAME_TOTAL_MAX,
+    Destination,
+    ImageName,
+    parse_image_name,
+    registry_problem,
+    repository_name_problem,
+    tag_problem,
+)
+from scrubbing import Secret
+
+DEFAULT_REGISTRY = "crg.apkg.io"
+
+_TEXT = {"type": "string", "required": False, "nullable": True}
+
+# Every text variable is optional for cerberus: presence and grammar are checked by
+# parse_settings, which reports all problems together in words a pipe user can act on.
+SCHEMA: dict[str, dict[str, Any]] = {
+    "IMAGE_NAME": dict(_TEXT),
+    "TAGS": dict(_TEXT),
+    "WORKSPACE": dict(_TEXT),
+    "BITBUCKET_WORKSPACE": dict(_TEXT),
+    "BITBUCKET_PACKAGES_USERNAME": dict(_TEXT),
+    "BITBUCKET_PACKAGES_TOKEN": dict(_TEXT),
+    "REGISTRY": {"type": "string", "required": False, "nullable": True, "default": DEFAULT_REGISTRY},
+    "BITBUCKET_PIPE_SHARED_STORAGE_DIR": dict(_TEXT),
+    "DEBUG": {"type": "boolean", "required": False, "nullable": True, "default": False},
+}
+
+
+class InvalidVariables(Exception):
+    """Raised with every problem found in the variables, one message each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    image: ImageName
+    tags: tuple[str, ...]
+    workspace: str
+    username: str
+    token: Secret = field(repr=False)
+    registry: str = DEFAULT_REGISTRY
+    debug: bool = False
+    shared_storage_dir: str | None = None
+
+    @property
+    def destination(self) -> Destination:
+        return Destination(self.registry, self.workspace, self.image.name)
+
+
+def _text(values: Mapping[str, Any], name: str) -> str:
+    value = values.get(name)
+    return "" if value is None else str(value).strip()
+
+
+def schema_problems(errors: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
+    """Cerberus errors (only types can fail with SCHEMA) in the same words as the other problems."""
+    problems = []
+    for name in sorted(errors):
+        if name == "DEBUG":
+            problems.append(f"DEBUG must be true or false, got {values.get('DEBUG')!r}")
+        else:
+            problems.append(f"{name}: {'; '.join(str(e) for e in errors[name])}")
+    return problems
+
+
+def parse_tags(raw: str, default: str) -> tuple[tuple[str, ...], list[str]]:
+    """Split TAGS on whitespace, drop repeats (keeping order), name each invalid entry."""
+    tags: list[str] = []
+    problems = []
+    for entry in raw.split() or [default]:
+        why = tag_problem(entry)
+        if why:
+            hint = " (TAGS is space-separated)" if "," in entry else ""
+            problems.append(f"TAGS entry '{entry}' is not a valid tag: {why}{hint}")
+        elif entry not in tags:
+            tags.append(entry)
+    return tuple(tags), problems
+
+
+def parse_debug(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"))
+
+
+def parse_settings(values: Mapping[str, Any]) -> Settings:
+    """Check every variable; return Settings or raise InvalidVariables naming each problem."""
+    problems: list[str] = []
+
+    image = None
+    image_value = _text(values, "IMAGE_NAME")
+    if not image_value:
+        problems.append("IMAGE_NAME is required: the local image to push, e.g. my-container-app or my-container-app:1.0")
+    else:
+        image, image_problems = parse_image_name(image_value)
+        problems += image_problems
+
+    tags, tag_problems = parse_tags(_text(values, "TAGS"), image.tag if image else "latest")
+    problems += tag_problems
+
+    workspace = _text(values, "WORKSPACE")
+    workspace_source = "WORKSPACE"
+    if not workspace:
+        workspace = _text(values, "BITBUCKET_WORKSPACE")
+        workspace_source = "BITBUCKET_WORKSPACE"
+    if not workspace:
+        problems.append("WORKSPACE is missing: set WORKSPACE to your workspace slug or run inside Bitbucket Pipelines")
+    else:
+        why = repository_name_problem(workspace) if "/" not in workspace else "it must be one slug, without '/'"
+        if why:
+            problems.append(f"{workspace_source} '{workspace}' is not a valid workspace slug: {why}")
+
+    username = _text(values, "BITBUCKET_PACKAGES_USERNAME")
+    if not username:
+        problems.append(
+            "BITBUCKET_PACKAGES_USERNAME is missing: Bitbucket Pipelines provides it; outside Pipelines set it to your registry user"
+        )
+    token = values.get("BITBUCKET_PACKAGES_TOKEN") or ""
+    if not str(token).strip():
+        problems.append(
+            "BITBUCKET_PACKAGES_TOKEN is missing: Bitbucket Pipelines provides it; outside Pipelines set it to your registry token"
+        )
+
+    registry = _text(values, "REGISTRY") or DEFAULT_REGISTRY
+    why = registry_problem(registry)
+    if why:
+        problems.append(f"REGISTRY '{registry}' is not valid: {why}")
+
+    if image and not problems:
+        repository = Destination(registry, workspace, image.name).repository
+        if len(repository) - len(registry) - 1 > NAME_TOTAL_MAX:
+            problems.append(
+                f"the pushed name '{workspace}/{image.name}' is longer than {NAME_TOTAL_MAX} characters: use a shorter IMAGE_NAME"
+            )
+
+    if problems:
+        raise InvalidVariables(problems)
+    assert image is not None
+    return Settings(
+        image=image,
+        tags=tags,
+        workspace=workspace,
+        username=username,
+        token=Secret(str(token)),
+        registry=registry,
+        debug=parse_debug(values.get("DEBUG")),
+        shared_storage_dir=_text(values, "BITBUCKET_PIPE_SHARED_STORAGE_DIR") or None,
+    )

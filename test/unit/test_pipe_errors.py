@@ -1,0 +1,126 @@
+"""Classifying the daemon's text of registry errors, and the messages (pipe/errors.py).
+
+The messages are what dockerd 20.10 put in errorDetail.message / the /auth explanation, recorded
+against a registry answering each error (and the emulator's own wording for its limits).
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
+
+import pytest  # noqa: E402
+
+from errors import (  # noqa: E402
+    Kind,
+    RegistryError,
+    classify,
+    image_missing_message,
+    login_failure_message,
+    no_daemon_message,
+    push_failure_message,
+)
+
+DAEMON_MESSAGES = [
+    # (text, kind, transient)
+    ("denied", Kind.DENIED, False),
+    ("denied: requested access to the resource is denied", Kind.DENIED, False),
+    ("denied: push on acme/app needs write permission on repository 'web-app'; user 'reader' has read", Kind.DENIED, False),
+    ("name unknown", Kind.NAME_UNKNOWN, False),
+    ("name unknown: package acme/app does not exist: create the package 'app' in workspace 'acme' and link it to a "
+     "repository before pushing", Kind.NAME_UNKNOWN, False),
+    ("unauthorized", Kind.UNAUTHORIZED, False),
+    ("unauthorized: authentication required", Kind.UNAUTHORIZED, False),
+    ("login attempt to http://127.0.0.1:5077/v2/ failed with status: 401 Unauthorized", Kind.UNAUTHORIZED, False),
+    ("size invalid: layer of 34359738369 bytes exceeds the limit of 34359738368 bytes (32 GiB)", Kind.LAYER_TOO_LARGE, False),
+    ("denied: layer exceeds the registry's limit of 1048576 bytes (0.000976562 GiB) per layer", Kind.LAYER_TOO_LARGE, False),
+    ("error parsing HTTP 413 response body: invalid character '<' looking for beginning of value: \"<html>\"",
+     Kind.LAYER_TOO_LARGE, False),
+    ("blob upload invalid: upload exceeded the registry's time limit for one upload session", Kind.UPLOAD_TIME_LIMIT, False),
+    ("blob upload unknown: upload session expired: uploads must finish within 420 s", Kind.UPLOAD_TIME_LIMIT, False),
+    ("toomanyrequests: slow down", Kind.RATE_LIMITED, True),
+    ("received unexpected HTTP status: 500 Internal Server Error", Kind.SERVER_ERROR, True),
+    ("received unexpected HTTP status: 503 Service Unavailable", Kind.SERVER_ERROR, True),
+    ("Get \"http://127.0.0.1:5078/v2/\": dial tcp 127.0.0.1:5078: connect: connection refused", Kind.UNREACHABLE, True),
+    ("Get \"https://nosuch.invalid/v2/\": dial tcp: lookup nosuch.invalid on 10.255.255.53:53: no such host",
+     Kind.UNREACHABLE, False),
+    ("write tcp 127.0.0.1:33826->127.0.0.1:5079: use of closed network connection", Kind.CONNECTION_LOST, True),
+    ("Patch \"http://127.0.0.1:5077/v2/acme/app/blobs/uploads/u1\": read tcp 127.0.0.1:1->127.0.0.1:5077: read: "
+     "connection reset by peer", Kind.CONNECTION_LOST, True),
+    ("Put \"http://127.0.0.1:5077/v2/acme/app/manifests/v1\": EOF", Kind.CONNECTION_LOST, True),
+    ("write: broken pipe", Kind.CONNECTION_LOST, True),
+    ("Get \"https://crg.apkg.io/v2/\": net/http: TLS handshake timeout", Kind.TIMEOUT, True),
+    ("Patch \"https://crg.apkg.io/v2/acme/app/blobs/uploads/x\": dial tcp 1.2.3.4:443: i/o timeout", Kind.TIMEOUT, True),
+    ("tag does not exist: 127.0.0.1:5077/acme/app:zz", Kind.OTHER, False),
+    ("manifest invalid: manifest references unknown blob", Kind.OTHER, False),
+]
+
+
+@pytest.mark.parametrize("text, kind, transient", DAEMON_MESSAGES)
+def test_classify_daemon_messages(text, kind, transient):
+    error = classify(text)
+    assert (error.kind, error.transient) == (kind, transient)
+    assert error.detail == text  # kept verbatim
+
+
+def test_status_decides_when_text_does_not():
+    assert classify("something odd", 401).kind is Kind.UNAUTHORIZED
+    assert classify("something odd", 403).kind is Kind.DENIED
+    assert classify("something odd", 500).kind is Kind.OTHER
+
+
+def test_retry_after_hint():
+    assert classify("toomanyrequests: slow down, retry after 12 seconds").retry_after == 12
+    assert classify("toomanyrequests: Retry-After: 3").retry_after == 3
+    assert classify("toomanyrequests: slow down").retry_after is None
+
+
+def test_ports_and_digests_do_not_look_like_statuses():
+    assert classify("tag does not exist: 127.0.0.1:500/acme/app:403").kind is Kind.OTHER
+
+
+CONTEXT = dict(reference="crg.apkg.io/acme/app:v1", registry="crg.apkg.io", workspace="acme", package="app",
+               username="pipelines")
+
+
+def message(text):
+    return push_failure_message(classify(text), **CONTEXT)
+
+
+def test_push_messages_say_what_to_do():
+    assert message("denied") == (
+        "Push of crg.apkg.io/acme/app:v1 denied: the token of user pipelines lacks push permission; it needs write "
+        "access on the repository that package app is linked to (registry said: denied)")
+    assert message("name unknown") == (
+        "Push of crg.apkg.io/acme/app:v1 refused: package app does not exist in workspace acme; create it in "
+        "Bitbucket (Create > Package) and link it to a repository, then run the pipe again (registry said: name unknown)")
+    assert "check BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN" in message("unauthorized")
+    too_large = message("denied: layer exceeds the registry's limit of 1024 bytes (9.53674e-07 GiB) per layer")
+    assert "32 GB per layer" in too_large
+    assert too_large.endswith("Registry said: denied: layer exceeds the registry's limit of 1024 bytes (9.53674e-07 GiB) per layer")
+    assert "allows 7 minutes per upload" in message("blob upload invalid: upload exceeded the registry's time limit")
+    assert message("dial tcp: lookup crg.apkg.io: no such host").startswith("Registry crg.apkg.io unreachable")
+    assert "try again later" in message("received unexpected HTTP status: 502 Bad Gateway")
+    assert message("manifest invalid: odd") == "Push of crg.apkg.io/acme/app:v1 failed: manifest invalid: odd"
+
+
+def test_every_kind_has_a_single_line_message():
+    for kind in Kind:
+        text = push_failure_message(RegistryError(kind, "detail", False), **CONTEXT)
+        assert "\n" not in text and "detail" in text
+
+
+def test_login_messages():
+    refused = login_failure_message(classify("unauthorized: bad credentials"), registry="crg.apkg.io", username="bob")
+    assert refused == ("Login to crg.apkg.io refused for user bob: check BITBUCKET_PACKAGES_USERNAME / "
+                       "BITBUCKET_PACKAGES_TOKEN (registry said: unauthorized: bad credentials)")
+    unreachable = login_failure_message(classify("connect: connection refused"), registry="r:1", username="bob")
+    assert unreachable.startswith("Registry r:1 unreachable: check REGISTRY")
+
+
+def test_daemon_and_image_messages():
+    assert "add `services: [docker]`" in no_daemon_message(None, "boom")
+    with_host = no_daemon_message("tcp://localhost:2375", "boom")
+    assert "DOCKER_HOST=tcp://localhost:2375" in with_host and "check DOCKER_HOST" in with_host
+    assert image_missing_message("app:1") == (
+        "Image app:1 not found in the Docker daemon: build it earlier in the same step with `docker build -t app:1 .` "
+        "(each step starts with an empty Docker daemon)")

@@ -1,0 +1,55 @@
+"""The output file (pipe/outputs.py)."""
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
+
+import pytest  # noqa: E402
+
+import outputs  # noqa: E402
+from outputs import OUTPUT_FILE_NAME, build_output, write_output  # noqa: E402
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def sample():
+    return build_output(
+        registry="crg.apkg.io", workspace="acme", image="app", source_image="app:dev", digest=DIGEST,
+        tags=["latest", "1.0"], references=["crg.apkg.io/acme/app:latest", "crg.apkg.io/acme/app:1.0"],
+        reference_by_digest=f"crg.apkg.io/acme/app@{DIGEST}", pushed_bytes=1234, duration_seconds=2.34567)
+
+
+def test_schema():
+    data = sample()
+    assert list(data) == ["registry", "workspace", "image", "source_image", "digest", "tags", "references",
+                          "reference_by_digest", "pushed_bytes", "duration_seconds"]
+    assert data["duration_seconds"] == 2.346
+
+
+def test_write_creates_the_directory_and_the_file(tmp_path):
+    target = write_output(tmp_path / "a" / "b", sample())
+    assert target == tmp_path / "a" / "b" / OUTPUT_FILE_NAME
+    assert OUTPUT_FILE_NAME == "bbc-packages-push-container-image.json"
+    assert json.loads(target.read_text()) == sample()
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+    assert [p.name for p in target.parent.iterdir()] == [OUTPUT_FILE_NAME]  # no temporary file left
+
+
+def test_write_replaces_atomically(tmp_path):
+    write_output(tmp_path, {"old": True})
+    write_output(tmp_path, sample())
+    assert json.loads((tmp_path / OUTPUT_FILE_NAME).read_text())["digest"] == DIGEST
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    write_output(tmp_path, {"old": True})
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(outputs.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        write_output(tmp_path, sample())
+    assert json.loads((tmp_path / OUTPUT_FILE_NAME).read_text()) == {"old": True}
+    assert os.listdir(tmp_path) == [OUTPUT_FILE_NAME]
