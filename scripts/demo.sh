@@ -44,7 +44,8 @@ mkdir -p "$work/context"
 echo "hello from the pipe demo, $(date -u +%FT%TZ)" > "$work/context/hello.txt"
 head -c 1048576 /dev/urandom > "$work/context/data.bin"
 printf 'FROM scratch\nCOPY hello.txt data.bin /\n' > "$work/context/Dockerfile"
-docker build --quiet -t "$image" "$work/context" >/dev/null
+docker build --quiet -t "$image" "$work/context" >/dev/null 2>"$work/build.log" \
+  || { echo "demo: docker build failed:" >&2; cat "$work/build.log" >&2; exit 1; }
 
 echo "== pushing with the pipe: IMAGE_NAME=$image TAGS='1.0 latest' REGISTRY=$registry"
 IMAGE_NAME="$image" TAGS="1.0 latest" WORKSPACE=demo REGISTRY="$registry" \
