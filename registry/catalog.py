@@ -4,6 +4,7 @@ Functions take the Metadata object and run on its thread (via `Store.db`).
 """
 from __future__ import annotations
 
+import math
 import time
 
 from .metadata import Metadata, Package
@@ -73,18 +74,36 @@ def package_details(meta: Metadata, package: Package, project: str | None) -> di
     }
 
 
+def reclaimable(meta: Metadata, workspace: str, cutoff: float) -> tuple[int, int]:
+    """(bytes, blobs) a collection with this cutoff would free.
+
+    A blob is kept while a manifest that the collection keeps references it: a tagged manifest,
+    one touched since the cutoff, or one such a manifest (an index) references. So a deleted
+    tag's blobs count as reclaimable at once, though their untagged manifest is still stored.
+    """
+    return meta.db.execute(
+        "WITH RECURSIVE live (package_id, digest) AS ("
+        "   SELECT m.package_id, m.digest FROM manifests m JOIN packages p ON p.id = m.package_id"
+        "   WHERE p.workspace = ? AND (m.touched_at >= ? OR EXISTS ("
+        "     SELECT 1 FROM tags t WHERE t.package_id = m.package_id AND t.digest = m.digest))"
+        "   UNION"
+        "   SELECT r.package_id, r.target FROM manifest_refs r"
+        "   JOIN live l ON r.package_id = l.package_id AND r.manifest_digest = l.digest WHERE r.kind = 'manifest')"
+        " SELECT COALESCE(SUM(b.size), 0), COUNT(*) FROM blobs b"
+        " WHERE b.workspace = ? AND b.touched_at < ? AND NOT EXISTS ("
+        "   SELECT 1 FROM manifest_refs r JOIN live l ON r.package_id = l.package_id AND r.manifest_digest = l.digest"
+        "   WHERE r.kind = 'blob' AND r.target = b.digest)",
+        (workspace, cutoff, workspace, cutoff),
+    ).fetchone()
+
+
 def storage(meta: Metadata, workspace: str, grace_seconds: float) -> dict:
     """What the workspace stores, and what a collection would free (now, and once the grace period passes)."""
     stored, count = meta.db.execute(
         "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM blobs WHERE workspace = ?", (workspace,)
     ).fetchone()
-    unreferenced = meta.db.execute(
-        "SELECT COALESCE(SUM(b.size), 0), COUNT(*), COALESCE(SUM(CASE WHEN b.touched_at < ? THEN b.size ELSE 0 END), 0)"
-        " FROM blobs b WHERE b.workspace = ? AND NOT EXISTS ("
-        "   SELECT 1 FROM manifest_refs r JOIN packages p ON p.id = r.package_id"
-        "   WHERE p.workspace = b.workspace AND r.kind = 'blob' AND r.target = b.digest)",
-        (time.time() - grace_seconds, workspace),
-    ).fetchone()
+    eventually = reclaimable(meta, workspace, math.inf)
+    now = reclaimable(meta, workspace, time.time() - grace_seconds)
     manifests, manifest_bytes = meta.db.execute(
         "SELECT COUNT(*), COALESCE(SUM(length(body)), 0) FROM manifests m JOIN packages p ON p.id = m.package_id"
         " WHERE p.workspace = ?", (workspace,)
@@ -95,8 +114,8 @@ def storage(meta: Metadata, workspace: str, grace_seconds: float) -> dict:
         "blob_bytes": stored,
         "blobs": count,
         "manifests": manifests,
-        "reclaimable_bytes": unreferenced[0],
-        "reclaimable_blobs": unreferenced[1],
-        "reclaimable_now_bytes": unreferenced[2],
+        "reclaimable_bytes": eventually[0],
+        "reclaimable_blobs": eventually[1],
+        "reclaimable_now_bytes": now[0],
         "grace_seconds": grace_seconds,
     }

@@ -100,11 +100,7 @@ def still_marked(meta: Metadata, workspace: str, digests: list[str]) -> list[str
 def forget_blobs(meta: Metadata, workspace: str, digests: list[str]) -> None:
     with meta._write():
         for digest in digests:
-            meta.db.execute("DELETE FROM blobs WHERE workspace = ? AND digest = ? AND deleting = 1", (workspace, digest))
-            meta.db.execute(
-                "DELETE FROM package_blobs WHERE digest = ? AND package_id IN (SELECT id FROM packages WHERE workspace = ?)",
-                (digest, workspace),
-            )
+            meta.forget_blob(workspace, digest)
 
 
 def known_digests(meta: Metadata, workspace: str) -> set[str]:
@@ -112,10 +108,22 @@ def known_digests(meta: Metadata, workspace: str) -> set[str]:
 
 
 def oldest_unreferenced(meta: Metadata, workspace: str) -> float | None:
-    return meta.db.execute(
+    """When the oldest thing a later collection could free was last touched: an unreferenced
+    blob, or an untagged manifest no index references (a deleted tag's manifest, whose blobs
+    only become unreferenced once it is swept)."""
+    blob = meta.db.execute(
         f"SELECT MIN(b.touched_at) FROM blobs b WHERE b.workspace = ? AND b.deleting = 0 AND {_unreferenced_clause()}",
         (workspace,),
     ).fetchone()[0]
+    manifest = meta.db.execute(
+        "SELECT MIN(m.touched_at) FROM manifests m JOIN packages p ON p.id = m.package_id"
+        " WHERE p.workspace = ?"
+        " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.package_id = m.package_id AND t.digest = m.digest)"
+        " AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.package_id = m.package_id"
+        "                 AND r.kind = 'manifest' AND r.target = m.digest)",
+        (workspace,),
+    ).fetchone()[0]
+    return min((t for t in (blob, manifest) if t is not None), default=None)
 
 
 @dataclass

@@ -186,18 +186,20 @@ class Metadata:
                 "UPDATE blobs SET touched_at = ? WHERE workspace = ? AND digest = ?", (time.time(), workspace, digest)
             )
 
-    def add_blob(self, package: Package, digest: str, size: int) -> bool:
-        """Record a verified blob and link it to the package. False if a collection is deleting it."""
+    def add_blob(self, package: Package, digest: str, size: int) -> None:
+        """Record a verified blob and link it to the package.
+
+        A blob a collection has marked for deletion is taken back: the caller holds the
+        workspace lock and has just put the file in place, so the collection skips it.
+        """
         now = time.time()
         with self._write():
             row = self.db.execute(
                 "SELECT deleting FROM blobs WHERE workspace = ? AND digest = ?", (package.workspace, digest)
             ).fetchone()
-            if row and row[0]:
-                return False
             if row:
                 self.db.execute(
-                    "UPDATE blobs SET touched_at = ? WHERE workspace = ? AND digest = ?",
+                    "UPDATE blobs SET touched_at = ?, deleting = 0 WHERE workspace = ? AND digest = ?",
                     (now, package.workspace, digest),
                 )
             else:
@@ -208,7 +210,6 @@ class Metadata:
             self.db.execute(
                 "INSERT OR IGNORE INTO package_blobs (package_id, digest) VALUES (?, ?)", (package.id, digest)
             )
-        return True
 
     def mount_blob(self, package: Package, digest: str) -> BlobRecord | None:
         """Link a blob the workspace already stores to another package of it (a cross-repository mount)."""
@@ -224,6 +225,18 @@ class Metadata:
                 "INSERT OR IGNORE INTO package_blobs (package_id, digest) VALUES (?, ?)", (package.id, digest)
             )
         return rec
+
+    def interrupted_deletions(self) -> list[tuple[str, str]]:
+        """Blobs a collection had marked when the process died: their deletion is finished at start."""
+        return self.db.execute("SELECT workspace, digest FROM blobs WHERE deleting = 1").fetchall()
+
+    def forget_blob(self, workspace: str, digest: str) -> None:
+        with self._write():
+            self.db.execute("DELETE FROM blobs WHERE workspace = ? AND digest = ?", (workspace, digest))
+            self.db.execute(
+                "DELETE FROM package_blobs WHERE digest = ? AND package_id IN (SELECT id FROM packages WHERE workspace = ?)",
+                (digest, workspace),
+            )
 
     # -- manifests and tags -------------------------------------------------------------
     def manifest(self, package: Package, digest: str) -> ManifestRecord | None:

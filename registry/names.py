@@ -8,14 +8,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# OCI distribution-spec grammar for repository names, tags and digests.
+# OCI distribution-spec grammar for repository names, tags and digests. Anchored with \Z,
+# not $: `$` also matches before a trailing newline, which would let "v1\n" or a digest
+# ending in "\n" through to the database and into file names.
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
-DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
-SHA256_HEX_RE = re.compile(r"^[a-f0-9]{64}$")
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?$")
-UPLOAD_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
+TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\Z")
+DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)\Z")
+SHA256_HEX_RE = re.compile(r"^[a-f0-9]{64}\Z")
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?\Z")
+UPLOAD_ID_RE = re.compile(r"^[a-f0-9]{32}\Z")
 MAX_REPOSITORY_LENGTH = 255
 
 

@@ -39,6 +39,9 @@ class Store:
         self.workspace_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.on_dereference: Callable[[str], None] = lambda workspace: None
         self.files.purge_uploads()
+        for workspace, digest in self.meta.interrupted_deletions():
+            self.files.remove_blob(workspace, digest)
+            self.meta.forget_blob(workspace, digest)
         for slug, ws in config.workspaces.items():
             self.meta.seed_packages(slug, ws.packages)
 
@@ -160,6 +163,13 @@ class Store:
 
     def check_declared_size(self, size: int | None) -> None:
         if size is not None and size > self.config.max_layer_bytes:
+            raise too_large(self.config.max_layer_bytes)
+
+    async def check_session_size(self, session: UploadSession, declared: int | None) -> None:
+        """Refuse a chunk whose declared length takes the upload past the limit, and end the
+        session: its partial data can never become a layer, so it is discarded now."""
+        if declared is not None and session.offset + declared > self.config.max_layer_bytes:
+            await self.cancel_upload(session)
             raise too_large(self.config.max_layer_bytes)
 
     # -- manifests ----------------------------------------------------------------------

@@ -17,12 +17,19 @@ from .metadata import Package
 FLUSH_BYTES = 4 * 1024 * 1024
 
 
+def human_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
 def too_large(limit: int) -> RegistryError:
     # DENIED, not SIZE_INVALID: docker retries a layer upload five times on codes it does
     # not know to be final, and a layer over the limit will never fit.
     return RegistryError(
         "DENIED",
-        f"layer exceeds the registry's limit of {limit} bytes ({limit / 1024**3:g} GiB) per layer",
+        f"layer exceeds the registry's limit of {limit} bytes ({human_bytes(limit)}) per layer",
         status=413,
         detail={"max_layer_bytes": limit},
     )

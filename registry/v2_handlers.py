@@ -203,8 +203,7 @@ class V2Handlers:
                 raise RegistryError(
                     "RANGE_INVALID", f"Content-Range {content_range!r} spans {end - start + 1} bytes but Content-Length is {length}"
                 )
-        if length is not None:
-            self.store.check_declared_size(session.offset + length)
+        await self.store.check_session_size(session, length)
         appended = await self.store.append(session, self._body(request), start=start)
         if start is not None and appended != end - start + 1:
             await self.store.cancel_upload(session)
@@ -218,8 +217,7 @@ class V2Handlers:
         session = self._session(request, package, claims)
         digest = _digest(request.query.get("digest"))
         length = _content_length(request)
-        if length is not None:
-            self.store.check_declared_size(session.offset + length)
+        await self.store.check_session_size(session, length)
         if length != 0:
             await self.store.append(session, self._body(request))
         await self.store.finish_upload(session, digest)

@@ -1,0 +1,205 @@
+"""Scopes, Basic credentials, bearer tokens and the access decision, without a server."""
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from registry.access import GENERIC_DENIED, Challenge, bearer_claims, decide
+from registry.auth import Claims, Scope, TokenIssuer, authenticate, can, parse_basic, parse_scope, role_at_least
+from registry.config import parse_config
+from registry.errors import RegistryError
+from registry.metadata import Package
+from registry.names import parse_repository
+from test.registry_process import TOKENS, default_config
+
+CONFIG = parse_config(default_config())
+CHALLENGE = Challenge("http://127.0.0.1:1/token", "crg.apkg.io")
+
+
+def basic(text: str) -> str:
+    return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+class TestScopes:
+    @pytest.mark.parametrize("text, name, actions", [
+        ("repository:acme/app:pull", "acme/app", {"pull"}),
+        ("repository:acme/app:pull,push", "acme/app", {"pull", "push"}),
+        ("repository:acme/app:push,pull,delete", "acme/app", {"pull", "push", "delete"}),
+        ("repository:acme/app:*", "acme/app", {"pull", "push", "delete"}),
+        ("repository:acme/app:pull,fly,,", "acme/app", {"pull"}),
+        ("repository:acme/app:", "acme/app", set()),
+        ("repository:127.0.0.1:5000/acme/app:pull", "127.0.0.1:5000/acme/app", {"pull"}),
+    ])
+    def test_parse(self, text, name, actions):
+        scope = parse_scope(text)
+        assert scope == Scope("repository", name, frozenset(actions))
+
+    @pytest.mark.parametrize("text", [
+        "", "repository", "repository:acme/app", "registry:catalog:*", "repository::pull", ":acme/app:pull",
+        "repository(plugin):acme/app:pull",
+    ])
+    def test_scopes_not_granted_here(self, text):
+        assert parse_scope(text) is None
+
+    def test_str_is_the_wire_form(self):
+        assert str(Scope("repository", "acme/app", frozenset({"push", "pull"}))) == "repository:acme/app:pull,push"
+
+
+class TestBasic:
+    def test_parse(self):
+        assert parse_basic(basic("boss:tok:en")) == ("boss", "tok:en")
+        assert parse_basic("basic " + base64.b64encode(b"a:").decode()) == ("a", "")
+
+    @pytest.mark.parametrize("header", [
+        None, "", "Bearer abc", "Basic", "Basic !!!notbase64", basic("no-colon"), basic(":password"),
+        "Basic " + base64.b64encode(b"\xff\xfe:x").decode(),
+    ])
+    def test_unusable(self, header):
+        assert parse_basic(header) is None
+
+
+class TestAuthenticate:
+    def test_valid_credentials_name_their_workspaces(self):
+        assert authenticate(CONFIG, "boss", TOKENS["boss"]) == ["acme"]
+        assert authenticate(CONFIG, "pipelines", TOKENS["pipelines"]) == ["acme"]
+        assert authenticate(CONFIG, "pipelines", "globex-token-11aa") == ["globex"]
+        assert authenticate(CONFIG, "pipelines", "globex-token-11aa", "globex") == ["globex"]
+
+    def test_invalid_credentials(self):
+        assert authenticate(CONFIG, "boss", "wrong") == []
+        assert authenticate(CONFIG, "boss", "") == []
+        assert authenticate(CONFIG, "nobody", TOKENS["boss"]) == []
+        assert authenticate(CONFIG, "pipelines", "globex-token-11aa", "acme") == []
+        assert authenticate(CONFIG, "boss", TOKENS["reader"]) == []
+
+
+def test_actions_by_role():
+    assert [can("read", a) for a in ("pull", "push", "delete")] == [True, False, False]
+    assert [can("write", a) for a in ("pull", "push", "delete")] == [True, True, False]
+    assert [can("admin", a) for a in ("pull", "push", "delete")] == [True, True, True]
+    assert not can(None, "pull")
+    assert role_at_least("admin", "write") and role_at_least("write", "write") and not role_at_least("read", "write")
+    assert not role_at_least(None, "read")
+
+
+class TestTokens:
+    def issuer(self, tmp_path: Path, ttl: float = 300) -> TokenIssuer:
+        return TokenIssuer.for_root(tmp_path, "crg.apkg.io", ttl)
+
+    def test_issue_and_verify(self, tmp_path: Path):
+        issuer = self.issuer(tmp_path)
+        body = issuer.issue("pipelines", [Scope("repository", "acme/app", frozenset({"pull", "push"}))])
+        assert body["token"] == body["access_token"] and body["expires_in"] == 300
+        claims = issuer.verify(body["token"])
+        assert claims == Claims("pipelines", {"acme/app": frozenset({"pull", "push"})})
+        assert claims.allows("acme/app", "push") and not claims.allows("acme/app", "delete")
+        assert not claims.allows("acme/other", "pull")
+
+    def test_key_persists_in_root_and_is_private(self, tmp_path: Path):
+        token = self.issuer(tmp_path).issue("boss", [])["token"]
+        assert self.issuer(tmp_path).verify(token) == Claims("boss", {})
+        assert (tmp_path / "token.key").stat().st_mode & 0o077 == 0
+        other = tmp_path / "other"
+        other.mkdir()
+        assert self.issuer(other).verify(token) is None
+
+    def test_expired_token_is_refused(self, tmp_path: Path, monkeypatch):
+        issuer = self.issuer(tmp_path, ttl=1)
+        now = time.time()
+        monkeypatch.setattr(time, "time", lambda: now - 60)
+        old = issuer.issue("boss", [])["token"]
+        monkeypatch.undo()
+        assert jwt.decode(old, options={"verify_signature": False})["exp"] < now - 50
+        assert issuer.verify(old) is None
+        assert issuer.verify(issuer.issue("boss", [])["token"]) is not None
+
+    def test_ttl_sets_the_expiry(self, tmp_path: Path):
+        body = self.issuer(tmp_path, ttl=42).issue("boss", [])
+        raw = jwt.decode(body["token"], options={"verify_signature": False})
+        assert raw["exp"] - raw["iat"] == 42 and body["expires_in"] == 42
+
+    @pytest.mark.parametrize("mutate", [
+        lambda t, key: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+        lambda t, key: jwt.encode({"sub": "boss", "aud": "crg.apkg.io", "exp": time.time() + 60}, b"k" * 32, "HS256"),
+        lambda t, key: jwt.encode({"sub": "boss", "aud": "elsewhere", "exp": time.time() + 60}, key, "HS256"),
+        lambda t, key: jwt.encode({"sub": "boss", "aud": "crg.apkg.io", "exp": time.time() + 60}, None, "none"),
+        lambda t, key: "not-a-jwt",
+    ])
+    def test_forged_tokens_are_refused(self, tmp_path: Path, mutate):
+        issuer = self.issuer(tmp_path)
+        token = issuer.issue("boss", [Scope("repository", "acme/app", frozenset({"delete"}))])["token"]
+        assert issuer.verify(mutate(token, issuer.key)) is None
+
+    def test_bearer_header(self, tmp_path: Path):
+        issuer = self.issuer(tmp_path)
+        token = issuer.issue("boss", [])["token"]
+        assert bearer_claims(issuer, f"Bearer {token}") == Claims("boss", {})
+        assert bearer_claims(issuer, f"bearer  {token} ") == Claims("boss", {})
+        assert bearer_claims(issuer, None) is None
+        assert bearer_claims(issuer, basic("boss:" + TOKENS["boss"])) is None
+
+
+class TestDecide:
+    """The decision every /v2/ request goes through: token grant AND current role."""
+
+    APP = Package(1, "acme", "my-container-app", "web-app", 0.0)
+    TOOL = Package(2, "acme", "tool-image", "tools", 0.0)
+
+    def decide(self, user: str, name: str, package: Package | None, action: str, granted: set[str] | None = None):
+        repository = parse_repository(name)
+        claims = Claims(user, {name: frozenset(granted if granted is not None else {"pull", "push", "delete"})})
+        scope = Scope("repository", name, frozenset({action}))
+        return decide(CONFIG, claims, repository, package, action, CHALLENGE, scope)
+
+    def error(self, *args, **kwargs) -> RegistryError:
+        with pytest.raises(RegistryError) as exc:
+            self.decide(*args, **kwargs)
+        return exc.value
+
+    @pytest.mark.parametrize("user, action", [
+        ("reader", "pull"), ("pipelines", "pull"), ("pipelines", "push"), ("boss", "pull"), ("boss", "push"),
+        ("boss", "delete"),
+    ])
+    def test_allowed(self, user, action):
+        assert self.decide(user, "acme/my-container-app", self.APP, action) is None
+
+    @pytest.mark.parametrize("user, action, needed", [
+        ("reader", "push", "write"), ("reader", "delete", "admin"), ("pipelines", "delete", "admin"),
+    ])
+    def test_role_too_low_says_what_is_needed(self, user, action, needed):
+        err = self.error(user, "acme/my-container-app", self.APP, action)
+        assert err.code == "DENIED" and err.status == 403
+        assert f"needs {needed} permission on repository 'web-app'" in err.message
+
+    def test_role_allows_but_token_does_not_asks_for_a_new_token(self):
+        err = self.error("pipelines", "acme/my-container-app", self.APP, "push", granted={"pull"})
+        assert err.status == 401 and err.code == "UNAUTHORIZED"
+        header = err.headers["WWW-Authenticate"]
+        assert 'error="insufficient_scope"' in header and 'scope="repository:acme/my-container-app:push"' in header
+
+    def test_a_token_for_another_repository_does_not_count(self):
+        repository = parse_repository("acme/my-container-app")
+        claims = Claims("pipelines", {"acme/other-app": frozenset({"pull", "push"})})
+        with pytest.raises(RegistryError) as exc:
+            decide(CONFIG, claims, repository, self.APP, "pull", CHALLENGE, Scope("repository", repository.name, frozenset({"pull"})))
+        assert exc.value.status == 401
+
+    def test_missing_package_is_named_to_a_member_who_can_push(self):
+        err = self.error("pipelines", "acme/nope", None, "push")
+        assert err.code == "NAME_UNKNOWN" and err.status == 404
+        assert "nope" in err.message and "create the package" in err.message and "link it to a repository" in err.message
+
+    @pytest.mark.parametrize("user", ["outsider", "reader"])
+    def test_missing_and_hidden_packages_look_the_same_without_access(self, user):
+        missing = self.error(user, "acme/nope", None, "pull")
+        hidden = self.error(user, "acme/tool-image", self.TOOL, "pull")
+        assert (missing.code, missing.status, missing.message) == (hidden.code, hidden.status, hidden.message)
+        assert missing.message == GENERIC_DENIED
+
+    def test_member_of_another_workspace_is_denied(self):
+        err = self.error("boss", "globex/site-image", None, "pull")
+        assert err.code == "DENIED" and err.message == GENERIC_DENIED

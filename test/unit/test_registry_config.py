@@ -1,0 +1,185 @@
+"""The registry's YAML config: the whole shape, defaults, and one message per problem."""
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from registry.config import (
+    DEFAULT_GRACE_SECONDS, DEFAULT_MAX_LAYER_BYTES, DEFAULT_TOKEN_TTL_SECONDS, DEFAULT_UPLOAD_TIMEOUT_SECONDS,
+    ConfigError, load_config, parse_config,
+)
+from test.registry_process import TOKENS, default_config
+
+MINIMAL = {
+    "workspaces": {
+        "acme": {
+            "repositories": {"web-app": {"project": "WEB"}},
+            "packages": {"my-container-app": "web-app"},
+            "members": {"pipelines": {"token": "s3cr3t", "roles": {"web-app": "write"}}},
+        }
+    }
+}
+
+
+def problems(data) -> str:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    return str(exc.value)
+
+
+def with_change(path: list, value) -> dict:
+    data = copy.deepcopy(MINIMAL)
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    return data
+
+
+def test_the_design_example_parses_with_defaults():
+    config = parse_config(MINIMAL)
+    ws = config.workspaces["acme"]
+    assert ws.repositories == {"web-app": "WEB"}
+    assert ws.packages == {"my-container-app": "web-app"}
+    member = ws.members["pipelines"]
+    assert member.roles == {"web-app": "write"}
+    assert member.token_matches("s3cr3t") and not member.token_matches("s3cr3t ") and not member.token_matches("")
+    assert member.token_sha256 == hashlib.sha256(b"s3cr3t").hexdigest()  # the secret itself is not kept
+    assert (config.max_layer_bytes, config.upload_timeout_seconds, config.grace_seconds, config.token_ttl_seconds) == (
+        DEFAULT_MAX_LAYER_BYTES, DEFAULT_UPLOAD_TIMEOUT_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_TOKEN_TTL_SECONDS)
+    assert DEFAULT_MAX_LAYER_BYTES == 32 * 1024**3 and DEFAULT_UPLOAD_TIMEOUT_SECONDS == 420
+
+
+def test_limits_gc_and_auth_are_read():
+    data = copy.deepcopy(MINIMAL)
+    data.update(limits={"max_layer_bytes": 1024, "upload_timeout_seconds": 5},
+                gc={"grace_seconds": 0}, auth={"token_ttl_seconds": 1})
+    config = parse_config(data)
+    assert (config.max_layer_bytes, config.upload_timeout_seconds, config.grace_seconds, config.token_ttl_seconds) == (
+        1024, 5, 0, 1)
+
+
+def test_the_test_fixture_config_is_valid():
+    config = parse_config(default_config())
+    assert set(config.workspaces) == {"acme", "globex"}
+    assert config.member("acme", "boss").roles == {"web-app": "admin", "tools": "admin"}
+    assert config.member("acme", "outsider").best_role() is None
+    assert config.member("acme", "pipelines").token_matches(TOKENS["pipelines"])
+    assert not config.member("globex", "pipelines").token_matches(TOKENS["pipelines"])
+    assert config.member("nowhere", "boss") is None and config.member("acme", "nobody") is None
+
+
+def test_token_sha256_is_accepted_instead_of_a_token():
+    hashed = hashlib.sha256(b"hashed-secret").hexdigest()
+    config = parse_config(with_change(["workspaces", "acme", "members", "pipelines"],
+                                      {"token_sha256": hashed, "roles": {"web-app": "read"}}))
+    member = config.member("acme", "pipelines")
+    assert member.token_matches("hashed-secret")
+    assert not member.token_matches(hashed)  # the hash is not itself a password
+
+
+def test_role_helpers():
+    config = parse_config(default_config())
+    boss = config.member("acme", "boss")
+    assert boss.role_on("web-app") == "admin" and boss.role_on(None) is None and boss.role_on("nope") is None
+    assert boss.best_role() == "admin"
+    assert config.member("acme", "reader").best_role() == "read"
+
+
+@pytest.mark.parametrize("change, message", [
+    ((["workspaces", "acme", "members", "pipelines"], {"roles": {}}),
+     "workspaces.acme.members.pipelines: give exactly one of token or token_sha256"),
+    ((["workspaces", "acme", "members", "pipelines"], {"token": "a", "token_sha256": "0" * 64}),
+     "workspaces.acme.members.pipelines: give exactly one of token or token_sha256"),
+    ((["workspaces", "acme", "members", "pipelines", "token"], ""),
+     "workspaces.acme.members.pipelines.token must be a non-empty string"),
+    ((["workspaces", "acme", "members", "pipelines", "token"], 1234),
+     "workspaces.acme.members.pipelines.token must be a non-empty string"),
+    ((["workspaces", "acme", "members", "pipelines"], {"token_sha256": "ABC"}),
+     "workspaces.acme.members.pipelines.token_sha256 must be 64 lowercase hex characters"),
+    ((["workspaces", "acme", "members", "pipelines"], {"token_sha256": "A" * 64}),
+     "workspaces.acme.members.pipelines.token_sha256 must be 64 lowercase hex characters"),
+    ((["workspaces", "acme", "members", "pipelines", "roles"], {"nope": "read"}),
+     "workspaces.acme.members.pipelines.roles: unknown repository 'nope'"),
+    ((["workspaces", "acme", "members", "pipelines", "roles"], {"web-app": "owner"}),
+     "workspaces.acme.members.pipelines.roles.web-app: role must be one of read, write, admin, got 'owner'"),
+    ((["workspaces", "acme", "members", "pipelines", "roles"], ["web-app"]),
+     "workspaces.acme.members.pipelines.roles must be a mapping, got list"),
+    ((["workspaces", "acme", "members"], "pipelines"),
+     "workspaces.acme.members must be a mapping, got str"),
+    ((["workspaces", "acme", "repositories", "Web App"], {"project": "WEB"}),
+     "workspaces.acme.repositories: invalid repository slug 'Web App'"),
+    ((["workspaces", "acme", "repositories", "extra"], {}),
+     "workspaces.acme.repositories.extra.project must be a project key"),
+    ((["workspaces", "acme", "repositories", "extra"], {"project": ""}),
+     "workspaces.acme.repositories.extra.project must be a project key"),
+    ((["workspaces", "acme", "packages", "Bad Name"], "web-app"),
+     "workspaces.acme.packages: invalid package name 'Bad Name'"),
+    ((["workspaces", "acme", "packages", "app\n"], "web-app"),
+     "workspaces.acme.packages: invalid package name 'app\\n'"),
+    ((["workspaces", "acme", "packages", "other"], "nope"),
+     "workspaces.acme.packages.other: unknown repository 'nope'"),
+    ((["workspaces", "Acme"], {}),
+     "workspaces.Acme: workspace slug must be lowercase letters, digits, '-', '_' or '.'"),
+    ((["workspaces", "acme"], ["x"]), "workspaces.acme must be a mapping, got list"),
+    ((["workspaces"], ["acme"]), "workspaces must be a mapping, got list"),
+    ((["limits", "max_layer_bytes"], 0), "limits.max_layer_bytes must be a number >= 1, got 0"),
+    ((["limits", "max_layer_bytes"], "1G"), "limits.max_layer_bytes must be a number >= 1, got '1G'"),
+    ((["limits", "max_layer_bytes"], True), "limits.max_layer_bytes must be a number >= 1, got True"),
+    ((["limits", "upload_timeout_seconds"], 0.5), "limits.upload_timeout_seconds must be a number >= 1, got 0.5"),
+    ((["gc", "grace_seconds"], -1), "gc.grace_seconds must be a number >= 0, got -1"),
+    ((["auth", "token_ttl_seconds"], 0), "auth.token_ttl_seconds must be a number >= 1, got 0"),
+    ((["limits"], 5), "limits must be a mapping, got int"),
+    ((["storage"], {}), "unknown top-level keys: storage"),
+])
+def test_each_problem_has_its_message(change, message):
+    text = problems(with_change(*change))
+    assert text.startswith("config has 1 problem(s):"), text
+    assert f"  - {message}" in text
+
+
+def test_every_problem_is_listed_at_once():
+    data = copy.deepcopy(MINIMAL)
+    data["limits"] = {"max_layer_bytes": -5, "upload_timeout_seconds": "soon"}
+    data["gc"] = {"grace_seconds": "never"}
+    data["workspaces"]["acme"]["members"]["pipelines"]["roles"] = {"web-app": "god", "ghost": "read"}
+    text = problems(data)
+    assert "config has 5 problem(s)" in text
+    for fragment in ("limits.max_layer_bytes", "limits.upload_timeout_seconds", "gc.grace_seconds",
+                     "roles.web-app: role must be one of", "unknown repository 'ghost'"):
+        assert fragment in text
+
+
+def test_top_level_must_be_a_mapping():
+    assert "the top level must be a mapping, got list" in problems(["x"])
+
+
+def test_empty_config_is_valid_with_no_workspaces():
+    assert parse_config(None).workspaces == {}
+
+
+class TestLoadConfig:
+    def test_load_from_file(self, tmp_path: Path):
+        path = tmp_path / "registry.yml"
+        path.write_text(yaml.safe_dump(MINIMAL))
+        assert "acme" in load_config(path).workspaces
+
+    def test_the_message_names_the_file(self, tmp_path: Path):
+        path = tmp_path / "bad.yml"
+        path.write_text(yaml.safe_dump(with_change(["gc", "grace_seconds"], -3)))
+        with pytest.raises(ConfigError, match=rf"^{path} has 1 problem"):
+            load_config(path)
+
+    def test_missing_file(self, tmp_path: Path):
+        with pytest.raises(ConfigError, match="cannot read config .*nope.yml: No such file or directory"):
+            load_config(tmp_path / "nope.yml")
+
+    def test_invalid_yaml(self, tmp_path: Path):
+        path = tmp_path / "broken.yml"
+        path.write_text("workspaces: [unclosed\n")
+        with pytest.raises(ConfigError, match="is not valid YAML"):
+            load_config(path)
