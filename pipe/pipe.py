@@ -49,6 +49,10 @@ METADATA = {"name": "Bitbucket Packages push container image"}
 _BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
 
 
+def _layers(count: int) -> str:
+    return f"{count} layer{'' if count == 1 else 's'}"
+
+
 def render_problems(problems: list[str]) -> str:
     lines = [f"Invalid pipe variables ({len(problems)} problem{'s' if len(problems) > 1 else ''}):"]
     lines += [f"  - {problem}" for problem in problems]
@@ -159,9 +163,9 @@ class PushContainerImagePipe(Pipe):
             ),
         )
         if outcome.uploaded_nothing:
-            detail = f"nothing new uploaded, {outcome.layers_existing} layers already in the registry"
+            detail = f"nothing new uploaded, {_layers(outcome.layers_existing)} already in the registry"
         else:
-            detail = (f"{outcome.layers_uploaded} layers uploaded ({format_bytes(outcome.uploaded_bytes)}), "
+            detail = (f"{_layers(outcome.layers_uploaded)} uploaded ({format_bytes(outcome.uploaded_bytes)}), "
                       f"{outcome.layers_existing} already in the registry")
         self.log_info(f"Pushed {reference} digest: {outcome.digest} ({detail})")
         return outcome

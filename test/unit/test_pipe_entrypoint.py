@@ -147,7 +147,7 @@ def test_pushes_every_tag_writes_output_and_removes_temporary_tags(monkeypatch, 
     assert client.api.pushed == ["127.0.0.1:5077/acme/my-container-app:latest", "127.0.0.1:5077/acme/my-container-app:v1"]
     assert client.api.auth_configs[0] == {"username": "pipelines", "password": TOKEN}
     assert client.api.local_tags == {"my-container-app:dev": IMAGE_ID}  # only the source image is left
-    assert f"Pushed 127.0.0.1:5077/acme/my-container-app:latest digest: {DIGEST} (1 layers uploaded (100 B)" in text
+    assert f"Pushed 127.0.0.1:5077/acme/my-container-app:latest digest: {DIGEST} (1 layer uploaded (100 B)" in text
     assert f"Pushed 127.0.0.1:5077/acme/my-container-app:v1 digest: {DIGEST} (nothing new uploaded" in text
     assert "100 B uploaded" in text
     data = json.loads((tmp_path / "out" / OUTPUT_FILE_NAME).read_text())
