@@ -165,9 +165,12 @@ def push_failure_message(error: RegistryError, *, reference: str, registry: str,
         return (f"Push of {reference} refused: a layer is larger than the registry accepts ({LAYER_LIMIT_TEXT} on "
                 f"Bitbucket); split the big layer, e.g. into several COPY/RUN steps or with a smaller build context. "
                 f"Registry said: {error.detail}")
-    if kind is Kind.UPLOAD_TIME_LIMIT or kind is Kind.TIMEOUT:
-        return (f"Push of {reference} timed out: the registry allows {UPLOAD_TIME_LIMIT_TEXT}; make the layers "
-                f"smaller or push over a faster network. Error: {error.detail}")
+    if kind is Kind.UPLOAD_TIME_LIMIT:
+        return (f"Push of {reference} timed out: an upload took longer than the registry allows ({UPLOAD_TIME_LIMIT_TEXT} "
+                f"on Bitbucket); make the layers smaller or push over a faster network. Registry said: {error.detail}")
+    if kind is Kind.TIMEOUT:
+        return (f"Push of {reference} timed out: {registry} stopped answering during the upload; try again later, "
+                f"and if it keeps happening make the layers smaller or push over a faster network (error: {error.detail})")
     if kind is Kind.DENIED:
         return (f"Push of {reference} denied: the token of user {username} lacks push permission; it needs write "
                 f"access on the repository that package {package} is linked to{_said(error)}")

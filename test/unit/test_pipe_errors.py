@@ -97,7 +97,13 @@ def test_push_messages_say_what_to_do():
     too_large = message("denied: layer exceeds the registry's limit of 1024 bytes (9.53674e-07 GiB) per layer")
     assert "32 GB per layer" in too_large
     assert too_large.endswith("Registry said: denied: layer exceeds the registry's limit of 1024 bytes (9.53674e-07 GiB) per layer")
-    assert "allows 7 minutes per upload" in message("blob upload invalid: upload exceeded the registry's time limit")
+    too_slow = message("blob upload invalid: upload exceeded the registry's time limit")
+    assert "longer than the registry allows (7 minutes per upload on Bitbucket)" in too_slow
+    assert too_slow.endswith("Registry said: blob upload invalid: upload exceeded the registry's time limit")
+    # A network timeout is not the registry's time limit: the message must not blame the upload's length.
+    network = message("Patch \"http://crg.apkg.io/v2/acme/app/blobs/uploads/x\": net/http: timeout awaiting response headers")
+    assert network.startswith("Push of crg.apkg.io/acme/app:v1 timed out: crg.apkg.io stopped answering")
+    assert "7 minutes" not in network
     assert message("dial tcp: lookup crg.apkg.io: no such host").startswith("Registry crg.apkg.io unreachable")
     assert "try again later" in message("received unexpected HTTP status: 502 Bad Gateway")
     assert message("manifest invalid: odd") == "Push of crg.apkg.io/acme/app:v1 failed: manifest invalid: odd"
