@@ -23,5 +23,22 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest test/integration
 
+image: $(STAMP)
+	PYTHON=$(PY) bash scripts/build-pipe-image.sh
+
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $@
+
+# The embedded registry against distribution 2.8 and the pipe against docker push (~10 min).
+bench: $(BENCH_STAMP)
+	$(PY) -m bench
+
+# A bounded soak of the registry (SOAK_SECONDS, default 180); see RELIABILITY.md. Not part of `make test`.
+soak: $(STAMP)
+	$(PY) -m pytest test/soak -q -s
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -50,8 +50,13 @@ def decide(
     """Raise unless the token grants `action` and the member's current role still allows it.
 
     Whether a package exists is told only to members who could create or push packages in
-    that workspace; everyone else gets the same answer for a missing package and a hidden one.
+    that workspace, with a token for that workspace's credentials; everyone else gets the same
+    answer for a missing package and a hidden one.
     """
+    if repository.workspace not in claims.workspaces:
+        # A token for credentials of another workspace (the same username may exist in both)
+        # says nothing about this one, not even which packages exist.
+        raise unauthorized(challenge, scope, "token does not grant this action", "insufficient_scope")
     member = config.member(repository.workspace, claims.subject)
     role = member.role_on(package.repository) if (member and package) else None
     if can(role, action):

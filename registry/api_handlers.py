@@ -17,7 +17,7 @@ from .errors import RegistryError
 from .gc import Collector
 from .manifests import IMAGE_TYPES, parse_manifest
 from .metadata import Package
-from .names import REPOSITORY_RE, is_slug, is_tag
+from .names import MAX_REPOSITORY_LENGTH, REPOSITORY_RE, is_slug, is_tag
 from .store import Store
 
 WWW_BASIC = {"WWW-Authenticate": 'Basic realm="crg-emulator"'}
@@ -90,8 +90,11 @@ class ApiHandlers:
             raise RegistryError("INVALID_REQUEST", 'send JSON: {"name": "<image>", "repository": "<repo slug>"}') from None
         name = body.get("name") if isinstance(body, dict) else None
         repository = body.get("repository") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not REPOSITORY_RE.match(name):
-            raise RegistryError("NAME_INVALID", "name must be lowercase letters, digits and separators (. _ - /)")
+        longest = MAX_REPOSITORY_LENGTH - len(workspace.slug) - 1  # `<workspace>/<name>` is the /v2/ name
+        if not isinstance(name, str) or not REPOSITORY_RE.match(name) or len(name) > longest:
+            raise RegistryError(
+                "NAME_INVALID", f"name must be lowercase letters, digits and separators (. _ - /), at most {longest} characters"
+            )
         if not isinstance(repository, str) or repository not in workspace.repositories:
             raise RegistryError("INVALID_REQUEST", f"repository must be one of the workspace's repositories, got {repository!r}")
         if member.role_on(repository) != "admin":

@@ -41,6 +41,7 @@ class Scope:
 class Claims:
     subject: str
     access: dict[str, frozenset[str]]  # repository name -> granted actions
+    workspaces: frozenset[str] = frozenset()  # where the credentials the token was issued for are valid
 
     def allows(self, repository: str, action: str) -> bool:
         return action in self.access.get(repository, frozenset())
@@ -115,7 +116,7 @@ class TokenIssuer:
             os.replace(tmp, path)
         return cls(path.read_bytes(), service, ttl_seconds)
 
-    def issue(self, subject: str, access: list[Scope]) -> dict:
+    def issue(self, subject: str, access: list[Scope], workspaces: list[str] = ()) -> dict:
         now = int(time.time())
         claims = {
             "iss": "crg-emulator",
@@ -126,6 +127,7 @@ class TokenIssuer:
             "exp": now + int(self.ttl),
             "jti": secrets.token_hex(8),
             "access": [{"type": s.type, "name": s.name, "actions": sorted(s.actions)} for s in access],
+            "workspaces": sorted(workspaces),
         }
         token = jwt.encode(claims, self.key, algorithm="HS256")
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
@@ -140,4 +142,5 @@ class TokenIssuer:
         for entry in raw.get("access", []):
             if isinstance(entry, dict) and entry.get("type") == "repository":
                 access[str(entry.get("name"))] = frozenset(entry.get("actions", []))
-        return Claims(str(raw.get("sub", "")), access)
+        workspaces = raw.get("workspaces", [])
+        return Claims(str(raw.get("sub", "")), access, frozenset(map(str, workspaces if isinstance(workspaces, list) else [])))

@@ -246,6 +246,19 @@ class Metadata:
         ).fetchone()
         return ManifestRecord(row[0], row[1], bytes(row[2]), row[3]) if row else None
 
+    def wrong_sizes(self, package: Package, blobs: list[tuple[str, int]], children: list[tuple[str, int]]) -> list[str]:
+        """References the package has whose declared size is not the content's (a digest's size never changes)."""
+        wrong = []
+        for digest, size in blobs:
+            record = self.blob(package, digest)
+            if record is not None and record.size != size:
+                wrong.append(f"{digest} has {record.size} bytes, not {size}")
+        for digest, size in children:
+            child = self.manifest(package, digest)
+            if child is not None and len(child.body) != size:
+                wrong.append(f"{digest} has {len(child.body)} bytes, not {size}")
+        return wrong
+
     def tag_digest(self, package: Package, tag: str) -> str | None:
         row = self.db.execute(
             "SELECT digest FROM tags WHERE package_id = ? AND tag = ?", (package.id, tag)

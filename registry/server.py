@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import signal
 from pathlib import Path
@@ -16,6 +17,27 @@ log = logging.getLogger("registry")
 READ_BUFSIZE = 1024 * 1024
 
 
+# glibc's malloc, by default, hands freed heap memory back to the kernel as soon as 128 KiB
+# or more is free at the top of the heap, and adapts its mmap threshold up and down. Every
+# upload allocates and frees socket-sized buffers (~256 KiB) at a high rate, so the same
+# memory went back and forth, each fresh page costing a fault (on a VM, a hypervisor fault
+# too). Keeping up to 64 MiB of freed heap for reuse cut the CPU per ingested GiB by about
+# a fifth (bench/, BENCHMARKS.md); peak RSS stays far under its 150 MB budget.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from <malloc.h>
+TRIM_THRESHOLD = 64 * 1024 * 1024
+MMAP_THRESHOLD = 16 * 1024 * 1024
+
+
+def keep_freed_memory_for_reuse() -> None:
+    """Tune glibc's malloc as above; a no-op where there is no glibc."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -24,6 +46,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 async def serve(host: str, port: int, root: Path, config: Config, ready_file: Path | None = None) -> None:
+    keep_freed_memory_for_reuse()
     app = create_app(root, config)
     runner = web.AppRunner(app, access_log=None, read_bufsize=READ_BUFSIZE, handle_signals=False)
     await runner.setup()

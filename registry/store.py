@@ -193,15 +193,17 @@ class Store:
             raise RegistryError(
                 "DIGEST_INVALID", f"manifest body has digest {digest}, not the {given_digest} in the URL"
             )
+        blobs = [(d.digest, d.size) for d in parsed.blobs]
+        children = [(d.digest, d.size) for d in parsed.manifests]
+        wrong = await self.db(self.meta.wrong_sizes, package, blobs, children)
+        if wrong:
+            # Clients check what they pull against these sizes: such an image could never be pulled.
+            raise RegistryError(
+                "MANIFEST_INVALID", f"manifest declares sizes that are not the content's: {'; '.join(wrong)}",
+                detail={"wrong_sizes": wrong},
+            )
         missing, replaced = await self.db(
-            self.meta.put_manifest,
-            package,
-            digest,
-            parsed.media_type,
-            body,
-            [(d.digest, d.size) for d in parsed.blobs],
-            [(d.digest, d.size) for d in parsed.manifests],
-            tag,
+            self.meta.put_manifest, package, digest, parsed.media_type, body, blobs, children, tag
         )
         if missing:
             kind = "MANIFEST_BLOB_UNKNOWN" if parsed.blobs else "MANIFEST_UNKNOWN"

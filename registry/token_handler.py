@@ -45,7 +45,7 @@ class TokenHandler:
             form = await request.post()
             scopes = " ".join(map(str, form.getall("scope", []))).split()
         granted = [await self._grant(username, workspaces, s) for s in scopes]
-        body = self.issuer.issue(username, [g for g in granted if g is not None])
+        body = self.issuer.issue(username, [g for g in granted if g is not None], workspaces)
         return web.json_response(body)
 
     async def _grant(self, username: str, workspaces: list[str], text: str) -> Scope | None:

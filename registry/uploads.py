@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 import uuid
 from concurrent.futures import Executor
@@ -12,9 +13,11 @@ from typing import AsyncIterator, BinaryIO
 from .errors import RegistryError
 from .metadata import Package
 
-# Bytes handed to the hashing/writing thread at a time: large enough that the hand-off
-# cost vanishes, small enough that memory per upload stays a few MiB.
-FLUSH_BYTES = 4 * 1024 * 1024
+# Bytes handed to the hashing and writing threads at a time: large enough that the hand-off
+# cost vanishes, small enough that the wait for the last batch at the end of each request
+# (every chunk of a chunked upload) stays short, and memory per upload stays about 2 MiB.
+FLUSH_BYTES = 1024 * 1024
+IOV_MAX = 1024  # buffers per writev call (the Linux limit)
 
 
 def human_bytes(n: int) -> str:
@@ -48,10 +51,23 @@ class UploadSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
 
-    def absorb(self, data: bytes | bytearray) -> None:
-        # Runs on a worker thread: hashlib and file writes release the GIL for large buffers.
-        self.hasher.update(data)
-        self.file.write(data)
+    # Both run on worker threads, at the same time on the same immutable chunks: hashlib and
+    # writev release the GIL, so hashing overlaps writing instead of adding to it.
+    def hash_chunks(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.hasher.update(chunk)
+
+    def write_chunks(self, chunks: list[bytes]) -> None:
+        """Append the chunks as received (no copy into one buffer), finishing any short write."""
+        fd = self.file.fileno()
+        views = [memoryview(chunk) for chunk in chunks]
+        while views:
+            written = os.writev(fd, views[:IOV_MAX])
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if written:
+                views[0] = views[0][written:]
 
     def digest(self) -> str:
         return "sha256:" + self.hasher.hexdigest()
@@ -70,13 +86,29 @@ async def append_stream(
 ) -> int:
     """Append a request body to the session; return the bytes appended.
 
-    Reading the next chunks overlaps with hashing and writing the previous ones (one
-    buffer in flight), which keeps a single upload close to the hashing rate.
+    Reading the next chunks overlaps with hashing and writing the previous batch (one batch
+    in flight, hashed and written on two threads at once), which keeps a single upload
+    close to the slower of hashing and writing.
     """
     loop = asyncio.get_running_loop()
-    pending: asyncio.Future | None = None
-    buf = bytearray()
+    pending: list[asyncio.Future] = []
+    batch: list[bytes] = []
+    batched = 0
     appended = 0
+
+    async def settle() -> None:
+        """Wait for the batch in flight; raise its error, if any, once both halves are done."""
+        if pending:
+            await asyncio.wait(pending)
+            done = pending[:]
+            pending.clear()
+            for future in done:
+                future.result()
+
+    def hand_off(chunks: list[bytes]) -> None:
+        pending.append(loop.run_in_executor(executor, session.hash_chunks, chunks))
+        pending.append(loop.run_in_executor(executor, session.write_chunks, chunks))
+
     try:
         async for chunk in chunks:
             appended += len(chunk)
@@ -88,20 +120,21 @@ async def append_stream(
                     "upload exceeded the registry's time limit for one upload session",
                     status=408,
                 )
-            buf += chunk
-            if len(buf) >= FLUSH_BYTES:
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(executor, session.absorb, buf)
-                buf = bytearray()
-        if pending is not None:
-            await pending
-            pending = None
-        if buf:
-            await loop.run_in_executor(executor, session.absorb, buf)
+            if type(chunk) is not bytes:
+                chunk = bytes(chunk)  # the threads read it after this loop moves on: it must not change
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= FLUSH_BYTES:
+                await settle()
+                hand_off(batch)
+                batch, batched = [], 0
+        await settle()
+        if batch:
+            hand_off(batch)
+            await settle()
     finally:
-        if pending is not None:
+        if pending:
             # Never leave a write running against a file the caller may discard.
-            await asyncio.wait([pending])
+            await asyncio.wait(pending)
     session.offset += appended
     return appended

@@ -53,6 +53,7 @@ class RegistryProcess:
     config: dict
     port: int = 0
     proc: subprocess.Popen | None = None
+    extra_args: list[str] = field(default_factory=list)  # e.g. ["--debug"]
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,7 +77,7 @@ class RegistryProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "registry", "serve", "--listen", listen, "--root", str(self.root),
-             "--config", str(self.config_path), "--ready-file", str(ready)],
+             "--config", str(self.config_path), "--ready-file", str(ready), *self.extra_args],
             cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

@@ -151,7 +151,8 @@ class TestDecide:
 
     def decide(self, user: str, name: str, package: Package | None, action: str, granted: set[str] | None = None):
         repository = parse_repository(name)
-        claims = Claims(user, {name: frozenset(granted if granted is not None else {"pull", "push", "delete"})})
+        claims = Claims(user, {name: frozenset(granted if granted is not None else {"pull", "push", "delete"})},
+                        frozenset({"acme"}))
         scope = Scope("repository", name, frozenset({action}))
         return decide(CONFIG, claims, repository, package, action, CHALLENGE, scope)
 
@@ -183,7 +184,7 @@ class TestDecide:
 
     def test_a_token_for_another_repository_does_not_count(self):
         repository = parse_repository("acme/my-container-app")
-        claims = Claims("pipelines", {"acme/other-app": frozenset({"pull", "push"})})
+        claims = Claims("pipelines", {"acme/other-app": frozenset({"pull", "push"})}, frozenset({"acme"}))
         with pytest.raises(RegistryError) as exc:
             decide(CONFIG, claims, repository, self.APP, "pull", CHALLENGE, Scope("repository", repository.name, frozenset({"pull"})))
         assert exc.value.status == 401
@@ -200,6 +201,23 @@ class TestDecide:
         assert (missing.code, missing.status, missing.message) == (hidden.code, hidden.status, hidden.message)
         assert missing.message == GENERIC_DENIED
 
-    def test_member_of_another_workspace_is_denied(self):
+    def test_member_of_another_workspace_is_refused(self):
         err = self.error("boss", "globex/site-image", None, "pull")
-        assert err.code == "DENIED" and err.message == GENERIC_DENIED
+        assert err.code == "UNAUTHORIZED" and err.status == 401
+
+    @pytest.mark.parametrize("action", ["pull", "push"])
+    def test_a_token_for_another_workspace_learns_nothing_about_packages(self, action):
+        # `pipelines` of globex shares its username with a write member of acme.
+        answers = []
+        for name, package in (("acme/nope", None), ("acme/my-container-app", self.APP)):
+            repository, scope = parse_repository(name), Scope("repository", name, frozenset({action}))
+            claims = Claims("pipelines", {name: frozenset()}, frozenset({"globex"}))
+            with pytest.raises(RegistryError) as exc:
+                decide(CONFIG, claims, repository, package, action, CHALLENGE, scope)
+            answers.append((exc.value.status, exc.value.code, exc.value.message))
+        assert answers[0] == answers[1] == (401, "UNAUTHORIZED", "token does not grant this action")
+
+    def test_tokens_carry_the_workspaces_of_their_credentials(self, tmp_path: Path):
+        issuer = TokenIssuer.for_root(tmp_path, "crg.apkg.io", 300)
+        claims = issuer.verify(issuer.issue("pipelines", [], ["globex"])["token"])
+        assert claims.workspaces == frozenset({"globex"})

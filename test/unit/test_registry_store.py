@@ -183,9 +183,10 @@ def test_reclaimable_counts_what_a_collection_would_free(tmp_path: Path):
         await push_image(store, package, "kept", b"k" * 100)
         await push_image(store, package, "dropped", b"d" * 1000)
         child = await push_image(store, package, None, b"c" * 10)
+        child_size = len((await store.resolve(package, child)).body)
         index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                           "digest": child, "size": 1}]}).encode()
+                                           "digest": child, "size": child_size}]}).encode()
         await store.put_manifest(package, "multi", index, None)
         figures = await store.db(storage, store.meta, "acme", 60)
         assert (figures["reclaimable_bytes"], figures["reclaimable_blobs"]) == (0, 0)

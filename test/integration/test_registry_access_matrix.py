@@ -1,0 +1,450 @@
+"""Every route of /v2/ and of the management API, tried with every kind of credential, table-driven.
+
+Credentials: none, wrong ones, a forged token, an expired token, a token issued for workspace
+globex, and each role on the package's repository (reader: read, pipelines: write, boss: admin,
+outsider: none). The expected answer comes from the permission table in DESIGN.md and README.md.
+A member without access gets, for an existing package, exactly the answer (status, code,
+message) a missing package gets. Afterwards neither the responses nor the registry's debug log
+contain a member token or a bearer token.
+
+Two registries are shared by the module: the main one (started with --debug), and one with a
+1-second token lifetime whose tokens are left to expire once, for all the "expired" cases.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import jwt
+import pytest
+import requests
+
+from test.oci_client import (
+    DOCKER_MANIFEST, Client, digest_of, docker_login, docker_push, docker_refs, error_codes, error_message,
+    image_manifest, verify_tagged_image,
+)
+from test.registry_process import TOKENS, RegistryProcess, default_config
+
+__all__ = ["docker_refs"]
+GLOBEX_TOKEN = "globex-token-11aa"  # member `pipelines` of workspace globex (write on its repository `site`)
+APP = "acme/my-container-app"      # linked to web-app: reader read, pipelines write, boss admin, outsider none
+TOOL = "acme/tool-image"           # linked to tools: reader and outsider have no role there
+MISSING = "acme/no-such-package"
+GENERIC_DENIED = "requested access to the resource is denied"
+RANK = {None: 0, "read": 1, "write": 2, "admin": 3}
+ROLE_ON_WEB_APP = {"reader": "read", "pipelines": "write", "boss": "admin", "outsider": None}
+MEMBERS = tuple(ROLE_ON_WEB_APP)
+TIMEOUT = 30
+
+# Every response the matrix received, for the leak check at the end of the module.
+SEEN: list[requests.Response] = []
+ISSUED: list[str] = []  # every bearer token the tests obtained
+
+
+def send(method: str, url: str, headers: dict | None = None, **kwargs) -> requests.Response:
+    r = requests.request(method, url, headers=headers or {}, timeout=TIMEOUT, allow_redirects=False, **kwargs)
+    SEEN.append(r)
+    return r
+
+
+def basic(user: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+
+def bearer_for(registry: RegistryProcess, user: str, secret: str, *repositories: str) -> str:
+    params = [("service", "crg.apkg.io")] + [("scope", f"repository:{r}:pull,push,delete") for r in repositories]
+    r = send("GET", f"{registry.url}/token", params=params, auth=(user, secret))
+    assert r.status_code == 200, r.text
+    ISSUED.append(r.json()["token"])
+    return r.json()["token"]
+
+
+class FreshClient(Client):
+    """A client that asks for a new token on every request (tokens of the short-lived registry expire in 1 s)."""
+
+    def token(self) -> str:
+        self._token = None
+        token = super().token()
+        ISSUED.append(token)
+        return token
+
+
+@dataclass
+class Content:
+    """What the boss pushed into a package: one image, tag v1."""
+
+    layer: str
+    config: str
+    manifest: str
+    blobs: list[dict]  # descriptors, to build further manifests from
+
+
+@dataclass
+class World:
+    main: RegistryProcess
+    short: RegistryProcess
+    content: dict[tuple[int, str], Content] = field(default_factory=dict)
+    expired: dict[str, str] = field(default_factory=dict)  # repository -> expired boss token (short registry)
+
+    def of(self, cred: str) -> RegistryProcess:
+        return self.short if cred == "expired" else self.main
+
+
+def populate(registry: RegistryProcess, repository: str) -> Content:
+    client = FreshClient(registry, repository, user="boss")
+    body = image_manifest(client, [os.urandom(3000)], DOCKER_MANIFEST)
+    r = client.put_manifest("v1", body, DOCKER_MANIFEST)
+    assert r.status_code == 201, r.text
+    doc = json.loads(body)
+    return Content(doc["layers"][0]["digest"], doc["config"]["digest"], digest_of(body), [doc["config"], *doc["layers"]])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    base = tmp_path_factory.mktemp("access-matrix")
+    main = RegistryProcess(base / "main", default_config(), extra_args=["--debug"]).start()
+    short_config = default_config()
+    short_config["auth"] = {"token_ttl_seconds": 1}
+    short = RegistryProcess(base / "short", short_config, extra_args=["--debug"]).start()
+    try:
+        world = World(main, short)
+        for registry in (main, short):
+            for repository in (APP, TOOL):
+                world.content[(registry.port, repository)] = populate(registry, repository)
+        # Boss (admin everywhere) tokens for every repository, left to expire once for all "expired" cases.
+        for repository in (APP, TOOL, MISSING):
+            world.expired[repository] = bearer_for(short, "boss", TOKENS["boss"], repository)
+        time.sleep(2.5)
+        probe = send("GET", f"{short.url}/v2/", {"Authorization": f"Bearer {world.expired[APP]}"})
+        assert probe.status_code == 401, "the short-lived tokens did not expire"
+        yield world
+    finally:
+        main.stop()
+        short.stop()
+
+
+def forged_token(repository: str) -> str:
+    """Well-formed, with every right, signed with a key the registry does not have."""
+    now = int(time.time())
+    return jwt.encode({
+        "iss": "crg-emulator", "sub": "boss", "aud": "crg.apkg.io", "iat": now, "nbf": now - 1, "exp": now + 300,
+        "access": [{"type": "repository", "name": repository, "actions": ["delete", "pull", "push"]}],
+    }, b"k" * 32, algorithm="HS256")
+
+
+# -- /v2/ ---------------------------------------------------------------------------------
+V2_CREDS = ("none", "wrong", "forged", "expired", "globex", *MEMBERS)
+PULL_ROUTES = {
+    "blob HEAD": ("HEAD", "/v2/{repo}/blobs/{layer}"),
+    "blob GET": ("GET", "/v2/{repo}/blobs/{layer}"),
+    "manifest HEAD": ("HEAD", "/v2/{repo}/manifests/v1"),
+    "manifest GET": ("GET", "/v2/{repo}/manifests/v1"),
+}
+PUSH_ROUTES = {
+    "upload POST": ("POST", "/v2/{repo}/blobs/uploads/"),
+    "upload GET": ("GET", "/v2/{repo}/blobs/uploads/{upload}"),
+    "upload PATCH": ("PATCH", "/v2/{repo}/blobs/uploads/{upload}"),
+    "upload PUT": ("PUT", "/v2/{repo}/blobs/uploads/{upload}?digest={empty}"),
+    "upload DELETE": ("DELETE", "/v2/{repo}/blobs/uploads/{upload}"),
+    "manifest PUT": ("PUT", "/v2/{repo}/manifests/{new_tag}"),
+}
+UNSUPPORTED_ROUTES = {
+    "manifest DELETE by tag": ("DELETE", "/v2/{repo}/manifests/v1"),
+    "manifest DELETE by digest": ("DELETE", "/v2/{repo}/manifests/{manifest}"),
+    "blob DELETE": ("DELETE", "/v2/{repo}/blobs/{layer}"),
+    "tags list": ("GET", "/v2/{repo}/tags/list"),
+    "catalog": ("GET", "/v2/_catalog"),
+}
+V2_ROUTES = {"ping": ("GET", "/v2/"), **PULL_ROUTES, **PUSH_ROUTES, **UNSUPPORTED_ROUTES}
+SUCCESS = {"ping": 200, "blob HEAD": 200, "blob GET": 200, "manifest HEAD": 200, "manifest GET": 200,
+           "upload POST": 202, "upload GET": 204, "upload PATCH": 202, "upload PUT": 201, "upload DELETE": 204,
+           "manifest PUT": 201}
+
+
+def expected_v2(route: str, cred: str) -> tuple[int, str | None]:
+    """The permission table: (status, OCI code) for `cred` on `route` of an existing package linked to web-app."""
+    if route in UNSUPPORTED_ROUTES:
+        return 405, "UNSUPPORTED"  # like crg.apkg.io, whoever asks
+    if cred in ("none", "wrong", "forged", "expired"):
+        return 401, "UNAUTHORIZED"
+    if route == "ping":
+        return 200, None  # any valid token of this registry, whatever it grants
+    if cred == "globex":
+        return 401, "UNAUTHORIZED"  # credentials of another workspace grant nothing in acme
+    needed = "read" if route in PULL_ROUTES else "write"
+    if RANK[ROLE_ON_WEB_APP[cred]] >= RANK[needed]:
+        return SUCCESS[route], None
+    return 403, "DENIED"
+
+
+def v2_headers(world: World, cred: str, repository: str, user_for: str | None = None) -> dict[str, str]:
+    registry = world.of(cred)
+    if cred == "none":
+        return {}
+    if cred == "wrong":
+        return {"Authorization": basic("pipelines", "not-the-token")}
+    if cred == "forged":
+        return {"Authorization": f"Bearer {forged_token(repository)}"}
+    if cred == "expired":
+        return {"Authorization": f"Bearer {world.expired[repository]}"}
+    if cred == "globex":
+        return {"Authorization": f"Bearer {bearer_for(registry, 'pipelines', GLOBEX_TOKEN, repository, 'globex/site-image')}"}
+    return {"Authorization": f"Bearer {bearer_for(registry, cred, TOKENS[cred], repository)}"}
+
+
+def upload_id_for(world: World, cred: str, repository: str) -> str:
+    """The caller's own session when it may push there, else a session of the boss (or none for a missing package)."""
+    registry = world.of(cred)
+    owner = cred if cred in ("pipelines", "boss") else "boss"
+    if repository == MISSING:
+        return uuid.uuid4().hex
+    location = FreshClient(registry, repository, user=owner).start_upload()
+    return location.rsplit("/", 1)[1]
+
+
+def v2_request(world: World, route: str, cred: str, repository: str) -> requests.Response:
+    registry = world.of(cred)
+    method, template = V2_ROUTES[route]
+    content = world.content.get((registry.port, repository)) or world.content[(registry.port, APP)]
+    values = {"repo": repository, "layer": content.layer, "manifest": content.manifest, "empty": digest_of(b""),
+              "new_tag": "put-" + uuid.uuid4().hex[:8]}
+    if "{upload}" in template:
+        values["upload"] = upload_id_for(world, cred, repository)
+    body = None
+    if route == "upload PATCH":
+        body = b"a chunk"
+    elif route == "manifest PUT":
+        body = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": content.blobs[0],
+                           "layers": content.blobs[1:], "annotations": {"n": uuid.uuid4().hex}}).encode()
+    headers = v2_headers(world, cred, repository)
+    if route == "manifest PUT":
+        headers["Content-Type"] = DOCKER_MANIFEST
+    return send(method, registry.url + template.format(**values), headers, data=body)
+
+
+def answer(r: requests.Response, *names: str) -> tuple:
+    """What a client learns from an answer, with package names blanked out."""
+    def blank(text: str) -> str:
+        for name in names:
+            text = text.replace(name, "PKG")
+        return text
+    return (r.status_code, tuple(error_codes(r)), blank(error_message(r)), blank(r.headers.get("WWW-Authenticate", "")))
+
+
+@pytest.mark.parametrize("cred", V2_CREDS)
+@pytest.mark.parametrize("route", list(V2_ROUTES))
+def test_v2_route_answers_as_the_permission_table_says(world, route, cred):
+    status, code = expected_v2(route, cred)
+    r = v2_request(world, route, cred, APP)
+    assert r.status_code == status, (route, cred, r.status_code, r.text)
+    if code is not None and V2_ROUTES[route][0] != "HEAD":  # a HEAD answer has no body
+        assert error_codes(r) == [code], (route, cred, r.text)
+    if status == 401:
+        challenge = r.headers["WWW-Authenticate"]
+        assert challenge.startswith(f'Bearer realm="{world.of(cred).url}/token"') and 'service="crg.apkg.io"' in challenge
+        if route != "ping":
+            assert f"repository:{APP}:" in challenge
+    if status == 403 and V2_ROUTES[route][0] != "HEAD":
+        if ROLE_ON_WEB_APP.get(cred) is None:
+            assert error_message(r) == GENERIC_DENIED
+        else:
+            assert "needs write permission on repository 'web-app'" in error_message(r)
+    if cred == "expired":
+        # Expiry, and nothing else, is why it was refused: a fresh token of the same member works.
+        fresh = FreshClient(world.short, APP, user="boss", actions="pull,push,delete")
+        method, template = V2_ROUTES[route]
+        if route in PULL_ROUTES or route == "ping":
+            c = world.content[(world.short.port, APP)]
+            url = world.short.url + template.format(repo=APP, layer=c.layer)
+            assert fresh.request(method, url).status_code == 200
+
+
+@pytest.mark.parametrize("route", [*PULL_ROUTES, *PUSH_ROUTES])
+@pytest.mark.parametrize("cred, hidden", [
+    ("none", APP), ("wrong", APP), ("forged", APP), ("expired", APP), ("globex", APP),
+    ("outsider", APP), ("reader", TOOL),
+])
+def test_without_access_an_existing_package_answers_like_a_missing_one(world, route, cred, hidden):
+    existing, missing = v2_request(world, route, cred, hidden), v2_request(world, route, cred, MISSING)
+    assert existing.status_code in (401, 403), (route, cred, existing.status_code, existing.text)
+    assert answer(existing, hidden, MISSING) == answer(missing, hidden, MISSING)
+
+
+@pytest.mark.parametrize("user", ["pipelines", "boss"])
+def test_members_who_may_push_are_told_a_package_is_missing(world, user):
+    r = v2_request(world, "upload POST", user, MISSING)
+    assert r.status_code == 404 and error_codes(r) == ["NAME_UNKNOWN"]
+    assert "create the package 'no-such-package'" in error_message(r)
+
+
+# -- management API -----------------------------------------------------------------------
+API_CREDS = ("none", "wrong", "bearer", "expired", "globex", *MEMBERS)
+API_ROUTES = {
+    "list": ("GET", "/api/workspaces/acme/packages"),
+    "create": ("POST", "/api/workspaces/acme/packages"),
+    "details": ("GET", "/api/workspaces/acme/packages/{pkg}"),
+    "tag details": ("GET", "/api/workspaces/acme/packages/{pkg}/tags/v1"),
+    "delete tag": ("DELETE", "/api/workspaces/acme/packages/{pkg}/tags/v1"),
+    "delete image": ("DELETE", "/api/workspaces/acme/packages/{pkg}"),
+    "storage": ("GET", "/api/workspaces/acme/storage"),
+    "gc": ("POST", "/api/workspaces/acme/gc"),
+}
+PACKAGE_ROUTES = {"details": "read", "tag details": "read", "delete tag": "write", "delete image": "admin"}
+
+
+def expected_api(route: str, cred: str) -> tuple[int, str | None]:
+    if cred in ("none", "wrong", "bearer", "expired", "globex"):
+        return 401, "UNAUTHORIZED"  # HTTP Basic with a member's credentials for this workspace, nothing else
+    role = ROLE_ON_WEB_APP[cred]
+    if route == "list":
+        return 200, None  # a member sees the packages of repositories they have a role on
+    if route in PACKAGE_ROUTES:
+        if role is None:
+            return 404, "NAME_UNKNOWN"  # the same as a package that does not exist
+        return (200, None) if RANK[role] >= RANK[PACKAGE_ROUTES[route]] else (403, "DENIED")
+    if route == "create":
+        return (201, None) if role == "admin" else (403, "DENIED")
+    if route == "storage":
+        return (200, None) if role is not None else (403, "DENIED")
+    return (200, None) if role == "admin" else (403, "DENIED")  # gc
+
+
+def fresh_package(registry: RegistryProcess, repository: str = "web-app") -> str:
+    """A package of its own for each case (deletes are destructive), with tag v1 pushed."""
+    name = "m-" + uuid.uuid4().hex[:10]
+    r = requests.post(f"{registry.url}/api/workspaces/acme/packages", json={"name": name, "repository": repository},
+                      auth=("boss", TOKENS["boss"]), timeout=TIMEOUT)
+    assert r.status_code == 201, r.text
+    FreshClient(registry, f"acme/{name}", user="boss").push_image("v1", [os.urandom(1000)])
+    return name
+
+
+def api_headers(world: World, cred: str) -> dict[str, str]:
+    if cred == "none":
+        return {}
+    if cred == "wrong":
+        return {"Authorization": basic("boss", "not-the-token")}
+    if cred == "bearer":
+        return {"Authorization": f"Bearer {bearer_for(world.main, 'boss', TOKENS['boss'], APP)}"}
+    if cred == "expired":
+        return {"Authorization": f"Bearer {world.expired[APP]}"}
+    if cred == "globex":
+        return {"Authorization": basic("pipelines", GLOBEX_TOKEN)}
+    return {"Authorization": basic(cred, TOKENS[cred])}
+
+
+def api_request(world: World, route: str, cred: str, package: str) -> requests.Response:
+    registry = world.of(cred)
+    method, template = API_ROUTES[route]
+    body = {"name": "c-" + uuid.uuid4().hex[:10], "repository": "web-app"} if route == "create" else None
+    return send(method, registry.url + template.format(pkg=package), api_headers(world, cred), json=body)
+
+
+@pytest.mark.parametrize("cred", API_CREDS)
+@pytest.mark.parametrize("route", list(API_ROUTES))
+def test_management_api_route_answers_as_the_permission_table_says(world, route, cred):
+    registry = world.of(cred)
+    package = fresh_package(registry)
+    status, code = expected_api(route, cred)
+    r = api_request(world, route, cred, package)
+    assert r.status_code == status, (route, cred, r.status_code, r.text)
+    if code is not None:
+        assert error_codes(r) == [code], (route, cred, r.text)
+    if status == 401:
+        assert r.headers["WWW-Authenticate"].startswith("Basic")
+    # What a refused request did not do, and what an allowed one did.
+    details = requests.get(f"{registry.url}/api/workspaces/acme/packages/{package}", auth=("boss", TOKENS["boss"]),
+                           timeout=TIMEOUT)
+    if route == "delete image" and status == 200:
+        assert details.status_code == 404
+    else:
+        assert details.status_code == 200
+        tags = [t["name"] for t in details.json()["tags"]]
+        assert tags == ([] if route == "delete tag" and status == 200 else ["v1"])
+    if route == "list" and status == 200:
+        listed = [p["name"] for p in r.json()["packages"]]
+        assert (package in listed) == (ROLE_ON_WEB_APP[cred] is not None)
+
+
+@pytest.mark.parametrize("route", list(PACKAGE_ROUTES))
+@pytest.mark.parametrize("cred, repository", [("outsider", "web-app"), ("reader", "tools")])
+def test_management_api_hides_packages_a_member_cannot_see(world, route, cred, repository):
+    hidden = fresh_package(world.main, repository)
+    existing, missing = api_request(world, route, cred, hidden), api_request(world, route, cred, "no-such-package")
+    assert existing.status_code == 404 and error_codes(existing) == ["NAME_UNKNOWN"]
+    assert answer(existing, hidden, "no-such-package") == answer(missing, hidden, "no-such-package")
+
+
+# -- upload sessions across workspaces (members and repositories: test_registry_limits.py) --
+def test_an_upload_session_cannot_be_used_from_another_workspace(world):
+    owner = Client(world.main, APP)
+    location = owner.start_upload()
+    upload_id = location.rsplit("/", 1)[1]
+    assert owner.request("PATCH", location, data=b"owner's part").status_code == 202
+    # The same username in globex, with globex's credentials, on its own package: the session is unknown there.
+    globex = Client(world.main, "globex/site-image", user="pipelines", secret=GLOBEX_TOKEN)
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        r = globex.request(method, f"blobs/uploads/{upload_id}", data=b"evil", params={"digest": digest_of(b"evil")})
+        assert r.status_code == 404 and error_codes(r) == ["BLOB_UPLOAD_UNKNOWN"], method
+        # ... and on acme's path its token grants nothing.
+        r = globex.request(method, world.main.url + location, data=b"evil", params={"digest": digest_of(b"evil")})
+        assert r.status_code == 401, method
+    r = owner.request("PUT", location, params={"digest": digest_of(b"owner's part")})
+    assert r.status_code == 201, r.text
+    assert owner.get_blob(digest_of(b"owner's part")).content == b"owner's part"
+
+
+# -- secrets ------------------------------------------------------------------------------
+JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}")
+
+
+def secret_forms() -> list[str]:
+    forms = []
+    for user, secret in [*TOKENS.items(), ("pipelines", GLOBEX_TOKEN)]:
+        forms += [secret, base64.b64encode(f"{user}:{secret}".encode()).decode()]
+    return forms
+
+
+def test_no_token_in_any_response_or_in_the_debug_log(world, docker_config, image_factory, docker_refs):
+    registry = world.main
+    # A run of logins and pushes: docker CLI, raw clients of every member, the password grant, failed logins.
+    docker_login(registry, "pipelines")
+    pushed = docker_push(image_factory(layers=[50_000]), f"{registry.host}/{APP}:leak-check", docker_refs)
+    assert pushed.returncode == 0, pushed.stderr
+    for user in ("pipelines", "boss"):
+        FreshClient(registry, APP, user=user).push_image(f"by-{user}", [os.urandom(2000)])
+    assert verify_tagged_image(FreshClient(registry, APP, user="reader", actions="pull"), "leak-check") == 2
+    r = send("POST", f"{registry.url}/token", data={"grant_type": "password", "username": "boss",
+                                                   "password": TOKENS["boss"], "scope": f"repository:{APP}:pull"})
+    assert r.status_code == 200
+    ISSUED.append(r.json()["token"])
+    assert send("GET", f"{registry.url}/token", auth=("boss", TOKENS["reader"])).status_code == 401
+    assert send("GET", f"{registry.url}/api/workspaces/acme/packages", auth=("boss", TOKENS["boss"])).status_code == 200
+    # Every route once more with a few credentials, so the check has answers to look at even when run alone.
+    for route in V2_ROUTES:
+        for cred in ("pipelines", "outsider", "globex", "none"):
+            v2_request(world, route, cred, APP)
+    package = fresh_package(registry)
+    for route in API_ROUTES:
+        for cred in ("reader", "wrong"):
+            api_request(world, route, cred, package)
+
+    assert len(SEEN) > 80 and ISSUED, "nothing to check"
+    secrets = secret_forms()
+    for r in SEEN:
+        text = r.text + json.dumps(dict(r.headers))
+        assert not [s for s in secrets if s in text], (r.request.method, r.url)
+        if not r.url.split("?")[0].endswith("/token"):  # the token endpoint hands out the token it issues
+            assert not JWT_RE.search(text), (r.request.method, r.url)
+            assert not [t for t in ISSUED if t in text], (r.request.method, r.url)
+    for reg in (world.main, world.short):
+        log = reg.log()
+        assert "DEBUG" in log or "INFO" in log, "no log to check"
+        assert not [s for s in secrets if s in log]
+        assert not [t for t in ISSUED if t in log]
+        assert not JWT_RE.search(log)
