@@ -8,6 +8,7 @@ collection deleting a blob.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from collections import defaultdict
@@ -184,8 +185,6 @@ class Store:
     async def put_manifest(
         self, package: Package, reference: str, body: bytes, content_type: str | None
     ) -> tuple[str, ParsedManifest]:
-        import hashlib
-
         tag, given_digest = parse_reference(reference)
         parsed = parse_manifest(body, content_type)
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
