@@ -22,7 +22,7 @@ from .errors import RegistryError
 from .manifests import ParsedManifest, parse_manifest
 from .metadata import BlobRecord, ManifestRecord, Metadata, Package
 from .names import parse_reference
-from .uploads import UploadSession, append_stream, new_upload_id, too_large
+from .uploads import BodyInterrupted, UploadSession, append_stream, new_upload_id, too_large
 
 T = TypeVar("T")
 
@@ -114,7 +114,8 @@ class Store:
     async def append(
         self, session: UploadSession, chunks: AsyncIterator[bytes], *, start: int | None = None
     ) -> int:
-        """Append a body; any failure (client gone, limit, timeout) discards the whole session."""
+        """Append a body. A body cut short keeps what arrived (the status says how much); any other
+        failure (limit, time-out, disk) discards the whole session."""
         async with session.lock:
             if session.closed:
                 raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
@@ -128,6 +129,8 @@ class Store:
                 return await append_stream(
                     session, chunks, max_bytes=self.config.max_layer_bytes, executor=self.io
                 )
+            except BodyInterrupted:
+                raise
             except BaseException:
                 self._drop_upload(session)
                 raise

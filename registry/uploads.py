@@ -38,6 +38,14 @@ def too_large(limit: int) -> RegistryError:
     )
 
 
+class BodyInterrupted(Exception):
+    """A request body ended early; the `received` bytes that did arrive were kept in the session."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"request body interrupted after {received} bytes (kept)")
+        self.received = received
+
+
 @dataclass
 class UploadSession:
     id: str
@@ -110,24 +118,36 @@ async def append_stream(
         pending.append(loop.run_in_executor(executor, session.write_chunks, chunks))
 
     try:
-        async for chunk in chunks:
-            appended += len(chunk)
-            if session.offset + appended > max_bytes:
-                raise too_large(max_bytes)
-            if time.time() > session.expires_at:
-                raise RegistryError(
-                    "BLOB_UPLOAD_INVALID",
-                    "upload exceeded the registry's time limit for one upload session",
-                    status=408,
-                )
-            if type(chunk) is not bytes:
-                chunk = bytes(chunk)  # the threads read it after this loop moves on: it must not change
-            batch.append(chunk)
-            batched += len(chunk)
-            if batched >= FLUSH_BYTES:
-                await settle()
+        try:
+            async for chunk in chunks:
+                if session.offset + appended + len(chunk) > max_bytes:
+                    raise too_large(max_bytes)
+                if time.time() > session.expires_at:
+                    raise RegistryError(
+                        "BLOB_UPLOAD_INVALID",
+                        "upload exceeded the registry's time limit for one upload session",
+                        status=408,
+                    )
+                if type(chunk) is not bytes:
+                    chunk = bytes(chunk)  # the threads read it after this loop moves on: it must not change
+                appended += len(chunk)
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= FLUSH_BYTES:
+                    await settle()
+                    hand_off(batch)
+                    batch, batched = [], 0
+        except RegistryError:
+            raise
+        except Exception as exc:
+            # The body was cut (client gone, connection reset): keep every byte that arrived, so the
+            # upload status tells the truth and the client resumes from there.
+            await settle()
+            if batch:
                 hand_off(batch)
-                batch, batched = [], 0
+                await settle()
+            session.offset += appended
+            raise BodyInterrupted(appended) from exc
         await settle()
         if batch:
             hand_off(batch)

@@ -13,7 +13,7 @@ from .manifests import MAX_MANIFEST_BYTES
 from .metadata import Package
 from .names import NameError_, is_upload_id, parse_digest
 from .store import Store
-from .uploads import UploadSession
+from .uploads import BodyInterrupted, UploadSession
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
@@ -159,7 +159,11 @@ class V2Handlers:
         session = await self.store.start_upload(package, claims.subject)
         if digest is None:
             return web.Response(status=202, headers=self._upload_headers(request, session))
-        await self.store.append(session, self._body(request))
+        try:
+            await self.store.append(session, self._body(request))
+        except BodyInterrupted:
+            await self.store.cancel_upload(session)  # a monolithic upload nobody can resume
+            raise
         await self.store.finish_upload(session, digest)
         return self._created(request, digest)
 
@@ -204,11 +208,17 @@ class V2Handlers:
                     "RANGE_INVALID", f"Content-Range {content_range!r} spans {end - start + 1} bytes but Content-Length is {length}"
                 )
         await self.store.check_session_size(session, length)
-        appended = await self.store.append(session, self._body(request), start=start)
+        try:
+            appended = await self.store.append(session, self._body(request), start=start)
+        except BodyInterrupted as exc:
+            appended = exc.received
         if start is not None and appended != end - start + 1:
-            await self.store.cancel_upload(session)
+            # Whatever arrived is kept, whole: the status (and this answer's Range) says where to go on.
             raise RegistryError(
-                "BLOB_UPLOAD_INVALID", f"Content-Range declared {end - start + 1} bytes but {appended} arrived: upload discarded"
+                "BLOB_UPLOAD_INVALID",
+                f"Content-Range declared {end - start + 1} bytes but {appended} arrived; the upload keeps them: "
+                f"continue from byte {session.offset}",
+                headers=self._upload_headers(request, session),
             )
         return web.Response(status=202, headers=self._upload_headers(request, session))
 
