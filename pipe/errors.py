@@ -104,9 +104,10 @@ class PipeFailure(Exception):
 class RegistryFailure(Exception):
     """A classified registry error from a login or a push; retried when transient, worded by the caller."""
 
-    def __init__(self, error: RegistryError) -> None:
+    def __init__(self, error: RegistryError, status: int | None = None) -> None:
         super().__init__(error.detail)
         self.error = error
+        self.status = status  # the HTTP status, when the failure was an answer (native engine)
 
     @property
     def transient(self) -> bool:

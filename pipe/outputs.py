@@ -13,7 +13,9 @@ writes `bbc-packages-push-container-image.json` into that directory (created if 
       "references": ["crg.apkg.io/acme/my-container-app:latest", "crg.apkg.io/acme/my-container-app:1.2.0"],
       "reference_by_digest": "crg.apkg.io/acme/my-container-app@sha256:...",
       "pushed_bytes": 12345,                              # layer bytes uploaded by this run (0: nothing new)
-      "duration_seconds": 3.2
+      "duration_seconds": 3.2,
+      "engine": "native",                                 # native, or docker (the daemon's push)
+      "layers_uploaded": 1, "layers_mounted": 0, "layers_skipped": 7
     }
 
 The file is written atomically (temporary file in the same directory, then rename), so a reader
@@ -42,6 +44,10 @@ def build_output(
     reference_by_digest: str,
     pushed_bytes: int,
     duration_seconds: float,
+    engine: str = "docker",
+    layers_uploaded: int = 0,
+    layers_mounted: int = 0,
+    layers_skipped: int = 0,
 ) -> dict[str, Any]:
     return {
         "registry": registry,
@@ -54,6 +60,10 @@ def build_output(
         "reference_by_digest": reference_by_digest,
         "pushed_bytes": int(pushed_bytes),
         "duration_seconds": round(float(duration_seconds), 3),
+        "engine": engine,
+        "layers_uploaded": int(layers_uploaded),
+        "layers_mounted": int(layers_mounted),
+        "layers_skipped": int(layers_skipped),
     }
 
 

@@ -28,7 +28,9 @@ if PIPE_DIR not in sys.path:
 from bitbucket_pipes_toolkit import Pipe, fail  # noqa: E402
 
 import daemon  # noqa: E402
+import engine  # noqa: E402
 from errors import (  # noqa: E402
+    Kind,
     PipeFailure,
     RegistryFailure,
     attempts_suffix,
@@ -36,11 +38,13 @@ from errors import (  # noqa: E402
     push_failure_message,
 )
 from outputs import build_output, write_output  # noqa: E402
-from progress import PushProgress, format_bytes, format_duration  # noqa: E402
+from progress import PushProgress, TransferProgress, format_bytes, format_duration  # noqa: E402
 from push_stream import PushOutcome  # noqa: E402
 from references import Destination  # noqa: E402
+from registry_client import RegistryClient  # noqa: E402
 from retry import RetriesExhausted, RetryPolicy, call_with_retries  # noqa: E402
 from scrubbing import Scrubber, encoded_forms, install  # noqa: E402
+from sources import daemon_export  # noqa: E402
 from variables import SCHEMA, InvalidVariables, Settings, parse_settings, schema_problems  # noqa: E402
 
 T = TypeVar("T")
@@ -51,6 +55,10 @@ _BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "
 
 def _layers(count: int) -> str:
     return f"{count} layer{'' if count == 1 else 's'}"
+
+
+class NotUnderstood(Exception):
+    """The registry answered the native engine in a way it does not understand: push with the daemon."""
 
 
 def render_problems(problems: list[str]) -> str:
@@ -126,8 +134,19 @@ class PushContainerImagePipe(Pipe):
         destination = settings.destination
         started = time.monotonic()
         self.log_info(f"Pushing {settings.image} to {destination.repository} with tags: {' '.join(settings.tags)}")
-
         client = daemon.connect(self.env)
+        if settings.engine == "native":
+            try:
+                return self._run_native(client, destination, started)
+            except NotUnderstood as exc:
+                self.log_warning(
+                    f"The registry answered the native push in a way it does not understand ({exc}); pushing once "
+                    "more through the Docker daemon (PUSH_ENGINE=docker). Please report this answer.")
+        return self._run_docker(client, destination, started)
+
+    # -- the daemon's own push (PUSH_ENGINE=docker) ------------------------------------------
+    def _run_docker(self, client: Any, destination: Destination, started: float) -> dict[str, Any]:
+        settings = self.settings
         image = daemon.find_image(client, str(settings.image))
         self.log_debug(f"Local image {settings.image} is {image.id}")
 
@@ -147,7 +166,7 @@ class PushContainerImagePipe(Pipe):
                 outcomes.append((tag, self._push(client, destination, tag)))
         finally:
             temporary_tags.remove()
-        return self._finish(destination, outcomes, time.monotonic() - started)
+        return self._finish(destination, outcomes, time.monotonic() - started, engine="docker")
 
     def _push(self, client: Any, destination: Destination, tag: str) -> PushOutcome:
         settings = self.settings
@@ -157,10 +176,7 @@ class PushContainerImagePipe(Pipe):
         outcome = self._with_retries(
             lambda: daemon.push(client, destination.repository, tag, settings.username, settings.token, progress),
             f"Push of {reference}",
-            lambda error: push_failure_message(
-                error, reference=reference, registry=settings.registry, workspace=settings.workspace,
-                package=settings.image.name, username=settings.username,
-            ),
+            self._push_message(reference),
         )
         if outcome.uploaded_nothing:
             detail = f"nothing new uploaded, {_layers(outcome.layers_existing)} already in the registry"
@@ -170,7 +186,79 @@ class PushContainerImagePipe(Pipe):
         self.log_info(f"Pushed {reference} digest: {outcome.digest} ({detail})")
         return outcome
 
-    def _finish(self, destination: Destination, outcomes: list[tuple[str, PushOutcome]], duration: float) -> dict[str, Any]:
+    def _push_message(self, reference: str) -> Callable[[Any], str]:
+        settings = self.settings
+        return lambda error: push_failure_message(
+            error, reference=reference, registry=settings.registry, workspace=settings.workspace,
+            package=settings.image.name, username=settings.username,
+        )
+
+    # -- the native engine (PUSH_ENGINE=native) ----------------------------------------------
+    def _run_native(self, client: Any, destination: Destination, started: float) -> dict[str, Any]:
+        settings = self.settings
+        image = daemon_export.inspect(client, str(settings.image))
+        self.log_debug(f"Local image {settings.image} is {image.image_id} ({_layers(len(image.diff_ids))})")
+        repository = f"{settings.workspace}/{settings.image.name}"
+        learn_from = [(f"{settings.workspace}/{package}", tag) for package, tag in settings.cache_from]
+        registry = RegistryClient(
+            settings.registry, repository, settings.username, settings.token, ca_file=settings.ca_file,
+            policy=self.retry_policy, sleep=self.sleep, pull_from=[name for name, _ in learn_from],
+            parallel=settings.parallelism,
+        )
+        try:
+            self._native_step(registry.connect, f"Login to {settings.registry}",
+                              lambda error: login_failure_message(error, registry=settings.registry,
+                                                                  username=settings.username))
+            self.log_info(f"Logged in to {settings.registry} as {settings.username}")
+            first = destination.reference(settings.tags[0])
+            self._native_step(registry.check_push_access, f"Push of {first}", self._push_message(first))
+            options = engine.EngineOptions(chunk_size=settings.chunk_size, parallel=settings.parallelism,
+                                           level=settings.compression_level)
+            pushed_tags: list[str] = []
+
+            def on_tag(tag: str, digest: str) -> None:
+                pushed_tags.append(tag)
+                self.log_info(f"Pushed {destination.reference(tag)} digest: {digest}")
+
+            def attempt() -> engine.PushResult:
+                pushed_tags.clear()
+                progress = TransferProgress(self.log_info, self.log_debug, total_bytes=image.size)
+                return engine.push(registry, image, list(settings.tags), learn_from,
+                                   lambda: daemon_export.export(client, image), options, progress, on_tag)
+
+            result = self._native_step(attempt, f"Push of {first}", self._push_message(first))
+        finally:
+            registry.close()
+        if result.layers_uploaded:
+            detail = (f"{_layers(result.layers_uploaded)} uploaded ({format_bytes(result.pushed_bytes)}), "
+                      f"{result.layers_mounted} mounted, {result.layers_skipped} already in the registry")
+        else:
+            detail = (f"nothing new uploaded: {result.layers_skipped} already in the registry, "
+                      f"{result.layers_mounted} mounted" + ("" if result.exported else "; no layer was read"))
+        self.log_info(f"Layers: {detail}")
+        existing = result.layers_skipped + result.layers_mounted
+        # One upload serves every tag: the bytes and layers count once, against the first tag.
+        outcomes = [(tag, PushOutcome(digest=result.digest, uploaded_bytes=result.pushed_bytes if i == 0 else 0,
+                                      layers_uploaded=result.layers_uploaded if i == 0 else 0,
+                                      layers_existing=existing))
+                    for i, tag in enumerate(settings.tags)]
+        return self._finish(destination, outcomes, time.monotonic() - started,
+                            engine="native", layers={"layers_uploaded": result.layers_uploaded,
+                                                     "layers_mounted": result.layers_mounted,
+                                                     "layers_skipped": result.layers_skipped})
+
+    def _native_step(self, operation: Callable[[], T], what: str, describe: Callable[[Any], str]) -> T:
+        """Retried like every registry call; an answer the engine does not understand goes to the daemon."""
+        try:
+            return self._with_retries(operation, what, describe)
+        except PipeFailure as exc:
+            cause = exc.__cause__
+            if isinstance(cause, RegistryFailure) and cause.error.kind is Kind.OTHER and cause.status is not None:
+                raise NotUnderstood(f"HTTP {cause.status}: {cause.error.detail}") from exc
+            raise
+
+    def _finish(self, destination: Destination, outcomes: list[tuple[str, PushOutcome]], duration: float,
+                engine: str, layers: dict[str, int] | None = None) -> dict[str, Any]:
         settings = self.settings
         tags = [tag for tag, _ in outcomes]
         digest = outcomes[0][1].digest
@@ -179,6 +267,9 @@ class PushContainerImagePipe(Pipe):
             self.log_warning("The tags were pushed with different digests: the local image changed during the push")
         pushed_bytes = sum(outcome.uploaded_bytes for _, outcome in outcomes)
         nothing_new = all(outcome.uploaded_nothing for _, outcome in outcomes)
+        if layers is None:
+            layers = {"layers_uploaded": sum(o.layers_uploaded for _, o in outcomes),
+                      "layers_skipped": max(o.layers_existing for _, o in outcomes), "layers_mounted": 0}
         output = build_output(
             registry=settings.registry,
             workspace=settings.workspace,
@@ -190,6 +281,8 @@ class PushContainerImagePipe(Pipe):
             reference_by_digest=destination.reference_by_digest(digest),
             pushed_bytes=pushed_bytes,
             duration_seconds=duration,
+            engine=engine,
+            **layers,
         )
         self.log_info(f"Reference by digest: {output['reference_by_digest']}")
         if settings.shared_storage_dir:

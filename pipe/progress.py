@@ -7,6 +7,7 @@ the push's summary counts them. Daemon-side retries get one line per retry round
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -110,3 +111,69 @@ class PushProgress:
                 self.info(f"Layer {layer}: {format_bytes(current)} of {format_bytes(total)} ({percent}%)")
             else:
                 self.info(f"Layer {layer}: {format_bytes(current)} sent")
+
+
+class TransferProgress:
+    """Progress of the native engine: a line per layer as it starts and as it is compressed, and a
+    total line (read, sent, rate, time left) at most every `interval` seconds. Thread-safe: the
+    uploaders report sent bytes from their own threads."""
+
+    def __init__(
+        self,
+        info: Callable[[str], None],
+        debug: Callable[[str], None] = lambda message: None,
+        total_bytes: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 10.0,
+    ) -> None:
+        self.info = info
+        self.debug = debug
+        self.total = total_bytes
+        self.clock = clock
+        self.interval = interval
+        self.started = clock()
+        self.last_line = self.started
+        self.bytes_read = 0  # uncompressed, through the pipe (read and compressed, or skipped)
+        self.bytes_sent = 0  # compressed, acknowledged by the registry
+        self.lock = threading.Lock()
+
+    def plan(self, layers: int, to_upload: int, skipped: int, mounted: int) -> None:
+        self.info(f"Plan: {layers} layer{'' if layers == 1 else 's'}; {skipped} already in the registry, "
+                  f"{mounted} mounted from other images, {to_upload} to upload")
+
+    def layer_started(self, label: str, size: int) -> None:
+        self.info(f"Uploading {label} ({format_bytes(size)} uncompressed)")
+
+    def layer_compressed(self, label: str, size: int, compressed: int, seconds: float) -> None:
+        rate = size / seconds if seconds > 0 else 0
+        self.info(f"Compressed {label}: {format_bytes(size)} -> {format_bytes(compressed)} in "
+                  f"{format_duration(seconds)} ({format_bytes(rate)}/s)")
+
+    def skipped(self, size: int) -> None:
+        self.read(size)
+
+    def read(self, count: int) -> None:
+        with self.lock:
+            self.bytes_read += count
+        self._maybe_line()
+
+    def sent(self, count: int) -> None:
+        with self.lock:
+            self.bytes_sent += count
+        self._maybe_line()
+
+    def _maybe_line(self) -> None:
+        now = self.clock()
+        with self.lock:
+            if now - self.last_line < self.interval:
+                return
+            self.last_line = now
+            elapsed = max(now - self.started, 1e-6)
+            read, sent = self.bytes_read, self.bytes_sent
+        rate = read / elapsed
+        left = ""
+        if self.total and rate > 0 and read < self.total:
+            left = f", about {format_duration((self.total - read) / rate)} left"
+        of_total = f" of {format_bytes(self.total)}" if self.total else ""
+        self.info(f"Progress: {format_bytes(read)}{of_total} read, {format_bytes(sent)} sent, "
+                  f"{format_bytes(rate)}/s{left}")

@@ -76,13 +76,20 @@ def registry_problem(registry: str) -> str | None:
 
 @dataclass(frozen=True)
 class ImageName:
-    """A local image as given in IMAGE_NAME: `name` is also the package name in the registry."""
+    """A local image as given in IMAGE_NAME: `name` is also the package name in the registry.
+
+    `registry` and `workspace` are set when IMAGE_NAME is a full reference (`crg.apkg.io/ws/name:tag`,
+    as the seed's own `docker build` example tags images); the local image is then that reference.
+    """
 
     name: str
     tag: str
+    registry: str | None = None
+    workspace: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.name}:{self.tag}"
+        prefix = f"{self.registry}/{self.workspace}/" if self.registry else ""
+        return f"{prefix}{self.name}:{self.tag}"
 
 
 def parse_image_name(value: str) -> tuple[ImageName | None, list[str]]:
@@ -91,12 +98,21 @@ def parse_image_name(value: str) -> tuple[ImageName | None, list[str]]:
         return None, [f"IMAGE_NAME '{value}' has a digest: give the local image as name or name:tag"]
     name, tag = split_name_and_tag(value)
     problems = []
+    registry = workspace = None
     first = name.split("/")[0]
     if "/" in name and looks_like_domain(first):
-        problems.append(
-            f"IMAGE_NAME '{value}' starts with a registry host ('{first}'): give the local image name "
-            f"only, e.g. {name.split('/')[-1]}:{tag or DEFAULT_TAG}; the pipe pushes it to REGISTRY/WORKSPACE/NAME"
-        )
+        parts = name.split("/")
+        if len(parts) < 3:
+            problems.append(
+                f"IMAGE_NAME '{value}' names a registry host but no workspace: give REGISTRY/WORKSPACE/NAME[:TAG], "
+                f"e.g. {first}/my-workspace/{parts[-1]}:{tag or DEFAULT_TAG}, or the local name only"
+            )
+        else:
+            registry, workspace, name = first, parts[1], "/".join(parts[2:])
+            for label, part in (("workspace", workspace), ("image name", name)):
+                why = repository_name_problem(part)
+                if why:
+                    problems.append(f"IMAGE_NAME '{value}' has an invalid {label} '{part}': {why}")
     else:
         why = repository_name_problem(name)
         if why:
@@ -107,7 +123,7 @@ def parse_image_name(value: str) -> tuple[ImageName | None, list[str]]:
             problems.append(f"IMAGE_NAME '{value}' has an invalid tag '{tag}': {why}")
     if problems:
         return None, problems
-    return ImageName(name, tag or DEFAULT_TAG), []
+    return ImageName(name, tag or DEFAULT_TAG, registry, workspace), []
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ fixes their step in one go instead of one failed run per mistake.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -16,6 +17,7 @@ from references import (
     parse_image_name,
     registry_problem,
     repository_name_problem,
+    split_name_and_tag,
     tag_problem,
 )
 from scrubbing import Secret
@@ -36,7 +38,18 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "REGISTRY": {"type": "string", "required": False, "nullable": True, "default": DEFAULT_REGISTRY},
     "BITBUCKET_PIPE_SHARED_STORAGE_DIR": dict(_TEXT),
     "DEBUG": {"type": "boolean", "required": False, "nullable": True, "default": False},
+    "PUSH_ENGINE": dict(_TEXT),
+    "CACHE_FROM": dict(_TEXT),
+    "COMPRESSION_LEVEL": dict(_TEXT),
+    "UPLOAD_PARALLELISM": dict(_TEXT),
+    "CHUNK_SIZE_MB": dict(_TEXT),
+    "REGISTRY_CA_FILE": dict(_TEXT),
 }
+
+ENGINES = ("native", "docker")
+DEFAULT_LEVEL = 1
+DEFAULT_PARALLELISM = 3
+DEFAULT_CHUNK_MB = 16
 
 
 class InvalidVariables(Exception):
@@ -57,6 +70,12 @@ class Settings:
     registry: str = DEFAULT_REGISTRY
     debug: bool = False
     shared_storage_dir: str | None = None
+    engine: str = "native"
+    cache_from: tuple[tuple[str, str], ...] = ()  # (package, tag) pairs of the same workspace
+    compression_level: int = DEFAULT_LEVEL
+    parallelism: int = DEFAULT_PARALLELISM
+    chunk_size: int = DEFAULT_CHUNK_MB * 1024 * 1024
+    ca_file: str | None = None
 
     @property
     def destination(self) -> Destination:
@@ -91,6 +110,33 @@ def parse_tags(raw: str, default: str) -> tuple[tuple[str, ...], list[str]]:
         elif entry not in tags:
             tags.append(entry)
     return tuple(tags), problems
+
+
+def parse_cache_from(raw: str, package: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """CACHE_FROM: space-separated `tag` (this package) or `image:tag` (another package of the workspace)."""
+    found: list[tuple[str, str]] = []
+    problems = []
+    for entry in raw.split():
+        name, tag = split_name_and_tag(entry)
+        if tag is None:
+            name, tag = package, entry
+        why = repository_name_problem(name) or tag_problem(tag) if "/" not in name else "give image:tag or tag, without a workspace"
+        if why:
+            problems.append(f"CACHE_FROM entry '{entry}' is not a tag or image:tag of this workspace: {why}")
+        elif (name, tag) not in found:
+            found.append((name, tag))
+    return tuple(found), problems
+
+
+def parse_bounded_int(values: Mapping[str, Any], name: str, default: int, low: int, high: int,
+                      problems: list[str], what: str) -> int:
+    raw = _text(values, name)
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        problems.append(f"{name} must be a whole number from {low} to {high} ({what}), got '{raw}'")
+        return default
+    return int(raw)
 
 
 def parse_debug(value: Any) -> bool:
@@ -140,6 +186,32 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
     if why:
         problems.append(f"REGISTRY '{registry}' is not valid: {why}")
 
+    if image is not None and image.registry is not None:
+        if not workspace:
+            problems = [p for p in problems if not p.startswith("WORKSPACE is missing")]
+            workspace = image.workspace or ""
+        if (image.registry, image.workspace) != (registry, workspace):
+            problems.append(
+                f"IMAGE_NAME '{image_value}' names registry {image.registry} and workspace {image.workspace}, but the "
+                f"pipe pushes to registry {registry} (REGISTRY) and workspace {workspace} ({workspace_source}): make "
+                "them agree, or give IMAGE_NAME as the local name only"
+            )
+
+    engine = (_text(values, "PUSH_ENGINE") or "native").lower()
+    if engine not in ENGINES:
+        problems.append(f"PUSH_ENGINE must be native or docker, got '{engine}'")
+    cache_from, cache_problems = parse_cache_from(_text(values, "CACHE_FROM"), image.name if image else "")
+    problems += cache_problems
+    level = parse_bounded_int(values, "COMPRESSION_LEVEL", DEFAULT_LEVEL, 0, 3, problems,
+                              "gzip effort of the native engine; 1 is fastest end to end")
+    parallelism = parse_bounded_int(values, "UPLOAD_PARALLELISM", DEFAULT_PARALLELISM, 1, 16, problems,
+                                    "layers uploaded at once")
+    chunk_mb = parse_bounded_int(values, "CHUNK_SIZE_MB", DEFAULT_CHUNK_MB, 1, 256, problems,
+                                 "MiB per upload request")
+    ca_file = _text(values, "REGISTRY_CA_FILE") or None
+    if ca_file and not os.path.isfile(ca_file):
+        problems.append(f"REGISTRY_CA_FILE '{ca_file}' is not a file: give the path of a PEM file of CA certificates")
+
     if image and not problems:
         repository = Destination(registry, workspace, image.name).repository
         if len(repository) - len(registry) - 1 > NAME_TOTAL_MAX:
@@ -159,4 +231,10 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
         registry=registry,
         debug=parse_debug(values.get("DEBUG")),
         shared_storage_dir=_text(values, "BITBUCKET_PIPE_SHARED_STORAGE_DIR") or None,
+        engine=engine,
+        cache_from=cache_from,
+        compression_level=level,
+        parallelism=parallelism,
+        chunk_size=chunk_mb * 1024 * 1024,
+        ca_file=ca_file,
     )

@@ -4,7 +4,8 @@ Two uses:
 - between the Docker daemon and the embedded registry, misbehaving on purpose a bounded number of
   times: drop (reset) the first `drop_first` connections as soon as they are accepted, or reset a
   connection once it has carried more than `reset_after_bytes` from the client (i.e. in the middle
-  of a layer upload), at most `max_resets` times; or slow what the client sends to
+  of a layer upload), at most `max_resets` times (or once it carried `reset_after_server_bytes` to the
+  client: a download cut midway); or slow what the client sends to
   `client_bytes_per_second` (a slow uplink);
 - from a loopback TCP port to the daemon's unix socket, which is how Pipelines hands a pipe its
   daemon (`DOCKER_HOST=tcp://...`).
@@ -28,6 +29,7 @@ class ProxyStats:
     connections: int = 0
     dropped: int = 0
     resets: int = 0
+    server_resets: int = 0
     bytes_from_client: int = 0
 
 
@@ -40,6 +42,7 @@ class TcpProxy:
     drop_all: bool = False
     reset_after_bytes: int | None = None
     max_resets: int = 0
+    reset_after_server_bytes: int | None = None  # cut a download (e.g. the daemon's export) midway
     client_bytes_per_second: float | None = None
     connection_lifetime: float = 300.0
     port: int = 0
@@ -153,6 +156,11 @@ class TcpProxy:
                 if writer.can_write_eof():
                     writer.write_eof()
                 return
+            if not from_client and self.reset_after_server_bytes is not None:
+                carried += len(data)
+                if carried > self.reset_after_server_bytes and self._take("server_resets", self.max_resets):
+                    _reset(client)
+                    raise ConnectionResetError("reset by the test proxy")
             if from_client:
                 carried += len(data)
                 with self._lock:

@@ -20,7 +20,8 @@ __all__ = ["docker_refs"]
 APP = "acme/my-container-app"
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 OUTPUT_FIELDS = {"registry", "workspace", "image", "source_image", "digest", "tags", "references",
-                 "reference_by_digest", "pushed_bytes", "duration_seconds"}
+                 "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
+                 "layers_mounted", "layers_skipped"}
 
 
 def skopeo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

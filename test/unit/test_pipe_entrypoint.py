@@ -32,6 +32,9 @@ ENV = {
     "BITBUCKET_PACKAGES_USERNAME": "pipelines",
     "BITBUCKET_PACKAGES_TOKEN": TOKEN,
     "REGISTRY": "127.0.0.1:5077",
+    # These tests drive the daemon's push through a scripted client; the native engine is
+    # tested against real registries in test/integration/test_native_push.py.
+    "PUSH_ENGINE": "docker",
 }
 
 

@@ -24,7 +24,8 @@ def sample():
 def test_schema():
     data = sample()
     assert list(data) == ["registry", "workspace", "image", "source_image", "digest", "tags", "references",
-                          "reference_by_digest", "pushed_bytes", "duration_seconds"]
+                          "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
+                          "layers_mounted", "layers_skipped"]
     assert data["duration_seconds"] == 2.346
 
 

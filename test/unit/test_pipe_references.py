@@ -89,11 +89,20 @@ def test_parse_image_name_reports_name_and_tag_problems_together():
     assert "invalid tag '.bad'" in problems[1]
 
 
-def test_parse_image_name_rejects_digest_and_registry_host():
+def test_parse_image_name_rejects_digest_and_host_without_workspace():
     assert "digest" in parse_image_name("app@sha256:" + "a" * 64)[1][0]
-    problems = parse_image_name("crg.apkg.io/acme/app:1")[1]
-    assert "starts with a registry host ('crg.apkg.io')" in problems[0]
-    assert "e.g. app:1" in problems[0]
+    problems = parse_image_name("crg.apkg.io/app:1")[1]
+    assert "names a registry host but no workspace" in problems[0]
+    assert "crg.apkg.io/my-workspace/app:1" in problems[0]
+
+
+def test_parse_image_name_accepts_a_full_reference():
+    image, problems = parse_image_name("crg.apkg.io/acme/app:1")
+    assert problems == []
+    assert image == ImageName("app", "1", "crg.apkg.io", "acme")
+    assert str(image) == "crg.apkg.io/acme/app:1"
+    assert parse_image_name("127.0.0.1:5000/acme/app")[0] == ImageName("app", "latest", "127.0.0.1:5000", "acme")
+    assert "invalid workspace 'Acme'" in parse_image_name("crg.apkg.io/Acme/app:1")[1][0]
 
 
 def test_destination_references():

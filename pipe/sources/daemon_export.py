@@ -1,0 +1,212 @@
+"""An image as the Docker daemon holds it: inspect for the layer diff IDs, the export stream for bytes.
+
+The export (`GET /images/{id}/get`, what `docker save` reads) is parsed as a tar *stream*: nothing is
+spooled to disk or kept whole in memory. Both layouts the daemon writes are understood:
+- docker <= 24: `<v1-id>/json` then `<v1-id>/layer.tar` per layer (in v1-ID order, see positions.py),
+  `<image-id-hex>.json` (the config), `manifest.json` last; a repeated layer is a symlink;
+- docker >= 25: an OCI layout, each uncompressed layer at `blobs/sha256/<diff-id-hex>`, the config at
+  `blobs/sha256/<image-id-hex>`.
+Every layer's bytes are hashed on the way through (read or skipped) and must equal a diff ID the image
+declares; the config must hash to the image ID. A mismatch stops the push before any manifest is put.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound
+
+from errors import PipeFailure, daemon_lost_message, image_missing_message
+
+from .positions import ChainPositions
+
+READ_SIZE = 4 * 1024 * 1024
+TAR_BUFFER = 1024 * 1024
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DaemonImage:
+    reference: str
+    image_id: str  # sha256:... of the config
+    diff_ids: tuple[str, ...]
+    os: str
+    architecture: str
+    variant: str
+    size: int  # uncompressed bytes, as the daemon counts them
+
+
+def inspect(client: docker.DockerClient, reference: str) -> DaemonImage:
+    try:
+        attrs = client.api.inspect_image(reference)
+    except ImageNotFound as exc:
+        raise PipeFailure(image_missing_message(reference)) from exc
+    except APIError as exc:
+        raise PipeFailure(f"Cannot inspect the local image {reference}: {exc.explanation or exc}") from exc
+    except requests.RequestException as exc:
+        raise PipeFailure(daemon_lost_message(f"looking up {reference}", str(exc))) from exc
+    rootfs = attrs.get("RootFS") or {}
+    return DaemonImage(
+        reference=reference,
+        image_id=attrs["Id"],
+        diff_ids=tuple(rootfs.get("Layers") or ()),
+        os=attrs.get("Os") or "linux",
+        architecture=attrs.get("Architecture") or "amd64",
+        variant=attrs.get("Variant") or "",
+        size=int(attrs.get("Size") or 0),
+    )
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file over the SDK's chunk iterator; daemon failures become the pipe's message."""
+
+    def __init__(self, chunks: Iterator[bytes], what: str) -> None:
+        self.chunks = chunks
+        self.what = what
+        self.current = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not len(self.current):
+            try:
+                self.current = memoryview(next(self.chunks))
+            except StopIteration:
+                return 0
+            except (DockerException, requests.RequestException, OSError) as exc:
+                raise PipeFailure(daemon_lost_message(self.what, str(exc))) from exc
+        n = min(len(buffer), len(self.current))
+        buffer[:n] = self.current[:n]
+        self.current = self.current[n:]
+        return n
+
+
+@dataclass
+class LayerEntry:
+    """One layer in the export stream. `candidates`: the positions it may hold. Read it with `read`
+    (or not: the stream skips what is left, hashing it); `diff_id` is known once it has passed."""
+
+    key: str
+    size: int
+    candidates: frozenset[int]
+    read: Callable[[int], bytes]
+    diff_id: str | None = None
+
+
+@dataclass
+class ExportStream:
+    """Iterate `layers()`; afterwards `config` holds the config bytes and `seen` the diff IDs met."""
+
+    image: DaemonImage
+    chunks: Iterator[bytes]
+    config: bytes | None = None
+    seen: dict[str, str] = field(default_factory=dict)  # entry key -> diff ID
+    bytes_read: int = 0
+
+    def layers(self) -> Iterator[LayerEntry]:
+        image = self.image
+        chain = ChainPositions(list(image.diff_ids))
+        by_diff_id: dict[str, frozenset[int]] = {}
+        for position, diff_id in enumerate(image.diff_ids):
+            by_diff_id[diff_id] = by_diff_id.get(diff_id, frozenset()) | {position}
+        what = f"exporting {image.reference}"
+        try:
+            archive = tarfile.open(fileobj=_ChunkReader(self.chunks, what), mode="r|", bufsize=TAR_BUFFER)
+        except tarfile.TarError as exc:
+            raise PipeFailure(f"The Docker daemon's export of {image.reference} is not a tar stream ({exc}): "
+                              "check the docker service of this step") from exc
+        config_hex = image.image_id.split(":", 1)[1]
+        try:
+            for member in archive:
+                name = member.name.lstrip("./")
+                parts = name.split("/")
+                if not member.isfile():
+                    continue
+                if name in (f"{config_hex}.json", f"blobs/sha256/{config_hex}"):
+                    self.config = self._read_config(archive, member)
+                elif len(parts) == 2 and parts[1] == "json":
+                    self._learn_chain(chain, archive, member, parts[0])
+                elif len(parts) == 2 and parts[1] == "layer.tar":
+                    entry = self._entry(archive, member, parts[0], chain.candidates(parts[0]))
+                    yield entry
+                    self._finish(entry, by_diff_id)
+                    chain.learn(parts[0], entry.diff_id or "")
+                elif len(parts) == 3 and parts[:2] == ["blobs", "sha256"] and f"sha256:{parts[2]}" in by_diff_id:
+                    entry = self._entry(archive, member, name, by_diff_id[f"sha256:{parts[2]}"])
+                    yield entry
+                    self._finish(entry, by_diff_id)
+        except (tarfile.TarError, EOFError) as exc:
+            raise PipeFailure(f"The Docker daemon's export of {image.reference} ended early or is damaged ({exc}): "
+                              "check the docker service of this step and run it again") from exc
+        missing = set(image.diff_ids) - set(self.seen.values())
+        if missing:
+            raise PipeFailure(f"The Docker daemon's export of {image.reference} lacks {len(missing)} of its layers "
+                              f"(e.g. {sorted(missing)[0]}): this export layout is not understood")
+        if self.config is None:
+            raise PipeFailure(f"The Docker daemon's export of {image.reference} has no image config "
+                              f"{image.image_id}: this export layout is not understood")
+
+    def _read_config(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+        handle = archive.extractfile(member)
+        assert handle is not None
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if digest != self.image.image_id:
+            raise PipeFailure(f"The image config exported by the daemon hashes to {digest}, not to the image ID "
+                              f"{self.image.image_id}: the image changed or the export is damaged")
+        return data
+
+    @staticmethod
+    def _learn_chain(chain: ChainPositions, archive: tarfile.TarFile, member: tarfile.TarInfo, v1_id: str) -> None:
+        handle = archive.extractfile(member)
+        assert handle is not None
+        try:
+            doc = json.loads(handle.read(MAX_CONFIG_BYTES))
+        except ValueError:
+            return
+        chain.add(v1_id, doc.get("parent") or None, "config" in doc)
+
+    def _entry(self, archive: tarfile.TarFile, member: tarfile.TarInfo, key: str,
+               candidates: frozenset[int]) -> LayerEntry:
+        handle = archive.extractfile(member)
+        assert handle is not None
+        hasher = hashlib.sha256()
+
+        def read(n: int) -> bytes:
+            data = handle.read(n)
+            hasher.update(data)
+            self.bytes_read += len(data)
+            return data
+
+        entry = LayerEntry(key, member.size, candidates, read)
+        entry._hasher = hasher  # type: ignore[attr-defined]
+        return entry
+
+    def _finish(self, entry: LayerEntry, by_diff_id: dict[str, frozenset[int]]) -> None:
+        """Skip what the engine left unread (hashing it too) and check the diff ID."""
+        while entry.read(READ_SIZE):
+            pass
+        diff_id = "sha256:" + entry._hasher.hexdigest()  # type: ignore[attr-defined]
+        if diff_id not in by_diff_id or not (by_diff_id[diff_id] & entry.candidates):
+            raise PipeFailure(f"A layer exported by the daemon hashes to {diff_id}, which is not a layer of "
+                              f"{self.image.reference} where it stands: the image changed during the push or the "
+                              "export is damaged")
+        entry.diff_id = diff_id
+        self.seen[entry.key] = diff_id
+
+
+def export(client: docker.DockerClient, image: DaemonImage) -> ExportStream:
+    try:
+        chunks = client.api.get_image(image.image_id, chunk_size=READ_SIZE)
+    except ImageNotFound as exc:
+        raise PipeFailure(image_missing_message(image.reference)) from exc
+    except (APIError, requests.RequestException) as exc:
+        raise PipeFailure(daemon_lost_message(f"exporting {image.reference}", str(exc))) from exc
+    return ExportStream(image, iter(chunks))

@@ -1,0 +1,141 @@
+"""The native engine's pure parts: challenge and header parsing, layer positions in a docker save
+stream, reproducible compression, the manifest it writes, and its variables."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
+
+from compression import GzipLayer  # noqa: E402
+from engine import Blob, build_manifest  # noqa: E402
+from registry_client import is_loopback, parse_challenge, parse_range_end, parse_retry_after  # noqa: E402
+from sources.positions import ChainPositions  # noqa: E402
+from variables import InvalidVariables, parse_settings  # noqa: E402
+
+BASE = {"IMAGE_NAME": "app:1", "WORKSPACE": "acme", "BITBUCKET_PACKAGES_USERNAME": "u",
+        "BITBUCKET_PACKAGES_TOKEN": "t", "REGISTRY": "crg.apkg.io"}
+
+
+def test_bearer_challenge_with_quoted_commas():
+    c = parse_challenge('Bearer realm="https://r.example/token?a=1,b=2",service="crg",scope="repository:a/b:pull,push"')
+    assert (c.scheme, c.realm, c.service) == ("bearer", "https://r.example/token?a=1,b=2", "crg")
+    assert parse_challenge('Basic realm="x"').scheme == "basic"
+    assert parse_challenge(None).scheme == ""
+
+
+def test_retry_after_seconds_and_dates():
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("Wed, 25 Nov 2026 00:00:10 GMT", now=1795564800.0) == 10.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_upload_range_is_bytes_held():
+    assert parse_range_end("0-99") == 100
+    assert parse_range_end("bytes=0-0") == 0
+    assert parse_range_end(None) is None
+    assert parse_range_end("garbage") is None
+
+
+def test_loopback_hosts():
+    assert is_loopback("127.0.0.1:5000") and is_loopback("localhost:80") and is_loopback("[::1]:5000")
+    assert not is_loopback("crg.apkg.io") and not is_loopback("10.0.0.1:5000")
+
+
+def test_positions_from_the_chain_in_any_order():
+    diff_ids = [f"sha256:{i}" for i in range(4)]
+    chain = ChainPositions(diff_ids)
+    # v1 directories arrive in ID order, not layer order: c (pos 2), a (top), d (pos 1), b (bottom).
+    assert chain.candidates("c") == frozenset(range(4))
+    chain.add("c", parent="d", is_top=False)
+    assert chain.candidates("c") == frozenset(range(4))
+    chain.add("a", parent="c", is_top=True)
+    assert chain.candidates("a") == {3}
+    assert chain.candidates("c") == {2}  # the top's parent
+    chain.add("d", parent="b", is_top=False)
+    assert chain.candidates("d") == {1}
+    chain.add("b", parent=None, is_top=False)
+    assert chain.candidates("b") == {0}
+
+
+def test_positions_learned_from_content():
+    chain = ChainPositions(["sha256:a", "sha256:b", "sha256:c"])
+    chain.add("x", parent="y", is_top=False)
+    assert chain.candidates("x") == {0, 1, 2}
+    chain.learn("x", "sha256:b")
+    assert chain.candidates("x") == {1}
+    chain.add("y", parent=None, is_top=False)
+    assert chain.candidates("y") == {0}
+    assert chain.candidates("z") == {2}  # the only place left
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_compression_is_reproducible_whatever_the_threads_and_write_sizes(threads):
+    rng = random.Random(7)
+    data = b"".join(rng.choice([os.urandom(4096), b"abc" * 5000, bytes(9000)]) for _ in range(900))
+    reference = GzipLayer(lambda block: None, threads=1)
+    reference.write(data)
+    expected = reference.close()
+    out: list[bytes] = []
+    layer = GzipLayer(out.append, threads=threads)
+    i = 0
+    while i < len(data):
+        n = rng.randint(1, 3 * 1024 * 1024)
+        layer.write(data[i:i + n])
+        i += n
+    digest, size = layer.close()
+    body = b"".join(out)
+    assert (digest, size) == expected
+    assert digest == "sha256:" + hashlib.sha256(body).hexdigest() and size == len(body)
+    assert gzip.decompress(body) == data
+    assert body[4:8] == b"\0\0\0\0"  # mtime 0: no time in the bytes
+
+
+def test_manifest_is_docker_schema2_with_the_config_as_given():
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    body = build_manifest(config, [Blob("sha256:" + "a" * 64, 10)])
+    doc = json.loads(body)
+    assert doc["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert doc["config"] == {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                             "digest": "sha256:" + hashlib.sha256(config).hexdigest()}
+    assert doc["layers"] == [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 10,
+                              "digest": "sha256:" + "a" * 64}]
+    assert body.startswith(b'{\n   "schemaVersion": 2,')
+
+
+def test_engine_variables_defaults_and_bounds():
+    s = parse_settings(BASE)
+    assert (s.engine, s.compression_level, s.parallelism, s.chunk_size, s.cache_from) == \
+        ("native", 1, 3, 16 * 1024 * 1024, ())
+    s = parse_settings({**BASE, "PUSH_ENGINE": "Docker", "CACHE_FROM": "main base-image:3 main",
+                        "CHUNK_SIZE_MB": "8", "UPLOAD_PARALLELISM": "2", "COMPRESSION_LEVEL": "3"})
+    assert (s.engine, s.cache_from, s.chunk_size, s.parallelism, s.compression_level) == \
+        ("docker", (("app", "main"), ("base-image", "3")), 8 * 1024 * 1024, 2, 3)
+    with pytest.raises(InvalidVariables) as exc:
+        parse_settings({**BASE, "PUSH_ENGINE": "fast", "CHUNK_SIZE_MB": "0", "UPLOAD_PARALLELISM": "x",
+                        "COMPRESSION_LEVEL": "9", "CACHE_FROM": "other-ws/app:1", "REGISTRY_CA_FILE": "/nope.pem"})
+    text = "\n".join(exc.value.problems)
+    for words in ("PUSH_ENGINE must be native or docker", "CHUNK_SIZE_MB must be a whole number from 1 to 256",
+                  "UPLOAD_PARALLELISM must be", "COMPRESSION_LEVEL must be a whole number from 0 to 3",
+                  "CACHE_FROM entry 'other-ws/app:1'", "REGISTRY_CA_FILE '/nope.pem' is not a file"):
+        assert words in text
+
+
+def test_image_name_as_a_full_reference_must_agree_with_registry_and_workspace():
+    s = parse_settings({**BASE, "IMAGE_NAME": "crg.apkg.io/acme/app:build"})
+    assert (str(s.image), s.image.name, s.tags) == ("crg.apkg.io/acme/app:build", "app", ("build",))
+    no_ws = {k: v for k, v in BASE.items() if k != "WORKSPACE"}
+    assert parse_settings({**no_ws, "IMAGE_NAME": "crg.apkg.io/acme/app"}).workspace == "acme"
+    with pytest.raises(InvalidVariables) as exc:
+        parse_settings({**BASE, "IMAGE_NAME": "crg.apkg.io/other/app:1", "REGISTRY": "127.0.0.1:5000"})
+    problem = exc.value.problems[0]
+    assert "names registry crg.apkg.io and workspace other" in problem
+    assert "registry 127.0.0.1:5000 (REGISTRY) and workspace acme (WORKSPACE)" in problem
