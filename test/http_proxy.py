@@ -1,0 +1,287 @@
+"""An HTTP reverse proxy in front of a registry, for counting requests and injecting faults.
+
+Runs aiohttp (server and client) on its own event loop in a background thread, on 127.0.0.1:<free port>.
+Bodies stream both ways in 64 KiB pieces (layers are up to 1 GiB: nothing is buffered whole). Methods,
+headers, status and bodies pass unchanged, except that absolute `Location` headers and the `realm` of
+`WWW-Authenticate` that point at the upstream are rewritten to the proxy, so clients stay on it.
+
+    with HttpProxy("http://127.0.0.1:5000") as proxy:
+        proxy.fail("PATCH", r"/blobs/uploads/", 503, times=2, headers={"Retry-After": "1"})
+        proxy.drop("PATCH", r"/blobs/uploads/", after_bytes=1 << 20)
+        ... push to proxy.host ...
+        assert proxy.count("PUT", r"/manifests/") == 1
+
+Every request is logged (method, path, query, status, request-body bytes received) whether forwarded,
+answered by a fault rule (status set, `fault` named) or dropped (status None).
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+PIECE = 64 * 1024
+# Hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp recomputes; everything else passes as sent.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+              "host", "proxy-authorization", "proxy-authenticate"}
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: str
+    status: int | None = None     # None: dropped, or still in flight
+    bytes_in: int = 0             # request-body bytes received from the client
+    fault: str | None = None      # "status" or "drop" when a rule acted on it
+
+
+@dataclass
+class _Rule:
+    method: str
+    path: re.Pattern
+    skip: int                     # let this many matching requests pass first
+    times: int                    # then act on at most this many
+    seen: int = 0
+    fired: int = 0
+
+    def take(self, method: str, path: str) -> bool:
+        """Count a request against the rule; True when the rule acts on it (called under the lock)."""
+        if method != self.method or not self.path.search(path):
+            return False
+        self.seen += 1
+        if self.seen > self.skip and self.fired < self.times:
+            self.fired += 1
+            return True
+        return False
+
+
+@dataclass
+class _StatusRule(_Rule):
+    status: int = 503
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass
+class _DropRule(_Rule):
+    after_bytes: int = 0
+
+
+class _Dropped(Exception):
+    pass
+
+
+class HttpProxy:
+    def __init__(self, upstream: str, port: int = 0, read_timeout: float = 600.0) -> None:
+        self.upstream = URL(upstream.rstrip("/"))
+        self.port = port
+        self.read_timeout = read_timeout
+        self._log: list[LoggedRequest] = []
+        self._rules: list[_Rule] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- where it is ------------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    # -- fault rules (each bounded in count) ------------------------------------------------
+    def fail(self, method: str, path_regex: str, status: int, *, skip: int = 0, times: int = 1,
+             headers: dict[str, str] | None = None, body: bytes = b"") -> None:
+        """Answer matching requests number skip+1 .. skip+times with `status`, without forwarding them.
+
+        The Nth request only: skip=N-1, times=1. Every one up to K: times=K. E.g. 429 with Retry-After:
+        `fail("PATCH", r"/blobs/uploads/", 429, headers={"Retry-After": "1"})`.
+        """
+        with self._lock:
+            self._rules.append(_StatusRule(method.upper(), re.compile(path_regex), skip, times,
+                                           status=status, headers=dict(headers or {}), body=body))
+
+    def drop(self, method: str, path_regex: str, after_bytes: int, *, skip: int = 0, times: int = 1) -> None:
+        """Forward `after_bytes` of a matching request's body upstream, then abort both connections.
+
+        The upstream sees a request cut mid-body (a partial chunk); the client sees the connection reset.
+        """
+        with self._lock:
+            self._rules.append(_DropRule(method.upper(), re.compile(path_regex), skip, times,
+                                         after_bytes=after_bytes))
+
+    def clear_rules(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    # -- the request log ----------------------------------------------------------------------
+    def requests(self, method: str | None = None, path_regex: str = "") -> list[LoggedRequest]:
+        pattern = re.compile(path_regex)
+        with self._lock:
+            return [r for r in self._log
+                    if (method is None or r.method == method.upper()) and pattern.search(r.path)]
+
+    def count(self, method: str | None = None, path_regex: str = "", status: int | None = None) -> int:
+        return sum(1 for r in self.requests(method, path_regex) if status is None or r.status == status)
+
+    def bytes_in(self, method: str | None = None, path_regex: str = "") -> int:
+        return sum(r.bytes_in for r in self.requests(method, path_regex))
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "HttpProxy":
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="http-proxy", daemon=True)
+        self._thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=15)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            assert self._thread is not None
+            self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._loop.close()
+            self._loop = None
+
+    def __enter__(self) -> "HttpProxy":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _listen(self) -> int:
+        # No redirects followed, no decompression, no connection limit: the proxy is transparent.
+        self._session = aiohttp.ClientSession(
+            auto_decompress=False, connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.read_timeout))
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        return self._runner.addresses[0][1]
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    # -- one request ------------------------------------------------------------------------------
+    def _admit(self, request: web.Request) -> tuple[LoggedRequest, _Rule | None]:
+        entry = LoggedRequest(request.method, request.path, request.query_string)
+        with self._lock:
+            self._log.append(entry)
+            rule = next((r for r in self._rules if r.take(request.method, request.path)), None)
+        return entry, rule
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        entry, rule = self._admit(request)
+        if isinstance(rule, _StatusRule):
+            entry.fault, entry.status = "status", rule.status
+            await _drain_body(request, entry)  # a real server reads the body before answering
+            return web.Response(status=rule.status, headers=rule.headers, body=rule.body)
+        drop_at = rule.after_bytes if isinstance(rule, _DropRule) else None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        has_body = request.body_exists
+        assert self._session is not None
+        try:
+            async with self._session.request(
+                request.method, URL(str(self.upstream) + request.raw_path, encoded=True), headers=headers,
+                data=self._body(request, entry, drop_at) if has_body else None, allow_redirects=False,
+                skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
+            ) as upstream:
+                entry.status = upstream.status
+                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                for name, value in upstream.headers.items():
+                    if name.lower() in HOP_BY_HOP:
+                        continue
+                    response.headers.add(name, self._rewrite(name, value))
+                if upstream.content_length is not None or request.method == "HEAD":
+                    # Keep the upstream's Content-Length (HEAD on a blob carries the blob's size).
+                    response.content_length = upstream.content_length
+                await response.prepare(request)
+                if request.method != "HEAD":
+                    async for piece in upstream.content.iter_chunked(PIECE):
+                        await response.write(piece)
+                await response.write_eof()
+                return response
+        except _Dropped:
+            entry.fault, entry.status = "drop", None
+            _abort(request.transport)
+            raise asyncio.CancelledError  # nothing more goes to the client
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            if entry.fault == "drop":
+                _abort(request.transport)
+                raise asyncio.CancelledError
+            entry.status = 502
+            return web.Response(status=502, text=f"proxy: upstream failed: {exc!r}\n")
+
+    async def _body(self, request: web.Request, entry: LoggedRequest, drop_at: int | None):
+        """The client's body, piece by piece; with a drop rule, stop after `drop_at` bytes and fail."""
+        while True:
+            piece = await request.content.read(PIECE)
+            if not piece:
+                return
+            if drop_at is not None and entry.bytes_in + len(piece) >= drop_at:
+                head = piece[: drop_at - entry.bytes_in]
+                entry.bytes_in += len(piece)
+                entry.fault = "drop"
+                if head:
+                    yield head
+                # Let the partial body reach the upstream's socket before the connection is torn down.
+                await asyncio.sleep(0.3)
+                raise _Dropped()
+            entry.bytes_in += len(piece)
+            yield piece
+
+    def _rewrite(self, name: str, value: str) -> str:
+        """Point absolute URLs at the proxy instead of the upstream (Location, the challenge's realm)."""
+        lower = name.lower()
+        if lower not in ("location", "www-authenticate"):
+            return value
+        origin = f"{self.upstream.scheme}://{self.upstream.authority}"
+        return value.replace(origin, self.url)
+
+
+async def _drain_body(request: web.Request, entry: LoggedRequest) -> None:
+    while True:
+        piece = await request.content.read(PIECE)
+        if not piece:
+            return
+        entry.bytes_in += len(piece)
+
+
+def _abort(transport: asyncio.BaseTransport | None) -> None:
+    """Close with a TCP RST (SO_LINGER 0), as a dropped network connection looks to the client."""
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
