@@ -1,7 +1,7 @@
 """An HTTP reverse proxy in front of a registry, for counting requests and injecting faults.
 
 Runs aiohttp (server and client) on its own event loop in a background thread, on 127.0.0.1:<free port>.
-Bodies stream both ways in 64 KiB pieces (layers are up to 1 GiB: nothing is buffered whole). Methods,
+Bodies stream both ways in pieces of up to 256 KiB (layers are up to 1 GiB: nothing is buffered whole). Methods,
 headers, status and bodies pass unchanged, except that absolute `Location` headers and the `realm` of
 `WWW-Authenticate` that point at the upstream are rewritten to the proxy, so clients stay on it.
 
@@ -10,6 +10,9 @@ headers, status and bodies pass unchanged, except that absolute `Location` heade
         proxy.drop("PATCH", r"/blobs/uploads/", after_bytes=1 << 20)
         ... push to proxy.host ...
         assert proxy.count("PUT", r"/manifests/") == 1
+
+Streaming costs a core: ~150-170 MB/s through it here (1 GiB PATCH to distribution: 6.6-7.1 s, 3.7-5.9 s
+direct), with the proxy's memory flat (45 MB RSS). Use it in tests, not in timed benchmark runs.
 
 Every request is logged (method, path, query, status, request-body bytes received) whether forwarded,
 answered by a fault rule (status set, `fault` named) or dropped (status None).
@@ -27,10 +30,10 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-PIECE = 64 * 1024
+PIECE = 256 * 1024
 # Hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp recomputes; everything else passes as sent.
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-              "host", "proxy-authorization", "proxy-authenticate"}
+              "host", "proxy-authorization", "proxy-authenticate", "expect"}
 
 
 @dataclass
