@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import struct
 import threading
 from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
 from yarl import URL
+
+from test.background_loop import BackgroundLoop, reset_connection
 
 PIECE = 256 * 1024
 # Hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp recomputes; everything else passes as sent.
@@ -78,10 +78,6 @@ class _DropRule(_Rule):
     after_bytes: int = 0
 
 
-class _Dropped(Exception):
-    pass
-
-
 class HttpProxy:
     def __init__(self, upstream: str, port: int = 0, read_timeout: float = 600.0) -> None:
         self.upstream = URL(upstream.rstrip("/"))
@@ -90,8 +86,7 @@ class HttpProxy:
         self._log: list[LoggedRequest] = []
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundLoop("http-proxy")
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -117,9 +112,10 @@ class HttpProxy:
                                            status=status, headers=dict(headers or {}), body=body))
 
     def drop(self, method: str, path_regex: str, after_bytes: int, *, skip: int = 0, times: int = 1) -> None:
-        """Forward `after_bytes` of a matching request's body upstream, then abort both connections.
+        """Forward exactly `after_bytes` of a matching request's body upstream, then abort both connections.
 
         The upstream sees a request cut mid-body (a partial chunk); the client sees the connection reset.
+        The cut request's log entry has fault "drop", status None and bytes_in == after_bytes.
         """
         with self._lock:
             self._rules.append(_DropRule(method.upper(), re.compile(path_regex), skip, times,
@@ -148,24 +144,13 @@ class HttpProxy:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "HttpProxy":
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="http-proxy", daemon=True)
-        self._thread.start()
-        self.port = asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
+        self._background.start()
+        self.port = self._background.run(self._listen())
         return self
 
     def stop(self) -> None:
-        if self._loop is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=15)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            assert self._thread is not None
-            self._thread.join(timeout=10)
-            if not self._thread.is_alive():
-                self._loop.close()
-            self._loop = None
+        if self._background.running:
+            self._background.stop(self._shutdown(), timeout=15)
 
     def __enter__(self) -> "HttpProxy":
         return self.start()
@@ -206,14 +191,15 @@ class HttpProxy:
             entry.fault, entry.status = "status", rule.status
             await _drain_body(request, entry)  # a real server reads the body before answering
             return web.Response(status=rule.status, headers=rule.headers, body=rule.body)
-        drop_at = rule.after_bytes if isinstance(rule, _DropRule) else None
+        if isinstance(rule, _DropRule):
+            await self._forward_then_drop(request, entry, rule.after_bytes)
+            raise asyncio.CancelledError  # the client's connection is gone: nothing more to answer
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        has_body = request.body_exists
         assert self._session is not None
         try:
             async with self._session.request(
                 request.method, URL(str(self.upstream) + request.raw_path, encoded=True), headers=headers,
-                data=self._body(request, entry, drop_at) if has_body else None, allow_redirects=False,
+                data=self._body(request, entry) if request.body_exists else None, allow_redirects=False,
                 skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
             ) as upstream:
                 entry.status = upstream.status
@@ -231,42 +217,52 @@ class HttpProxy:
                         await response.write(piece)
                 await response.write_eof()
                 return response
-        except _Dropped:
-            entry.fault, entry.status = "drop", None
-            _abort(request.transport)
-            raise asyncio.CancelledError  # nothing more goes to the client
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            if entry.fault == "drop":
-                _abort(request.transport)
-                raise asyncio.CancelledError
             entry.status = 502
             return web.Response(status=502, text=f"proxy: upstream failed: {exc!r}\n")
 
-    async def _body(self, request: web.Request, entry: LoggedRequest, drop_at: int | None):
-        """The client's body, piece by piece; with a drop rule, stop after `drop_at` bytes and fail."""
-        while True:
-            piece = await request.content.read(PIECE)
-            if not piece:
-                return
-            if drop_at is not None and entry.bytes_in + len(piece) >= drop_at:
-                head = piece[: drop_at - entry.bytes_in]
-                entry.bytes_in += len(piece)
-                entry.fault = "drop"
-                if head:
-                    yield head
-                # Let the partial body reach the upstream's socket before the connection is torn down.
-                await asyncio.sleep(0.3)
-                raise _Dropped()
+    async def _body(self, request: web.Request, entry: LoggedRequest):
+        """The client's body, piece by piece, counted."""
+        while piece := await request.content.read(PIECE):
             entry.bytes_in += len(piece)
             yield piece
+
+    async def _forward_then_drop(self, request: web.Request, entry: LoggedRequest, after_bytes: int) -> None:
+        """Send the request and exactly `after_bytes` of its body upstream, then drop both connections.
+
+        Written by hand on a plain connection (not the client session) so that the partial body is known to
+        be in the kernel's send buffer, hence delivered, before the socket closes: the upstream sees a request
+        cut after exactly `after_bytes` body bytes, then end of stream.
+        """
+        entry.fault = "drop"
+        _, writer = await asyncio.open_connection(self.upstream.host, self.upstream.port)
+        writer.transport.set_write_buffer_limits(0)  # drain() returns only once everything is in the kernel
+        chunked = "content-length" not in {k.lower() for k in request.headers}
+        lines = [f"{request.method} {request.raw_path} HTTP/1.1", f"Host: {self.upstream.authority}"]
+        lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        if chunked:
+            lines.append("Transfer-Encoding: chunked")
+        try:
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            while entry.bytes_in < after_bytes:
+                piece = await request.content.read(min(PIECE, after_bytes - entry.bytes_in))
+                if not piece:
+                    break  # a body shorter than the threshold is cut at its end, before the request completes
+                entry.bytes_in += len(piece)
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                await writer.drain()
+        finally:
+            writer.transport.abort()  # the kernel still sends what it holds, then ends the stream
+            reset_connection(request.transport)
 
     def _rewrite(self, name: str, value: str) -> str:
         """Point absolute URLs at the proxy instead of the upstream (Location, the challenge's realm)."""
         lower = name.lower()
         if lower not in ("location", "www-authenticate"):
             return value
-        origin = f"{self.upstream.scheme}://{self.upstream.authority}"
-        return value.replace(origin, self.url)
+        # The origin must end there (127.0.0.1:5000 is not a prefix of 127.0.0.1:50001).
+        origin = re.escape(f"{self.upstream.scheme}://{self.upstream.authority}") + r'(?=[/?#",]|$)'
+        return re.sub(origin, self.url, value)
 
 
 async def _drain_body(request: web.Request, entry: LoggedRequest) -> None:
@@ -275,16 +271,3 @@ async def _drain_body(request: web.Request, entry: LoggedRequest) -> None:
         if not piece:
             return
         entry.bytes_in += len(piece)
-
-
-def _abort(transport: asyncio.BaseTransport | None) -> None:
-    """Close with a TCP RST (SO_LINGER 0), as a dropped network connection looks to the client."""
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-    transport.abort()
