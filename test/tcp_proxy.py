@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
 import threading
 from dataclasses import dataclass, field
+
+from test.background_loop import BackgroundLoop, reset_connection
 
 CHUNK = 64 * 1024
 
@@ -51,8 +52,7 @@ class TcpProxy:
     def __post_init__(self) -> None:
         if (self.target_unix is None) == (self.target_port is None):
             raise ValueError("give either target_host/target_port or target_unix")
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundLoop("tcp-proxy")
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._lock = threading.Lock()
@@ -63,25 +63,13 @@ class TcpProxy:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "TcpProxy":
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
-        self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
-        self.port = future.result(timeout=10)
+        self._background.start()
+        self.port = self._background.run(self._listen())
         return self
 
     def stop(self) -> None:
-        if self._loop is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            assert self._thread is not None
-            self._thread.join(timeout=10)
-            if not self._thread.is_alive():
-                self._loop.close()
-            self._loop = None
+        if self._background.running:
+            self._background.stop(self._shutdown())
 
     def __enter__(self) -> "TcpProxy":
         return self.start()
@@ -177,14 +165,7 @@ class TcpProxy:
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with a TCP RST (SO_LINGER 0): the peer sees `connection reset by peer`."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-    writer.transport.abort()
+    reset_connection(writer.transport)
 
 
 def free_port() -> int:
