@@ -17,8 +17,8 @@ KIND_NAMES = {"usr": "real files (/usr)", "random": "random bytes"}
 COLOURS = {"docker_push": "#8c8c8c", "native": "#1f6fb4", "docker_engine": "#9ecae1", "export": "#e6a23c"}
 
 
-def draw(eng: dict, out: Path, title: str) -> Path | None:
-    """Write the PNG to `out` and copy it to docs/bench-push.png; None when nothing was measured."""
+def draw(eng: dict, out: Path, title: str, publish: bool) -> Path | None:
+    """Write the PNG to `out` (and, when `publish`, copy it to docs/bench-push.png); None when nothing was measured."""
     summ = eng.get("summary") or {}
     cases = sorted(summ, key=lambda c: (list(CASE_NAMES).index(c.partition("/")[2]), c))
     if not cases:
@@ -53,6 +53,7 @@ def draw(eng: dict, out: Path, title: str) -> Path | None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
-    STABLE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out, STABLE_PATH)
+    if publish:
+        STABLE_PATH.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out, STABLE_PATH)
     return out

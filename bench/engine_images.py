@@ -8,7 +8,6 @@ Layer files are written in 1 MiB pieces, so memory stays flat whatever the size.
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -84,14 +83,6 @@ def build(kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImag
             raise RuntimeError(f"docker build {ref} failed: {r.stderr.strip()[-500:]}")
     shutil.rmtree(context, ignore_errors=True)
     return image
-
-
-def diff_ids(ref: str) -> list[str]:
-    r = subprocess.run(["docker", "image", "inspect", "--format", "{{json .RootFS.Layers}}", ref],
-                       capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError(f"docker image inspect {ref}: {r.stderr.strip()}")
-    return json.loads(r.stdout)
 
 
 def remove(*refs: str) -> None:

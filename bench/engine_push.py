@@ -98,16 +98,19 @@ class EngineBench:
         return {"compressed_image_bytes": sum(d["size"] for d in layers) + manifest["config"]["size"],
                 "manifest_digest": r.headers.get("Docker-Content-Digest")}
 
+    def _tag(self, image: str, ref: str, env: dict[str, str], docker_host: str | None) -> None:
+        r = subprocess.run(["docker", "tag", image, ref], capture_output=True, text=True, timeout=60, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"docker tag {image} {ref}: {r.stderr.strip()}")
+        if docker_host is None:  # a fresh daemon goes away with its tags
+            self.tagged.append(ref)
+
     # -- measurements --------------------------------------------------------------------
     def docker_push(self, image: str, package: str, tag: str, others: dict, timeout: float,
                     docker_host: str | None = None) -> dict:
         ref = f"{self.host}/{WORKSPACE}/{package}:{tag}"
         env = self._env(docker_host)
-        r = subprocess.run(["docker", "tag", image, ref], capture_output=True, text=True, timeout=60, env=env)
-        if r.returncode != 0:
-            raise RuntimeError(f"docker tag {image} {ref}: {r.stderr.strip()}")
-        if docker_host is None:
-            self.tagged.append(ref)
+        self._tag(image, ref, env, docker_host)
         os.sync()  # untimed: no dirty pages of an earlier step are written back during this one
         out = measure.run(["docker", "push", ref], env, timeout, self._log(f"docker-push-{package}"), others)
         out.update(self.check_tag(package, tag))
@@ -118,11 +121,7 @@ class EngineBench:
         """The pipe from this checkout; the package is the local image's name, so the image is tagged so."""
         local = f"{package}:{tag}"
         env = self._env(docker_host)
-        r = subprocess.run(["docker", "tag", image, local], capture_output=True, text=True, timeout=60, env=env)
-        if r.returncode != 0:
-            raise RuntimeError(f"docker tag {image} {local}: {r.stderr.strip()}")
-        if docker_host is None:
-            self.tagged.append(local)
+        self._tag(image, local, env, docker_host)
         outdir = self.workdir / f"out-{self.counter}-{engine}"
         env.update({
             "PUSH_ENGINE": engine,
