@@ -32,7 +32,8 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-# The embedded registry against distribution 2.8 and the pipe against docker push (~10 min).
+# The embedded registry against distribution 2.8, the pipe against docker push, and the push engines
+# against docker push and the export floor (issue 10; ~20 min; BENCHMARKS.md).
 bench: $(BENCH_STAMP)
 	$(PY) -m bench
 

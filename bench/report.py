@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 
+PHASES = ("ingest", "serving", "memory", "small", "push")
+
+
 def _f(value, fmt: str = "{:.0f}") -> str:
     return "n/a" if value is None else fmt.format(value)
 
@@ -75,12 +78,14 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
 
 
 def markdown(results: dict) -> str:
+    if not rows(results) and not any("error" in (results.get(p) or {}) for p in PHASES):
+        return ""  # none of the registry phases ran (e.g. `--phases engine`)
     lines = [
         "| Figure (median) | Embedded | Reference | Ratio | Target | Verdict |",
         "|---|---:|---:|---:|---|---|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
-    for phase in ("ingest", "serving", "memory", "small", "push"):
+    for phase in PHASES:
         d = results.get(phase) or {}
         if "error" in d:
             lines.append(f"\n**{phase}: failed**: {d['error']}")

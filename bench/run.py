@@ -13,7 +13,8 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import phases, report
+from . import chart, engine_report, phases, report
+from .engine_phase import engine as engine_phase
 from .blob_data import BlobSource
 from .embedded_registry import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
 from .machine import describe
@@ -23,7 +24,7 @@ from .reference_registry import ReferenceRegistry
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL_PHASES = ("ingest", "serving", "memory", "small", "push")
+ALL_PHASES = ("ingest", "serving", "memory", "small", "push", "engine")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,6 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (registry roots and logs)")
     p.add_argument("--profile", action="store_true",
                    help="sample the embedded registry with py-spy during ingest (diagnosis: it slows the registry)")
+    p.add_argument("--engine-layer-mib", type=int, help="engine phase: MiB per layer (default 128; quick 8)")
+    p.add_argument("--engine-layers", type=int, help="engine phase: layers per image (default 8)")
+    p.add_argument("--engine-reps", type=int, help="engine phase: repetitions (default 2; quick 1)")
     return p.parse_args(argv)
 
 
@@ -51,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = QUICK if args.quick else FULL
     if args.reps:
         settings = dataclasses.replace(settings, reps=args.reps, pipe_reps=min(args.reps, settings.pipe_reps) or 1)
+    engine_overrides = {k: v for k, v in (("engine_layer_bytes", args.engine_layer_mib and args.engine_layer_mib * 2**20),
+                                          ("engine_layers", args.engine_layers), ("engine_reps", args.engine_reps)) if v}
+    settings = dataclasses.replace(settings, **engine_overrides)
     wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = set(wanted) - set(ALL_PHASES)
     if unknown:
@@ -89,14 +96,21 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
         results.setdefault(name, {})["phase_seconds"] = round(time.monotonic() - t0, 1)
+        if results[name].get("errors"):  # measurements that failed while the others went on
+            failed = True
 
     try:
-        print(f"== preparing random data and both registries in {workdir}", flush=True)
+        # The random data and the reference registry serve the registry phases only (not push, engine).
+        both = bool({"ingest", "serving", "memory", "small"} & set(wanted))
+        print(f"== preparing {'random data and both registries' if both else 'the embedded registry'} in {workdir}",
+              flush=True)
         source = BlobSource(workdir / "data.bin", settings.data_sizes())
-        source.prepare()
+        if both:
+            source.prepare()
         embedded.start()
-        reference.start()
-        pids = {"embedded": embedded.pid, "reference": reference.pid}
+        if both:
+            reference.start()
+        pids = {"embedded": embedded.pid, "reference": reference.pid if both else 0}
         roots = {"embedded": embedded.process.root, "reference": reference.root}
         blob_targets = {"embedded": embedded.target(BLOB_PACKAGE), "reference": reference.target(f"{WORKSPACE}/{BLOB_PACKAGE}")}
         small_targets = {"embedded": embedded.target(SMALL_PACKAGE), "reference": reference.target(f"{WORKSPACE}/{SMALL_PACKAGE}")}
@@ -115,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         step("small", lambda: phases.small(settings, source, small_targets, roots, deadline))
         pusher = PushBench(embedded, workdir / "push", list(settings.pipe_layers))
         step("push", lambda: phases.push(settings, pusher, deadline))
+        step("engine", lambda: engine_phase(settings, embedded, workdir / "engine"))
     except Exception as exc:
         failed = True
         traceback.print_exc()
@@ -133,7 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = round(time.time() - started, 1)
     results["deadline_hit"] = deadline.expired()
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    table = report.markdown(results)
+    table = report.markdown(results) + engine_report.markdown(results.get("engine") or {})
+    if results.get("engine", {}).get("summary"):
+        try:
+            # Only runs at the sizes replace the chart that BENCHMARKS.md and the README show.
+            publish = (settings.engine_layers, settings.engine_layer_bytes) == (FULL.engine_layers, FULL.engine_layer_bytes)
+            png = chart.draw(results["engine"], RESULTS_DIR / f"{name}-push.png", f"Push, {name}", publish)
+            if png:
+                table += f"\nchart: {png}{f' (copied to {chart.STABLE_PATH})' if publish else ''}\n"
+        except Exception as exc:  # the figures are written either way
+            failed = True
+            traceback.print_exc()
+            table += f"\n**chart failed**: {type(exc).__name__}: {exc}\n"
     (RESULTS_DIR / f"{name}.md").write_text(table)
     print()
     print(table)

@@ -21,6 +21,13 @@ class Settings:
     pipe_reps: int = 3
     pipe_layers: tuple[int, ...] = (64 * MiB,) * 4
     deadline_s: float = 20 * 60  # phases stop starting repetitions after this
+    # The engine phase (issue 10): images of engine_layers x engine_layer_bytes, per kind.
+    engine_kinds: tuple[str, ...] = ("usr", "random")
+    engine_layers: int = 8
+    engine_layer_bytes: int = 128 * MiB
+    engine_reps: int = 2
+    engine_pipelines: bool = True  # the fresh-daemon case (a second dockerd per repetition)
+    engine_deadline_s: float = 40 * 60  # its own: it starts after the other phases
 
     def data_sizes(self) -> list[int]:
         return [self.blob, *self.memory_sizes, self.small_clients * self.small_blobs * self.small_size + self.small_size]
@@ -30,4 +37,5 @@ FULL = Settings()
 QUICK = Settings(
     reps=1, blob=64 * MiB, range_bytes=16 * MiB, memory_sizes=(32 * MiB, 128 * MiB), memory_reps=1,
     small_clients=4, small_blobs=8, pipe_reps=1, pipe_layers=(4 * MiB,) * 4, deadline_s=5 * 60,
+    engine_layer_bytes=8 * MiB, engine_reps=1, engine_deadline_s=10 * 60,
 )
