@@ -14,6 +14,7 @@ from .errors import RegistryError
 from .gc import Collector
 from .store import Store
 from .token_handler import TokenHandler
+from .ui import create_ui
 from .v2_handlers import V2Handlers
 
 log = logging.getLogger("registry")
@@ -54,6 +55,7 @@ def create_app(root: Path, config: Config) -> web.Application:
     store.on_dereference = collector.schedule
     app["collector"] = collector
     app.add_routes(ApiHandlers(store, collector).routes())
+    app.add_subapp("/ui", create_ui(store, collector))
 
     async def background(app: web.Application):
         periodic = asyncio.get_running_loop().create_task(collector.periodic())
