@@ -1,6 +1,8 @@
 """The figures table (Markdown) and the targets, from a results dictionary."""
 from __future__ import annotations
 
+from . import ui_pages
+
 
 def _f(value, fmt: str = "{:.0f}") -> str:
     return "n/a" if value is None else fmt.format(value)
@@ -71,6 +73,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
                     _verdict(None if q is None else q <= 1.10)))
         out.append(("no-op re-push with the pipe, s", _f(noop, "{:.2f}"), "", "", "< 3",
                     _verdict(None if noop is None else noop < 3)))
+    out += ui_pages.report_rows(results.get("ui") or {})
     return out
 
 
@@ -80,7 +83,7 @@ def markdown(results: dict) -> str:
         "|---|---:|---:|---:|---|---|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
-    for phase in ("ingest", "serving", "memory", "small", "push"):
+    for phase in ("ingest", "serving", "memory", "small", "push", "ui"):
         d = results.get(phase) or {}
         if "error" in d:
             lines.append(f"\n**{phase}: failed**: {d['error']}")

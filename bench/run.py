@@ -13,7 +13,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import phases, report
+from . import phases, report, ui_pages
 from .blob_data import BlobSource
 from .embedded_registry import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
 from .machine import describe
@@ -23,7 +23,7 @@ from .reference_registry import ReferenceRegistry
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL_PHASES = ("ingest", "serving", "memory", "small", "push")
+ALL_PHASES = ("ingest", "serving", "memory", "small", "push", "ui")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         step("small", lambda: phases.small(settings, source, small_targets, roots, deadline))
         pusher = PushBench(embedded, workdir / "push", list(settings.pipe_layers))
         step("push", lambda: phases.push(settings, pusher, deadline))
+        step("ui", lambda: ui_pages.run(workdir / "ui", quick=args.quick))
     except Exception as exc:
         failed = True
         traceback.print_exc()
