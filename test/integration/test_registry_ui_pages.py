@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from registry.ui.session import COOKIE, KEY_FILE, SessionCodec
+from test.oci_client import OCI_INDEX, OCI_MANIFEST, Client, digest_of, image_manifest, index_manifest
 from test.registry_process import RegistryProcess, default_config
 from test.ui_client import UiClient, csrf_of
 
@@ -182,3 +183,27 @@ class TestFilterAndPaging:
         assert package_names(boss.get("/ui/acme/packages", params={"q": "PAGED-11"}).text) == [f"paged-11{i}" for i in range(10)]
         assert package_names(reader.get("/ui/acme/packages", params={"q": "paged-"}).text) == []  # tools: not the reader's
         assert "<script" not in boss.get("/ui/acme/packages", params={"q": "<script>x"}).text
+
+
+class TestImageAndTagPages:
+    def test_an_index_shows_its_platforms_and_an_image_its_config(self, registry):
+        client = Client(registry, "acme/other-app")
+        children = []
+        for arch in ("amd64", "arm64"):
+            body = image_manifest(client, [arch.encode() * 100], OCI_MANIFEST, ("linux", arch))
+            assert client.put_manifest(digest_of(body), body, OCI_MANIFEST).status_code == 201
+            children.append((digest_of(body), len(body), OCI_MANIFEST, ("linux", arch)))
+        index = index_manifest(OCI_INDEX, children)
+        assert client.put_manifest("multi", index, OCI_INDEX).status_code == 201
+        single, _ = client.push_image("single", [b"x" * 5000])
+        reader = ui(registry, "reader")
+        image = reader.get("/ui/acme/packages/other-app")
+        assert image.status_code == 200
+        assert "linux/amd64, linux/arm64" in image.text and "More actions" not in image.text
+        assert f"docker pull {registry.host}/acme/other-app:" in image.text and "Push to this package" not in image.text
+        tag = reader.get("/ui/acme/packages/other-app/tags/multi")
+        assert OCI_INDEX in tag.text and digest_of(index) in tag.text and "Platforms <span" in tag.text
+        assert all(d[:19] in tag.text for d, _, _, _ in children) and "Layers" not in tag.text
+        tag = reader.get("/ui/acme/packages/other-app/tags/single")
+        assert single in tag.text and "Layers <span class=\"muted\">(1)</span>" in tag.text and "5.0 KB" in tag.text
+        assert reader.get("/ui/acme/packages/other-app/tags/nope").status_code == 404
