@@ -21,7 +21,7 @@ from ..store import Store
 from .format import human_bytes
 from .paging import page_of
 from .session import COOKIE, Session, SessionCodec
-from .viewer import login_roles, member_in
+from .viewer import member_in, session_roles
 
 PER_PAGE = 50
 IMAGE = "{image:[a-z0-9][a-z0-9._/-]*?}"
@@ -149,7 +149,7 @@ class Pages:
         if session is None or not session.csrf_matches(data.get("csrf_token")):
             request["session"] = None  # a fresh form with a new token
             return self.render(request, "login.html", {**context, "error": CSRF_REFUSED}, status=403)
-        roles = login_roles(self.store.config, username, token) if username and token else {}
+        roles = session_roles(self.store.config, username, token) if username and token else {}
         if not roles:
             return self.render(request, "login.html", {**context, "error": "Invalid username or token."}, status=401)
         new = self.codec.logged_in(username, roles)

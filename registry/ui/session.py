@@ -28,7 +28,7 @@ class Session:
     csrf: str
     expires_at: float
     username: str | None = None
-    roles: dict[str, dict[str, str]] = field(default_factory=dict)  # workspace -> repository -> role
+    roles: dict[str, dict[str, str] | str] = field(default_factory=dict)  # workspace -> repository -> role (see viewer)
     notice: str | None = None
 
     def csrf_matches(self, given: object) -> bool:
@@ -56,7 +56,7 @@ class SessionCodec:
     def anonymous(self) -> Session:
         return Session(csrf=secrets.token_urlsafe(32), expires_at=time.time() + ANONYMOUS_SECONDS)
 
-    def logged_in(self, username: str, roles: dict[str, dict[str, str]]) -> Session:
+    def logged_in(self, username: str, roles: dict[str, dict[str, str] | str]) -> Session:
         """A new session (and a new CSRF token: the one from before login is never reused)."""
         return Session(csrf=secrets.token_urlsafe(32), expires_at=time.time() + self.ttl, username=username, roles=roles)
 
@@ -84,6 +84,6 @@ class SessionCodec:
             return None
         return Session(
             csrf=raw["csrf"], expires_at=float(raw["exp"]), username=raw.get("sub"),
-            roles={str(ws): dict(r) for ws, r in roles.items() if isinstance(r, dict)},
+            roles={str(ws): dict(r) if isinstance(r, dict) else str(r) for ws, r in roles.items()},
             notice=raw.get("notice") if isinstance(raw.get("notice"), str) else None,
         )

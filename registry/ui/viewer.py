@@ -4,6 +4,8 @@ The credentials are checked once, at login, by the same function as the manageme
 HTTP Basic (`management.basic_member`); the session keeps the roles that check returned.
 Every request takes, per repository, the lower of those and the member's role in the
 config now, so a session never grants more than the credentials or the config allow.
+When the credentials allowed exactly the configured roles, the session says only that
+(`AS_CONFIGURED`), which keeps the cookie small for workspaces with many repositories.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from dataclasses import replace
 from ..config import ROLE_RANK, Config, Member, Workspace
 from ..management import basic_member
 from .session import Session
+
+AS_CONFIGURED = "as-configured"
 
 
 def login_roles(config: Config, username: str, token: str) -> dict[str, dict[str, str]]:
@@ -24,6 +28,22 @@ def login_roles(config: Config, username: str, token: str) -> dict[str, dict[str
     return granted
 
 
+def session_roles(config: Config, username: str, token: str) -> dict[str, dict[str, str] | str]:
+    """What a session keeps of a login: per workspace, the roles or `AS_CONFIGURED`."""
+    return {
+        slug: AS_CONFIGURED if roles == _configured(config, slug, username) else roles
+        for slug, roles in login_roles(config, username, token).items()
+    }
+
+
+def _configured(config: Config, slug: str, username: str) -> dict[str, str]:
+    member = config.member(slug, username)
+    workspace = config.workspaces.get(slug)
+    if member is None or workspace is None:
+        return {}
+    return {repo: role for repo, role in member.roles.items() if repo in workspace.repositories}
+
+
 def member_in(config: Config, session: Session | None, slug: str) -> tuple[Workspace, Member] | None:
     """The workspace and the member as this session may act in it, or None."""
     if session is None or session.username is None or slug not in session.roles:
@@ -32,8 +52,13 @@ def member_in(config: Config, session: Session | None, slug: str) -> tuple[Works
     member = config.member(slug, session.username)
     if workspace is None or member is None:
         return None
+    granted = session.roles[slug]
+    if granted == AS_CONFIGURED:
+        granted = _configured(config, slug, session.username)
+    if not isinstance(granted, dict):
+        return None
     roles = {}
-    for repo, role in session.roles[slug].items():
+    for repo, role in granted.items():
         now = member.role_on(repo)
         if now is not None and role in ROLE_RANK:
             roles[repo] = min(role, now, key=ROLE_RANK.__getitem__)

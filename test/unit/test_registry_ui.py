@@ -11,7 +11,7 @@ from registry.config import parse_config
 from registry.ui.format import human_bytes, short_digest, when
 from registry.ui.paging import page_of
 from registry.ui.session import KEY_FILE, Session, SessionCodec, load_or_create_key
-from registry.ui.viewer import login_roles, member_in
+from registry.ui.viewer import AS_CONFIGURED, login_roles, member_in, session_roles
 from test.registry_process import TOKENS, default_config
 
 CONFIG = parse_config(default_config())
@@ -86,6 +86,19 @@ class TestSessionRoles:
         # A login that allowed less than the config: the login's role wins.
         _, member = member_in(CONFIG, codec.logged_in("boss", {"acme": {"web-app": "read"}}), "acme")
         assert member.roles == {"web-app": "read"} and member.role_on("tools") is None
+
+    def test_a_login_with_the_configured_roles_keeps_the_cookie_small(self):
+        repos = {f"repository-number-{i:04d}": {"project": "P"} for i in range(500)}
+        big = parse_config({"workspaces": {"big": {"repositories": repos, "members": {
+            "boss": {"token": "t", "roles": {r: "admin" for r in repos}}}}}})
+        roles = session_roles(big, "boss", "t")
+        assert roles == {"big": AS_CONFIGURED}
+        codec = SessionCodec(b"k" * 32)
+        session = codec.decode(codec.encode(codec.logged_in("boss", roles)))
+        assert len(codec.encode(session)) < 1000  # browsers drop cookies over 4096 bytes
+        _, member = member_in(big, session, "big")
+        assert member.roles == {r: "admin" for r in repos}
+        assert session_roles(CONFIG, "boss", TOKENS["boss"]) == {"acme": AS_CONFIGURED}
 
     def test_no_member_for_another_workspace_or_user_gone(self):
         codec = SessionCodec(b"k" * 32)
