@@ -17,10 +17,11 @@ from .session import COOKIE, SessionCodec, load_or_create_key
 
 log = logging.getLogger("registry.ui")
 HERE = Path(__file__).resolve().parent
-STYLESHEET = HERE / "static" / "style.css"
-# Pages need nothing but their own stylesheet: no scripts, no frames, forms only to this site.
+STATIC = {"style.css": HERE / "static" / "style.css", "copy.js": HERE / "static" / "copy.js"}
+# Pages load nothing but their own stylesheet and copy-button script: no inline scripts, no frames,
+# forms only to this site.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -63,8 +64,11 @@ def create_ui(store: Store, collector: Collector) -> web.Application:
         return pages.render(request, "error.html", {"title": TITLES.get(status, "Error"), "status": status,
                                                     "message": message}, status=status)
 
-    async def stylesheet(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STYLESHEET, headers={"Cache-Control": "max-age=3600"})
+    async def static(request: web.Request) -> web.FileResponse:
+        path = STATIC.get(request.match_info["file"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Cache-Control": "max-age=3600"})
 
     app = web.Application(middlewares=[middleware])
     env = aiohttp_jinja2.setup(
@@ -72,6 +76,6 @@ def create_ui(store: Store, collector: Collector) -> web.Application:
         trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(FILTERS)
-    app.router.add_get("/-/style.css", stylesheet)
+    app.router.add_get("/-/{file}", static)
     app.add_routes(pages.routes())
     return app

@@ -139,6 +139,7 @@ class TestPagesInABrowser:
         assert sorted(tag_rows(browser)) == ["latest", "v1", "v2"]
         assert browser.find_element(By.CSS_SELECTOR, "table.tags tbody tr td:nth-child(3)").text == "linux/amd64"
         assert digest[:19] in browser.find_element(By.CSS_SELECTOR, "table.tags").text
+        assert browser.find_element(By.CSS_SELECTOR, "pre.snippet button.copy").text == "Copy"  # the script ran (CSP)
         shot(browser, shots, "2-image")
         go(browser, browser.find_element(By.LINK_TEXT, "v1"))
         facts = browser.find_element(By.CSS_SELECTOR, "dl.facts").text
