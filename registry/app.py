@@ -44,6 +44,10 @@ async def errors_middleware(request: web.Request, handler):
         return RegistryError("INTERNAL", "internal error").response()
 
 
+async def ui_root(request: web.Request) -> web.Response:
+    raise web.HTTPMovedPermanently("/ui/")
+
+
 def create_app(root: Path, config: Config) -> web.Application:
     store = Store(root, config)
     issuer = TokenIssuer.for_root(root, SERVICE, config.token_ttl_seconds)
@@ -55,6 +59,7 @@ def create_app(root: Path, config: Config) -> web.Application:
     store.on_dereference = collector.schedule
     app["collector"] = collector
     app.add_routes(ApiHandlers(store, collector).routes())
+    app.router.add_get("/ui", ui_root)  # before the sub-application, which would answer it with a 404
     app.add_subapp("/ui", create_ui(store, collector))
 
     async def background(app: web.Application):

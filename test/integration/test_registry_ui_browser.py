@@ -6,6 +6,7 @@ cleanup will free and then the space freed. Screenshots go to $UI_SCREENSHOTS_DI
 """
 from __future__ import annotations
 
+import calendar
 import re
 import secrets
 import time
@@ -220,6 +221,9 @@ class TestPagesInABrowser:
         stored, reclaimable = figure_bytes(browser, "stored"), figure_bytes(browser, "reclaimable")
         assert time.monotonic() - pushed_at < GRACE, "too slow to see the storage before cleanup"
         assert reclaimable > 380_000  # both layers and the config are unreferenced now
+        # The collection the delete started left them to their grace period and comes back when it ends.
+        due = calendar.timegm(time.strptime(browser.find_element(By.CSS_SELECTOR, ".gc-next").text, "%Y-%m-%d %H:%M:%S UTC"))
+        assert -2 < due - time.time() <= GRACE + 2
         shot(browser, shots, "6-storage-before-cleanup")
 
         time.sleep(max(0.0, pushed_at + GRACE + 1 - time.monotonic()))

@@ -61,6 +61,8 @@ class TestLogin:
 
     def test_logged_out_pages_send_to_login_and_back(self, registry):
         client = UiClient(registry.url)
+        assert client.get("/ui", allow_redirects=False).headers["Location"] == "/ui/"
+        assert client.get("/ui/", allow_redirects=False).headers["Location"] == "/ui/login"
         r = client.get("/ui/acme/packages/my-container-app", allow_redirects=False)
         assert r.status_code == 303 and r.headers["Location"] == "/ui/login?next=/ui/acme/packages/my-container-app"
         form = client.get(r.headers["Location"])
