@@ -1,8 +1,10 @@
 """The figures table (Markdown) and the targets, from a results dictionary."""
 from __future__ import annotations
 
+from . import ui_pages
 
-PHASES = ("ingest", "serving", "memory", "small", "push")
+
+PHASES = ("ingest", "serving", "memory", "small", "push", "ui")
 
 
 def _f(value, fmt: str = "{:.0f}") -> str:
@@ -74,6 +76,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
                     _verdict(None if q is None else q <= 1.10)))
         out.append(("no-op re-push with the pipe, s", _f(noop, "{:.2f}"), "", "", "< 3",
                     _verdict(None if noop is None else noop < 3)))
+    out += ui_pages.report_rows(results.get("ui") or {})
     return out
 
 

@@ -13,7 +13,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import chart, engine_report, phases, report
+from . import chart, engine_report, phases, report, ui_pages
 from .engine_phase import engine as engine_phase
 from .blob_data import BlobSource
 from .embedded_registry import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
@@ -24,7 +24,7 @@ from .reference_registry import ReferenceRegistry
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL_PHASES = ("ingest", "serving", "memory", "small", "push", "engine")
+ALL_PHASES = ("ingest", "serving", "memory", "small", "push", "engine", "ui")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         pusher = PushBench(embedded, workdir / "push", list(settings.pipe_layers))
         step("push", lambda: phases.push(settings, pusher, deadline))
         step("engine", lambda: engine_phase(settings, embedded, workdir / "engine"))
+        step("ui", lambda: ui_pages.run(workdir / "ui", quick=args.quick))
     except Exception as exc:
         failed = True
         traceback.print_exc()

@@ -14,6 +14,7 @@ from .errors import RegistryError
 from .gc import Collector
 from .store import Store
 from .token_handler import TokenHandler
+from .ui import create_ui
 from .v2_handlers import V2Handlers
 
 log = logging.getLogger("registry")
@@ -43,6 +44,10 @@ async def errors_middleware(request: web.Request, handler):
         return RegistryError("INTERNAL", "internal error").response()
 
 
+async def ui_root(request: web.Request) -> web.Response:
+    raise web.HTTPMovedPermanently("/ui/")
+
+
 def create_app(root: Path, config: Config) -> web.Application:
     store = Store(root, config)
     issuer = TokenIssuer.for_root(root, SERVICE, config.token_ttl_seconds)
@@ -54,6 +59,8 @@ def create_app(root: Path, config: Config) -> web.Application:
     store.on_dereference = collector.schedule
     app["collector"] = collector
     app.add_routes(ApiHandlers(store, collector).routes())
+    app.router.add_get("/ui", ui_root)  # before the sub-application, which would answer it with a 404
+    app.add_subapp("/ui", create_ui(store, collector))
 
     async def background(app: web.Application):
         periodic = asyncio.get_running_loop().create_task(collector.periodic())

@@ -134,6 +134,16 @@ class Collector:
     again: set[str] = field(default_factory=set)
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
+    next_sweep: float | None = None  # wall-clock time of the next periodic sweep
+
+    def next_run(self, workspace: str) -> float | None:
+        """When the next collection of the workspace is due (wall clock): a timer set by the
+        last run for what waits out its grace period, or the periodic sweep."""
+        due = [self.next_sweep] if self.next_sweep is not None else []
+        timer, now = self.timers.get(workspace), asyncio.get_running_loop().time()
+        if timer is not None and not timer.cancelled() and timer.when() > now:  # a fired timer stays in the dict
+            due.append(time.time() + timer.when() - now)
+        return min(due, default=None)
 
     def schedule(self, workspace: str, delay: float = 0.0) -> None:
         """Ask for a collection; one runs at a time per workspace and a request during a run queues one more."""
@@ -218,6 +228,7 @@ class Collector:
         interval = min(PERIODIC_SECONDS, max(5.0, self.store.config.upload_timeout_seconds / 4))
         elapsed = 0.0
         while True:
+            self.next_sweep = time.time() + PERIODIC_SECONDS - elapsed
             await asyncio.sleep(interval)
             self.store.expire_uploads()
             elapsed += interval

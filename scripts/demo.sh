@@ -19,6 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 token=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(16))')
+admin_token=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(16))')
 cat > "$work/config.yml" <<YAML
 workspaces:
   demo:
@@ -28,6 +29,7 @@ workspaces:
       demo-app: web
     members:
       pipelines: {token: $token, roles: {web: write}}
+      admin: {token: $admin_token, roles: {web: admin}}
 YAML
 
 echo "== starting the embedded registry (root $work/root)"
@@ -70,3 +72,10 @@ if [ "$pushed" != "$pulled" ]; then
   exit 1
 fi
 echo "== demo passed: the image pulled back is the image pushed ($pulled)"
+
+if [ -n "${DEMO_KEEP:-}" ]; then
+  # A throwaway registry on loopback: its admin token is printed so that the pages can be tried.
+  echo "== the registry keeps running: open http://$registry/ui/ and log in as admin with token $admin_token"
+  echo "   (press Ctrl-C to stop it; everything the demo made is then removed)"
+  wait "$registry_pid"
+fi

@@ -1,0 +1,287 @@
+"""Thin handlers for the web pages under /ui/: read the session, call `management`, render.
+
+Every check the JSON API makes is made here by the same functions; a control a role
+cannot use is not rendered, and its POST is refused anyway (403 page). Every POST must
+carry the session's CSRF token.
+"""
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from .. import management as ops
+from ..auth import role_at_least
+from ..config import Member, Workspace
+from ..errors import RegistryError
+from ..gc import Collector
+from ..store import Store
+from .format import human_bytes
+from .paging import page_of
+from .session import COOKIE, Session, SessionCodec
+from .viewer import member_in, session_roles
+
+PER_PAGE = 50
+IMAGE = "{image:[a-z0-9][a-z0-9._/-]*?}"
+CSRF_REFUSED = "This form did not come from this session (missing or wrong CSRF token): reload the page and try again."
+
+
+def not_found(what: str) -> RegistryError:
+    return RegistryError("NOT_FOUND", what, status=404)
+
+
+def see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+def safe_next(value: str | None) -> str | None:
+    """Only a path inside the pages: never another site after login."""
+    if value and value.startswith("/ui/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return None
+
+
+class Pages:
+    def __init__(self, store: Store, collector: Collector, codec: SessionCodec) -> None:
+        self.store = store
+        self.collector = collector
+        self.codec = codec
+
+    def routes(self) -> list[web.RouteDef]:
+        ws = "/{ws}"
+        image = ws + "/packages/" + IMAGE
+        return [
+            web.get("/", self.index),
+            web.get("/login", self.login_form),
+            web.post("/login", self.login),
+            web.post("/logout", self.logout),
+            web.get(ws + "/packages", self.packages),
+            web.get(ws + "/projects/{project}/packages", self.packages),
+            web.get(ws + "/repositories/{repository}/packages", self.packages),
+            web.get(ws + "/create/package", self.create_form),
+            web.post(ws + "/create/package", self.create),
+            web.get(ws + "/storage", self.storage),
+            web.post(ws + "/storage", self.collect),
+            web.get(image + "/tags/{tag}", self.tag),
+            web.post(image + "/tags/{tag}", self.delete_tag),
+            web.get(image, self.image),
+            web.post(image, self.delete_image),
+        ]
+
+    # -- sessions and rendering ---------------------------------------------------------
+    def session(self, request: web.Request) -> Session | None:
+        return request.get("session")
+
+    def save(self, response: web.StreamResponse, request: web.Request, session: Session) -> None:
+        response.set_cookie(
+            COOKIE, self.codec.encode(session), path="/ui", httponly=True, samesite="Lax",
+            secure=request.secure, max_age=max(0, int(session.expires_at - time.time())),
+        )
+
+    def render(self, request: web.Request, template: str, context: dict, status: int = 200) -> web.Response:
+        session = self.session(request)
+        fresh = session is None
+        if session is None:
+            session = self.codec.anonymous()
+        notice = session.notice
+        response = aiohttp_jinja2.render_template(
+            template, request, {"session": session, "notice": notice, "host": request.host, **context}, status=status
+        )
+        if fresh or notice:
+            self.save(response, request, self.codec.with_notice(session, None))
+        return response
+
+    def redirect(self, request: web.Request, location: str, notice: str | None = None) -> web.Response:
+        response = see_other(location)
+        session = self.session(request)
+        if notice and session is not None:
+            self.save(response, request, self.codec.with_notice(session, notice))
+        return response
+
+    def viewer(self, request: web.Request) -> tuple[Workspace, Member]:
+        session = self.session(request)
+        if session is None or session.username is None:
+            raise RegistryError("UNAUTHORIZED", "log in to see this page")
+        found = member_in(self.store.config, session, request.match_info["ws"])
+        if found is None:
+            raise not_found(f"no workspace {request.match_info['ws']!r} for user {session.username!r}")
+        return found
+
+    async def form(self, request: web.Request) -> dict:
+        """The posted form, once its CSRF token matches the session's."""
+        session = self.session(request)
+        if session is None or session.username is None:
+            raise RegistryError("UNAUTHORIZED", "log in to do this")
+        data = await request.post()
+        if not session.csrf_matches(data.get("csrf_token")):
+            raise RegistryError("DENIED", CSRF_REFUSED, status=403)
+        return dict(data)
+
+    def nav(self, workspace: Workspace, member: Member) -> dict:
+        return {
+            "workspace": workspace,
+            "member": member,
+            "can_create": any(r == "admin" for r in member.roles.values()),
+            "is_admin": role_at_least(member.best_role(), "admin"),
+        }
+
+    # -- login --------------------------------------------------------------------------
+    async def index(self, request: web.Request) -> web.Response:
+        session = self.session(request)
+        if session is None or session.username is None:
+            raise web.HTTPSeeOther("/ui/login")
+        slugs = sorted(session.roles)
+        if len(slugs) == 1:
+            raise web.HTTPSeeOther(f"/ui/{slugs[0]}/packages")
+        return self.render(request, "workspaces.html", {"workspaces": slugs})
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        return self.render(request, "login.html", {"next": safe_next(request.query.get("next")), "username": ""})
+
+    async def login(self, request: web.Request) -> web.Response:
+        data = await request.post()
+        session = self.session(request)
+        username, token = str(data.get("username", "")).strip(), str(data.get("token", ""))
+        nxt = safe_next(str(data.get("next", "")))
+        context = {"next": nxt, "username": username}
+        if session is None or not session.csrf_matches(data.get("csrf_token")):
+            request["session"] = None  # a fresh form with a new token
+            return self.render(request, "login.html", {**context, "error": CSRF_REFUSED}, status=403)
+        roles = session_roles(self.store.config, username, token) if username and token else {}
+        if not roles:
+            return self.render(request, "login.html", {**context, "error": "Invalid username or token."}, status=401)
+        new = self.codec.logged_in(username, roles)
+        target = nxt or (f"/ui/{next(iter(sorted(roles)))}/packages" if len(roles) == 1 else "/ui/")
+        response = see_other(target)
+        self.save(response, request, new)
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        await self.form(request)
+        response = see_other("/ui/login")
+        self.save(response, request, self.codec.with_notice(self.codec.anonymous(), "You are logged out."))
+        return response
+
+    # -- packages -----------------------------------------------------------------------
+    async def packages(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        project, repository = request.match_info.get("project"), request.match_info.get("repository")
+        if project is not None and project not in workspace.repositories.values():
+            raise not_found(f"no project {project!r} in workspace {workspace.slug!r}")
+        if repository is not None and repository not in workspace.repositories:
+            raise not_found(f"no repository {repository!r} in workspace {workspace.slug!r}")
+        query = request.query.get("q", "").strip().lower()[:255]
+        packages = await ops.visible_packages(
+            self.store, workspace, member, project=project, repository=repository, contains=query
+        )
+        page = page_of(len(packages), request.query.get("page"), PER_PAGE)
+        items = await ops.summaries(self.store, workspace, packages[page.start:page.end])
+        return self.render(request, "packages.html", {
+            **self.nav(workspace, member), "items": items, "page": page, "query": query,
+            "project": project, "repository": repository,
+            "page_link": lambda n: "?" + urlencode({k: v for k, v in (("q", query), ("page", n)) if v}),
+        })
+
+    async def create_form(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        return self._create_page(request, workspace, member, {})
+
+    def _create_page(self, request: web.Request, workspace: Workspace, member: Member, values: dict,
+                     error: str | None = None, status: int = 200) -> web.Response:
+        choices = sorted(r for r, role in member.roles.items() if role == "admin")
+        if not choices:
+            raise RegistryError("DENIED", "creating a package needs admin permission on a repository of the workspace")
+        return self.render(request, "create.html", {
+            **self.nav(workspace, member), "choices": choices, "values": values, "error": error,
+        }, status=status)
+
+    async def create(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        data = await self.form(request)
+        values = {"name": data.get("name", "").strip(), "repository": data.get("repository", "")}
+        try:
+            summary = await ops.create_package(self.store, workspace, member, values["name"], values["repository"])
+        except RegistryError as exc:
+            return self._create_page(request, workspace, member, values, exc.message, exc.status)
+        return self.redirect(request, f"/ui/{workspace.slug}/packages/{summary['name']}",
+                             f"Package {summary['name']} created, linked to repository {summary['repository']}.")
+
+    # -- an image and its tags ----------------------------------------------------------
+    async def image(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "read")
+        role = member.role_on(package.repository)
+        details = await ops.details(self.store, workspace, package)
+        tags = sorted(details["tags"], key=lambda t: (t["updated_at"] or "", t["name"]), reverse=True)
+        page = page_of(len(tags), request.query.get("page"), PER_PAGE)
+        shown = tags[page.start:page.end]
+        for tag in shown:
+            tag["platforms"] = await ops.platforms(self.store, package, tag["digest"])
+        confirm, confirm_tag = request.query.get("confirm"), request.query.get("tag")
+        if confirm == "delete-image" and not role_at_least(role, "admin"):
+            raise RegistryError("DENIED", f"deleting an image needs admin permission on repository '{package.repository}'")
+        if confirm == "delete-tag":
+            if not role_at_least(role, "write"):
+                raise RegistryError("DENIED", f"deleting a tag needs write permission on repository '{package.repository}'")
+            if confirm_tag not in {t["name"] for t in tags}:
+                confirm = None
+        return self.render(request, "image.html", {
+            **self.nav(workspace, member), "image": details, "tags": shown, "page": page, "role": role,
+            "can_delete_image": role_at_least(role, "admin"), "can_delete_tags": role_at_least(role, "write"),
+            "can_push": role_at_least(role, "write"), "confirm": confirm, "confirm_tag": confirm_tag,
+            "page_link": lambda n: "?" + urlencode({"page": n}),
+        })
+
+    async def delete_image(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        data = await self.form(request)
+        if data.get("action") != "delete":
+            raise RegistryError("INVALID_REQUEST", "unknown action")
+        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "admin")
+        tags = await ops.delete_package(self.store, self.collector, package)
+        return self.redirect(request, f"/ui/{workspace.slug}/packages", (
+            f"Image {package.name} and its {tags} tag{'s' if tags != 1 else ''} deleted: they can no longer be pulled. "
+            "The space they used comes back after cleanup runs (see Storage)."))
+
+    async def tag(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "read")
+        role = member.role_on(package.repository)
+        details = await ops.tag_details(self.store, package, request.match_info["tag"])
+        confirm = request.query.get("confirm")
+        if confirm == "delete-tag" and not role_at_least(role, "write"):
+            raise RegistryError("DENIED", f"deleting a tag needs write permission on repository '{package.repository}'")
+        return self.render(request, "tag.html", {
+            **self.nav(workspace, member), "package": package, "tag": details, "role": role,
+            "can_delete_tag": role_at_least(role, "write"), "confirm": confirm,
+        })
+
+    async def delete_tag(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        data = await self.form(request)
+        if data.get("action") != "delete":
+            raise RegistryError("INVALID_REQUEST", "unknown action")
+        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "write")
+        tag = request.match_info["tag"]
+        await ops.delete_tag(self.store, self.collector, package, tag)
+        return self.redirect(request, f"/ui/{workspace.slug}/packages/{package.name}", (
+            f"Tag {tag} deleted: it can no longer be pulled. "
+            "Deleting a tag does not free storage at once; the space comes back after cleanup runs (see Storage)."))
+
+    # -- storage ------------------------------------------------------------------------
+    async def storage(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        report = await ops.storage_report(self.store, self.collector, workspace, member)
+        return self.render(request, "storage.html", {**self.nav(workspace, member), "report": report})
+
+    async def collect(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        data = await self.form(request)
+        if data.get("action") != "collect":
+            raise RegistryError("INVALID_REQUEST", "unknown action")
+        result = await ops.collect_now(self.collector, workspace, member)
+        return self.redirect(request, f"/ui/{workspace.slug}/storage", (
+            f"Cleanup finished: freed {human_bytes(result.get('freed_bytes', 0))} "
+            f"({result.get('blobs_deleted', 0)} blobs, {result.get('manifests_deleted', 0)} manifests)."))
