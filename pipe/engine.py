@@ -169,7 +169,7 @@ class _LayerUpload:
     def _put(self, chunk: bytes) -> None:
         # Bounded memory: wait for a free slot, but never past the upload's end (a failed push).
         while not self.slots.acquire(timeout=0.2):
-            if self.stopped.is_set():
+            if self.stopped.is_set() or self.lost or self.error is not None:
                 return
         if self.stopped.is_set():
             self.slots.release()
@@ -199,7 +199,9 @@ class _LayerUpload:
                     break
                 try:
                     if self.error is not None or self.lost:
-                        continue
+                        continue  # drain, so the slots come back and the compressor never waits
+                    if spool is None and self.client.chunked_refused:
+                        spool = tempfile.TemporaryFile(prefix="pipe-blob-")
                     if spool is not None:
                         spool.write(chunk)
                         continue
@@ -209,12 +211,20 @@ class _LayerUpload:
                         location = self.client.send_chunk(location, memoryview(chunk), offset, self.progress.sent)
                         offset += len(chunk)
                     except ChunkedUploadRefused as exc:
-                        # Only the first chunk can meet this: keep the blob in a file and PUT it whole.
-                        log.info("The registry refused a chunked upload (%s): sending %s in one request", exc, self.label)
+                        if offset:
+                            raise
+                        # Keep this blob (and the next ones) in a file and PUT each whole.
+                        log.info("The registry refused a chunked upload (%s): sending each layer in one request", exc)
+                        self.client.chunked_refused = True
                         self.client.cancel(location)
                         location = None
                         spool = tempfile.TemporaryFile(prefix="pipe-blob-")
                         spool.write(chunk)
+                except UploadLost as exc:
+                    log.warning("The registry dropped the upload of %s (%s): it will be sent again", self.label, exc)
+                    self.lost = True
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                    self.error = exc
                 finally:
                     self.slots.release()
             if self.error is not None or self.lost or self.digest is None:
@@ -223,8 +233,7 @@ class _LayerUpload:
                 return
             if spool is not None:
                 spool.seek(0)
-                location = self.client.start_upload()
-                self.client.finish_upload(location, self.digest, spool, self.size)
+                self.client.finish_upload(self.client.start_upload(), self.digest, spool, self.size)
                 self.progress.sent(self.size)
             else:
                 assert location is not None or self.size == 0

@@ -199,6 +199,7 @@ class RegistryClient:
         self._bearer: str | None = None
         self._bearer_expires = 0.0
         self._auth_lock = threading.Lock()
+        self.chunked_refused = False  # set once the registry refused a PATCH: later blobs go whole
 
     # -- connection and auth -------------------------------------------------------------------
     def connect(self) -> None:
@@ -417,7 +418,8 @@ class RegistryClient:
             if data:
                 headers["Content-Range"] = f"{start + sent}-{end}"
             try:
-                response = self._send("PATCH", location, retry=False, ok=(416,), headers=headers, data=data[sent:])
+                response = self._send("PATCH", location, retry=False, ok=(400, 405, 416, 501), headers=headers,
+                                      data=data[sent:])
             except RegistryFailure as exc:
                 problem = exc
             else:

@@ -171,7 +171,8 @@ class ExportStream:
             doc = json.loads(handle.read(MAX_CONFIG_BYTES))
         except ValueError:
             return
-        chain.add(v1_id, doc.get("parent") or None, "config" in doc)
+        if isinstance(doc, dict):
+            chain.add(v1_id, doc.get("parent") or None, "config" in doc, doc)
 
     def _entry(self, archive: tarfile.TarFile, member: tarfile.TarInfo, key: str,
                candidates: frozenset[int]) -> LayerEntry:

@@ -178,3 +178,112 @@ class TestFaults:
         assert_one_line_failure(run, "denied", "lacks push permission")
         assert "Uploading" not in run.stderr and "Plan:" not in run.stderr, str(run)
         assert_no_secret(run, "reader", TOKENS["reader"])
+
+
+def pull_and_compare(remote: str, local: str, refs: list[str]) -> None:
+    refs.append(remote)
+    pulled = docker("pull", remote)
+    assert pulled.returncode == 0, pulled.stderr
+    assert image_id(remote) == image_id(local)
+
+
+class TestReferenceRegistry:
+    """distribution 2.8 (Debian's docker-registry): the native engine is not tied to the emulator."""
+
+    def test_no_auth(self, reference_registry, image_factory, docker_refs):
+        local = image_factory(layers=[2 * MiB, 1000])
+        run = run_pipe(native(reference_registry.host, local, TAGS="latest 1.0"))
+        assert run.returncode == 0, str(run)
+        pull_and_compare(f"{reference_registry.host}/{APP}:1.0", local, docker_refs)
+        inspect = skopeo("inspect", "--tls-verify=false", f"docker://{reference_registry.host}/{APP}:latest")
+        assert inspect.returncode == 0, inspect.stderr
+        assert json.loads(inspect.stdout)["Digest"] in run.last_line
+
+    def test_htpasswd(self, reference_registry_auth, image_factory, docker_config, docker_refs):
+        from test.infra_fixtures import REFERENCE_PASSWORD, REFERENCE_USER
+        local = image_factory(layers=[1 * MiB])
+        host = reference_registry_auth.host
+        creds = {"BITBUCKET_PACKAGES_USERNAME": REFERENCE_USER, "BITBUCKET_PACKAGES_TOKEN": REFERENCE_PASSWORD}
+        run = run_pipe({**native(host, local, TAGS="basic"), **creds})
+        assert run.returncode == 0, str(run)
+        assert_no_secret(run, REFERENCE_USER, REFERENCE_PASSWORD)
+        login = docker("login", host, "-u", REFERENCE_USER, "--password-stdin", input=REFERENCE_PASSWORD)
+        assert login.returncode == 0, login.stderr
+        pull_and_compare(f"{host}/{APP}:basic", local, docker_refs)
+        wrong = run_pipe({**native(host, local, TAGS="basic"), **creds, "BITBUCKET_PACKAGES_TOKEN": "not-it"})
+        assert_one_line_failure(wrong, f"Login to {host} refused for user {REFERENCE_USER}")
+
+    def test_upload_cancelled_after_a_partial_chunk_is_sent_again(self, reference_registry, http_proxy_factory,
+                                                                  image_factory, docker_refs):
+        local = image_factory(layers=[6 * MiB])
+        proxy = http_proxy_factory(reference_registry.url)
+        proxy.drop("PATCH", r"/blobs/uploads/", after_bytes=MiB)
+        run = run_pipe(native(proxy.host, local, TAGS="again", CHUNK_SIZE_MB="4"))
+        assert run.returncode == 0, str(run)
+        # distribution forgets the session after a cut chunk: the layer is read and sent once more.
+        assert "dropped the upload" in run.stderr and "Reading the image again for 1 layer" in run.stderr, str(run)
+        pull_and_compare(f"{reference_registry.host}/{APP}:again", local, docker_refs)
+
+
+class TestPipelinesCase:
+    def test_fresh_daemon_sends_only_the_new_layer_and_the_config(self, registry, http_proxy_factory, second_daemon,
+                                                                   image_factory, tmp_path, docker_refs,
+                                                                   docker_config):
+        base = image_factory(layers=[3 * MiB, 2 * MiB, 1 * MiB])
+        assert run_pipe(native(registry.host, base, TAGS="latest")).returncode == 0
+        top = image_factory(layers=[400_000])
+        remove_image(top)
+        build_image(top, tmp_path / "top", [400_000], base=base)
+        second_daemon.load(top)  # a fresh daemon that never pushed anything, as each Pipelines step has
+        proxy = http_proxy_factory(f"http://{registry.host}")
+        out = tmp_path / "out"
+        run = run_pipe(native(proxy.host, top, out, TAGS="latest", DOCKER_HOST=second_daemon.docker_host))
+        assert run.returncode == 0, str(run)
+        output = read_output(out)
+        assert (output["layers_uploaded"], output["layers_skipped"]) == (1, 3), output
+        # Two blobs finished: the top layer and the config; the base layers were only HEADed.
+        assert proxy.count("PUT", r"/blobs/uploads/") == 2, proxy.requests()
+        assert proxy.bytes_in("PATCH", r"/blobs/uploads/") + proxy.bytes_in("PUT", r"/blobs/uploads/") < 600_000
+        docker_login(registry, "reader")
+        pull_and_compare(f"{registry.host}/{APP}:latest", top, docker_refs)
+
+
+class TestAnswers:
+    def test_503_and_429_are_retried_honouring_retry_after(self, registry, http_proxy_factory, image_factory):
+        local = image_factory(layers=[2 * MiB])
+        proxy = http_proxy_factory(f"http://{registry.host}")
+        proxy.fail("PATCH", r"/blobs/uploads/", 503)
+        proxy.fail("PUT", r"/manifests/", 429, headers={"Retry-After": "3"})
+        run = run_pipe(native(proxy.host, local, TAGS="patient"))
+        assert run.returncode == 0, str(run)
+        assert proxy.count("PATCH", r"/blobs/uploads/", status=503) == 1
+        assert proxy.count("PUT", r"/manifests/", status=429) == 1
+        assert "resuming in" in run.stderr and "retrying in 3 s" in run.stderr, str(run)
+        assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"), "patient") == 2
+
+    def test_registry_refusing_chunks_gets_one_put_per_blob(self, registry, http_proxy_factory, image_factory):
+        local = image_factory(layers=[2 * MiB, 500_000])
+        proxy = http_proxy_factory(f"http://{registry.host}")
+        proxy.fail("PATCH", r"/blobs/uploads/", 405, times=100,
+                   body=b'{"errors":[{"code":"UNSUPPORTED","message":"chunked uploads are not supported"}]}')
+        run = run_pipe(native(proxy.host, local, TAGS="whole"))
+        assert run.returncode == 0, str(run)
+        assert "refused a chunked upload" in run.stderr, str(run)
+        assert proxy.count("PATCH", r"/blobs/uploads/") == 1, "refused once, then every blob goes whole"
+        assert proxy.count("PUT", r"/blobs/uploads/", status=201) == 3
+        assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"), "whole") == 3
+
+    def test_an_answer_it_does_not_understand_sends_the_push_through_the_daemon(
+            self, registry, http_proxy_factory, image_factory, tmp_path):
+        local = image_factory(layers=[300_000])
+        proxy = http_proxy_factory(f"http://{registry.host}")
+        proxy.fail("POST", r"/blobs/uploads/$", 400,
+                   body=b'{"errors":[{"code":"QUOTA_WEIRDNESS","message":"something only this registry says"}]}')
+        out = tmp_path / "out"
+        run = run_pipe(native(proxy.host, local, out, TAGS="fallback"))
+        assert run.returncode == 0, str(run)
+        assert "does not understand" in run.stderr and "quota weirdness: something only this registry says" \
+            in run.stderr, str(run)
+        assert "pushing once more through the Docker daemon" in run.stderr
+        assert read_output(out)["engine"] == "docker"
+        assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"), "fallback") == 2

@@ -139,3 +139,18 @@ def test_image_name_as_a_full_reference_must_agree_with_registry_and_workspace()
     problem = exc.value.problems[0]
     assert "names registry crg.apkg.io and workspace other" in problem
     assert "registry 127.0.0.1:5000 (REGISTRY) and workspace acme (WORKSPACE)" in problem
+
+
+def test_v1_id_of_a_lower_layer_as_docker_20_10_saves_it():
+    # Taken from a real `docker save` (docker 20.10): layer 1 of an image, its json and directory name.
+    diff_ids = ["sha256:" + "1" * 64, "sha256:" + "2" * 64]
+    doc = {"created": "1970-01-01T00:00:00Z", "container_config": {"Hostname": "", "Env": None}, "os": "linux",
+           "parent": "ab" * 32}
+    from sources.positions import chain_ids, legacy_v1_id
+    chains = chain_ids(diff_ids)
+    assert chains[0] == diff_ids[0]
+    assert chains[1] == "sha256:" + hashlib.sha256(f"{diff_ids[0]} {diff_ids[1]}".encode()).hexdigest()
+    v1 = legacy_v1_id(doc, chains[1])
+    chain = ChainPositions(diff_ids + ["sha256:" + "3" * 64])
+    chain.add(v1, parent="ab" * 32, is_top=False, doc={**doc, "id": v1})
+    assert chain.candidates(v1) == {1}  # placed by its own name, before its parent was seen
