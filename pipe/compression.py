@@ -25,6 +25,23 @@ LEVELS = (0, 1, 2, 3)
 GZIP_LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
+M_MMAP_THRESHOLD = -3  # mallopt parameter, from <malloc.h>
+
+
+def return_big_buffers_to_the_kernel(threshold: int = 1024 * 1024) -> None:
+    """Fix glibc's mmap threshold, so megabyte buffers (blocks, chunks) are mapped and unmapped.
+
+    By default glibc raises the threshold each time such a buffer is freed, after which they come from
+    per-thread heaps that keep the freed memory: with a compressor and several uploaders that grew the
+    pipe past 250 MB on a 1 GiB push. A fixed threshold keeps its peak near what is really held.
+    """
+    try:
+        import ctypes
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, threshold)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def default_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from compression import GZIP_LAYER_TYPE, GzipLayer
+from compression import GZIP_LAYER_TYPE, GzipLayer, return_big_buffers_to_the_kernel
 from errors import Kind, PipeFailure, RegistryError, RegistryFailure
 from progress import TransferProgress
 from registry_client import ChunkedUploadRefused, RegistryClient, UploadLost
@@ -60,7 +60,7 @@ class Plan:
 
     layers: dict[str, Blob] = field(default_factory=dict)  # diff ID -> blob in the target
     mounted: set[str] = field(default_factory=set)  # diff IDs whose blob was mounted
-    config_present: bool = False
+    config_size: int | None = None  # the config blob's size when the target has it
     manifest: tuple[str, bytes] | None = None  # a manifest in the target of exactly this image
 
 
@@ -99,11 +99,14 @@ def _image_manifest(client: RegistryClient, repository: str, reference: str,
     return media_type, body, doc
 
 
-def learn(client: RegistryClient, image: DaemonImage, references: Iterable[tuple[str, str]]) -> Plan:
-    """Read the manifests under `references` ((repository, tag) pairs) and confirm what can be reused."""
+def learn(client: RegistryClient, image: DaemonImage, references: Iterable[tuple[str, str]],
+          remembered: dict[str, Blob] | None = None) -> Plan:
+    """Read the manifests under `references` ((repository, tag) pairs) and confirm what can be reused,
+    with the blobs an earlier attempt of this push uploaded (`remembered`)."""
     plan = Plan()
-    known: dict[str, tuple[Blob, str]] = {}
     wanted = set(image.diff_ids)
+    known: dict[str, tuple[Blob, str]] = {d: (blob, client.repository) for d, blob in (remembered or {}).items()
+                                          if d in wanted}
     for repository, reference in references:
         found = _image_manifest(client, repository, reference, image)
         if found is None:
@@ -131,7 +134,7 @@ def learn(client: RegistryClient, image: DaemonImage, references: Iterable[tuple
         elif repository != client.repository and client.mount(blob.digest, repository):
             plan.layers[diff_id] = blob
             plan.mounted.add(diff_id)
-    plan.config_present = client.has_blob(image.image_id) is not None
+    plan.config_size = client.has_blob(image.image_id)
     if plan.manifest is not None and not all(d in plan.layers for d in image.diff_ids):
         plan.manifest = None  # its layers are not all there any more: build a new one
     return plan
@@ -148,7 +151,8 @@ class _LayerUpload:
         self.progress = progress
         self.label = label
         self.chunks: queue.Queue[bytes | None] = queue.Queue()
-        self.buffer = bytearray()
+        self.parts: list[bytes] = []  # compressed blocks not yet a chunk
+        self.buffered = 0
         self.chunk_size = 0
         self.digest: str | None = None
         self.size = 0
@@ -156,15 +160,18 @@ class _LayerUpload:
         self.lost = False
         self.done = threading.Event()
         self.stopped = threading.Event()  # no more chunks will be taken: the feeder must not wait
+        self.finished = False  # the blob is in the registry
 
     # Compressor side (its writer thread), in order.
     def feed(self, block: bytes) -> None:
         if self.error is not None or self.lost:
             return
-        self.buffer += block
-        while len(self.buffer) >= self.chunk_size:
-            self._put(bytes(self.buffer[:self.chunk_size]))
-            del self.buffer[:self.chunk_size]
+        # Chunks need not be equal: joining whole blocks costs one copy, slicing a buffer two.
+        self.parts.append(block)
+        self.buffered += len(block)
+        if self.buffered >= self.chunk_size:
+            self._put(b"".join(self.parts))
+            self.parts, self.buffered = [], 0
 
     def _put(self, chunk: bytes) -> None:
         # Bounded memory: wait for a free slot, but never past the upload's end (a failed push).
@@ -177,9 +184,9 @@ class _LayerUpload:
         self.chunks.put(chunk)
 
     def close(self, digest: str, size: int) -> None:
-        if self.buffer:
-            self._put(bytes(self.buffer))
-            self.buffer.clear()
+        if self.parts:
+            self._put(b"".join(self.parts))
+            self.parts, self.buffered = [], 0
         self.digest, self.size = digest, size
         self.chunks.put(None)
 
@@ -238,6 +245,7 @@ class _LayerUpload:
             else:
                 assert location is not None or self.size == 0
                 self.client.finish_upload(location or self.client.start_upload(), self.digest)
+            self.finished = True
         except UploadLost as exc:
             log.warning("The registry dropped the upload of %s (%s): it will be sent again", self.label, exc)
             self.lost = True
@@ -261,35 +269,43 @@ class _Transfer:
 
     def run(self, export: ExportStream, only: set[str] | None = None) -> set[str]:
         """One pass over the export; returns the diff IDs whose upload must be done again."""
-        slots = threading.Semaphore(self.options.parallel + 2)
-        with ThreadPoolExecutor(self.options.parallel, thread_name_prefix="upload") as pool:
-            try:
-                for entry in export.layers():
-                    self._check_failures()
-                    need = {self.image.diff_ids[p] for p in entry.candidates} - set(self.have) - set(self.uploaded)
-                    if only is not None:
-                        need &= only
-                    if not need:
-                        log.debug("Skipping %s: the registry has it", entry.key)
-                        self.progress.skipped(entry.size)
-                        continue
-                    self._upload(entry, pool, slots)
-                self._wait()
-            except BaseException:
-                for upload, _, _ in self.pending:
-                    upload.error = upload.error or PipeFailure("cancelled")
-                    upload.abandon()
-                raise
+        # Compressed chunks held at once, across all layers: what bounds the pipe's memory.
+        slots = threading.Semaphore(self.options.parallel + 1)
+        try:
+            with ThreadPoolExecutor(self.options.parallel, thread_name_prefix="upload") as pool:
+                try:
+                    for entry in export.layers():
+                        self._check_failures()
+                        need = {self.image.diff_ids[p] for p in entry.candidates} - set(self.have) - set(self.uploaded)
+                        if only is not None:
+                            need &= only
+                        if not need:
+                            log.debug("Skipping %s: the registry has it", entry.key)
+                            self.progress.skipped(entry.size)
+                            continue
+                        self._upload(entry, pool, slots)
+                    self._wait()
+                except BaseException:
+                    for upload, _, _ in self.pending:
+                        upload.error = upload.error or PipeFailure("cancelled")
+                        upload.abandon()
+                    raise
+        finally:
+            lost = self._collect()  # also on failure: a retried push must not send these again
+        return lost - set(self.uploaded) - set(self.have)
+
+    def _collect(self) -> set[str]:
+        """Record the finished uploads; return the diff IDs whose upload the registry dropped."""
         lost = set()
         for upload, _, entry in self.pending:
             if entry.diff_id is None:
                 continue
-            if upload.lost:
+            if upload.finished and upload.digest:
+                self.uploaded.setdefault(entry.diff_id, Blob(upload.digest, upload.size))
+            elif upload.lost:
                 lost.add(entry.diff_id)
-            elif upload.digest and entry.diff_id not in self.have:
-                self.uploaded[entry.diff_id] = Blob(upload.digest, upload.size)
         self.pending.clear()
-        return lost - set(self.uploaded) - set(self.have)
+        return lost
 
     def _upload(self, entry: LayerEntry, pool: ThreadPoolExecutor, slots: threading.Semaphore) -> None:
         count = len(self.image.diff_ids)
@@ -332,22 +348,12 @@ class _Transfer:
 
 
 # -- publish ----------------------------------------------------------------------------------
-def build_manifest(config: bytes, layers: list[Blob]) -> bytes:
+def build_manifest(config: Blob, layers: list[Blob]) -> bytes:
     """A Docker v2 schema 2 manifest, laid out as `docker push` writes it (3-space indent)."""
     doc = {
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "size": len(config), "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
-        "layers": [{"mediaType": GZIP_LAYER_TYPE, "size": blob.size, "digest": blob.digest} for blob in layers],
-    }
-    return json.dumps(doc, indent=3).encode()
-
-
-def build_manifest_without_config(image: DaemonImage, config_size: int, layers: list[Blob]) -> bytes:
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "size": config_size, "digest": image.image_id},
+        "config": {"mediaType": DOCKER_CONFIG, "size": config.size, "digest": config.digest},
         "layers": [{"mediaType": GZIP_LAYER_TYPE, "size": blob.size, "digest": blob.digest} for blob in layers],
     }
     return json.dumps(doc, indent=3).encode()
@@ -375,8 +381,11 @@ def push(
     options: EngineOptions,
     progress: TransferProgress,
     on_tag: Callable[[str, str], None],
+    remembered: dict[str, Blob] | None = None,
 ) -> PushResult:
-    plan = learn(client, image, [(client.repository, tag) for tag in tags] + learn_from)
+    """The whole push. `remembered` carries the blobs uploaded across attempts of the same push."""
+    remembered = {} if remembered is None else remembered
+    plan = learn(client, image, [(client.repository, tag) for tag in tags] + learn_from, remembered)
     skipped = len([d for d in set(image.diff_ids) if d in plan.layers and d not in plan.mounted])
     mounted = len(plan.mounted & set(image.diff_ids))
     if plan.manifest is not None:
@@ -384,27 +393,30 @@ def push(
         digest = publish(client, tags, plan.manifest[0], plan.manifest[1], on_tag)
         return PushResult(digest, 0, mounted, skipped, 0, exported=False)
     missing = [d for d in dict.fromkeys(image.diff_ids) if d not in plan.layers]
-    if not missing and plan.config_present:
-        config_size = client.has_blob(image.image_id) or 0
+    if not missing and plan.config_size is not None:
         layers = [plan.layers[d] for d in image.diff_ids]
         log.info("Every layer and the config are in the registry already: no layer to read")
-        body = build_manifest_without_config(image, config_size, layers)
+        body = build_manifest(Blob(image.image_id, plan.config_size), layers)
         digest = publish(client, tags, DOCKER_MANIFEST, body, on_tag)
         return PushResult(digest, 0, mounted, skipped, 0, exported=False)
 
     progress.plan(len(set(image.diff_ids)), len(missing), skipped, mounted)
+    return_big_buffers_to_the_kernel()
     transfer = _Transfer(client, image, options, progress, dict(plan.layers))
     export = open_export()
-    lost = transfer.run(export)
-    config = export.config
-    passes = 0
-    while lost:
-        passes += 1
-        if passes > REPAIR_PASSES:
-            raise RegistryFailure(RegistryError(Kind.CONNECTION_LOST, f"the registry dropped the upload of "
-                                                f"{len(lost)} layer(s) {REPAIR_PASSES + 1} times", True))
-        log.info("Reading the image again for %d layer(s) the registry dropped", len(lost))
-        lost = transfer.run(open_export(), only=lost)
+    try:
+        lost = transfer.run(export)
+        config = export.config
+        passes = 0
+        while lost:
+            passes += 1
+            if passes > REPAIR_PASSES:
+                raise RegistryFailure(RegistryError(Kind.CONNECTION_LOST, f"the registry dropped the upload of "
+                                                    f"{len(lost)} layer(s) {REPAIR_PASSES + 1} times", True))
+            log.info("Reading the image again for %d layer(s) the registry dropped", len(lost))
+            lost = transfer.run(open_export(), only=lost)
+    finally:
+        remembered.update(transfer.uploaded)
     assert config is not None
     layers = []
     for diff_id in image.diff_ids:
@@ -414,9 +426,9 @@ def push(
         layers.append(blob)
     config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
     pushed = sum(blob.size for blob in transfer.uploaded.values())
-    if not plan.config_present:
+    if plan.config_size is None:
         client.upload_whole(config, config_digest)
         pushed += len(config)
-    digest = publish(client, tags, DOCKER_MANIFEST, build_manifest(config, layers), on_tag)
+    digest = publish(client, tags, DOCKER_MANIFEST, build_manifest(Blob(config_digest, len(config)), layers), on_tag)
     uploaded = len(transfer.uploaded)
     return PushResult(digest, uploaded, mounted, skipped, pushed, exported=True)

@@ -12,7 +12,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
 from test.docker_images import build_image, remove_image
 from test.integration.test_pipe_push import assert_one_line_failure, skopeo

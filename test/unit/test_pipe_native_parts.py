@@ -101,7 +101,8 @@ def test_compression_is_reproducible_whatever_the_threads_and_write_sizes(thread
 
 def test_manifest_is_docker_schema2_with_the_config_as_given():
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-    body = build_manifest(config, [Blob("sha256:" + "a" * 64, 10)])
+    config_blob = Blob("sha256:" + hashlib.sha256(config).hexdigest(), len(config))
+    body = build_manifest(config_blob, [Blob("sha256:" + "a" * 64, 10)])
     doc = json.loads(body)
     assert doc["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
     assert doc["config"] == {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
