@@ -28,12 +28,13 @@ GZIP_LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 M_MMAP_THRESHOLD = -3  # mallopt parameter, from <malloc.h>
 
 
-def return_big_buffers_to_the_kernel(threshold: int = 1024 * 1024) -> None:
-    """Fix glibc's mmap threshold, so megabyte buffers (blocks, chunks) are mapped and unmapped.
+def return_big_buffers_to_the_kernel(threshold: int = 4 * 1024 * 1024) -> None:
+    """Fix glibc's mmap threshold, so upload chunks are mapped and unmapped, never kept in a heap.
 
     By default glibc raises the threshold each time such a buffer is freed, after which they come from
     per-thread heaps that keep the freed memory: with a compressor and several uploaders that grew the
-    pipe past 250 MB on a 1 GiB push. A fixed threshold keeps its peak near what is really held.
+    pipe past 250 MB on a 1 GiB push. Fixed at 4 MiB: peak 106 MB on that push; at 1 MiB the 1 MiB
+    compression blocks were mapped too, and the page faults cost a third more time.
     """
     try:
         import ctypes
