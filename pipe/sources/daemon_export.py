@@ -143,8 +143,7 @@ class ExportStream:
                     yield entry
                     self._finish(entry, by_diff_id)
         except (tarfile.TarError, EOFError) as exc:
-            raise PipeFailure(f"The Docker daemon's export of {image.reference} ended early or is damaged ({exc}): "
-                              "check the docker service of this step and run it again") from exc
+            raise self._damaged(exc) from exc
         missing = set(image.diff_ids) - set(self.seen.values())
         if missing:
             raise PipeFailure(f"The Docker daemon's export of {image.reference} lacks {len(missing)} of its layers "
@@ -152,6 +151,10 @@ class ExportStream:
         if self.config is None:
             raise PipeFailure(f"The Docker daemon's export of {image.reference} has no image config "
                               f"{image.image_id}: this export layout is not understood")
+
+    def _damaged(self, exc: BaseException) -> PipeFailure:
+        return PipeFailure(f"The Docker daemon's export of {self.image.reference} ended early or is damaged ({exc}): "
+                           "check the docker service of this step and run it again")
 
     def _read_config(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
         handle = archive.extractfile(member)
@@ -181,7 +184,10 @@ class ExportStream:
         hasher = hashlib.sha256()
 
         def read(n: int) -> bytes:
-            data = handle.read(n)
+            try:
+                data = handle.read(n)
+            except (tarfile.TarError, EOFError) as exc:
+                raise self._damaged(exc) from exc
             hasher.update(data)
             self.bytes_read += len(data)
             return data

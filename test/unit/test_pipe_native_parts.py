@@ -155,3 +155,62 @@ def test_v1_id_of_a_lower_layer_as_docker_20_10_saves_it():
     chain = ChainPositions(diff_ids + ["sha256:" + "3" * 64])
     chain.add(v1, parent="ab" * 32, is_top=False, doc={**doc, "id": v1})
     assert chain.candidates(v1) == {1}  # placed by its own name, before its parent was seen
+
+
+def _tar(entries: list[tuple[str, bytes]]) -> bytes:
+    import io
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _export(entries: list[tuple[str, bytes]], diff_ids: list[str], config: bytes):
+    from sources.daemon_export import DaemonImage, ExportStream
+    image = DaemonImage("app:1", "sha256:" + hashlib.sha256(config).hexdigest(), tuple(diff_ids), "linux", "amd64",
+                        "", 0)
+    data = _tar(entries)
+    return ExportStream(image, iter([data[i:i + 7000] for i in range(0, len(data), 7000)]))
+
+
+def test_export_in_the_oci_layout_of_docker_25():
+    layers = [os.urandom(3000), os.urandom(5000)]
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_hex = hashlib.sha256(config).hexdigest()
+    entries = sorted([(f"blobs/sha256/{d[7:]}", layer) for d, layer in zip(diff_ids, layers)]
+                     + [(f"blobs/sha256/{config_hex}", config), ("blobs/sha256/" + "f" * 64, b"{}"),
+                        ("index.json", b"{}"), ("manifest.json", b"[]"), ("oci-layout", b"{}")])
+    export = _export(entries, diff_ids, config)
+    seen = {}
+    for entry in export.layers():
+        seen[min(entry.candidates)] = entry.read(1 << 20)
+    assert seen == {0: layers[0], 1: layers[1]}
+    assert export.config == config
+
+
+def test_export_whose_layer_does_not_match_its_diff_id_is_refused():
+    from errors import PipeFailure
+    layer = os.urandom(3000)
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = b'{"rootfs":{}}'
+    export = _export([(f"blobs/sha256/{diff_id[7:]}", layer[:-1] + b"x")], [diff_id], config)
+    with pytest.raises(PipeFailure, match="hashes to"):
+        for _ in export.layers():
+            pass
+
+
+def test_export_cut_short_is_refused():
+    from errors import PipeFailure
+    layer = os.urandom(30000)
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    data = _tar([(f"blobs/sha256/{diff_id[7:]}", layer)])[:20000]
+    from sources.daemon_export import DaemonImage, ExportStream
+    image = DaemonImage("app:1", "sha256:" + "0" * 64, (diff_id,), "linux", "amd64", "", 0)
+    with pytest.raises(PipeFailure, match="ended early or is damaged"):
+        for entry in ExportStream(image, iter([data])).layers():
+            entry.read(1 << 20)
