@@ -195,6 +195,13 @@ class _LayerUpload:
         self.chunks.put(None)
 
     # Uploader side (a pool thread).
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, UploadLost):
+            log.warning("The registry dropped the upload of %s (%s): it will be sent again", self.label, exc)
+            self.lost = True
+        else:
+            self.error = exc
+
     def run(self) -> None:
         location: str | None = None
         offset = 0
@@ -227,11 +234,8 @@ class _LayerUpload:
                         location = None
                         spool = tempfile.TemporaryFile(prefix="pipe-blob-")
                         spool.write(chunk)
-                except UploadLost as exc:
-                    log.warning("The registry dropped the upload of %s (%s): it will be sent again", self.label, exc)
-                    self.lost = True
                 except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                    self.error = exc
+                    self._failed(exc)
                 finally:
                     self.slots.release()
             if self.error is not None or self.lost or self.digest is None:
@@ -246,11 +250,8 @@ class _LayerUpload:
                 assert location is not None or self.size == 0
                 self.client.finish_upload(location or self.client.start_upload(), self.digest)
             self.finished = True
-        except UploadLost as exc:
-            log.warning("The registry dropped the upload of %s (%s): it will be sent again", self.label, exc)
-            self.lost = True
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            self.error = exc
+            self._failed(exc)
         finally:
             if spool is not None:
                 spool.close()

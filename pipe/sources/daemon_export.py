@@ -22,6 +22,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound
 
+from daemon import find_image
 from errors import PipeFailure, daemon_lost_message, image_missing_message
 
 from .positions import ChainPositions
@@ -43,14 +44,7 @@ class DaemonImage:
 
 
 def inspect(client: docker.DockerClient, reference: str) -> DaemonImage:
-    try:
-        attrs = client.api.inspect_image(reference)
-    except ImageNotFound as exc:
-        raise PipeFailure(image_missing_message(reference)) from exc
-    except APIError as exc:
-        raise PipeFailure(f"Cannot inspect the local image {reference}: {exc.explanation or exc}") from exc
-    except requests.RequestException as exc:
-        raise PipeFailure(daemon_lost_message(f"looking up {reference}", str(exc))) from exc
+    attrs = find_image(client, reference).attrs
     rootfs = attrs.get("RootFS") or {}
     return DaemonImage(
         reference=reference,
