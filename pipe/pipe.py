@@ -214,15 +214,12 @@ class PushContainerImagePipe(Pipe):
             self._native_step(registry.check_push_access, f"Push of {first}", self._push_message(first))
             options = engine.EngineOptions(chunk_size=settings.chunk_size, parallel=settings.parallelism,
                                            level=settings.compression_level)
-            pushed_tags: list[str] = []
             remembered: dict[str, engine.Blob] = {}  # blobs uploaded by earlier attempts of this push
 
             def on_tag(tag: str, digest: str) -> None:
-                pushed_tags.append(tag)
                 self.log_info(f"Pushed {destination.reference(tag)} digest: {digest}")
 
             def attempt() -> engine.PushResult:
-                pushed_tags.clear()
                 progress = TransferProgress(self.log_info, self.log_debug, total_bytes=image.size)
                 return engine.push(registry, image, list(settings.tags), learn_from,
                                    lambda: daemon_export.export(client, image), options, progress, on_tag,
