@@ -1,8 +1,8 @@
 """Thin handlers for the management API (JSON, HTTP Basic with username and token).
 
 It stands in for what Bitbucket's UI does: list images, create packages, show details,
-delete tags and images, and report storage. Anything a member may not see answers 404,
-the same as what does not exist.
+delete tags and images, and report storage. Package routes follow the same access rule as
+/v2/ (access.check_package).
 """
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import json
 
 from aiohttp import web
 
-from .auth import authenticate, parse_basic, role_at_least
+from .access import check_package
+from .auth import CredentialsExpired, Principal, identify, parse_basic, role_at_least
 from .catalog import _iso, package_details, package_summary, storage
-from .config import Member, Workspace
+from .config import Workspace
 from .errors import RegistryError
 from .gc import Collector
 from .manifests import IMAGE_TYPES, parse_manifest
@@ -43,28 +44,26 @@ class ApiHandlers:
         ]
 
     # -- access -------------------------------------------------------------------------
-    def _member(self, request: web.Request) -> tuple[Workspace, Member]:
+    def _member(self, request: web.Request) -> tuple[Workspace, Principal]:
         slug = request.match_info["ws"]
         creds = parse_basic(request.headers.get("Authorization"))
         if creds is None:
             raise RegistryError("UNAUTHORIZED", "HTTP Basic credentials (username and token) required", headers=WWW_BASIC)
-        if not is_slug(slug) or not authenticate(self.store.config, creds[0], creds[1], slug):
+        try:
+            found = identify(self.store.config, self.store.root, creds[0], creds[1], slug) if is_slug(slug) else []
+        except CredentialsExpired as exc:
+            raise RegistryError("UNAUTHORIZED", str(exc), headers=WWW_BASIC) from None
+        if not found:
             raise RegistryError("UNAUTHORIZED", "invalid username or token for this workspace", headers=WWW_BASIC)
-        workspace = self.store.config.workspaces[slug]
-        return workspace, workspace.members[creds[0]]
+        return self.store.config.workspaces[slug], found[0]
 
-    async def _package(self, request: web.Request, minimum: str) -> tuple[Workspace, Member, Package]:
+    async def _package(self, request: web.Request, minimum: str) -> tuple[Workspace, Principal, Package]:
+        """The package, if the credentials may do `minimum` on it: the same rule as every /v2/ route."""
         workspace, member = self._member(request)
         name = request.match_info["name"]
         package = await self.store.package(workspace.slug, name) if REPOSITORY_RE.match(name) else None
-        role = member.role_on(package.repository) if package else None
-        if role is None:
-            raise RegistryError("NAME_UNKNOWN", f"no package {name!r} in workspace {workspace.slug!r}")
-        if not role_at_least(role, minimum):
-            raise RegistryError(
-                "DENIED", f"this needs {minimum} permission on repository '{package.repository}'; "
-                          f"user '{member.username}' has {role}",
-            )
+        check_package(member, f"{workspace.slug}/{name}", name, package, minimum)
+        assert package is not None
         return workspace, member, package
 
     # -- images -------------------------------------------------------------------------
@@ -99,6 +98,11 @@ class ApiHandlers:
             raise RegistryError("INVALID_REQUEST", f"repository must be one of the workspace's repositories, got {repository!r}")
         if member.role_on(repository) != "admin":
             raise RegistryError("DENIED", f"creating a package needs admin permission on repository '{repository}'")
+        if "delete" not in member.actions:
+            raise RegistryError(
+                "DENIED", "token lacks the write:package:bitbucket scope: creating a package needs it; "
+                          "create an API token with write:package:bitbucket",
+            )
         package = await self.store.db(self.store.meta.create_package, workspace.slug, name, repository)
         if package is None:
             raise RegistryError("NAME_EXISTS", f"package {name!r} already exists in workspace {workspace.slug!r}", status=409)
@@ -176,7 +180,7 @@ class ApiHandlers:
     async def collect(self, request: web.Request) -> web.Response:
         """Run a collection now and answer with its result (an extension for tests and operators)."""
         workspace, member = self._member(request)
-        if not role_at_least(member.best_role(), "admin"):
+        if not role_at_least(member.best_role(), "admin") or "delete" not in member.actions:
             raise RegistryError("DENIED", "running a collection needs admin permission on a repository of the workspace")
         self.collector.schedule(workspace.slug)
         await self.collector.wait_idle(workspace.slug)

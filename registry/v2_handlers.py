@@ -176,8 +176,8 @@ class V2Handlers:
         if origin.workspace != package.workspace or not claims.allows(origin.name, "pull"):
             return None
         source_package = await self.store.package(origin.workspace, origin.package)
-        member = self.store.config.member(origin.workspace, claims.subject)
-        if source_package is None or member is None or not can(member.role_on(source_package.repository), "pull"):
+        principal = claims.principal(self.store.config, origin.workspace)
+        if source_package is None or principal is None or not can(principal.role_on(source_package.repository), "pull"):
             return None
         if await self.store.blob(source_package, digest) is None:
             return None
@@ -197,11 +197,13 @@ class V2Handlers:
         if content_range:
             m = CONTENT_RANGE_RE.match(content_range.strip())
             if not m or int(m.group(2)) < int(m.group(1)):
-                raise RegistryError("RANGE_INVALID", f"invalid Content-Range {content_range!r}: use start-end")
+                raise RegistryError("BLOB_UPLOAD_INVALID", f"invalid Content-Range {content_range!r}: use start-end", status=416)
             start, end = int(m.group(1)), int(m.group(2))
             if length is not None and length != end - start + 1:
                 raise RegistryError(
-                    "RANGE_INVALID", f"Content-Range {content_range!r} spans {end - start + 1} bytes but Content-Length is {length}"
+                    "BLOB_UPLOAD_INVALID",
+                    f"Content-Range {content_range!r} spans {end - start + 1} bytes but Content-Length is {length}",
+                    status=416,
                 )
         await self.store.check_session_size(session, length)
         appended = await self.store.append(session, self._body(request), start=start)

@@ -148,15 +148,15 @@ def chunked(data: bytes):
 
 # (first chunk or None, bad chunk body, its Content-Range, status, code, does the session survive?)
 RANGE_CASES = {
-    "declared span longer than Content-Length": (None, b"a" * 50, "0-99", 416, "RANGE_INVALID", True),
+    "declared span longer than Content-Length": (None, b"a" * 50, "0-99", 416, "BLOB_UPLOAD_INVALID", True),
     "Content-Range beyond the data (no length)": (None, chunked(b"a" * 100), "0-999", 400, "BLOB_UPLOAD_INVALID", False),
-    "end before start": (None, b"a" * 10, "20-10", 416, "RANGE_INVALID", True),
-    "not a range": (None, b"a" * 10, "bytes=lots", 416, "RANGE_INVALID", True),
-    "negative start": (None, b"a" * 10, "-5-4", 416, "RANGE_INVALID", True),
-    "first chunk not at 0": (None, b"a" * 100, "100-199", 416, "RANGE_INVALID", True),
-    "gap after the first chunk": (b"f" * 100, b"a" * 100, "200-299", 416, "RANGE_INVALID", True),
-    "the same chunk twice": (b"f" * 100, b"f" * 100, "0-99", 416, "RANGE_INVALID", True),
-    "overlapping the end": (b"f" * 100, b"a" * 100, "99-198", 416, "RANGE_INVALID", True),
+    "end before start": (None, b"a" * 10, "20-10", 416, "BLOB_UPLOAD_INVALID", True),
+    "not a range": (None, b"a" * 10, "bytes=lots", 416, "BLOB_UPLOAD_INVALID", True),
+    "negative start": (None, b"a" * 10, "-5-4", 416, "BLOB_UPLOAD_INVALID", True),
+    "first chunk not at 0": (None, b"a" * 100, "100-199", 416, "BLOB_UPLOAD_INVALID", True),
+    "gap after the first chunk": (b"f" * 100, b"a" * 100, "200-299", 416, "BLOB_UPLOAD_INVALID", True),
+    "the same chunk twice": (b"f" * 100, b"f" * 100, "0-99", 416, "BLOB_UPLOAD_INVALID", True),
+    "overlapping the end": (b"f" * 100, b"a" * 100, "99-198", 416, "BLOB_UPLOAD_INVALID", True),
 }
 
 
@@ -220,7 +220,7 @@ def manifest_case(setup: Setup, case: str) -> tuple[str, bytes, str | None, bool
     elif case == "index child of another package":
         digest, size = setup.foreign_child
         doc, ctype, code = json.loads(index_manifest(OCI_INDEX, [(digest, size, OCI_MANIFEST, ("linux", "amd64"))])), \
-            OCI_INDEX, "MANIFEST_UNKNOWN"
+            OCI_INDEX, "MANIFEST_BLOB_UNKNOWN"
     elif case == "index child with the wrong size":
         child = setup.base_body
         doc, ctype = json.loads(index_manifest(OCI_INDEX, [(digest_of(child), len(child) + 7, OCI_MANIFEST,
