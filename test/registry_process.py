@@ -76,7 +76,8 @@ class RegistryProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        scheme = "https" if "--tls-cert" in self.extra_args else "http"
+        return f"{scheme}://{self.host}"
 
     def start(self, timeout: float = 20.0) -> "RegistryProcess":
         ready = self.root.parent / f"{self.root.name}.ready"
