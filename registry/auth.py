@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import os
 import secrets
 import time
@@ -141,12 +142,13 @@ def identify(config: Config, root: Path | None, username: str, token: str, works
         member = ws.members.get(username)
         actions = member.match(token) if member else _dummy_compare(token)
         if actions is not None and (workspace is None or slug == workspace):
-            kind = MEMBER if actions == ALL_ACTIONS and member.token_sha256 == sha256_hex(token) else API_TOKEN
+            own = member.token_sha256 is not None and hmac.compare_digest(sha256_hex(token), member.token_sha256)
+            kind = MEMBER if own else API_TOKEN
             found.append(Principal(slug, username, kind, actions, member.roles))
     if found or root is None:
         return found
     credential = pipeline_credentials.lookup(root, username)
-    if credential is None or not secrets.compare_digest(sha256_hex(token), credential.token_sha256):
+    if credential is None or not hmac.compare_digest(sha256_hex(token), credential.token_sha256):
         return []
     ws = config.workspaces.get(credential.workspace)
     if ws is None or credential.repository not in ws.repositories:
