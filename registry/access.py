@@ -53,21 +53,27 @@ def missing_package(workspace: str, package: str, hint: str = "") -> RegistryErr
 
 
 def check_package(principal: Principal, name: str, package_name: str, package: Package | None, needed: str,
-                  hint: str = "") -> None:
+                  hint: str = "", action: str | None = None) -> None:
     """The one rule for every /v2/ route and every package route of the management API.
 
-    - Enough role on the package's repository: allowed, unless the token's scopes forbid it
-      (403 DENIED naming the missing scope).
+    - Enough role on the package's repository: allowed, unless the credentials' scopes forbid
+      `action` (403 DENIED naming the missing scope; pipeline credentials only pull and push).
     - Otherwise, credentials that may push somewhere in the workspace are told the truth: a
       missing package is 404 NAME_UNKNOWN, an existing one is 403 DENIED naming its repository.
     - Everyone else gets 403 DENIED `requested access to the resource is denied`, the same
       for an existing package and a missing one (a role on the package: the role is named).
     """
     role = principal.role_on(package.repository) if package else None
-    action = ACTION_FOR_ROLE[needed]
+    action = action or ACTION_FOR_ROLE[needed]
     if role_at_least(role, needed):
         if action in principal.actions:
             return
+        if principal.kind == PIPELINE:
+            raise RegistryError(
+                "DENIED",
+                f"pipeline credentials reach only pull and push: {action} on {name} needs a member's credentials "
+                f"or an API token with write:package:bitbucket",
+            )
         raise RegistryError(
             "DENIED",
             f"token lacks the write:package:bitbucket scope: {action} on {name} needs it, and user "

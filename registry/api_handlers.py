@@ -58,11 +58,16 @@ class ApiHandlers:
         return self.store.config.workspaces[slug], found[0]
 
     async def _package(self, request: web.Request, minimum: str) -> tuple[Workspace, Principal, Package]:
-        """The package, if the credentials may do `minimum` on it: the same rule as every /v2/ route."""
+        """The package, if the credentials may do `minimum` on it: the same rule as every /v2/ route.
+
+        Deleting (a tag or the image) is the `delete` action, which read-scoped API tokens and
+        pipeline credentials do not have.
+        """
         workspace, member = self._member(request)
         name = request.match_info["name"]
         package = await self.store.package(workspace.slug, name) if REPOSITORY_RE.match(name) else None
-        check_package(member, f"{workspace.slug}/{name}", name, package, minimum)
+        action = "delete" if request.method == "DELETE" else None
+        check_package(member, f"{workspace.slug}/{name}", name, package, minimum, action=action)
         assert package is not None
         return workspace, member, package
 

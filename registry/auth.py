@@ -41,6 +41,7 @@ class Scope:
 
 
 MEMBER, API_TOKEN, PIPELINE = "member", "api_token", "pipeline"  # the kinds of credentials
+PIPELINE_ACTIONS = frozenset({"pull", "push"})  # what Pipelines' per-step credentials are for, nothing more
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def identify(config: Config, root: Path | None, username: str, token: str, works
         return []
     if credential.expired():
         raise CredentialsExpired(credential)
-    return [Principal(credential.workspace, username, PIPELINE, ALL_ACTIONS, {credential.repository: "write"},
+    return [Principal(credential.workspace, username, PIPELINE, PIPELINE_ACTIONS, {credential.repository: "write"},
                       credential.repository, credential.expires_at)]
 
 

@@ -2,7 +2,8 @@
 
 Kinds: a member's own token (pipelines: write on web-app), an email username with a read+write API
 token and with a read-scoped one (write role on web-app, admin on tools), pipeline credentials of
-web-app (the package's repository), of tools (another repository), and expired ones. Every refusal
+web-app (the package's repository; they pull and push, nothing more), of tools (another
+repository), and expired ones. Every refusal
 must carry the registry's words for its cause, and the pipe must turn them into what to do.
 """
 from __future__ import annotations
@@ -184,7 +185,7 @@ API_EXPECTED = {
     "member": (200, 403, 403),
     "email-write": (200, 200, 201),
     "email-read": (403, 403, 403),
-    "pipeline": (200, 403, 403),
+    "pipeline": (403, 403, 403),  # pipeline credentials pull and push, nothing more
     "pipeline-other": (403, 403, 403),
     "pipeline-expired": (401, 401, 401),
 }
@@ -209,5 +210,7 @@ def test_management_api_delete_tag_delete_image_create_package(setup, kind):
     assert pushed(setup, tag) == (answers[0].status_code != 200)
     if kind == "email-read":
         assert all("token lacks the write:package:bitbucket scope" in r.text for r in answers)
+    if kind == "pipeline":
+        assert "pipeline credentials reach only pull and push: delete on acme/my-container-app needs" in answers[0].text
     if kind == "pipeline-expired":
         assert all("pipeline credentials expired at" in r.text for r in answers)
