@@ -19,6 +19,9 @@ UPLOAD_TIME_LIMIT_TEXT = "7 minutes per upload"
 
 
 class Kind(Enum):
+    CREDENTIALS_EXPIRED = "pipeline credentials expired"
+    SCOPE_MISSING = "token without the write scope"
+    OTHER_REPOSITORY = "pipeline credentials of another repository"
     LAYER_TOO_LARGE = "layer too large"
     UPLOAD_TIME_LIMIT = "upload over the registry's time limit"
     DENIED = "denied"
@@ -40,6 +43,12 @@ def _any(*patterns: str) -> re.Pattern[str]:
 # DENIED (so that docker does not retry it) and an expired upload with BLOB_UPLOAD_INVALID/UNKNOWN,
 # so size and time rules come before the generic denied/unknown ones.
 _RULES: list[tuple[Kind, re.Pattern[str], bool]] = [
+    # The registry's words for its credential cases come first: they arrive as `unauthorized: ...`
+    # and `denied: ...`, which the generic rules below would take.
+    (Kind.CREDENTIALS_EXPIRED, _any(r"pipeline credentials expired", r"credentials (?:have )?expired"), False),
+    (Kind.SCOPE_MISSING, _any(r"lacks the write:package:bitbucket scope", r"needs? the write:package:bitbucket scope"),
+     False),
+    (Kind.OTHER_REPOSITORY, _any(r"pipeline credentials for repository \S+ reach only its packages"), False),
     (Kind.LAYER_TOO_LARGE, _any(r"size invalid", r"size_invalid", r"exceeds? (?:the )?(?:registry's )?(?:size )?limit",
                                 r"limit of \d+ bytes", r"too large", r"HTTP 413\b", r"\b413 Request Entity",
                                 r"payload.too.large"), False),
@@ -143,10 +152,32 @@ def _said(error: RegistryError) -> str:
     return f" (registry said: {error.detail})" if error.detail else ""
 
 
+_LINKED_TO = re.compile(r"is linked to repository ([A-Za-z0-9._-]+)")
+
+
+def _linked_repository(error: RegistryError) -> str:
+    match = _LINKED_TO.search(error.detail)
+    return match.group(1) if match else "another repository"
+
+
+def _expired(username: str) -> str:
+    return (f"the pipeline credentials of this step (user {username}) have expired: they are valid only while the step "
+            f"runs; re-run the step to get new ones")
+
+
+def _who(username: str) -> str:
+    """What a refused login means for this kind of username."""
+    if "@" in username:
+        return (f"{username} is an Atlassian account email: check it for a typo, and that BITBUCKET_PACKAGES_TOKEN is an "
+                f"API token created by that same account (a token works only with its own account's email)")
+    return "check BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN"
+
+
 def login_failure_message(error: RegistryError, *, registry: str, username: str) -> str:
+    if error.kind is Kind.CREDENTIALS_EXPIRED:
+        return f"Login to {registry} refused: {_expired(username)}{_said(error)}"
     if error.kind in (Kind.UNAUTHORIZED, Kind.DENIED):
-        return (f"Login to {registry} refused for user {username}: check BITBUCKET_PACKAGES_USERNAME / "
-                f"BITBUCKET_PACKAGES_TOKEN{_said(error)}")
+        return f"Login to {registry} refused for user {username}: {_who(username)}{_said(error)}"
     if error.kind in (Kind.UNREACHABLE, Kind.CONNECTION_LOST, Kind.TIMEOUT):
         return _unreachable(error, registry)
     if error.kind in (Kind.SERVER_ERROR, Kind.RATE_LIMITED):
@@ -162,6 +193,18 @@ def _unreachable(error: RegistryError, registry: str) -> str:
 def push_failure_message(error: RegistryError, *, reference: str, registry: str, workspace: str,
                          package: str, username: str) -> str:
     kind = error.kind
+    if kind is Kind.CREDENTIALS_EXPIRED:
+        return f"Push of {reference} unauthorized: {_expired(username)}{_said(error)}"
+    if kind is Kind.SCOPE_MISSING:
+        return (f"Push of {reference} denied: the API token of user {username} lacks the write:package:bitbucket scope; "
+                f"create an API token with the scope write:package:bitbucket and set it as BITBUCKET_PACKAGES_TOKEN"
+                f"{_said(error)}")
+    if kind is Kind.OTHER_REPOSITORY:
+        repository = _linked_repository(error)
+        return (f"Push of {reference} denied: package {package} is linked to repository {repository}, and pipeline "
+                f"credentials reach only the packages of the pipeline's own repository; push it from a pipeline of "
+                f"{repository}, or use an API token with write:package:bitbucket of an account with write access to "
+                f"{repository}{_said(error)}")
     if kind is Kind.LAYER_TOO_LARGE:
         return (f"Push of {reference} refused: a layer is larger than the registry accepts ({LAYER_LIMIT_TEXT} on "
                 f"Bitbucket); split the big layer, e.g. into several COPY/RUN steps or with a smaller build context. "
@@ -179,8 +222,7 @@ def push_failure_message(error: RegistryError, *, reference: str, registry: str,
         return (f"Push of {reference} refused: package {package} does not exist in workspace {workspace}; create it "
                 f"in Bitbucket (Create > Package) and link it to a repository, then run the pipe again{_said(error)}")
     if kind is Kind.UNAUTHORIZED:
-        return (f"Push of {reference} unauthorized: the registry did not accept user {username}; check "
-                f"BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN{_said(error)}")
+        return f"Push of {reference} unauthorized: the registry did not accept user {username}; {_who(username)}{_said(error)}"
     if kind is Kind.RATE_LIMITED:
         return f"Push of {reference} rate-limited by the registry: try again later{_said(error)}"
     if kind is Kind.SERVER_ERROR:

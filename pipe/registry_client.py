@@ -164,6 +164,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class CaSession(requests.Session):
+    """A session whose CA file (REGISTRY_CA_FILE) wins over the environment's.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own `verify`; the
+    environment still gives the proxies.
+    """
+
+    def __init__(self, ca_file: str | None) -> None:
+        super().__init__()
+        self.ca_file = ca_file
+        if ca_file:
+            self.verify = ca_file
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self.ca_file:
+            settings["verify"] = self.ca_file
+        return settings
+
+
 class RegistryClient:
     """One repository of one registry, with the pipe's credentials; thread-safe for parallel uploads."""
 
@@ -187,13 +207,12 @@ class RegistryClient:
         self.policy = policy
         self.sleep = sleep
         self.pull_from = sorted(set(pull_from) - {repository})
-        self.session = requests.Session()
+        self.session = CaSession(ca_file)
         self.session.trust_env = True
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=parallel + 4, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        if ca_file:
-            self.session.verify = ca_file
+        self.ca_file = ca_file
         self.base = f"https://{registry}"
         self._challenge: Challenge | None = None
         self._bearer: str | None = None
@@ -207,7 +226,7 @@ class RegistryClient:
         try:
             response = self.session.get(f"{self.base}/v2/", timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
         except requests.exceptions.SSLError as exc:
-            if not is_loopback(self.registry):
+            if self.ca_file or not is_loopback(self.registry):  # a CA file given: TLS was meant
                 raise connection_failure(exc) from exc
             self.base = f"http://{self.registry}"
             response = self._get_plain_v2()

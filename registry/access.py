@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .auth import Claims, Scope, TokenIssuer, can, role_at_least
+from .auth import PIPELINE, Claims, Principal, Scope, TokenIssuer, role_at_least
 from .config import Config
 from .errors import RegistryError
 from .metadata import Package
@@ -38,6 +38,67 @@ def bearer_claims(issuer: TokenIssuer, header: str | None) -> Claims | None:
     return issuer.verify(header[7:].strip())
 
 
+ROLE_FOR_ACTION = {"pull": "read", "push": "write", "delete": "admin"}
+ACTION_FOR_ROLE = {role: action for action, role in ROLE_FOR_ACTION.items()}
+VERB_FOR_ROLE = {"read": "reading", "write": "pushing to or deleting tags of", "admin": "deleting or creating"}
+
+
+def missing_package(workspace: str, package: str, hint: str = "") -> RegistryError:
+    return RegistryError(
+        "NAME_UNKNOWN",
+        f"package {workspace}/{package} does not exist: create the package '{package}' in "
+        f"workspace '{workspace}' and link it to a repository{hint}",
+        detail={"name": f"{workspace}/{package}"},
+    )
+
+
+def check_package(principal: Principal, name: str, package_name: str, package: Package | None, needed: str,
+                  hint: str = "", action: str | None = None) -> None:
+    """The one rule for every /v2/ route and every package route of the management API.
+
+    - Enough role on the package's repository: allowed, unless the credentials' scopes forbid
+      `action` (403 DENIED naming the missing scope; pipeline credentials only pull and push).
+    - Otherwise, credentials that may push somewhere in the workspace are told the truth: a
+      missing package is 404 NAME_UNKNOWN, an existing one is 403 DENIED naming its repository.
+    - Everyone else gets 403 DENIED `requested access to the resource is denied`, the same
+      for an existing package and a missing one (a role on the package: the role is named).
+    """
+    role = principal.role_on(package.repository) if package else None
+    action = action or ACTION_FOR_ROLE[needed]
+    if role_at_least(role, needed):
+        if action in principal.actions:
+            return
+        if principal.kind == PIPELINE:
+            raise RegistryError(
+                "DENIED",
+                f"pipeline credentials reach only pull and push: {action} on {name} needs a member's credentials "
+                f"or an API token with write:package:bitbucket",
+            )
+        raise RegistryError(
+            "DENIED",
+            f"token lacks the write:package:bitbucket scope: {action} on {name} needs it, and user "
+            f"'{principal.username}' logged in with an API token scoped read:package:bitbucket only; "
+            f"create an API token with write:package:bitbucket",
+        )
+    if package is None:
+        if principal.may_push_somewhere():
+            raise missing_package(principal.workspace, package_name, hint)
+        raise RegistryError("DENIED", GENERIC_DENIED)
+    if principal.kind == PIPELINE and principal.may_push_somewhere():
+        raise RegistryError(
+            "DENIED",
+            f"pipeline credentials for repository {principal.repository} reach only its packages; "
+            f"package {name} is linked to repository {package.repository}",
+        )
+    if role is not None or principal.may_push_somewhere():
+        raise RegistryError(
+            "DENIED",
+            f"{action} on {name} needs {needed} permission on repository '{package.repository}'; "
+            f"user '{principal.username}' has {role or 'no role there'}",
+        )
+    raise RegistryError("DENIED", GENERIC_DENIED)
+
+
 def decide(
     config: Config,
     claims: Claims,
@@ -47,39 +108,17 @@ def decide(
     challenge: Challenge,
     scope: Scope,
 ) -> None:
-    """Raise unless the token grants `action` and the member's current role still allows it.
-
-    Whether a package exists is told only to members who could create or push packages in
-    that workspace, with a token for that workspace's credentials; everyone else gets the same
-    answer for a missing package and a hidden one.
-    """
-    if repository.workspace not in claims.workspaces:
+    """Raise unless the token grants `action` and the credentials' current role still allows it."""
+    principal = claims.principal(config, repository.workspace)
+    if principal is None:
         # A token for credentials of another workspace (the same username may exist in both)
         # says nothing about this one, not even which packages exist.
         raise unauthorized(challenge, scope, "token does not grant this action", "insufficient_scope")
-    member = config.member(repository.workspace, claims.subject)
-    role = member.role_on(package.repository) if (member and package) else None
-    if can(role, action):
-        if claims.allows(repository.name, action):
-            return
+    hint = " before pushing" if action == "push" else ""
+    check_package(principal, repository.name, repository.package, package, ROLE_FOR_ACTION[action], hint)
+    if not claims.allows(repository.name, action):
         # The role allows it but the token was issued for less: the client asks again.
         raise unauthorized(challenge, scope, "token does not grant this action", "insufficient_scope")
-    if package is None and member is not None and role_at_least(member.best_role(), "write"):
-        hint = " before pushing" if action == "push" else ""
-        raise RegistryError(
-            "NAME_UNKNOWN",
-            f"package {repository.name} does not exist: create the package '{repository.package}' in "
-            f"workspace '{repository.workspace}' and link it to a repository{hint}",
-            detail={"name": repository.name},
-        )
-    if role is not None:
-        needed = {"pull": "read", "push": "write", "delete": "admin"}[action]
-        raise RegistryError(
-            "DENIED",
-            f"{action} on {repository.name} needs {needed} permission on repository "
-            f"'{package.repository}'; user '{claims.subject}' has {role}",
-        )
-    raise RegistryError("DENIED", GENERIC_DENIED)
 
 
 def repository_or_error(name: str) -> Repository:

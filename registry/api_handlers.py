@@ -1,9 +1,9 @@
 """Thin handlers for the management API (JSON, HTTP Basic with username and token).
 
 It stands in for what Bitbucket's UI does: list images, create packages, show details,
-delete tags and images, and report storage. Anything a member may not see answers 404,
-the same as what does not exist. What each route does lives in `management.py`, shared
-with the web pages.
+delete tags and images, and report storage. Package routes follow the same access rule as
+/v2/ (access.check_package). What each route does lives in `management.py`, shared with
+the web pages.
 """
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import json
 from aiohttp import web
 
 from . import management as ops
-from .auth import parse_basic
-from .config import Member, Workspace
+from .auth import Principal, parse_basic
+from .config import Workspace
 from .errors import RegistryError
 from .gc import Collector
 from .metadata import Package
 from .store import Store
 
-WWW_BASIC = {"WWW-Authenticate": 'Basic realm="crg-emulator"'}
+WWW_BASIC = ops.WWW_BASIC
 
 
 class ApiHandlers:
@@ -42,19 +42,20 @@ class ApiHandlers:
         ]
 
     # -- access -------------------------------------------------------------------------
-    def _member(self, request: web.Request) -> tuple[Workspace, Member]:
+    def _member(self, request: web.Request) -> tuple[Workspace, Principal]:
         slug = request.match_info["ws"]
         creds = parse_basic(request.headers.get("Authorization"))
         if creds is None:
             raise RegistryError("UNAUTHORIZED", "HTTP Basic credentials (username and token) required", headers=WWW_BASIC)
-        member = ops.basic_member(self.store.config, slug, creds[0], creds[1])
-        if member is None:
-            raise RegistryError("UNAUTHORIZED", "invalid username or token for this workspace", headers=WWW_BASIC)
-        return self.store.config.workspaces[slug], member
+        principal = ops.basic_principal(self.store.config, self.store.root, slug, creds[0], creds[1])
+        return self.store.config.workspaces[slug], principal
 
-    async def _package(self, request: web.Request, minimum: str) -> tuple[Workspace, Member, Package]:
+    async def _package(self, request: web.Request, minimum: str) -> tuple[Workspace, Principal, Package]:
+        """Deleting (a tag or the image) is the `delete` action, which read-scoped API tokens and
+        pipeline credentials do not have."""
         workspace, member = self._member(request)
-        package = await ops.package_for(self.store, workspace, member, request.match_info["name"], minimum)
+        action = "delete" if request.method == "DELETE" else None
+        package = await ops.package_for(self.store, workspace, member, request.match_info["name"], minimum, action)
         return workspace, member, package
 
     # -- images -------------------------------------------------------------------------

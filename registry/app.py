@@ -15,7 +15,7 @@ from .gc import Collector
 from .store import Store
 from .token_handler import TokenHandler
 from .ui import create_ui
-from .v2_handlers import V2Handlers
+from .v2 import v2_routes
 
 log = logging.getLogger("registry")
 SERVICE = "crg.apkg.io"
@@ -54,7 +54,7 @@ def create_app(root: Path, config: Config) -> web.Application:
     app = web.Application(middlewares=[errors_middleware])
     app["store"] = store
     app.add_routes(TokenHandler(store, issuer).routes())
-    app.add_routes(V2Handlers(store, issuer).routes())
+    app.add_routes(v2_routes(store, issuer))
     collector = Collector(store)
     store.on_dereference = collector.schedule
     app["collector"] = collector

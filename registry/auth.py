@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import jwt
 
-from .config import ROLE_RANK, Config, Member
+from . import pipeline_credentials
+from .config import ALL_ACTIONS, ROLE_RANK, Config, Member, sha256_hex
 
 ACTIONS_BY_ROLE = {
     "read": frozenset({"pull"}),
@@ -37,14 +40,73 @@ class Scope:
         return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
 
 
+MEMBER, API_TOKEN, PIPELINE = "member", "api_token", "pipeline"  # the kinds of credentials
+PIPELINE_ACTIONS = frozenset({"pull", "push"})  # what Pipelines' per-step credentials are for, nothing more
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a set of credentials is, in one workspace, and the most those credentials allow."""
+
+    workspace: str
+    username: str
+    kind: str  # MEMBER (own token, every scope), API_TOKEN (scoped) or PIPELINE (one repository, expires)
+    actions: frozenset[str]  # the ceiling the token's scopes put on every role
+    roles: Mapping[str, str]  # repository slug -> role
+    repository: str | None = None  # PIPELINE: the one repository whose packages they reach
+    expires_at: float | None = None
+
+    def role_on(self, repository: str | None) -> str | None:
+        return self.roles.get(repository) if repository else None
+
+    def best_role(self) -> str | None:
+        ranked = sorted(self.roles.values(), key=ROLE_RANK.__getitem__)
+        return ranked[-1] if ranked else None
+
+    def may_push_somewhere(self) -> bool:
+        """Such credentials are told whether a package exists and which repository it is linked to."""
+        return "push" in self.actions and role_at_least(self.best_role(), "write")
+
+    def claim(self) -> dict:
+        return {"kind": self.kind, "actions": sorted(self.actions), "repository": self.repository}
+
+
+class CredentialsExpired(Exception):
+    """Right pipeline credentials, past their expiry."""
+
+    def __init__(self, credential: pipeline_credentials.PipelineCredential) -> None:
+        super().__init__(
+            f"pipeline credentials expired at {credential.expiry_text()}: they are valid only during the step "
+            f"they were issued for; re-run the step to get new ones"
+        )
+
+
 @dataclass(frozen=True)
 class Claims:
     subject: str
     access: dict[str, frozenset[str]]  # repository name -> granted actions
     workspaces: frozenset[str] = frozenset()  # where the credentials the token was issued for are valid
+    credentials: Mapping[str, dict] = field(default_factory=dict, compare=False)  # workspace -> Principal.claim()
 
     def allows(self, repository: str, action: str) -> bool:
         return action in self.access.get(repository, frozenset())
+
+    def principal(self, config: Config, workspace: str) -> Principal | None:
+        """The credentials the token was issued for, with the member's current roles."""
+        if workspace not in self.workspaces:
+            return None
+        claim = self.credentials.get(workspace) or {"kind": MEMBER, "actions": sorted(ALL_ACTIONS)}
+        actions = frozenset(a for a in claim.get("actions", []) if a in ALL_ACTIONS)
+        if claim.get("kind") == PIPELINE:
+            repository = str(claim.get("repository"))
+            ws = config.workspaces.get(workspace)
+            if ws is None or repository not in ws.repositories:
+                return None
+            return Principal(workspace, self.subject, PIPELINE, actions, {repository: "write"}, repository)
+        member = config.member(workspace, self.subject)
+        if member is None:
+            return None
+        return Principal(workspace, self.subject, str(claim.get("kind", MEMBER)), actions, member.roles)
 
 
 def parse_scope(text: str) -> Scope | None:
@@ -70,23 +132,44 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep and user else None
 
 
-def authenticate(config: Config, username: str, token: str, workspace: str | None = None) -> list[str]:
-    """Workspaces in which these credentials are valid (only `workspace` when given).
+def identify(config: Config, root: Path | None, username: str, token: str, workspace: str | None = None) -> list[Principal]:
+    """The principals these credentials are, one per workspace where they are valid (only `workspace` when given).
 
-    Every candidate is compared, hit or miss, so timing says nothing about which exist.
+    Every candidate is compared, hit or miss, so timing says nothing about which exist. Right
+    pipeline credentials past their expiry raise CredentialsExpired, so the client is told why.
     """
-    valid = []
+    found = []
     for slug, ws in config.workspaces.items():
         member = ws.members.get(username)
-        ok = member.token_matches(token) if member else _dummy_compare(token)
-        if ok and (workspace is None or slug == workspace):
-            valid.append(slug)
-    return valid
+        actions = member.match(token) if member else _dummy_compare(token)
+        if actions is not None and (workspace is None or slug == workspace):
+            own = member.token_sha256 is not None and hmac.compare_digest(sha256_hex(token), member.token_sha256)
+            kind = MEMBER if own else API_TOKEN
+            found.append(Principal(slug, username, kind, actions, member.roles))
+    if found or root is None:
+        return found
+    credential = pipeline_credentials.lookup(root, username)
+    if credential is None or not hmac.compare_digest(sha256_hex(token), credential.token_sha256):
+        return []
+    ws = config.workspaces.get(credential.workspace)
+    if ws is None or credential.repository not in ws.repositories:
+        return []
+    if workspace is not None and credential.workspace != workspace:
+        return []
+    if credential.expired():
+        raise CredentialsExpired(credential)
+    return [Principal(credential.workspace, username, PIPELINE, PIPELINE_ACTIONS, {credential.repository: "write"},
+                      credential.repository, credential.expires_at)]
 
 
-def _dummy_compare(token: str) -> bool:
-    Member("", "0" * 64, {}).token_matches(token)
-    return False
+def authenticate(config: Config, username: str, token: str, workspace: str | None = None) -> list[str]:
+    """Workspaces in which these (configured) credentials are valid (only `workspace` when given)."""
+    return [p.workspace for p in identify(config, None, username, token, workspace)]
+
+
+def _dummy_compare(token: str) -> None:
+    Member("", "0" * 64, {}).match(token)
+    return None
 
 
 def can(role: str | None, action: str) -> bool:
@@ -116,22 +199,30 @@ class TokenIssuer:
             os.replace(tmp, path)
         return cls(path.read_bytes(), service, ttl_seconds)
 
-    def issue(self, subject: str, access: list[Scope], workspaces: list[str] = ()) -> dict:
+    def issue(self, subject: str, access: list[Scope], workspaces: list[str] = (),
+              principals: list[Principal] = ()) -> dict:
+        """A bearer token; it never outlives the credentials it was issued for."""
         now = int(time.time())
+        expires = now + int(self.ttl)
+        for p in principals:
+            if p.expires_at is not None:
+                expires = min(expires, int(p.expires_at))
+        workspaces = sorted({*workspaces, *(p.workspace for p in principals)})
         claims = {
             "iss": "crg-emulator",
             "sub": subject,
             "aud": self.service,
             "iat": now,
             "nbf": now - 1,
-            "exp": now + int(self.ttl),
+            "exp": expires,
             "jti": secrets.token_hex(8),
             "access": [{"type": s.type, "name": s.name, "actions": sorted(s.actions)} for s in access],
-            "workspaces": sorted(workspaces),
+            "workspaces": workspaces,
+            "credentials": {p.workspace: p.claim() for p in principals},
         }
         token = jwt.encode(claims, self.key, algorithm="HS256")
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        return {"token": token, "access_token": token, "expires_in": int(self.ttl), "issued_at": issued}
+        return {"token": token, "access_token": token, "expires_in": max(expires - now, 0), "issued_at": issued}
 
     def verify(self, token: str) -> Claims | None:
         try:
@@ -143,4 +234,7 @@ class TokenIssuer:
             if isinstance(entry, dict) and entry.get("type") == "repository":
                 access[str(entry.get("name"))] = frozenset(entry.get("actions", []))
         workspaces = raw.get("workspaces", [])
-        return Claims(str(raw.get("sub", "")), access, frozenset(map(str, workspaces if isinstance(workspaces, list) else [])))
+        credentials = raw.get("credentials", {})
+        credentials = {str(k): v for k, v in credentials.items() if isinstance(v, dict)} if isinstance(credentials, dict) else {}
+        return Claims(str(raw.get("sub", "")), access,
+                      frozenset(map(str, workspaces if isinstance(workspaces, list) else [])), credentials)

@@ -17,21 +17,57 @@ DEFAULT_MAX_LAYER_BYTES = 32 * 1024**3
 DEFAULT_UPLOAD_TIMEOUT_SECONDS = 420
 DEFAULT_GRACE_SECONDS = 900
 DEFAULT_TOKEN_TTL_SECONDS = 300
+# Scopes of an Atlassian API token, and the registry actions each one allows.
+TOKEN_SCOPES = {
+    "read:package:bitbucket": frozenset({"pull"}),
+    "write:package:bitbucket": frozenset({"pull", "push", "delete"}),
+}
+ALL_ACTIONS = frozenset({"pull", "push", "delete"})
 
 
 class ConfigError(ValueError):
     """The config file cannot be used; the message lists every problem found."""
 
 
+def sha256_hex(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token of a member: what `docker login` takes as the password, limited by its scopes."""
+
+    token_sha256: str
+    scopes: tuple[str, ...]
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset().union(*(TOKEN_SCOPES[s] for s in self.scopes))
+
+
 @dataclass(frozen=True)
 class Member:
     username: str
-    token_sha256: str  # stored hashed, compared in constant time
+    token_sha256: str | None  # the member's own token (every scope); stored hashed, compared in constant time
     roles: dict[str, str]  # repository slug -> role
+    api_tokens: tuple[ApiToken, ...] = ()
 
     def token_matches(self, token: str) -> bool:
-        given = hashlib.sha256(token.encode()).hexdigest()
-        return hmac.compare_digest(given, self.token_sha256)
+        return self.match(token) is not None
+
+    def match(self, token: str) -> frozenset[str] | None:
+        """The actions the given token's scopes allow, None when it is none of this member's tokens.
+
+        Every token of the member is compared, hit or miss, so timing tells nothing.
+        """
+        given = sha256_hex(token)
+        found: frozenset[str] | None = None
+        candidates = [(self.token_sha256 or "0" * 64, ALL_ACTIONS if self.token_sha256 else None)]
+        candidates += [(t.token_sha256, t.actions) for t in self.api_tokens]
+        for hashed, actions in candidates:
+            if hmac.compare_digest(given, hashed) and actions is not None and found is None:
+                found = actions
+        return found
 
     def role_on(self, repository: str | None) -> str | None:
         return self.roles.get(repository) if repository else None
@@ -93,10 +129,11 @@ def _mapping(value: Any, where: str, problems: list[str]) -> dict:
     return value
 
 
-def _member(ws: str, name: Any, raw: Any, repositories: dict[str, str], problems: list[str]) -> Member | None:
-    where = f"workspaces.{ws}.members.{name}"
-    raw = _mapping(raw, where, problems)
+def _secret(raw: dict, where: str, problems: list[str], required: bool) -> str | None:
+    """The sha256 of `token` or `token_sha256`, exactly one of them (or neither when not required)."""
     token, hashed = raw.get("token"), raw.get("token_sha256")
+    if token is None and hashed is None and not required:
+        return None
     if (token is None) == (hashed is None):
         problems.append(f"{where}: give exactly one of token or token_sha256")
         return None
@@ -104,9 +141,50 @@ def _member(ws: str, name: Any, raw: Any, repositories: dict[str, str], problems
         if not isinstance(token, str) or not token:
             problems.append(f"{where}.token must be a non-empty string")
             return None
-        hashed = hashlib.sha256(token.encode()).hexdigest()
-    elif not (isinstance(hashed, str) and len(hashed) == 64 and all(c in "0123456789abcdef" for c in hashed)):
+        return sha256_hex(token)
+    if not (isinstance(hashed, str) and len(hashed) == 64 and all(c in "0123456789abcdef" for c in hashed)):
         problems.append(f"{where}.token_sha256 must be 64 lowercase hex characters")
+        return None
+    return hashed
+
+
+def _api_tokens(raw: Any, where: str, problems: list[str]) -> tuple[ApiToken, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(f"{where} must be a list of {{token or token_sha256, scopes}}")
+        return ()
+    tokens = []
+    for i, entry in enumerate(raw):
+        at = f"{where}[{i}]"
+        entry = _mapping(entry, at, problems)
+        hashed = _secret(entry, at, problems, required=True)
+        scopes = entry.get("scopes")
+        if not isinstance(scopes, list) or not scopes or not all(isinstance(x, str) for x in scopes):
+            problems.append(f"{at}.scopes must be a non-empty list of {', '.join(TOKEN_SCOPES)}")
+            continue
+        unknown = [x for x in scopes if x not in TOKEN_SCOPES]
+        if unknown:
+            problems.append(f"{at}.scopes: unknown scope(s) {', '.join(unknown)}; known: {', '.join(TOKEN_SCOPES)}")
+            continue
+        if hashed:
+            tokens.append(ApiToken(hashed, tuple(dict.fromkeys(scopes))))
+    return tuple(tokens)
+
+
+def _member(ws: str, name: Any, raw: Any, repositories: dict[str, str], problems: list[str]) -> Member | None:
+    where = f"workspaces.{ws}.members.{name}"
+    raw = _mapping(raw, where, problems)
+    unknown = set(raw) - {"token", "token_sha256", "roles", "api_tokens"}
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+    if not isinstance(name, str) or not name or ":" in name or any(c.isspace() for c in name):
+        problems.append(f"{where}: a username is a name or an email address, without ':' or spaces")
+        return None
+    count = len(problems)
+    api_tokens = _api_tokens(raw.get("api_tokens"), f"{where}.api_tokens", problems)
+    hashed = _secret(raw, where, problems, required="api_tokens" not in raw)
+    if len(problems) > count:
         return None
     roles: dict[str, str] = {}
     for repo, role in _mapping(raw.get("roles"), f"{where}.roles", problems).items():
@@ -116,7 +194,7 @@ def _member(ws: str, name: Any, raw: Any, repositories: dict[str, str], problems
             problems.append(f"{where}.roles.{repo}: role must be one of {', '.join(ROLES)}, got {role!r}")
         else:
             roles[repo] = role
-    return Member(str(name), hashed, roles)
+    return Member(name, hashed, roles, api_tokens)
 
 
 def parse_config(data: Any, source: str = "config") -> Config:

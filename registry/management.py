@@ -1,16 +1,20 @@
 """What the management API and the web pages do, whatever form they answer in.
 
-Each function checks the member's role itself and raises `RegistryError`; the JSON API
-turns that into the OCI error form, the pages into an HTML page with the same status.
-Anything a member may not see is reported as missing, the same as what does not exist.
+Each function checks the credentials (a `Principal`: a member's own token, a scoped API token,
+or pipeline credentials) itself and raises `RegistryError`; the JSON API turns that into the
+OCI error form, the pages into an HTML page with the same status. Package routes follow the
+one access rule of /v2/ (`access.check_package`); the pages alone report a package the viewer
+may not read as missing (see `package_for`).
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from .auth import authenticate, role_at_least
+from .access import check_package
+from .auth import CredentialsExpired, Principal, identify, role_at_least
 from .catalog import _iso, package_details, package_summaries, storage
-from .config import Config, Member, Workspace
+from .config import Config, Workspace
 from .errors import RegistryError
 from .gc import Collector
 from .manifests import IMAGE_TYPES, parse_manifest
@@ -18,39 +22,62 @@ from .metadata import Package
 from .names import MAX_REPOSITORY_LENGTH, REPOSITORY_RE, is_slug, is_tag
 from .store import Store
 
+WWW_BASIC = {"WWW-Authenticate": 'Basic realm="crg-emulator"'}
+WRITE_SCOPE_MISSING = (
+    "token lacks the write:package:bitbucket scope: {what} needs it; create an API token with write:package:bitbucket"
+)
 
-def basic_member(config: Config, slug: str, username: str, token: str) -> Member | None:
-    """The member as these credentials may act in workspace `slug`, or None when they are not valid there.
+
+def principals(config: Config, root: Path | None, username: str, token: str, slug: str | None = None) -> list[Principal]:
+    """Who these credentials are, per workspace where they are valid (only `slug` when given).
 
     The one credential check of the management API (HTTP Basic) and of the pages' login:
-    whatever limits a credential carries belong in the returned member's roles.
+    members' own tokens, email usernames with API tokens (their scopes in `actions`), and
+    pipeline credentials. Right pipeline credentials past their expiry: 401 saying so.
     """
-    if not is_slug(slug) or not authenticate(config, username, token, slug):
-        return None
-    return config.workspaces[slug].members[username]
+    if slug is not None and not is_slug(slug):
+        return []
+    try:
+        return identify(config, root, username, token, slug)
+    except CredentialsExpired as exc:
+        raise RegistryError("UNAUTHORIZED", str(exc), headers=WWW_BASIC) from None
 
 
-async def package_for(store: Store, workspace: Workspace, member: Member, name: str, minimum: str) -> Package:
-    """The package, if the member has at least `minimum` on its repository."""
+def basic_principal(config: Config, root: Path, slug: str, username: str, token: str) -> Principal:
+    """The credentials as they may act in workspace `slug`; 401 when they are not valid there."""
+    found = principals(config, root, username, token, slug)
+    if not found:
+        raise RegistryError("UNAUTHORIZED", "invalid username or token for this workspace", headers=WWW_BASIC)
+    return found[0]
+
+
+def may(principal: Principal, repository: str, needed: str, action: str) -> bool:
+    """Whether the rule of `check_package` lets these credentials do `action` there (for showing controls)."""
+    return role_at_least(principal.role_on(repository), needed) and action in principal.actions
+
+
+async def package_for(store: Store, workspace: Workspace, principal: Principal, name: str, needed: str,
+                      action: str | None = None, *, hide_unreadable: bool = False) -> Package:
+    """The package, if the credentials may do `action` (by default the one `needed` implies) on it.
+
+    `hide_unreadable` (the pages): a package on whose repository the viewer has no role is
+    reported missing (404), as the pages never show what one may not read.
+    """
     package = await store.package(workspace.slug, name) if REPOSITORY_RE.match(name) else None
-    role = member.role_on(package.repository) if package else None
-    if role is None:
+    if hide_unreadable and (package is None or principal.role_on(package.repository) is None):
         raise RegistryError("NAME_UNKNOWN", f"no package {name!r} in workspace {workspace.slug!r}")
-    if not role_at_least(role, minimum):
-        raise RegistryError(
-            "DENIED", f"this needs {minimum} permission on repository '{package.repository}'; "
-                      f"user '{member.username}' has {role}",
-        )
+    check_package(principal, f"{workspace.slug}/{name}", name, package, needed, action=action)
+    assert package is not None
     return package
 
 
-async def visible_packages(store: Store, workspace: Workspace, member: Member, *, project: str | None = None,
+async def visible_packages(store: Store, workspace: Workspace, principal: Principal, *, project: str | None = None,
                            repository: str | None = None, contains: str = "") -> list[Package]:
-    """The workspace's packages the member may read, narrowed to a project, a repository, a name part."""
+    """The workspace's packages the credentials may read, narrowed to a project, a repository, a name part."""
     packages = await store.db(store.meta.packages, workspace.slug)
     return [
         p for p in packages
-        if member.role_on(p.repository) is not None
+        if principal.role_on(p.repository) is not None
         and (repository is None or p.repository == repository)
         and (project is None or workspace.repositories.get(p.repository) == project)
         and contains in p.name
@@ -61,7 +88,7 @@ async def summaries(store: Store, workspace: Workspace, packages: list[Package])
     return await store.db(package_summaries, store.meta, packages, workspace.repositories)
 
 
-async def create_package(store: Store, workspace: Workspace, member: Member, name: object, repository: object) -> dict:
+async def create_package(store: Store, workspace: Workspace, principal: Principal, name: object, repository: object) -> dict:
     longest = MAX_REPOSITORY_LENGTH - len(workspace.slug) - 1  # `<workspace>/<name>` is the /v2/ name
     if not isinstance(name, str) or not REPOSITORY_RE.match(name) or len(name) > longest:
         raise RegistryError(
@@ -69,8 +96,10 @@ async def create_package(store: Store, workspace: Workspace, member: Member, nam
         )
     if not isinstance(repository, str) or repository not in workspace.repositories:
         raise RegistryError("INVALID_REQUEST", f"repository must be one of the workspace's repositories, got {repository!r}")
-    if member.role_on(repository) != "admin":
+    if principal.role_on(repository) != "admin":
         raise RegistryError("DENIED", f"creating a package needs admin permission on repository '{repository}'")
+    if "delete" not in principal.actions:
+        raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what="creating a package"))
     package = await store.db(store.meta.create_package, workspace.slug, name, repository)
     if package is None:
         raise RegistryError("NAME_EXISTS", f"package {name!r} already exists in workspace {workspace.slug!r}", status=409)
@@ -161,8 +190,8 @@ async def delete_package(store: Store, collector: Collector, package: Package) -
     return tags
 
 
-async def storage_report(store: Store, collector: Collector, workspace: Workspace, member: Member) -> dict:
-    if member.best_role() is None:
+async def storage_report(store: Store, collector: Collector, workspace: Workspace, principal: Principal) -> dict:
+    if principal.best_role() is None:
         raise RegistryError("DENIED", "storage figures need a role on at least one repository of the workspace")
     figures = await store.db(storage, store.meta, workspace.slug, store.config.grace_seconds)
     last = collector.last.get(workspace.slug)
@@ -175,10 +204,12 @@ async def storage_report(store: Store, collector: Collector, workspace: Workspac
     return figures
 
 
-async def collect_now(collector: Collector, workspace: Workspace, member: Member) -> dict:
+async def collect_now(collector: Collector, workspace: Workspace, principal: Principal) -> dict:
     """Run a collection now and return its result (an extension for tests and operators)."""
-    if not role_at_least(member.best_role(), "admin"):
+    if not role_at_least(principal.best_role(), "admin"):
         raise RegistryError("DENIED", "running a collection needs admin permission on a repository of the workspace")
+    if "delete" not in principal.actions:
+        raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what="running a collection"))
     collector.schedule(workspace.slug)
     await collector.wait_idle(workspace.slug)
     last = collector.last.get(workspace.slug)

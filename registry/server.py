@@ -5,6 +5,7 @@ import asyncio
 import ctypes
 import logging
 import signal
+import ssl
 from pathlib import Path
 
 from aiohttp import web
@@ -45,15 +46,32 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def serve(host: str, port: int, root: Path, config: Config, ready_file: Path | None = None) -> None:
+def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """A server context for --tls-cert/--tls-key (both or neither); ValueError says what is wrong."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("give both --tls-cert and --tls-key, or neither")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot use --tls-cert {cert} with --tls-key {key}: {exc}") from None
+    return context
+
+
+async def serve(host: str, port: int, root: Path, config: Config, ready_file: Path | None = None,
+                ssl_context: ssl.SSLContext | None = None) -> None:
     keep_freed_memory_for_reuse()
     app = create_app(root, config)
     runner = web.AppRunner(app, access_log=None, read_bufsize=READ_BUFSIZE, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=512)
+    site = web.TCPSite(runner, host, port, backlog=512, ssl_context=ssl_context)
     await site.start()
     bound = runner.addresses[0]
-    log.info("registry listening on http://%s:%s with root %s", bound[0], bound[1], root)
+    scheme = "https" if ssl_context else "http"
+    log.info("registry listening on %s://%s:%s with root %s", scheme, bound[0], bound[1], root)
     if ready_file is not None:
         ready_file.write_text(f"{bound[0]}:{bound[1]}\n")
     stop = asyncio.Event()

@@ -121,8 +121,9 @@ class Store:
                 raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
             if start is not None and start != session.offset:
                 raise RegistryError(
-                    "RANGE_INVALID",
+                    "BLOB_UPLOAD_INVALID",
                     f"chunk starts at {start} but the upload has {session.offset} bytes: send the next chunk from {session.offset}",
+                    status=416,  # the distribution spec's answer to an out-of-order chunk
                     headers={"Range": f"0-{max(session.offset - 1, 0)}"},
                 )
             try:
@@ -208,9 +209,9 @@ class Store:
             self.meta.put_manifest, package, digest, parsed.media_type, body, blobs, children, tag
         )
         if missing:
-            kind = "MANIFEST_BLOB_UNKNOWN" if parsed.blobs else "MANIFEST_UNKNOWN"
+            # The spec's code for a missing blob and, for an index, a missing child manifest alike.
             raise RegistryError(
-                kind,
+                "MANIFEST_BLOB_UNKNOWN",
                 f"manifest references content this package does not have: {', '.join(missing)}; push those first",
                 status=400,
                 detail={"missing": missing},

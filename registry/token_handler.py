@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .auth import ACTIONS_BY_ROLE, Scope, TokenIssuer, authenticate, parse_basic, parse_scope
+from .auth import ACTIONS_BY_ROLE, CredentialsExpired, Principal, Scope, TokenIssuer, identify, parse_basic, parse_scope
 from .errors import RegistryError
 from .names import NameError_, parse_repository
 from .store import Store
@@ -34,8 +34,11 @@ class TokenHandler:
                 headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'},
             )
         username, secret = creds
-        workspaces = authenticate(self.store.config, username, secret)
-        if not workspaces:
+        try:
+            principals = identify(self.store.config, self.store.root, username, secret)
+        except CredentialsExpired as exc:
+            raise RegistryError("UNAUTHORIZED", str(exc), headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'}) from None
+        if not principals:
             raise RegistryError(
                 "UNAUTHORIZED", "invalid username or token",
                 headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'},
@@ -44,11 +47,13 @@ class TokenHandler:
         if request.method == "POST" and not scopes:
             form = await request.post()
             scopes = " ".join(map(str, form.getall("scope", []))).split()
-        granted = [await self._grant(username, workspaces, s) for s in scopes]
-        body = self.issuer.issue(username, [g for g in granted if g is not None], workspaces)
+        by_workspace = {p.workspace: p for p in principals}
+        granted = [await self._grant(by_workspace, s) for s in scopes]
+        body = self.issuer.issue(username, [g for g in granted if g is not None], principals=principals)
         return web.json_response(body)
 
-    async def _grant(self, username: str, workspaces: list[str], text: str) -> Scope | None:
+    async def _grant(self, principals: dict[str, Principal], text: str) -> Scope | None:
+        """The requested actions, intersected with the role on the package's repository and the token's scopes."""
         scope = parse_scope(text)
         if scope is None:
             return None
@@ -57,10 +62,10 @@ class TokenHandler:
         except NameError_:
             return None
         actions: frozenset[str] = frozenset()
-        if repository.workspace in workspaces:
+        principal = principals.get(repository.workspace)
+        if principal is not None:
             package = await self.store.package(repository.workspace, repository.package)
-            member = self.store.config.member(repository.workspace, username)
-            role = member.role_on(package.repository) if (member and package) else None
+            role = principal.role_on(package.repository) if package else None
             if role is not None:
-                actions = scope.actions & ACTIONS_BY_ROLE[role]
+                actions = scope.actions & ACTIONS_BY_ROLE[role] & principal.actions
         return Scope(scope.type, scope.name, actions)

@@ -20,7 +20,11 @@ TOKENS = {
     "reader": "reader-token-93ab",
     "boss": "boss-token-27de",
     "outsider": "outsider-token-c0ff",
+    "dev@example.com": "dev-api-token-write-7b31",  # an API token scoped read and write
 }
+# An API token of the same account scoped read:package:bitbucket only (the account has write on web-app).
+READ_SCOPED_TOKEN = "dev-api-token-read-42d9"
+EMAIL = "dev@example.com"
 
 
 def default_config() -> dict:
@@ -34,6 +38,10 @@ def default_config() -> dict:
                     "reader": {"token": TOKENS["reader"], "roles": {"web-app": "read"}},
                     "boss": {"token": TOKENS["boss"], "roles": {"web-app": "admin", "tools": "admin"}},
                     "outsider": {"token": TOKENS["outsider"], "roles": {}},
+                    EMAIL: {"roles": {"web-app": "write"}, "api_tokens": [
+                        {"token": READ_SCOPED_TOKEN, "scopes": ["read:package:bitbucket"]},
+                        {"token": TOKENS[EMAIL], "scopes": ["read:package:bitbucket", "write:package:bitbucket"]},
+                    ]},
                 },
             },
             "globex": {
@@ -68,7 +76,8 @@ class RegistryProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        scheme = "https" if "--tls-cert" in self.extra_args else "http"
+        return f"{scheme}://{self.host}"
 
     def start(self, timeout: float = 20.0) -> "RegistryProcess":
         ready = self.root.parent / f"{self.root.name}.ready"
@@ -112,6 +121,18 @@ class RegistryProcess:
     # -- convenience for tests: the management API and bearer tokens --------------------
     def api(self, method: str, path: str, user: str = "boss", **kwargs) -> requests.Response:
         return requests.request(method, f"{self.url}/api{path}", auth=(user, TOKENS[user]), timeout=30, **kwargs)
+
+    def pipeline_credentials(self, repository: str, ttl: int = 3600, workspace: str = "acme") -> tuple[str, str]:
+        """Mint pipeline credentials with the real command, as a user would: (username, token)."""
+        r = subprocess.run(
+            [sys.executable, "-m", "registry", "pipeline-credentials", "--root", str(self.root),
+             "--workspace", workspace, "--repository", repository, "--ttl", str(ttl)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        values = dict(line.split("=", 1) for line in r.stdout.splitlines())
+        assert set(values) == {"BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN"}, r.stdout
+        return values["BITBUCKET_PACKAGES_USERNAME"], values["BITBUCKET_PACKAGES_TOKEN"]
 
     def token(self, user: str, scope: str) -> str:
         r = requests.get(f"{self.url}/token", params={"scope": scope, "service": "crg.apkg.io"},

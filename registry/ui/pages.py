@@ -13,15 +13,15 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from .. import management as ops
-from ..auth import role_at_least
-from ..config import Member, Workspace
+from ..auth import Principal, role_at_least
+from ..config import Workspace
 from ..errors import RegistryError
 from ..gc import Collector
 from ..store import Store
 from .format import human_bytes
 from .paging import page_of
 from .session import COOKIE, Session, SessionCodec
-from .viewer import member_in, session_roles
+from .viewer import grant_of, member_in, session_roles_of
 
 PER_PAGE = 50
 IMAGE = "{image:[a-z0-9][a-z0-9._/-]*?}"
@@ -100,7 +100,7 @@ class Pages:
             self.save(response, request, self.codec.with_notice(session, notice))
         return response
 
-    def viewer(self, request: web.Request) -> tuple[Workspace, Member]:
+    def viewer(self, request: web.Request) -> tuple[Workspace, Principal]:
         session = self.session(request)
         if session is None or session.username is None:
             raise RegistryError("UNAUTHORIZED", "log in to see this page")
@@ -119,12 +119,12 @@ class Pages:
             raise RegistryError("DENIED", CSRF_REFUSED, status=403)
         return dict(data)
 
-    def nav(self, workspace: Workspace, member: Member) -> dict:
+    def nav(self, workspace: Workspace, member: Principal) -> dict:
         return {
             "workspace": workspace,
             "member": member,
-            "can_create": any(r == "admin" for r in member.roles.values()),
-            "is_admin": role_at_least(member.best_role(), "admin"),
+            "can_create": "delete" in member.actions and any(r == "admin" for r in member.roles.values()),
+            "is_admin": "delete" in member.actions and role_at_least(member.best_role(), "admin"),
         }
 
     # -- login --------------------------------------------------------------------------
@@ -149,10 +149,14 @@ class Pages:
         if session is None or not session.csrf_matches(data.get("csrf_token")):
             request["session"] = None  # a fresh form with a new token
             return self.render(request, "login.html", {**context, "error": CSRF_REFUSED}, status=403)
-        roles = session_roles(self.store.config, username, token) if username and token else {}
-        if not roles:
+        try:
+            found = ops.principals(self.store.config, self.store.root, username, token) if username and token else []
+        except RegistryError as exc:  # pipeline credentials past their expiry, told so as the API does
+            return self.render(request, "login.html", {**context, "error": exc.message}, status=401)
+        if not found:
             return self.render(request, "login.html", {**context, "error": "Invalid username or token."}, status=401)
-        new = self.codec.logged_in(username, roles)
+        roles = session_roles_of(self.store.config, username, found)
+        new = self.codec.logged_in(username, roles, {p.workspace: grant_of(p) for p in found})
         target = nxt or (f"/ui/{next(iter(sorted(roles)))}/packages" if len(roles) == 1 else "/ui/")
         response = see_other(target)
         self.save(response, request, new)
@@ -188,11 +192,13 @@ class Pages:
         workspace, member = self.viewer(request)
         return self._create_page(request, workspace, member, {})
 
-    def _create_page(self, request: web.Request, workspace: Workspace, member: Member, values: dict,
+    def _create_page(self, request: web.Request, workspace: Workspace, member: Principal, values: dict,
                      error: str | None = None, status: int = 200) -> web.Response:
         choices = sorted(r for r, role in member.roles.items() if role == "admin")
         if not choices:
             raise RegistryError("DENIED", "creating a package needs admin permission on a repository of the workspace")
+        if "delete" not in member.actions:
+            raise RegistryError("DENIED", ops.WRITE_SCOPE_MISSING.format(what="creating a package"))
         return self.render(request, "create.html", {
             **self.nav(workspace, member), "choices": choices, "values": values, "error": error,
         }, status=status)
@@ -211,8 +217,11 @@ class Pages:
     # -- an image and its tags ----------------------------------------------------------
     async def image(self, request: web.Request) -> web.Response:
         workspace, member = self.viewer(request)
-        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "read")
+        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "read",
+                                        hide_unreadable=True)
         role = member.role_on(package.repository)
+        may_delete_image, may_delete_tags = (ops.may(member, package.repository, needed, "delete")
+                                             for needed in ("admin", "write"))
         details = await ops.details(self.store, workspace, package)
         tags = sorted(details["tags"], key=lambda t: (t["updated_at"] or "", t["name"]), reverse=True)
         page = page_of(len(tags), request.query.get("page"), PER_PAGE)
@@ -220,17 +229,18 @@ class Pages:
         for tag in shown:
             tag["platforms"] = await ops.platforms(self.store, package, tag["digest"])
         confirm, confirm_tag = request.query.get("confirm"), request.query.get("tag")
-        if confirm == "delete-image" and not role_at_least(role, "admin"):
-            raise RegistryError("DENIED", f"deleting an image needs admin permission on repository '{package.repository}'")
+        if confirm == "delete-image" and not may_delete_image:
+            raise RegistryError("DENIED", f"deleting an image needs admin permission on repository '{package.repository}'"
+                                          " and credentials that may delete")
         if confirm == "delete-tag":
-            if not role_at_least(role, "write"):
+            if not may_delete_tags:
                 raise RegistryError("DENIED", f"deleting a tag needs write permission on repository '{package.repository}'")
             if confirm_tag not in {t["name"] for t in tags}:
                 confirm = None
         return self.render(request, "image.html", {
             **self.nav(workspace, member), "image": details, "tags": shown, "page": page, "role": role,
-            "can_delete_image": role_at_least(role, "admin"), "can_delete_tags": role_at_least(role, "write"),
-            "can_push": role_at_least(role, "write"), "confirm": confirm, "confirm_tag": confirm_tag,
+            "can_delete_image": may_delete_image, "can_delete_tags": may_delete_tags,
+            "can_push": ops.may(member, package.repository, "write", "push"), "confirm": confirm, "confirm_tag": confirm_tag,
             "page_link": lambda n: "?" + urlencode({"page": n}),
         })
 
@@ -239,7 +249,8 @@ class Pages:
         data = await self.form(request)
         if data.get("action") != "delete":
             raise RegistryError("INVALID_REQUEST", "unknown action")
-        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "admin")
+        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "admin", "delete",
+                                        hide_unreadable=True)
         tags = await ops.delete_package(self.store, self.collector, package)
         return self.redirect(request, f"/ui/{workspace.slug}/packages", (
             f"Image {package.name} and its {tags} tag{'s' if tags != 1 else ''} deleted: they can no longer be pulled. "
@@ -247,15 +258,17 @@ class Pages:
 
     async def tag(self, request: web.Request) -> web.Response:
         workspace, member = self.viewer(request)
-        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "read")
+        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "read",
+                                        hide_unreadable=True)
         role = member.role_on(package.repository)
+        may_delete = ops.may(member, package.repository, "write", "delete")
         details = await ops.tag_details(self.store, package, request.match_info["tag"])
         confirm = request.query.get("confirm")
-        if confirm == "delete-tag" and not role_at_least(role, "write"):
+        if confirm == "delete-tag" and not may_delete:
             raise RegistryError("DENIED", f"deleting a tag needs write permission on repository '{package.repository}'")
         return self.render(request, "tag.html", {
             **self.nav(workspace, member), "package": package, "tag": details, "role": role,
-            "can_delete_tag": role_at_least(role, "write"), "confirm": confirm,
+            "can_delete_tag": may_delete, "confirm": confirm,
         })
 
     async def delete_tag(self, request: web.Request) -> web.Response:
@@ -263,7 +276,8 @@ class Pages:
         data = await self.form(request)
         if data.get("action") != "delete":
             raise RegistryError("INVALID_REQUEST", "unknown action")
-        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "write")
+        package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "write", "delete",
+                                        hide_unreadable=True)
         tag = request.match_info["tag"]
         await ops.delete_tag(self.store, self.collector, package, tag)
         return self.redirect(request, f"/ui/{workspace.slug}/packages/{package.name}", (

@@ -1,7 +1,8 @@
 """The pages' session: a signed cookie (HS256 JWT) with its own key kept in the registry's root.
 
 It holds the username, the roles the credentials allowed at login (per workspace and
-repository), a CSRF token that every form posts back, an optional one-time notice, and an
+repository), the credentials' kind and what their scopes allow (per workspace), a CSRF
+token that every form posts back, an optional one-time notice, and an
 expiry. It never holds the token itself. A session without a username (before login) still
 carries a CSRF token, so the login form is protected too.
 """
@@ -30,6 +31,7 @@ class Session:
     username: str | None = None
     roles: dict[str, dict[str, str] | str] = field(default_factory=dict)  # workspace -> repository -> role (see viewer)
     notice: str | None = None
+    grants: dict[str, dict] = field(default_factory=dict)  # workspace -> kind, actions, repository, expires_at
 
     def csrf_matches(self, given: object) -> bool:
         return isinstance(given, str) and hmac.compare_digest(given.encode(), self.csrf.encode())
@@ -56,9 +58,15 @@ class SessionCodec:
     def anonymous(self) -> Session:
         return Session(csrf=secrets.token_urlsafe(32), expires_at=time.time() + ANONYMOUS_SECONDS)
 
-    def logged_in(self, username: str, roles: dict[str, dict[str, str] | str]) -> Session:
-        """A new session (and a new CSRF token: the one from before login is never reused)."""
-        return Session(csrf=secrets.token_urlsafe(32), expires_at=time.time() + self.ttl, username=username, roles=roles)
+    def logged_in(self, username: str, roles: dict[str, dict[str, str] | str],
+                  grants: dict[str, dict] | None = None) -> Session:
+        """A new session (and a new CSRF token: the one from before login is never reused).
+
+        A session of credentials that expire (pipeline credentials) ends with them."""
+        expires_at = time.time() + self.ttl
+        ends = [g["expires_at"] for g in (grants or {}).values() if isinstance(g.get("expires_at"), (int, float))]
+        return Session(csrf=secrets.token_urlsafe(32), expires_at=min([expires_at, *ends]), username=username,
+                       roles=roles, grants=grants or {})
 
     def with_notice(self, session: Session, notice: str | None) -> Session:
         return replace(session, notice=notice)
@@ -67,6 +75,8 @@ class SessionCodec:
         claims = {"aud": AUDIENCE, "exp": int(session.expires_at), "csrf": session.csrf}
         if session.username is not None:
             claims.update(sub=session.username, roles=session.roles)
+            if session.grants:
+                claims["grants"] = session.grants
         if session.notice:
             claims["notice"] = session.notice
         return jwt.encode(claims, self.key, algorithm="HS256")
@@ -79,11 +89,12 @@ class SessionCodec:
             raw = jwt.decode(value, self.key, algorithms=["HS256"], audience=AUDIENCE)
         except jwt.PyJWTError:
             return None
-        roles = raw.get("roles", {})
-        if not isinstance(raw.get("csrf"), str) or not isinstance(roles, dict):
+        roles, grants = raw.get("roles", {}), raw.get("grants", {})
+        if not isinstance(raw.get("csrf"), str) or not isinstance(roles, dict) or not isinstance(grants, dict):
             return None
         return Session(
             csrf=raw["csrf"], expires_at=float(raw["exp"]), username=raw.get("sub"),
             roles={str(ws): dict(r) if isinstance(r, dict) else str(r) for ws, r in roles.items()},
             notice=raw.get("notice") if isinstance(raw.get("notice"), str) else None,
+            grants={str(ws): dict(g) for ws, g in grants.items() if isinstance(g, dict)},
         )

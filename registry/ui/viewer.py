@@ -1,39 +1,57 @@
-"""Who is looking at a page: the session's member, with the roles its login allowed.
+"""Who is looking at a page: the session's credentials, with the roles their login allowed.
 
 The credentials are checked once, at login, by the same function as the management API's
-HTTP Basic (`management.basic_member`); the session keeps the roles that check returned.
-Every request takes, per repository, the lower of those and the member's role in the
-config now, so a session never grants more than the credentials or the config allow.
+HTTP Basic (`management.principals`: members' tokens, email usernames with API tokens,
+pipeline credentials); the session keeps the roles that check returned and the credentials'
+kind, the actions their scopes allow and, for pipeline credentials, their repository and expiry.
+Every request takes, per repository, the lower of the session's roles and the roles in the
+config now, so a session never grants more than the credentials or the config allow; a session
+of pipeline credentials ends when they expire.
 When the credentials allowed exactly the configured roles, the session says only that
 (`AS_CONFIGURED`), which keeps the cookie small for workspaces with many repositories.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+import time
+from pathlib import Path
 
-from ..config import ROLE_RANK, Config, Member, Workspace
-from ..management import basic_member
+from ..auth import MEMBER, PIPELINE, Principal
+from ..config import ALL_ACTIONS, ROLE_RANK, Config, Workspace
+from ..errors import RegistryError
+from ..management import principals
 from .session import Session
 
 AS_CONFIGURED = "as-configured"
 
 
-def login_roles(config: Config, username: str, token: str) -> dict[str, dict[str, str]]:
+def grant_of(principal: Principal) -> dict:
+    """What a session keeps of the credentials themselves (never the token)."""
+    return {**principal.claim(), "expires_at": principal.expires_at}
+
+
+def roles_of(config: Config, found: list[Principal]) -> dict[str, dict[str, str]]:
+    """Workspace -> repository -> role allowed by these principals."""
+    return {
+        p.workspace: {repo: role for repo in config.workspaces[p.workspace].repositories if (role := p.role_on(repo))}
+        for p in found
+    }
+
+
+def login_roles(config: Config, username: str, token: str, root: Path | None = None) -> dict[str, dict[str, str]]:
     """Workspace -> repository -> role for these credentials; empty when they are valid nowhere."""
-    granted: dict[str, dict[str, str]] = {}
-    for slug, workspace in config.workspaces.items():
-        member = basic_member(config, slug, username, token)
-        if member is not None:
-            granted[slug] = {repo: role for repo in workspace.repositories if (role := member.role_on(repo))}
-    return granted
+    return roles_of(config, principals(config, root, username, token))
 
 
-def session_roles(config: Config, username: str, token: str) -> dict[str, dict[str, str] | str]:
+def session_roles_of(config: Config, username: str, found: list[Principal]) -> dict[str, dict[str, str] | str]:
     """What a session keeps of a login: per workspace, the roles or `AS_CONFIGURED`."""
     return {
         slug: AS_CONFIGURED if roles == _configured(config, slug, username) else roles
-        for slug, roles in login_roles(config, username, token).items()
+        for slug, roles in roles_of(config, found).items()
     }
+
+
+def session_roles(config: Config, username: str, token: str, root: Path | None = None) -> dict[str, dict[str, str] | str]:
+    return session_roles_of(config, username, principals(config, root, username, token))
 
 
 def _configured(config: Config, slug: str, username: str) -> dict[str, str]:
@@ -44,14 +62,30 @@ def _configured(config: Config, slug: str, username: str) -> dict[str, str]:
     return {repo: role for repo, role in member.roles.items() if repo in workspace.repositories}
 
 
-def member_in(config: Config, session: Session | None, slug: str) -> tuple[Workspace, Member] | None:
-    """The workspace and the member as this session may act in it, or None."""
+def member_in(config: Config, session: Session | None, slug: str) -> tuple[Workspace, Principal] | None:
+    """The workspace and the credentials as this session may act in it, or None.
+
+    Raises 401 once the session's pipeline credentials have expired.
+    """
     if session is None or session.username is None or slug not in session.roles:
         return None
     workspace = config.workspaces.get(slug)
-    member = config.member(slug, session.username)
-    if workspace is None or member is None:
+    if workspace is None:
         return None
+    grant = session.grants.get(slug) or {"kind": MEMBER, "actions": sorted(ALL_ACTIONS)}
+    actions = frozenset(a for a in grant.get("actions", []) if a in ALL_ACTIONS)
+    kind, repository, expires_at = str(grant.get("kind", MEMBER)), grant.get("repository"), grant.get("expires_at")
+    if kind == PIPELINE:
+        if repository not in workspace.repositories or not isinstance(expires_at, (int, float)):
+            return None
+        if expires_at <= time.time():
+            raise RegistryError("UNAUTHORIZED", "the pipeline credentials of this session have expired: log in again")
+        configured = {repository: "write"}
+    else:
+        member = config.member(slug, session.username)
+        if member is None:
+            return None
+        configured = member.roles
     granted = session.roles[slug]
     if granted == AS_CONFIGURED:
         granted = _configured(config, slug, session.username)
@@ -59,7 +93,7 @@ def member_in(config: Config, session: Session | None, slug: str) -> tuple[Works
         return None
     roles = {}
     for repo, role in granted.items():
-        now = member.role_on(repo)
+        now = configured.get(repo)
         if now is not None and role in ROLE_RANK:
             roles[repo] = min(role, now, key=ROLE_RANK.__getitem__)
-    return workspace, replace(member, roles=roles)
+    return workspace, Principal(slug, session.username, kind, actions, roles, repository, expires_at)

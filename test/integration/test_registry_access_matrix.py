@@ -1,11 +1,14 @@
 """Every route of /v2/ and of the management API, tried with every kind of credential, table-driven.
 
 Credentials: none, wrong ones, a forged token, an expired token, a token issued for workspace
-globex, and each role on the package's repository (reader: read, pipelines: write, boss: admin,
-outsider: none). The expected answer comes from the permission table in DESIGN.md and README.md.
-A member without access gets, for an existing package, exactly the answer (status, code,
-message) a missing package gets. Afterwards neither the responses nor the registry's debug log
-contain a member token or a bearer token.
+globex, each role on the package's repository (reader: read, pipelines: write, boss: admin,
+outsider: none), an email username with a read+write API token and with a read-scoped one (both
+on a write role), pipeline credentials of the package's repository, of another repository, and
+expired ones. The expected answer comes from the permission table and the access rule in README.md.
+Credentials without access that may not push anywhere get, for an existing package, exactly the
+answer (status, code, message) a missing package gets; the /v2/ routes and the management API
+give the same answer. Afterwards neither the responses nor the registry's debug log contain a
+member token or a bearer token.
 
 Two registries are shared by the module: the main one (started with --debug), and one with a
 1-second token lifetime whose tokens are left to expire once, for all the "expired" cases.
@@ -28,7 +31,7 @@ from test.oci_client import (
     DOCKER_MANIFEST, Client, digest_of, docker_login, docker_push, docker_refs, error_codes, error_message,
     image_manifest, verify_tagged_image,
 )
-from test.registry_process import TOKENS, RegistryProcess, default_config
+from test.registry_process import EMAIL, READ_SCOPED_TOKEN, TOKENS, RegistryProcess, default_config
 
 __all__ = ["docker_refs"]
 GLOBEX_TOKEN = "globex-token-11aa"  # member `pipelines` of workspace globex (write on its repository `site`)
@@ -37,8 +40,16 @@ TOOL = "acme/tool-image"           # linked to tools: reader and outsider have n
 MISSING = "acme/no-such-package"
 GENERIC_DENIED = "requested access to the resource is denied"
 RANK = {None: 0, "read": 1, "write": 2, "admin": 3}
-ROLE_ON_WEB_APP = {"reader": "read", "pipelines": "write", "boss": "admin", "outsider": None}
-MEMBERS = tuple(ROLE_ON_WEB_APP)
+MEMBERS = ("reader", "pipelines", "boss", "outsider")
+# Credentials that are not a member's own token: an email username with API tokens, pipeline credentials.
+SCOPED = ("email-write", "email-read", "pipeline", "pipeline-other")
+ROLE_ON_WEB_APP = {"reader": "read", "pipelines": "write", "boss": "admin", "outsider": None,
+                   "email-write": "write", "email-read": "write", "pipeline": "write", "pipeline-other": None}
+READ_SCOPED = {"email-read"}  # a read:package:bitbucket API token: pull, whatever the role
+NO_DELETE = READ_SCOPED | {"pipeline", "pipeline-other"}  # pipeline credentials pull and push, nothing more
+PUSHERS = ("pipelines", "boss", "email-write", "pipeline")  # may push to APP
+PIPELINE_OTHER_DENIED = ("pipeline credentials for repository tools reach only its packages; "
+                         "package acme/my-container-app is linked to repository web-app")
 TIMEOUT = 30
 
 # Every response the matrix received, for the leak check at the end of the module.
@@ -54,6 +65,12 @@ def send(method: str, url: str, headers: dict | None = None, **kwargs) -> reques
 
 def basic(user: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+
+def logins(world: "World") -> dict[str, tuple[str, str]]:
+    """cred -> (username, secret) for every credential kind that logs in."""
+    return {**{m: (m, TOKENS[m]) for m in MEMBERS}, "email-write": (EMAIL, TOKENS[EMAIL]),
+            "email-read": (EMAIL, READ_SCOPED_TOKEN), **world.pipeline}
 
 
 def bearer_for(registry: RegistryProcess, user: str, secret: str, *repositories: str) -> str:
@@ -90,6 +107,8 @@ class World:
     short: RegistryProcess
     content: dict[tuple[int, str], Content] = field(default_factory=dict)
     expired: dict[str, str] = field(default_factory=dict)  # repository -> expired boss token (short registry)
+    pipeline: dict[str, tuple[str, str]] = field(default_factory=dict)  # cred -> pipeline credentials (main)
+    pipeline_expired: dict[str, str] = field(default_factory=dict)  # repository -> bearer of expired ones (main)
 
     def of(self, cred: str) -> RegistryProcess:
         return self.short if cred == "expired" else self.main
@@ -117,11 +136,22 @@ def world(tmp_path_factory) -> World:
             for repository in (APP, TOOL):
                 world.content[(registry.port, repository)] = populate(registry, repository)
         # Boss (admin everywhere) tokens for every repository, left to expire once for all "expired" cases.
+        world.pipeline["pipeline"] = main.pipeline_credentials("web-app")
+        world.pipeline["pipeline-other"] = main.pipeline_credentials("tools")
+        world.pipeline["pipeline-expired"] = main.pipeline_credentials("web-app", ttl=2)
         for repository in (APP, TOOL, MISSING):
             world.expired[repository] = bearer_for(short, "boss", TOKENS["boss"], repository)
-        time.sleep(2.5)
-        probe = send("GET", f"{short.url}/v2/", {"Authorization": f"Bearer {world.expired[APP]}"})
-        assert probe.status_code == 401, "the short-lived tokens did not expire"
+            # Bearer tokens never outlive the pipeline credentials they were issued for (main's last 300 s).
+            world.pipeline_expired[repository] = bearer_for(main, *world.pipeline["pipeline-expired"], repository)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            probes = [send("GET", f"{reg.url}/v2/", {"Authorization": f"Bearer {token}"})
+                      for reg, token in ((short, world.expired[APP]), (main, world.pipeline_expired[APP]))]
+            if all(p.status_code == 401 for p in probes):
+                break
+        else:
+            pytest.fail("the short-lived tokens did not expire")
         yield world
     finally:
         main.stop()
@@ -138,7 +168,7 @@ def forged_token(repository: str) -> str:
 
 
 # -- /v2/ ---------------------------------------------------------------------------------
-V2_CREDS = ("none", "wrong", "forged", "expired", "globex", *MEMBERS)
+V2_CREDS = ("none", "wrong", "forged", "expired", "globex", "pipeline-expired", *MEMBERS, *SCOPED)
 PULL_ROUTES = {
     "blob HEAD": ("HEAD", "/v2/{repo}/blobs/{layer}"),
     "blob GET": ("GET", "/v2/{repo}/blobs/{layer}"),
@@ -170,16 +200,27 @@ def expected_v2(route: str, cred: str) -> tuple[int, str | None]:
     """The permission table: (status, OCI code) for `cred` on `route` of an existing package linked to web-app."""
     if route in UNSUPPORTED_ROUTES:
         return 405, "UNSUPPORTED"  # like crg.apkg.io, whoever asks
-    if cred in ("none", "wrong", "forged", "expired"):
+    if cred in ("none", "wrong", "forged", "expired", "pipeline-expired"):
         return 401, "UNAUTHORIZED"
     if route == "ping":
         return 200, None  # any valid token of this registry, whatever it grants
     if cred == "globex":
         return 401, "UNAUTHORIZED"  # credentials of another workspace grant nothing in acme
     needed = "read" if route in PULL_ROUTES else "write"
-    if RANK[ROLE_ON_WEB_APP[cred]] >= RANK[needed]:
+    if RANK[ROLE_ON_WEB_APP[cred]] >= RANK[needed] and not (needed == "write" and cred in READ_SCOPED):
         return SUCCESS[route], None
     return 403, "DENIED"
+
+
+def expected_denial(cred: str, needed: str) -> str:
+    """The words of a 403 DENIED for `cred` on APP (linked to web-app)."""
+    if cred in READ_SCOPED:
+        return "token lacks the write:package:bitbucket scope"
+    if cred == "pipeline-other":
+        return PIPELINE_OTHER_DENIED
+    if ROLE_ON_WEB_APP.get(cred) is None:
+        return GENERIC_DENIED
+    return f"needs {needed} permission on repository 'web-app'"
 
 
 def v2_headers(world: World, cred: str, repository: str, user_for: str | None = None) -> dict[str, str]:
@@ -192,18 +233,20 @@ def v2_headers(world: World, cred: str, repository: str, user_for: str | None = 
         return {"Authorization": f"Bearer {forged_token(repository)}"}
     if cred == "expired":
         return {"Authorization": f"Bearer {world.expired[repository]}"}
+    if cred == "pipeline-expired":
+        return {"Authorization": f"Bearer {world.pipeline_expired[repository]}"}
     if cred == "globex":
         return {"Authorization": f"Bearer {bearer_for(registry, 'pipelines', GLOBEX_TOKEN, repository, 'globex/site-image')}"}
-    return {"Authorization": f"Bearer {bearer_for(registry, cred, TOKENS[cred], repository)}"}
+    return {"Authorization": f"Bearer {bearer_for(registry, *logins(world)[cred], repository)}"}
 
 
 def upload_id_for(world: World, cred: str, repository: str) -> str:
     """The caller's own session when it may push there, else a session of the boss (or none for a missing package)."""
     registry = world.of(cred)
-    owner = cred if cred in ("pipelines", "boss") else "boss"
+    user, secret = logins(world)[cred] if cred in PUSHERS else ("boss", TOKENS["boss"])
     if repository == MISSING:
         return uuid.uuid4().hex
-    location = FreshClient(registry, repository, user=owner).start_upload()
+    location = FreshClient(registry, repository, user=user, secret=secret).start_upload()
     return location.rsplit("/", 1)[1]
 
 
@@ -250,10 +293,7 @@ def test_v2_route_answers_as_the_permission_table_says(world, route, cred):
         if route != "ping":
             assert f"repository:{APP}:" in challenge
     if status == 403 and V2_ROUTES[route][0] != "HEAD":
-        if ROLE_ON_WEB_APP.get(cred) is None:
-            assert error_message(r) == GENERIC_DENIED
-        else:
-            assert "needs write permission on repository 'web-app'" in error_message(r)
+        assert expected_denial(cred, "write") in error_message(r), (route, cred, r.text)
     if cred == "expired":
         # Expiry, and nothing else, is why it was refused: a fresh token of the same member works.
         fresh = FreshClient(world.short, APP, user="boss", actions="pull,push,delete")
@@ -267,7 +307,7 @@ def test_v2_route_answers_as_the_permission_table_says(world, route, cred):
 @pytest.mark.parametrize("route", [*PULL_ROUTES, *PUSH_ROUTES])
 @pytest.mark.parametrize("cred, hidden", [
     ("none", APP), ("wrong", APP), ("forged", APP), ("expired", APP), ("globex", APP),
-    ("outsider", APP), ("reader", TOOL),
+    ("outsider", APP), ("reader", TOOL), ("email-read", TOOL), ("pipeline-expired", APP),
 ])
 def test_without_access_an_existing_package_answers_like_a_missing_one(world, route, cred, hidden):
     existing, missing = v2_request(world, route, cred, hidden), v2_request(world, route, cred, MISSING)
@@ -275,15 +315,79 @@ def test_without_access_an_existing_package_answers_like_a_missing_one(world, ro
     assert answer(existing, hidden, MISSING) == answer(missing, hidden, MISSING)
 
 
-@pytest.mark.parametrize("user", ["pipelines", "boss"])
+@pytest.mark.parametrize("user", ["pipelines", "boss", "email-write", "pipeline", "pipeline-other"])
 def test_members_who_may_push_are_told_a_package_is_missing(world, user):
     r = v2_request(world, "upload POST", user, MISSING)
     assert r.status_code == 404 and error_codes(r) == ["NAME_UNKNOWN"]
     assert "create the package 'no-such-package'" in error_message(r)
 
 
+PIPELINE_TOOL_DENIED = ("pipeline credentials for repository web-app reach only its packages; "
+                        "package acme/tool-image is linked to repository tools")
+
+
+@pytest.mark.parametrize("cred, repository, pull_words, push_words", [
+    ("pipeline-other", APP, PIPELINE_OTHER_DENIED, PIPELINE_OTHER_DENIED),
+    ("pipeline", TOOL, PIPELINE_TOOL_DENIED, PIPELINE_TOOL_DENIED),
+    ("email-write", TOOL,
+     "pull on acme/tool-image needs read permission on repository 'tools'; user 'dev@example.com' has no role there",
+     "push on acme/tool-image needs write permission on repository 'tools'; user 'dev@example.com' has no role there"),
+])
+def test_credentials_that_may_push_are_told_which_repository_a_package_is_linked_to(
+        world, cred, repository, pull_words, push_words):
+    for route, words in (("manifest GET", pull_words), ("upload POST", push_words)):
+        r = v2_request(world, route, cred, repository)
+        assert r.status_code == 403 and error_codes(r) == ["DENIED"], r.text
+        assert error_message(r) == words
+
+
+def test_a_read_scoped_token_on_a_write_role_pulls_but_is_told_the_scope_it_lacks(world):
+    registry = world.main
+    reader = FreshClient(registry, APP, user=EMAIL, secret=READ_SCOPED_TOKEN)
+    assert verify_tagged_image(reader, "v1") == 2
+    r = reader.request("POST", "blobs/uploads/")
+    assert r.status_code == 403 and error_codes(r) == ["DENIED"]
+    assert error_message(r) == (
+        f"token lacks the write:package:bitbucket scope: push on {APP} needs it, and user '{EMAIL}' logged in with "
+        "an API token scoped read:package:bitbucket only; create an API token with write:package:bitbucket")
+    # The token endpoint granted the intersection: requested pull,push x role write x token scope read.
+    claims = jwt.decode(reader.token(), options={"verify_signature": False})
+    assert claims["access"] == [{"type": "repository", "name": APP, "actions": ["pull"]}]
+
+
+def test_expired_pipeline_credentials_are_told_they_expired(world):
+    user, secret = world.pipeline["pipeline-expired"]
+    url = world.main.url
+    for r in (send("GET", f"{url}/token", params={"scope": f"repository:{APP}:pull"}, auth=(user, secret)),
+              send("GET", f"{url}/api/workspaces/acme/packages", auth=(user, secret))):
+        assert r.status_code == 401 and error_codes(r) == ["UNAUTHORIZED"], r.text
+        assert error_message(r).startswith("pipeline credentials expired at ") and "re-run the step" in error_message(r)
+    # Only the right token learns that: a wrong one for the same username is just wrong.
+    r = send("GET", f"{url}/token", auth=(user, secret + "x"))
+    assert r.status_code == 401 and error_message(r) == "invalid username or token"
+
+
+# The same question on /v2/ and in the management API: (v2 route, API route) needing the same role and action.
+SAME_QUESTION = [("manifest GET", "details"), ("blob GET", "tag details")]
+
+
+@pytest.mark.parametrize("cred", [c for c in (*MEMBERS, *SCOPED)])
+@pytest.mark.parametrize("repository", [APP, TOOL, MISSING])
+@pytest.mark.parametrize("v2_route, api_route", SAME_QUESTION)
+def test_v2_and_the_management_api_give_the_same_answer(world, cred, repository, v2_route, api_route):
+    v2 = v2_request(world, v2_route, cred, repository)
+    package = repository.split("/", 1)[1]
+    template = API_ROUTES[api_route][1].replace("/tags/v1", "/tags/no-such-tag")
+    api = send(API_ROUTES[api_route][0], world.main.url + template.format(pkg=package), api_headers(world, cred))
+    if v2.status_code in (403, 404):
+        assert (api.status_code, error_codes(api)) == (v2.status_code, error_codes(v2)), (api.text, v2.text)
+        assert error_message(api) == error_message(v2), (api.text, v2.text)
+    else:
+        assert v2.status_code == 200 and (api.status_code == 200 or error_codes(api) == ["MANIFEST_UNKNOWN"])
+
+
 # -- management API -----------------------------------------------------------------------
-API_CREDS = ("none", "wrong", "bearer", "expired", "globex", *MEMBERS)
+API_CREDS = ("none", "wrong", "bearer", "expired", "globex", "pipeline-expired", *MEMBERS, *SCOPED)
 API_ROUTES = {
     "list": ("GET", "/api/workspaces/acme/packages"),
     "create": ("POST", "/api/workspaces/acme/packages"),
@@ -298,20 +402,22 @@ PACKAGE_ROUTES = {"details": "read", "tag details": "read", "delete tag": "write
 
 
 def expected_api(route: str, cred: str) -> tuple[int, str | None]:
-    if cred in ("none", "wrong", "bearer", "expired", "globex"):
-        return 401, "UNAUTHORIZED"  # HTTP Basic with a member's credentials for this workspace, nothing else
+    if cred in ("none", "wrong", "bearer", "expired", "globex", "pipeline-expired"):
+        return 401, "UNAUTHORIZED"  # HTTP Basic with valid credentials for this workspace, nothing else
     role = ROLE_ON_WEB_APP[cred]
+    writes = cred not in READ_SCOPED
     if route == "list":
         return 200, None  # a member sees the packages of repositories they have a role on
     if route in PACKAGE_ROUTES:
-        if role is None:
-            return 404, "NAME_UNKNOWN"  # the same as a package that does not exist
-        return (200, None) if RANK[role] >= RANK[PACKAGE_ROUTES[route]] else (403, "DENIED")
+        needed = PACKAGE_ROUTES[route]
+        deletes = route.startswith("delete")
+        allowed = RANK[role] >= RANK[needed] and not (deletes and cred in NO_DELETE)
+        return (200, None) if allowed else (403, "DENIED")  # the same rule as /v2/ (README: Access)
     if route == "create":
-        return (201, None) if role == "admin" else (403, "DENIED")
+        return (201, None) if role == "admin" and writes else (403, "DENIED")
     if route == "storage":
-        return (200, None) if role is not None else (403, "DENIED")
-    return (200, None) if role == "admin" else (403, "DENIED")  # gc
+        return (200, None) if cred != "outsider" else (403, "DENIED")  # any role in the workspace
+    return (200, None) if role == "admin" and writes else (403, "DENIED")  # gc
 
 
 def fresh_package(registry: RegistryProcess, repository: str = "web-app") -> str:
@@ -335,7 +441,9 @@ def api_headers(world: World, cred: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {world.expired[APP]}"}
     if cred == "globex":
         return {"Authorization": basic("pipelines", GLOBEX_TOKEN)}
-    return {"Authorization": basic(cred, TOKENS[cred])}
+    if cred == "pipeline-expired":
+        return {"Authorization": basic(*world.pipeline["pipeline-expired"])}
+    return {"Authorization": basic(*logins(world)[cred])}
 
 
 def api_request(world: World, route: str, cred: str, package: str) -> requests.Response:
@@ -372,11 +480,12 @@ def test_management_api_route_answers_as_the_permission_table_says(world, route,
 
 
 @pytest.mark.parametrize("route", list(PACKAGE_ROUTES))
-@pytest.mark.parametrize("cred, repository", [("outsider", "web-app"), ("reader", "tools")])
+@pytest.mark.parametrize("cred, repository", [("outsider", "web-app"), ("reader", "tools"), ("email-read", "tools")])
 def test_management_api_hides_packages_a_member_cannot_see(world, route, cred, repository):
     hidden = fresh_package(world.main, repository)
     existing, missing = api_request(world, route, cred, hidden), api_request(world, route, cred, "no-such-package")
-    assert existing.status_code == 404 and error_codes(existing) == ["NAME_UNKNOWN"]
+    assert existing.status_code == 403 and error_codes(existing) == ["DENIED"]
+    assert error_message(existing) == GENERIC_DENIED
     assert answer(existing, hidden, "no-such-package") == answer(missing, hidden, "no-such-package")
 
 
@@ -403,9 +512,10 @@ def test_an_upload_session_cannot_be_used_from_another_workspace(world):
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}")
 
 
-def secret_forms() -> list[str]:
+def secret_forms(world: World) -> list[str]:
     forms = []
-    for user, secret in [*TOKENS.items(), ("pipelines", GLOBEX_TOKEN)]:
+    for user, secret in [*TOKENS.items(), ("pipelines", GLOBEX_TOKEN), (EMAIL, READ_SCOPED_TOKEN),
+                         *world.pipeline.values()]:
         forms += [secret, base64.b64encode(f"{user}:{secret}".encode()).decode()]
     return forms
 
@@ -435,7 +545,7 @@ def test_no_token_in_any_response_or_in_the_debug_log(world, docker_config, imag
             api_request(world, route, cred, package)
 
     assert len(SEEN) > 80 and ISSUED, "nothing to check"
-    secrets = secret_forms()
+    secrets = secret_forms(world)
     for r in SEEN:
         text = r.text + json.dumps(dict(r.headers))
         assert not [s for s in secrets if s in text], (r.request.method, r.url)

@@ -240,10 +240,10 @@ class TestBlobs:
         assert client.request("PATCH", location, data=b"a" * 100,
                               headers={"Content-Range": "0-99"}).status_code == 202
         r = client.request("PATCH", location, data=b"b" * 100, headers={"Content-Range": "50-149"})
-        assert r.status_code == 416 and error_codes(r) == ["RANGE_INVALID"]
+        assert r.status_code == 416 and error_codes(r) == ["BLOB_UPLOAD_INVALID"]
         assert r.headers["Range"] == "0-99"
         r = client.request("PATCH", location, data=b"b" * 10, headers={"Content-Range": "100-119"})
-        assert r.status_code == 416 and error_codes(r) == ["RANGE_INVALID"]  # 20 bytes declared, 10 sent
+        assert r.status_code == 416 and error_codes(r) == ["BLOB_UPLOAD_INVALID"]  # 20 bytes declared, 10 sent
         # Refused chunks were not mixed in: the upload goes on from where it was.
         status = client.request("GET", location)
         assert status.status_code == 204 and status.headers["Range"] == "0-99"
@@ -351,7 +351,7 @@ class TestManifests:
             expected_code = "MANIFEST_BLOB_UNKNOWN"
         elif case == "unknown-child":
             body = index_manifest(OCI_INDEX, [(digest_of(b"nope"), 10, OCI_MANIFEST, ("linux", "amd64"))])
-            media_type, expected_code = OCI_INDEX, "MANIFEST_UNKNOWN"
+            media_type, expected_code = OCI_INDEX, "MANIFEST_BLOB_UNKNOWN"
         elif case == "digest-mismatch":
             reference, expected_code = digest_of(b"something else"), "DIGEST_INVALID"
         elif case == "bad-tag":

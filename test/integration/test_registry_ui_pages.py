@@ -11,7 +11,7 @@ import pytest
 
 from registry.ui.session import COOKIE, KEY_FILE, SessionCodec
 from test.oci_client import OCI_INDEX, OCI_MANIFEST, Client, digest_of, image_manifest, index_manifest
-from test.registry_process import RegistryProcess, default_config
+from test.registry_process import EMAIL, READ_SCOPED_TOKEN, RegistryProcess, default_config
 from test.ui_client import UiClient, csrf_of
 
 
@@ -22,10 +22,10 @@ def registry(tmp_path_factory):
     reg.stop()
 
 
-def ui(registry: RegistryProcess, user: str | None = None) -> UiClient:
+def ui(registry: RegistryProcess, user: str | None = None, token: str | None = None) -> UiClient:
     client = UiClient(registry.url)
     if user:
-        assert client.login(user).status_code == 200
+        assert client.login(user, token).status_code == 200
     return client
 
 
@@ -210,3 +210,57 @@ class TestImageAndTagPages:
         tag = reader.get("/ui/acme/packages/other-app/tags/single")
         assert single in tag.text and "Layers <span class=\"muted\">(1)</span>" in tag.text and "5.0 KB" in tag.text
         assert reader.get("/ui/acme/packages/other-app/tags/nope").status_code == 404
+
+
+class TestCredentialKinds:
+    """The login takes what the management API takes (email usernames with API tokens, pipeline
+    credentials), and the pages keep each kind to what its scopes allow, with the API's words."""
+
+    @staticmethod
+    def tag(registry, tag: str) -> None:
+        Client(registry, "acme/other-app").push_image(tag, [tag.encode() * 100])
+
+    @staticmethod
+    def tag_exists(registry, tag: str) -> bool:
+        return registry.api("GET", f"/workspaces/acme/packages/other-app/tags/{tag}").status_code == 200
+
+    def delete_tag(self, client: UiClient, tag: str):
+        return client.post(f"/ui/acme/packages/other-app/tags/{tag}", {"action": "delete", "csrf_token": client.csrf()})
+
+    def test_email_username_with_a_write_scoped_api_token(self, registry):
+        self.tag(registry, "kinds-write")
+        dev = ui(registry, EMAIL)
+        names = package_names(dev.get("/ui/acme/packages").text)
+        assert "other-app" in names and "tool-image" not in names
+        page = dev.get("/ui/acme/packages/other-app").text
+        assert "More actions for kinds-write" in page and "confirm=delete-image" not in page  # write, not admin
+        assert self.delete_tag(dev, "kinds-write").status_code == 200 and not self.tag_exists(registry, "kinds-write")
+
+    def test_a_read_scoped_api_token_sees_but_never_deletes(self, registry):
+        self.tag(registry, "kinds-read")
+        dev = ui(registry, EMAIL, READ_SCOPED_TOKEN)
+        page = dev.get("/ui/acme/packages/other-app")
+        assert page.status_code == 200 and "kinds-read" in page.text and "More actions" not in page.text
+        assert dev.get("/ui/acme/packages/other-app", params={"confirm": "delete-tag", "tag": "kinds-read"}).status_code == 403
+        r = self.delete_tag(dev, "kinds-read")
+        assert r.status_code == 403 and "write:package:bitbucket" in r.text and self.tag_exists(registry, "kinds-read")
+
+    def test_pipeline_credentials_reach_their_repository_and_only_pull_and_push(self, registry):
+        self.tag(registry, "kinds-pipe")
+        pipe = ui(registry, *registry.pipeline_credentials("web-app"))
+        assert "other-app" in package_names(pipe.get("/ui/acme/packages").text)
+        assert pipe.get("/ui/acme/packages/tool-image").status_code == 404  # another repository's: not shown
+        assert "More actions" not in pipe.get("/ui/acme/packages/other-app").text
+        r = self.delete_tag(pipe, "kinds-pipe")
+        assert r.status_code == 403 and "pipeline credentials reach only pull and push" in r.text
+        assert self.tag_exists(registry, "kinds-pipe")
+
+    def test_expired_pipeline_credentials_are_refused_with_their_reason(self, registry):
+        user, token = registry.pipeline_credentials("web-app", ttl=1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # bounded: the credentials expire after their one second
+            r = UiClient(registry.url).login(user, token)
+            if r.status_code != 200:
+                break
+            time.sleep(0.5)
+        assert r.status_code == 401 and "pipeline credentials expired at" in r.text and token not in r.text

@@ -130,3 +130,63 @@ def test_daemon_and_image_messages():
     assert image_missing_message("app:1") == (
         "Image app:1 not found in the Docker daemon: build it earlier in the same step with `docker build -t app:1 .` "
         "(each step starts with an empty Docker daemon)")
+
+
+# -- the registry's words for credential cases, as docker shows them and as the native engine rebuilds them
+EXPIRED = ("unauthorized: pipeline credentials expired at 2026-11-25T02:00:00Z: they are valid only during the step "
+           "they were issued for; re-run the step to get new ones")
+NO_WRITE_SCOPE = ("denied: token lacks the write:package:bitbucket scope: push on acme/app needs it, and user "
+                  "'dev@example.com' logged in with an API token scoped read:package:bitbucket only; create an API "
+                  "token with write:package:bitbucket")
+OTHER_REPO = ("denied: pipeline credentials for repository web-app reach only its packages; package acme/base-image "
+              "is linked to repository platform")
+
+
+@pytest.mark.parametrize("text, status, kind", [
+    (EXPIRED, None, Kind.CREDENTIALS_EXPIRED),
+    (EXPIRED, 401, Kind.CREDENTIALS_EXPIRED),
+    ('Get "https://127.0.0.1:5000/v2/": ' + EXPIRED, 401, Kind.CREDENTIALS_EXPIRED),
+    (NO_WRITE_SCOPE, None, Kind.SCOPE_MISSING),
+    (NO_WRITE_SCOPE, 403, Kind.SCOPE_MISSING),
+    (OTHER_REPO, None, Kind.OTHER_REPOSITORY),
+    (OTHER_REPO, 403, Kind.OTHER_REPOSITORY),
+    # Their generic neighbours stay what they were.
+    ("unauthorized: invalid username or token", 401, Kind.UNAUTHORIZED),
+    ("denied: push on acme/app needs write permission on repository 'web-app'; user 'dev@example.com' has read",
+     403, Kind.DENIED),
+    ("blob upload unknown: upload session expired: uploads must finish within 420 s", None, Kind.UPLOAD_TIME_LIMIT),
+])
+def test_credential_cases_are_classified_by_the_registry_text(text, status, kind):
+    error = classify(text, status)
+    assert error.kind is kind and not error.transient and error.detail == text
+
+
+def test_credential_case_messages_say_what_to_do():
+    expired = message(EXPIRED)
+    assert expired.startswith("Push of crg.apkg.io/acme/app:v1 unauthorized: the pipeline credentials of this step "
+                              "(user pipelines) have expired") and "re-run the step" in expired
+    login = login_failure_message(classify(EXPIRED, 401), registry="crg.apkg.io", username="bitbucket-pipelines-1")
+    assert login.startswith("Login to crg.apkg.io refused: the pipeline credentials of this step "
+                            "(user bitbucket-pipelines-1) have expired") and "re-run the step" in login
+    scope = message(NO_WRITE_SCOPE)
+    assert scope.startswith("Push of crg.apkg.io/acme/app:v1 denied: the API token of user pipelines lacks the "
+                            "write:package:bitbucket scope; create an API token with the scope write:package:bitbucket")
+    other = push_failure_message(classify(OTHER_REPO), **{**CONTEXT, "package": "base-image"})
+    assert other.startswith("Push of crg.apkg.io/acme/app:v1 denied: package base-image is linked to repository "
+                            "platform, and pipeline credentials reach only the packages of the pipeline's own "
+                            "repository")
+    for text in (expired, login, scope, other):
+        assert text.endswith(")") and "registry said: " in text
+
+
+def test_a_refused_email_username_is_told_what_401_means():
+    refused = login_failure_message(classify("unauthorized: invalid username or token", 401), registry="crg.apkg.io",
+                                    username="dev@exmaple.com")
+    assert refused.startswith("Login to crg.apkg.io refused for user dev@exmaple.com: dev@exmaple.com is an "
+                              "Atlassian account email: check it for a typo, and that BITBUCKET_PACKAGES_TOKEN is an "
+                              "API token created by that same account")
+    pushed = push_failure_message(classify("unauthorized: authentication required"),
+                                  **{**CONTEXT, "username": "dev@example.com"})
+    assert "dev@example.com is an Atlassian account email: check it for a typo" in pushed
+    # A plain username keeps the plain advice.
+    assert "check BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN" in message("unauthorized")

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
 
 from compression import GzipLayer  # noqa: E402
 from engine import Blob, build_manifest  # noqa: E402
-from registry_client import is_loopback, parse_challenge, parse_range_end, parse_retry_after  # noqa: E402
+from registry_client import CaSession, is_loopback, parse_challenge, parse_range_end, parse_retry_after  # noqa: E402
 from sources.positions import ChainPositions  # noqa: E402
 from variables import InvalidVariables, parse_settings  # noqa: E402
 
@@ -48,6 +48,17 @@ def test_upload_range_is_bytes_held():
 def test_loopback_hosts():
     assert is_loopback("127.0.0.1:5000") and is_loopback("localhost:80") and is_loopback("[::1]:5000")
     assert not is_loopback("crg.apkg.io") and not is_loopback("10.0.0.1:5000")
+
+
+def test_the_ca_file_wins_over_the_environments_bundle(monkeypatch, tmp_path):
+    """requests lets REQUESTS_CA_BUNDLE override a session's verify: REGISTRY_CA_FILE must not lose to it."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    ca = str(tmp_path / "ca.crt")
+    settings = CaSession(ca).merge_environment_settings("https://127.0.0.1:5000/v2/", {}, None, None, None)
+    assert settings["verify"] == ca and settings["proxies"]["https"] == "http://127.0.0.1:3128"
+    plain = CaSession(None).merge_environment_settings("https://127.0.0.1:5000/v2/", {}, None, None, None)
+    assert plain["verify"] == "/etc/ssl/certs/ca-certificates.crt"
 
 
 def test_positions_from_the_chain_in_any_order():

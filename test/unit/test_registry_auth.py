@@ -221,3 +221,37 @@ class TestDecide:
         issuer = TokenIssuer.for_root(tmp_path, "crg.apkg.io", 300)
         claims = issuer.verify(issuer.issue("pipelines", [], ["globex"])["token"])
         assert claims.workspaces == frozenset({"globex"})
+
+
+class TestPipelineCredentials:
+    def test_minted_credentials_reach_one_repository_and_are_stored_hashed(self, tmp_path):
+        from registry.auth import PIPELINE, identify
+        from registry.pipeline_credentials import mint
+        user, token = mint(tmp_path, "acme", "web-app", 60)
+        [principal] = identify(CONFIG, tmp_path, user, token)
+        assert (principal.kind, principal.workspace, principal.repository) == (PIPELINE, "acme", "web-app")
+        assert principal.roles == {"web-app": "write"} and principal.may_push_somewhere()
+        assert token not in "".join(p.read_text() for p in tmp_path.rglob("*.json"))
+        assert identify(CONFIG, tmp_path, user, token + "x") == []
+        assert identify(CONFIG, tmp_path, user, token, "globex") == []
+        assert identify(CONFIG, tmp_path, "../" + user, token) == []
+
+    def test_expired_credentials_say_so_only_to_the_right_token(self, tmp_path):
+        from registry.auth import CredentialsExpired, identify
+        from registry.pipeline_credentials import mint
+        user, token = mint(tmp_path, "acme", "web-app", 1)
+        time.sleep(1.1)
+        with pytest.raises(CredentialsExpired, match="^pipeline credentials expired at .*re-run the step"):
+            identify(CONFIG, tmp_path, user, token)
+        assert identify(CONFIG, tmp_path, user, "wrong") == []
+
+    def test_a_bearer_token_never_outlives_them(self, tmp_path):
+        from registry.auth import identify
+        from registry.pipeline_credentials import mint
+        user, token = mint(tmp_path, "acme", "web-app", 5)
+        issuer = TokenIssuer(b"k" * 32, "crg.apkg.io", 300)
+        body = issuer.issue(user, [], principals=identify(CONFIG, tmp_path, user, token))
+        assert body["expires_in"] <= 5
+        claims = issuer.verify(body["token"])
+        assert claims.principal(CONFIG, "acme").repository == "web-app"
+        assert claims.principal(CONFIG, "globex") is None

@@ -183,3 +183,52 @@ class TestLoadConfig:
         path.write_text("workspaces: [unclosed\n")
         with pytest.raises(ConfigError, match="is not valid YAML"):
             load_config(path)
+
+
+# -- email usernames and scoped API tokens --------------------------------------------------
+def with_email_member(member: dict) -> dict:
+    return with_change(["workspaces", "acme", "members", "dev@example.com"], member)
+
+
+def test_an_email_username_holds_several_scoped_api_tokens_and_no_token_of_its_own():
+    hashed = hashlib.sha256(b"t-2").hexdigest()
+    config = parse_config(with_email_member({"roles": {"web-app": "admin"}, "api_tokens": [
+        {"token": "t-1", "scopes": ["read:package:bitbucket"]},
+        {"token_sha256": hashed, "scopes": ["read:package:bitbucket", "write:package:bitbucket"]},
+    ]}))
+    member = config.member("acme", "dev@example.com")
+    assert member.token_sha256 is None and member.roles == {"web-app": "admin"}
+    assert member.match("t-1") == frozenset({"pull"})
+    assert member.match("t-2") == frozenset({"pull", "push", "delete"})
+    assert member.match("t-3") is None and member.match("") is None and member.match(hashed) is None
+    # A member's own token has every scope; both kinds may be held at once.
+    both = parse_config(with_email_member({"token": "own", "roles": {}, "api_tokens": [
+        {"token": "t-1", "scopes": ["read:package:bitbucket"]}]})).member("acme", "dev@example.com")
+    assert both.match("own") == frozenset({"pull", "push", "delete"}) and both.match("t-1") == frozenset({"pull"})
+
+
+def test_the_design_example_with_api_tokens_parses():
+    design = yaml.safe_load(Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+                            .split("### Config\n\n```yaml\n", 1)[1].split("```", 1)[0].replace("<hex>", "a" * 64))
+    config = parse_config(design)
+    assert config.member("acme", "dev@example.com").match("t-1") == frozenset({"pull"})
+
+
+@pytest.mark.parametrize("member, message", [
+    ({"roles": {}}, "give exactly one of token or token_sha256"),
+    ({"api_tokens": "t-1"}, "api_tokens must be a list of {token or token_sha256, scopes}"),
+    ({"api_tokens": [{"scopes": ["read:package:bitbucket"]}]}, "api_tokens[0]: give exactly one of token or token_sha256"),
+    ({"api_tokens": [{"token": "t"}]}, "api_tokens[0].scopes must be a non-empty list of read:package:bitbucket, write:package:bitbucket"),
+    ({"api_tokens": [{"token": "t", "scopes": []}]}, "api_tokens[0].scopes must be a non-empty list"),
+    ({"api_tokens": [{"token": "t", "scopes": ["admin:package:bitbucket"]}]},
+     "api_tokens[0].scopes: unknown scope(s) admin:package:bitbucket; known: read:package:bitbucket, write:package:bitbucket"),
+    ({"token": "t", "scope": ["x"]}, "unknown keys scope"),
+])
+def test_bad_api_tokens_are_refused_with_a_message(member, message):
+    found = problems(with_email_member(member))
+    assert "workspaces.acme.members.dev@example.com" in found and message in found
+
+
+def test_a_username_with_a_colon_is_refused():
+    assert "a username is a name or an email address, without ':' or spaces" in problems(
+        with_change(["workspaces", "acme", "members", "a:b"], {"token": "t"}))

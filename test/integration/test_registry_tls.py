@@ -1,0 +1,179 @@
+"""The registry over TLS (`serve --tls-cert --tls-key`) with a throwaway CA made by the openssl CLI.
+
+docker trusts it through /etc/docker/certs.d/127.0.0.1:PORT/ca.crt (removed afterwards), skopeo through
+--cert-dir, the pipe through the daemon (and REGISTRY_CA_FILE for its native engine), and python-dxf,
+an OCI client library that refuses to send credentials over plain HTTP, through its CA bundle.
+Whoever does not trust the CA is refused by the TLS handshake, so every success here went over
+verified TLS (docker excepted: it skips verification for loopback registries, see the test).
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import dxf
+import dxf.exceptions
+import pytest
+import requests
+
+from test.oci_client import Client, digest_of, docker, docker_refs, verify_tagged_image
+from test.pipe_runner import assert_no_secret, pipe_variables, run_pipe
+from test.registry_process import EMAIL, TOKENS, RegistryProcess, default_config
+
+__all__ = ["docker_refs"]
+APP = "acme/my-container-app"
+CERTS_D = Path("/etc/docker/certs.d")
+
+
+@dataclass
+class Tls:
+    registry: RegistryProcess
+    plain: RegistryProcess  # the same config over plain HTTP
+    ca: Path
+    cert_dir: Path  # ca.crt only, for skopeo --cert-dir
+
+
+def openssl(*args: str) -> None:
+    r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        pytest.fail(f"openssl {' '.join(args[:2])} failed: {r.stderr}")
+
+
+def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA valid for a day, and a certificate for 127.0.0.1 signed by it."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl CLI is needed for the TLS tests: install openssl (`bash .ci/run` does)")
+    ca_key, ca, key, csr, cert = (directory / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "1",
+            "-subj", "/CN=throwaway test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    extensions = directory / "server.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                          "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+                          "authorityKeyIdentifier=keyid,issuer\nsubjectKeyIdentifier=hash\n")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(cert), "-days", "1", "-extfile", str(extensions))
+    return ca, cert, key
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory, docker_daemon) -> Tls:
+    base = tmp_path_factory.mktemp("tls")
+    ca, cert, key = make_ca_and_server_cert(base)
+    cert_dir = base / "skopeo-certs"
+    cert_dir.mkdir()
+    shutil.copy(ca, cert_dir / "ca.crt")
+    registry = RegistryProcess(base / "registry", default_config(),
+                               extra_args=["--tls-cert", str(cert), "--tls-key", str(key)]).start()
+    plain = RegistryProcess(base / "plain", default_config()).start()
+    daemon_dir = CERTS_D / registry.host
+    created = [p for p in (CERTS_D.parent, CERTS_D) if not p.exists()]
+    try:
+        daemon_dir.mkdir(parents=True)
+        shutil.copy(ca, daemon_dir / "ca.crt")
+        yield Tls(registry, plain, ca, cert_dir)
+    finally:
+        # Only what this module added: the registry's directory, and its parents if it made them.
+        shutil.rmtree(daemon_dir, ignore_errors=True)
+        for directory in reversed(created):
+            if directory.exists() and not any(directory.iterdir()):
+                directory.rmdir()
+        registry.stop()
+        plain.stop()
+
+
+def test_serves_https_only_and_the_challenge_says_https(tls):
+    r = requests.get(f"{tls.registry.url}/v2/", verify=str(tls.ca), timeout=30)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith(f'Bearer realm="https://{tls.registry.host}/token"')
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{tls.registry.url}/v2/", timeout=30)  # the CA is not in the system's trust store
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"http://{tls.registry.host}/v2/", timeout=30)
+
+
+def test_half_a_tls_configuration_is_refused(tmp_path):
+    config = tmp_path / "c.yml"
+    config.write_text("workspaces: {}\n")
+    r = subprocess.run([sys.executable, "-m", "registry", "serve", "--root", str(tmp_path / "r"), "--config", str(config),
+                        "--listen", "127.0.0.1:0", "--tls-cert", str(tmp_path / "missing.crt")],
+                       cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "give both --tls-cert and --tls-key" in r.stderr
+
+
+def test_docker_login_push_pull_with_an_email_username_over_tls(tls, docker_config, image_factory, docker_refs):
+    # The daemon reads certs.d/127.0.0.1:PORT/ca.crt; for loopback it would also accept an unverified
+    # certificate, so this proves docker works against the TLS registry, skopeo and dxf prove the trust.
+    registry = tls.registry
+    r = docker("login", registry.host, "-u", EMAIL, "--password-stdin", input=TOKENS[EMAIL], timeout=60)
+    assert r.returncode == 0, r.stderr
+    remote = f"{registry.host}/{APP}:tls"
+    assert docker("tag", image_factory(layers=[30_000]), remote, timeout=60).returncode == 0
+    docker_refs.append(remote)
+    pushed = docker("push", remote, timeout=300)
+    assert pushed.returncode == 0, pushed.stderr
+    assert docker("rmi", remote, timeout=60).returncode == 0
+    pulled = docker("pull", remote, timeout=300)
+    assert pulled.returncode == 0, pulled.stderr
+
+
+def trusting(tls: Tls, monkeypatch) -> None:
+    """Let this test's raw HTTP client (requests) trust the throwaway CA."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca))
+
+
+def test_skopeo_trusts_the_ca_with_cert_dir_and_refuses_without(tls, monkeypatch, tmp_path):
+    registry = tls.registry
+    user, secret = registry.pipeline_credentials("web-app")
+    trusting(tls, monkeypatch)
+    Client(registry, APP, user="boss").push_image("for-skopeo", [b"layer"])
+    source = f"docker://{registry.host}/{APP}:for-skopeo"
+    # --cert-dir replaces the default places (which include the daemon's certs.d this module fills).
+    empty = tmp_path / "no-certs"
+    empty.mkdir()
+    untrusted = subprocess.run(["skopeo", "inspect", "--raw", "--cert-dir", str(empty), "--creds", f"{user}:{secret}",
+                                source], capture_output=True, text=True, timeout=120)
+    assert untrusted.returncode != 0 and "certificate" in untrusted.stderr, untrusted.stderr
+    trusted = subprocess.run(["skopeo", "inspect", "--raw", "--cert-dir", str(tls.cert_dir), "--creds",
+                              f"{user}:{secret}", source], capture_output=True, text=True, timeout=120)
+    assert trusted.returncode == 0, trusted.stderr
+
+
+def test_the_pipe_pushes_over_tls_with_pipeline_credentials(tls, image_factory, tmp_path, monkeypatch):
+    registry = tls.registry
+    user, secret = registry.pipeline_credentials("web-app")
+    run = run_pipe(pipe_variables(registry.host, image_factory(layers=[20_000]), TAGS="pipe-tls",
+                                  BITBUCKET_PACKAGES_USERNAME=user, BITBUCKET_PACKAGES_TOKEN=secret,
+                                  REGISTRY_CA_FILE=str(tls.ca), BITBUCKET_PIPE_SHARED_STORAGE_DIR=str(tmp_path)))
+    assert run.returncode == 0, str(run)
+    assert_no_secret(run, user, secret)
+    trusting(tls, monkeypatch)
+    assert verify_tagged_image(Client(registry, APP, user="boss"), "pipe-tls") >= 2
+
+
+def test_an_oci_library_that_insists_on_https_works_over_tls_and_refuses_plain_http(tls):
+    def basic(user: str, secret: str):
+        def auth(client: dxf.DXFBase, response: requests.Response) -> None:
+            client.authenticate(user, secret, response=response)
+        return auth
+
+    registry, plain = tls.registry, tls.plain
+    for user, secret in ((EMAIL, TOKENS[EMAIL]), registry.pipeline_credentials("web-app")):
+        client = dxf.DXF(registry.host, APP, auth=basic(user, secret), tlsverify=str(tls.ca))
+        data = uuid.uuid4().bytes * 100
+        digest = client.push_blob(data=iter([data]), digest=digest_of(data))
+        assert digest == digest_of(data) and b"".join(client.pull_blob(digest)) == data
+    # Over plain HTTP it will not send the credentials at all.
+    insecure = dxf.DXF(plain.host, APP, auth=basic(EMAIL, TOKENS[EMAIL]), insecure=True)
+    with pytest.raises(dxf.exceptions.DXFAuthInsecureError):
+        insecure.push_blob(data=iter([b"never sent"]), digest=digest_of(b"never sent"))
+    # Nor does it trust a certificate its CA bundle does not vouch for.
+    untrusting = dxf.DXF(registry.host, APP, auth=basic(EMAIL, TOKENS[EMAIL]))
+    with pytest.raises(requests.exceptions.SSLError):
+        untrusting.push_blob(data=iter([b"never sent"]), digest=digest_of(b"never sent"))
+
