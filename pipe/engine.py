@@ -282,6 +282,7 @@ class _Transfer:
                             need &= only
                         if not need:
                             log.debug("Skipping %s: the registry has it", entry.key)
+                            entry.skip()
                             self.progress.skipped(entry.size)
                             continue
                         self._upload(entry, pool, slots)

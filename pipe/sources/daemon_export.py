@@ -84,14 +84,19 @@ class _ChunkReader(io.RawIOBase):
 
 @dataclass
 class LayerEntry:
-    """One layer in the export stream. `candidates`: the positions it may hold. Read it with `read`
-    (or not: the stream skips what is left, hashing it); `diff_id` is known once it has passed."""
+    """One layer in the export stream. `candidates`: the positions it may hold. Read it with `read`,
+    or `skip` it; the stream drains what is left, hashing it unless the layer was skipped at a certain
+    position (its bytes are not used, so there is nothing to check). `diff_id` is known once it passed."""
 
     key: str
     size: int
     candidates: frozenset[int]
     read: Callable[[int], bytes]
     diff_id: str | None = None
+    unhashed: bool = False
+
+    def skip(self) -> None:
+        self.unhashed = len(self.candidates) == 1
 
 
 @dataclass
@@ -182,7 +187,8 @@ class ExportStream:
                 data = handle.read(n)
             except (tarfile.TarError, EOFError) as exc:
                 raise self._damaged(exc) from exc
-            hasher.update(data)
+            if not entry.unhashed:
+                hasher.update(data)
             self.bytes_read += len(data)
             return data
 
@@ -191,9 +197,13 @@ class ExportStream:
         return entry
 
     def _finish(self, entry: LayerEntry, by_diff_id: dict[str, frozenset[int]]) -> None:
-        """Skip what the engine left unread (hashing it too) and check the diff ID."""
+        """Drain what the engine left unread and check the diff ID."""
         while entry.read(READ_SIZE):
             pass
+        if entry.unhashed:
+            entry.diff_id = self.image.diff_ids[min(entry.candidates)]
+            self.seen[entry.key] = entry.diff_id
+            return
         diff_id = "sha256:" + entry._hasher.hexdigest()  # type: ignore[attr-defined]
         if diff_id not in by_diff_id or not (by_diff_id[diff_id] & entry.candidates):
             raise PipeFailure(f"A layer exported by the daemon hashes to {diff_id}, which is not a layer of "
