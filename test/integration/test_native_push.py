@@ -268,7 +268,8 @@ class TestAnswers:
         run = run_pipe(native(proxy.host, local, TAGS="whole"))
         assert run.returncode == 0, str(run)
         assert "refused a chunked upload" in run.stderr, str(run)
-        assert proxy.count("PATCH", r"/blobs/uploads/") == 1, "refused once, then every blob goes whole"
+        # Refused once per uploader at most (the two layers may start side by side), then every blob goes whole.
+        assert 1 <= proxy.count("PATCH", r"/blobs/uploads/") <= 2, proxy.requests("PATCH")
         assert proxy.count("PUT", r"/blobs/uploads/", status=201) == 3
         assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"), "whole") == 3
 
