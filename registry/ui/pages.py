@@ -119,6 +119,14 @@ class Pages:
             raise RegistryError("DENIED", CSRF_REFUSED, status=403)
         return dict(data)
 
+    async def confirmed_delete(self, request: web.Request) -> tuple[Workspace, Principal]:
+        """The viewer of a Confirm → Delete post (CSRF checked); what may be deleted is the caller's check."""
+        workspace, member = self.viewer(request)
+        data = await self.form(request)
+        if data.get("action") != "delete":
+            raise RegistryError("INVALID_REQUEST", "unknown action")
+        return workspace, member
+
     def nav(self, workspace: Workspace, member: Principal) -> dict:
         return {
             "workspace": workspace,
@@ -245,10 +253,7 @@ class Pages:
         })
 
     async def delete_image(self, request: web.Request) -> web.Response:
-        workspace, member = self.viewer(request)
-        data = await self.form(request)
-        if data.get("action") != "delete":
-            raise RegistryError("INVALID_REQUEST", "unknown action")
+        workspace, member = await self.confirmed_delete(request)
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "admin", "delete",
                                         hide_unreadable=True)
         tags = await ops.delete_package(self.store, self.collector, package)
@@ -272,10 +277,7 @@ class Pages:
         })
 
     async def delete_tag(self, request: web.Request) -> web.Response:
-        workspace, member = self.viewer(request)
-        data = await self.form(request)
-        if data.get("action") != "delete":
-            raise RegistryError("INVALID_REQUEST", "unknown action")
+        workspace, member = await self.confirmed_delete(request)
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "write", "delete",
                                         hide_unreadable=True)
         tag = request.match_info["tag"]
