@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from test.browser import missing_browser, screenshot_dir, start_chromium
@@ -81,11 +80,25 @@ def login(browser: WebDriver, registry: RegistryProcess, user: str) -> None:
     assert browser.find_element(By.CSS_SELECTOR, ".user").text == user
 
 
+def replaced(element) -> bool:
+    """Whether `element` belongs to a page that is gone. Chromium says so either as a stale element or,
+    when asked in the middle of the navigation, as "Node with given id does not belong to the document"."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
+
+
 def go(browser: WebDriver, element) -> None:
     """Click something that loads another page, and wait until that page has loaded."""
     old = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, 15).until(staleness_of(old))
+    WebDriverWait(browser, 15).until(lambda _: replaced(old))
     WebDriverWait(browser, 15).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
