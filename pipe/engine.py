@@ -21,13 +21,15 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 from compression import GZIP_LAYER_TYPE, GzipLayer, return_big_buffers_to_the_kernel
 from errors import Kind, PipeFailure, RegistryError, RegistryFailure
 from progress import TransferProgress
 from registry_client import ChunkedUploadRefused, RegistryClient, UploadLost
-from sources.daemon_export import DaemonImage, ExportStream, LayerEntry
+from sources.archive_layers import DockerArchiveLayers
+from sources.daemon_export import ExportStream
+from sources.image import Blob, LayerEntry, LocalImage
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +42,31 @@ READ_SIZE = 1024 * 1024
 REPAIR_PASSES = 2
 
 
+class LayerSource(Protocol):
+    """What the transfer reads: the daemon's export, an archive's layers."""
+
+    def layers(self) -> Iterator[LayerEntry]: ...
+
+
+S = TypeVar("S", bound=LayerSource)
+
+
+MAX_BLOB_BYTES = 32 * 1024 ** 3  # the registry's limit for one layer ("32 GB")
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     chunk_size: int = 16 * 1024 * 1024
     parallel: int = 3
     level: int = 1
     threads: int | None = None
+    max_blob_bytes: int = MAX_BLOB_BYTES
 
 
-@dataclass(frozen=True)
-class Blob:
-    digest: str
-    size: int
+def blob_too_large(label: str, size: int, limit: int, how: str) -> str:
+    gib = 1024 ** 3
+    return (f"{label[0].upper()}{label[1:]} is {size / gib:.1f} GiB {how}, over the registry's limit of "
+            f"{limit / gib:g} GiB per layer: split it into smaller layers (e.g. several COPY or RUN steps)")
 
 
 @dataclass
@@ -71,12 +86,14 @@ class PushResult:
     layers_mounted: int
     layers_skipped: int
     pushed_bytes: int
-    exported: bool
+    exported: bool  # whether any layer was read
+    manifests: tuple[tuple[str, str], ...] = ()  # (platform, manifest digest) under an index
+    index_digest: str | None = None
 
 
 # -- plan -------------------------------------------------------------------------------------
 def _image_manifest(client: RegistryClient, repository: str, reference: str,
-                    image: DaemonImage) -> tuple[str, bytes, dict] | None:
+                    image: LocalImage) -> tuple[str, bytes, dict] | None:
     """The single-platform manifest under `reference` (the matching child of an index)."""
     found = client.get_manifest(reference, repository)
     if found is None:
@@ -99,7 +116,7 @@ def _image_manifest(client: RegistryClient, repository: str, reference: str,
     return media_type, body, doc
 
 
-def learn(client: RegistryClient, image: DaemonImage, references: Iterable[tuple[str, str]],
+def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[str, str]],
           remembered: dict[str, Blob] | None = None) -> Plan:
     """Read the manifests under `references` ((repository, tag) pairs) and confirm what can be reused,
     with the blobs an earlier attempt of this push uploaded (`remembered`)."""
@@ -261,14 +278,13 @@ class _LayerUpload:
 @dataclass
 class _Transfer:
     client: RegistryClient
-    image: DaemonImage
     options: EngineOptions
     progress: TransferProgress
-    have: dict[str, Blob]  # diff ID -> blob in the target (planned, then uploaded)
+    have: dict[str, Blob]  # entry key (diff ID, or a stored blob's digest) -> blob in the target
     uploaded: dict[str, Blob] = field(default_factory=dict)
     pending: list[tuple[_LayerUpload, Future, LayerEntry]] = field(default_factory=list)
 
-    def run(self, export: ExportStream, only: set[str] | None = None) -> set[str]:
+    def run(self, export: LayerSource, only: set[str] | None = None) -> set[str]:
         """One pass over the export; returns the diff IDs whose upload must be done again."""
         # Compressed chunks held at once, across all layers: what bounds the pipe's memory.
         slots = threading.Semaphore(self.options.parallel + 1)
@@ -277,7 +293,7 @@ class _Transfer:
                 try:
                     for entry in export.layers():
                         self._check_failures()
-                        need = {self.image.diff_ids[p] for p in entry.candidates} - set(self.have) - set(self.uploaded)
+                        need = entry.keys - set(self.have) - set(self.uploaded)
                         if only is not None:
                             need &= only
                         if not need:
@@ -300,25 +316,26 @@ class _Transfer:
         """Record the finished uploads; return the diff IDs whose upload the registry dropped."""
         lost = set()
         for upload, _, entry in self.pending:
-            if entry.diff_id is None:
+            key = entry.result_key
+            if key is None:
                 continue
             if upload.finished and upload.digest:
-                self.uploaded.setdefault(entry.diff_id, Blob(upload.digest, upload.size))
+                self.uploaded.setdefault(key, Blob(upload.digest, upload.size))
             elif upload.lost:
-                lost.add(entry.diff_id)
+                lost.add(key)
         self.pending.clear()
         return lost
 
     def _upload(self, entry: LayerEntry, pool: ThreadPoolExecutor, slots: threading.Semaphore) -> None:
-        count = len(self.image.diff_ids)
-        label = (f"layer {min(entry.candidates) + 1} of {count}" if len(entry.candidates) == 1
-                 else f"a layer of {count} ({entry.key[:12]})")
-        upload = _LayerUpload(self.client, slots, self.progress, label)
+        upload = _LayerUpload(self.client, slots, self.progress, entry.label)
         upload.chunk_size = self.options.chunk_size
         future = pool.submit(upload.run)
         self.pending.append((upload, future, entry))
         started = time.monotonic()
-        self.progress.layer_started(label, entry.size)
+        self.progress.layer_started(entry.label, entry.size, compressed=entry.stored is not None)
+        if entry.stored is not None:
+            self._send_stored(entry, upload)
+            return
         gzip = GzipLayer(upload.feed, level=self.options.level, threads=self.options.threads)
         try:
             while True:
@@ -329,13 +346,41 @@ class _Transfer:
                 self.progress.read(len(data))
                 if upload.error is not None:
                     raise upload.error
+                if gzip.sink.size > self.options.max_blob_bytes:  # stop before the registry refuses it
+                    raise PipeFailure(blob_too_large(entry.label, gzip.sink.size, self.options.max_blob_bytes,
+                                                     "compressed (so far)"))
             digest, size = gzip.close()
         except BaseException:
             upload.abandon()  # first: the compressor's writer may be waiting for a slot
             gzip.abort()
             raise
         upload.close(digest, size)
-        self.progress.layer_compressed(label, entry.size, size, time.monotonic() - started)
+        self.progress.layer_compressed(entry.label, entry.size, size, time.monotonic() - started)
+
+    def _send_stored(self, entry: LayerEntry, upload: _LayerUpload) -> None:
+        """A blob uploaded as it is stored; its bytes must hash to its digest before the upload ends."""
+        assert entry.stored is not None
+        blob = entry.stored
+        size = 0
+        try:
+            while True:
+                data = entry.read(READ_SIZE)
+                if not data:
+                    break
+                size += len(data)  # the source's reader hashes what it hands out
+                upload.feed(data)
+                self.progress.read(len(data))
+                if upload.error is not None:
+                    raise upload.error
+            digest = "sha256:" + entry.hasher.hexdigest()
+            if (digest, size) != (blob.digest, blob.size):
+                raise PipeFailure(f"{entry.label[0].upper()}{entry.label[1:]} does not match its digest: it holds "
+                                  f"{size} bytes hashing to {digest}, but its manifest names {blob.size} bytes "
+                                  f"{blob.digest}. The archive is damaged: build or save the image again")
+        except BaseException:
+            upload.abandon()
+            raise
+        upload.close(blob.digest, blob.size)
 
     def _check_failures(self) -> None:
         for upload, _, _ in self.pending:
@@ -347,6 +392,26 @@ class _Transfer:
             future.result()
             if upload.error is not None:
                 raise upload.error
+
+
+def transfer_all(transfer: _Transfer, open_source: Callable[[], S], remembered: dict[str, Blob]) -> S:
+    """Every needed layer of the source uploaded: one pass, then a pass more (at most REPAIR_PASSES)
+    for the layers whose upload the registry dropped. Returns the first pass's source."""
+    return_big_buffers_to_the_kernel()
+    source = open_source()
+    try:
+        lost = transfer.run(source)
+        passes = 0
+        while lost:
+            passes += 1
+            if passes > REPAIR_PASSES:
+                raise RegistryFailure(RegistryError(Kind.CONNECTION_LOST, f"the registry dropped the upload of "
+                                                    f"{len(lost)} layer(s) {REPAIR_PASSES + 1} times", True))
+            log.info("Reading the image again for %d layer(s) the registry dropped", len(lost))
+            lost = transfer.run(open_source(), only=lost)
+    finally:
+        remembered.update(transfer.uploaded)
+    return source
 
 
 # -- publish ----------------------------------------------------------------------------------
@@ -376,10 +441,10 @@ def publish(client: RegistryClient, tags: Iterable[str], media_type: str, body: 
 # -- the whole push ---------------------------------------------------------------------------
 def push(
     client: RegistryClient,
-    image: DaemonImage,
+    image: LocalImage,
     tags: list[str],
     learn_from: list[tuple[str, str]],
-    open_export: Callable[[], ExportStream],
+    open_export: Callable[[], ExportStream | DockerArchiveLayers],
     options: EngineOptions,
     progress: TransferProgress,
     on_tag: Callable[[str, str], None],
@@ -403,22 +468,8 @@ def push(
         return PushResult(digest, 0, mounted, skipped, 0, exported=False)
 
     progress.plan(len(set(image.diff_ids)), len(missing), skipped, mounted)
-    return_big_buffers_to_the_kernel()
-    transfer = _Transfer(client, image, options, progress, dict(plan.layers))
-    export = open_export()
-    try:
-        lost = transfer.run(export)
-        config = export.config
-        passes = 0
-        while lost:
-            passes += 1
-            if passes > REPAIR_PASSES:
-                raise RegistryFailure(RegistryError(Kind.CONNECTION_LOST, f"the registry dropped the upload of "
-                                                    f"{len(lost)} layer(s) {REPAIR_PASSES + 1} times", True))
-            log.info("Reading the image again for %d layer(s) the registry dropped", len(lost))
-            lost = transfer.run(open_export(), only=lost)
-    finally:
-        remembered.update(transfer.uploaded)
+    transfer = _Transfer(client, options, progress, dict(plan.layers))
+    config = transfer_all(transfer, open_export, remembered).config
     assert config is not None
     layers = []
     for diff_id in image.diff_ids:

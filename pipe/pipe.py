@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
 # The toolkit imports GitPython on some paths; it must not insist on a git binary in the pipe image.
@@ -29,6 +30,7 @@ from bitbucket_pipes_toolkit import Pipe, fail  # noqa: E402
 
 import daemon  # noqa: E402
 import engine  # noqa: E402
+import layout_push  # noqa: E402
 from errors import (  # noqa: E402
     Kind,
     PipeFailure,
@@ -44,7 +46,8 @@ from references import Destination  # noqa: E402
 from registry_client import RegistryClient  # noqa: E402
 from retry import RetriesExhausted, RetryPolicy, call_with_retries  # noqa: E402
 from scrubbing import Scrubber, encoded_forms, install  # noqa: E402
-from sources import daemon_export  # noqa: E402
+from sources import archive_files, archive_images, daemon_export  # noqa: E402
+from sources.archive_layers import DockerArchiveLayers  # noqa: E402
 from variables import SCHEMA, InvalidVariables, Settings, parse_settings, schema_problems  # noqa: E402
 
 T = TypeVar("T")
@@ -133,6 +136,15 @@ class PushContainerImagePipe(Pipe):
         settings = self.settings
         destination = settings.destination
         started = time.monotonic()
+        if settings.archive is not None:
+            self.log_info(f"Pushing {settings.archive_shown} to {destination.repository} with tags: "
+                          f"{' '.join(settings.tags)}")
+            try:
+                return self._run_archive(destination, started)
+            except NotUnderstood as exc:
+                raise PipeFailure(f"The registry answered the push in a way the pipe does not understand ({exc}); with "
+                                  "IMAGE_ARCHIVE there is no Docker daemon to push through instead. Please report "
+                                  "this answer") from exc
         self.log_info(f"Pushing {settings.image} to {destination.repository} with tags: {' '.join(settings.tags)}")
         client = daemon.connect(self.env)
         if settings.engine == "native":
@@ -198,11 +210,74 @@ class PushContainerImagePipe(Pipe):
         settings = self.settings
         image = daemon_export.inspect(client, str(settings.image))
         self.log_debug(f"Local image {settings.image} is {image.image_id} ({_layers(len(image.diff_ids))})")
+
+        def push(registry: RegistryClient, options: engine.EngineOptions, progress: TransferProgress,
+                 on_tag: Callable[[str, str], None], remembered: dict[str, engine.Blob]) -> engine.PushResult:
+            return engine.push(registry, image, list(settings.tags), self._learn_from(),
+                               lambda: daemon_export.export(client, image), options, progress, on_tag, remembered)
+
+        result = self._push_natively(destination, push, image.size)
+        return self._native_finish(destination, started, result, str(settings.image), "daemon", [image.platform])
+
+    def _run_archive(self, destination: Destination, started: float) -> dict[str, Any]:
+        """IMAGE_ARCHIVE: a docker-archive, an OCI layout or archive, read in place; no daemon."""
+        settings = self.settings
+        assert settings.archive is not None and settings.archive_shown is not None
+        shown = settings.archive_shown
+        found: list[archive_images.Archive] = []
+
+        def push(registry: RegistryClient, options: engine.EngineOptions, progress: TransferProgress,
+                 on_tag: Callable[[str, str], None], remembered: dict[str, engine.Blob]) -> engine.PushResult:
+            if not found:  # read once, after the login: a wrong token fails before the archive is read
+                files = archive_files.open_files(Path(settings.archive), shown)
+                found.append(archive_images.read_archive(files, shown, settings.image.name, settings.image.tag,
+                                                         str(settings.image), settings.platforms))
+                self._describe_archive(found[0])
+            source = found[0]
+            if source.docker is not None:
+                docker_image = source.docker
+                progress.total = docker_image.image.size
+                return engine.push(registry, docker_image.image, list(settings.tags), self._learn_from(),
+                                   lambda: DockerArchiveLayers(source.files, docker_image), options, progress,
+                                   on_tag, remembered)
+            assert source.layout is not None
+            progress.total = sum(layer.blob.size for m in source.layout.manifests for layer in m.layers)
+            return layout_push.push(registry, source.files, source.layout, list(settings.tags), self._learn_from(),
+                                    options, progress, on_tag, remembered)
+
+        result = self._push_natively(destination, push, 0)
+        source = found[0]
+        platforms = ([source.docker.image.platform] if source.docker is not None
+                     else source.layout.platforms if source.layout is not None else [])
+        return self._native_finish(destination, started, result, shown, source.kind, platforms)
+
+    def _describe_archive(self, source: archive_images.Archive) -> None:
+        if source.docker is not None:
+            image = source.docker.image
+            names = ", ".join(source.docker.names) or "no name"
+            self.log_info(f"Archive: {source.kind} ({source.files.container}), image {names}, {image.platform}, "
+                          f"{_layers(len(image.diff_ids))}")
+            return
+        layout = source.layout
+        assert layout is not None
+        what = f"index of {len(layout.platforms)} platforms" if layout.is_index else "one image"
+        names = ", ".join(layout.names) or "no name"
+        self.log_info(f"Archive: {source.kind} ({source.files.container}), {what} ({names}): "
+                      f"{' '.join(layout.platforms) or 'platform not stated'}")
+        if layout.left_out:
+            self.log_info(f"Left out by PLATFORMS: {' '.join(layout.left_out)}")
+
+    def _learn_from(self) -> list[tuple[str, str]]:
+        return [(f"{self.settings.workspace}/{package}", tag) for package, tag in self.settings.cache_from]
+
+    def _push_natively(self, destination: Destination, push: Callable[..., engine.PushResult],
+                       total: int) -> engine.PushResult:
+        """Log in, check push access, then `push` with retries (blobs finished by an attempt stay done)."""
+        settings = self.settings
         repository = f"{settings.workspace}/{settings.image.name}"
-        learn_from = [(f"{settings.workspace}/{package}", tag) for package, tag in settings.cache_from]
         registry = RegistryClient(
             settings.registry, repository, settings.username, settings.token, ca_file=settings.ca_file,
-            policy=self.retry_policy, sleep=self.sleep, pull_from=[name for name, _ in learn_from],
+            policy=self.retry_policy, sleep=self.sleep, pull_from=[name for name, _ in self._learn_from()],
             parallel=settings.parallelism,
         )
         try:
@@ -220,14 +295,16 @@ class PushContainerImagePipe(Pipe):
                 self.log_info(f"Pushed {destination.reference(tag)} digest: {digest}")
 
             def attempt() -> engine.PushResult:
-                progress = TransferProgress(self.log_info, self.log_debug, total_bytes=image.size)
-                return engine.push(registry, image, list(settings.tags), learn_from,
-                                   lambda: daemon_export.export(client, image), options, progress, on_tag,
-                                   remembered)
+                progress = TransferProgress(self.log_info, self.log_debug, total_bytes=total)
+                return push(registry, options, progress, on_tag, remembered)
 
-            result = self._native_step(attempt, f"Push of {first}", self._push_message(first))
+            return self._native_step(attempt, f"Push of {first}", self._push_message(first))
         finally:
             registry.close()
+
+    def _native_finish(self, destination: Destination, started: float, result: engine.PushResult, source_image: str,
+                       source: str, platforms: list[str]) -> dict[str, Any]:
+        settings = self.settings
         if result.layers_uploaded:
             detail = (f"{_layers(result.layers_uploaded)} uploaded ({format_bytes(result.pushed_bytes)}), "
                       f"{result.layers_mounted} mounted, {result.layers_skipped} already in the registry")
@@ -235,16 +312,22 @@ class PushContainerImagePipe(Pipe):
             detail = (f"nothing new uploaded: {result.layers_skipped} already in the registry, "
                       f"{result.layers_mounted} mounted" + ("" if result.exported else "; no layer was read"))
         self.log_info(f"Layers: {detail}")
+        if result.index_digest:
+            self.log_info(f"Index {result.index_digest} of {len(result.manifests)} platforms: " +
+                          ", ".join(f"{platform} {digest}" for platform, digest in result.manifests))
         existing = result.layers_skipped + result.layers_mounted
         # One upload serves every tag: the bytes and layers count once, against the first tag.
         outcomes = [(tag, PushOutcome(digest=result.digest, uploaded_bytes=result.pushed_bytes if i == 0 else 0,
                                       layers_uploaded=result.layers_uploaded if i == 0 else 0,
                                       layers_existing=existing))
                     for i, tag in enumerate(settings.tags)]
+        extra = {"source": source, "platforms": platforms, "index_digest": result.index_digest,
+                 "manifests": [{"platform": platform, "digest": digest} for platform, digest in result.manifests]}
         return self._finish(destination, outcomes, time.monotonic() - started,
                             engine="native", layers={"layers_uploaded": result.layers_uploaded,
                                                      "layers_mounted": result.layers_mounted,
-                                                     "layers_skipped": result.layers_skipped})
+                                                     "layers_skipped": result.layers_skipped},
+                            source_image=source_image, extra=extra)
 
     def _native_step(self, operation: Callable[[], T], what: str, describe: Callable[[Any], str]) -> T:
         """Retried like every registry call; an answer the engine does not understand goes to the daemon."""
@@ -257,7 +340,8 @@ class PushContainerImagePipe(Pipe):
             raise
 
     def _finish(self, destination: Destination, outcomes: list[tuple[str, PushOutcome]], duration: float,
-                engine: str, layers: dict[str, int] | None = None) -> dict[str, Any]:
+                engine: str, layers: dict[str, int] | None = None, source_image: str | None = None,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
         settings = self.settings
         tags = [tag for tag, _ in outcomes]
         digest = outcomes[0][1].digest
@@ -273,7 +357,7 @@ class PushContainerImagePipe(Pipe):
             registry=settings.registry,
             workspace=settings.workspace,
             image=settings.image.name,
-            source_image=str(settings.image),
+            source_image=source_image or str(settings.image),
             digest=digest,
             tags=tags,
             references=[destination.reference(tag) for tag in tags],
@@ -283,6 +367,7 @@ class PushContainerImagePipe(Pipe):
             engine=engine,
             **layers,
         )
+        output.update(extra or {})
         self.log_info(f"Reference by digest: {output['reference_by_digest']}")
         if settings.shared_storage_dir:
             try:

@@ -141,8 +141,8 @@ class TransferProgress:
         self.info(f"Plan: {layers} layer{'' if layers == 1 else 's'}; {skipped} already in the registry, "
                   f"{mounted} mounted from other images, {to_upload} to upload")
 
-    def layer_started(self, label: str, size: int) -> None:
-        self.info(f"Uploading {label} ({format_bytes(size)} uncompressed)")
+    def layer_started(self, label: str, size: int, compressed: bool = False) -> None:
+        self.info(f"Uploading {label} ({format_bytes(size)}{', as stored' if compressed else ' uncompressed'})")
 
     def layer_compressed(self, label: str, size: int, compressed: int, seconds: float) -> None:
         rate = size / seconds if seconds > 0 else 0

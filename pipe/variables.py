@@ -7,6 +7,7 @@ fixes their step in one go instead of one failed run per mistake.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -44,6 +45,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "UPLOAD_PARALLELISM": dict(_TEXT),
     "CHUNK_SIZE_MB": dict(_TEXT),
     "REGISTRY_CA_FILE": dict(_TEXT),
+    "IMAGE_ARCHIVE": dict(_TEXT),
+    "PLATFORMS": dict(_TEXT),
+    "BITBUCKET_CLONE_DIR": dict(_TEXT),
 }
 
 ENGINES = ("native", "docker")
@@ -76,6 +80,9 @@ class Settings:
     parallelism: int = DEFAULT_PARALLELISM
     chunk_size: int = DEFAULT_CHUNK_MB * 1024 * 1024
     ca_file: str | None = None
+    archive: str | None = None  # IMAGE_ARCHIVE resolved against the clone directory
+    archive_shown: str | None = None  # IMAGE_ARCHIVE as the user wrote it, for messages
+    platforms: tuple[str, ...] = ()
 
     @property
     def destination(self) -> Destination:
@@ -137,6 +144,27 @@ def parse_bounded_int(values: Mapping[str, Any], name: str, default: int, low: i
         problems.append(f"{name} must be a whole number from {low} to {high} ({what}), got '{raw}'")
         return default
     return int(raw)
+
+
+PLATFORM = re.compile(r"[a-z0-9_.-]+/[a-z0-9_.-]+(/[a-z0-9_.-]+)?\Z")
+
+
+def parse_platforms(raw: str) -> tuple[tuple[str, ...], list[str]]:
+    """PLATFORMS: `os/arch[/variant]` entries separated by commas or spaces, as docker's --platform."""
+    found: list[str] = []
+    problems = []
+    for entry in raw.replace(",", " ").split():
+        if not PLATFORM.match(entry.lower()):
+            problems.append(f"PLATFORMS entry '{entry}' is not os/architecture[/variant], e.g. linux/amd64 or "
+                            "linux/arm64/v8")
+        elif entry.lower() not in found:
+            found.append(entry.lower())
+    return tuple(found), problems
+
+
+def resolve_archive(raw: str, clone_dir: str) -> str:
+    """IMAGE_ARCHIVE is relative to the clone directory (Pipelines' BITBUCKET_CLONE_DIR, else here)."""
+    return os.path.normpath(os.path.join(clone_dir or os.getcwd(), os.path.expanduser(raw)))
 
 
 def parse_debug(value: Any) -> bool:
@@ -212,6 +240,22 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
     if ca_file and not os.path.isfile(ca_file):
         problems.append(f"REGISTRY_CA_FILE '{ca_file}' is not a file: give the path of a PEM file of CA certificates")
 
+    archive_raw = _text(values, "IMAGE_ARCHIVE")
+    archive = resolve_archive(archive_raw, _text(values, "BITBUCKET_CLONE_DIR")) if archive_raw else None
+    if archive is not None:
+        if engine == "docker" and _text(values, "PUSH_ENGINE"):
+            problems.append("IMAGE_ARCHIVE is pushed by the native engine only (no Docker daemon is used): remove "
+                            "PUSH_ENGINE=docker, or remove IMAGE_ARCHIVE to push an image the daemon holds")
+        if not os.path.exists(archive):
+            problems.append(f"IMAGE_ARCHIVE '{archive_raw}' does not exist (looked for {archive}): give its path "
+                            "relative to the clone directory, and when an earlier step made it, list it under that "
+                            "step's `artifacts`")
+    platforms, platform_problems = parse_platforms(_text(values, "PLATFORMS"))
+    problems += platform_problems
+    if platforms and archive is None:
+        problems.append("PLATFORMS chooses platforms of a multi-platform image in IMAGE_ARCHIVE: set IMAGE_ARCHIVE, "
+                        "or remove PLATFORMS (an image in the Docker daemon has one platform)")
+
     if image and not problems:
         repository = Destination(registry, workspace, image.name).repository
         if len(repository) - len(registry) - 1 > NAME_TOTAL_MAX:
@@ -237,4 +281,7 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
         parallelism=parallelism,
         chunk_size=chunk_mb * 1024 * 1024,
         ca_file=ca_file,
+        archive=archive,
+        archive_shown=archive_raw or None,
+        platforms=platforms,
     )

@@ -25,6 +25,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from daemon import find_image
 from errors import PipeFailure, daemon_lost_message, image_missing_message
 
+from .image import LayerEntry, LocalImage, check_diff_id, position_label
 from .positions import ChainPositions
 
 READ_SIZE = 4 * 1024 * 1024
@@ -32,21 +33,10 @@ TAR_BUFFER = 1024 * 1024
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class DaemonImage:
-    reference: str
-    image_id: str  # sha256:... of the config
-    diff_ids: tuple[str, ...]
-    os: str
-    architecture: str
-    variant: str
-    size: int  # uncompressed bytes, as the daemon counts them
-
-
-def inspect(client: docker.DockerClient, reference: str) -> DaemonImage:
+def inspect(client: docker.DockerClient, reference: str) -> LocalImage:
     attrs = find_image(client, reference).attrs
     rootfs = attrs.get("RootFS") or {}
-    return DaemonImage(
+    return LocalImage(
         reference=reference,
         image_id=attrs["Id"],
         diff_ids=tuple(rootfs.get("Layers") or ()),
@@ -83,27 +73,10 @@ class _ChunkReader(io.RawIOBase):
 
 
 @dataclass
-class LayerEntry:
-    """One layer in the export stream. `candidates`: the positions it may hold. Read it with `read`,
-    or `skip` it; the stream drains what is left, hashing it unless the layer was skipped at a certain
-    position (its bytes are not used, so there is nothing to check). `diff_id` is known once it passed."""
-
-    key: str
-    size: int
-    candidates: frozenset[int]
-    read: Callable[[int], bytes]
-    diff_id: str | None = None
-    unhashed: bool = False
-
-    def skip(self) -> None:
-        self.unhashed = len(self.candidates) == 1
-
-
-@dataclass
 class ExportStream:
     """Iterate `layers()`; afterwards `config` holds the config bytes and `seen` the diff IDs met."""
 
-    image: DaemonImage
+    image: LocalImage
     chunks: Iterator[bytes]
     config: bytes | None = None
     seen: dict[str, str] = field(default_factory=dict)  # entry key -> diff ID
@@ -135,12 +108,12 @@ class ExportStream:
                 elif len(parts) == 2 and parts[1] == "layer.tar":
                     entry = self._entry(archive, member, parts[0], chain.candidates(parts[0]))
                     yield entry
-                    self._finish(entry, by_diff_id)
+                    self._finish(entry)
                     chain.learn(parts[0], entry.diff_id or "")
                 elif len(parts) == 3 and parts[:2] == ["blobs", "sha256"] and f"sha256:{parts[2]}" in by_diff_id:
                     entry = self._entry(archive, member, name, by_diff_id[f"sha256:{parts[2]}"])
                     yield entry
-                    self._finish(entry, by_diff_id)
+                    self._finish(entry)
         except (tarfile.TarError, EOFError) as exc:
             raise self._damaged(exc) from exc
         missing = set(image.diff_ids) - set(self.seen.values())
@@ -180,7 +153,7 @@ class ExportStream:
                candidates: frozenset[int]) -> LayerEntry:
         handle = archive.extractfile(member)
         assert handle is not None
-        hasher = hashlib.sha256()
+        diff_ids = self.image.diff_ids
 
         def read(n: int) -> bytes:
             try:
@@ -188,32 +161,24 @@ class ExportStream:
             except (tarfile.TarError, EOFError) as exc:
                 raise self._damaged(exc) from exc
             if not entry.unhashed:
-                hasher.update(data)
+                entry.hasher.update(data)
             self.bytes_read += len(data)
             return data
 
-        entry = LayerEntry(key, member.size, candidates, read)
-        entry._hasher = hasher  # type: ignore[attr-defined]
+        entry = LayerEntry(key, member.size, frozenset(diff_ids[p] for p in candidates),
+                           position_label(candidates, len(diff_ids), key), read, candidates)
         return entry
 
-    def _finish(self, entry: LayerEntry, by_diff_id: dict[str, frozenset[int]]) -> None:
+    def _finish(self, entry: LayerEntry) -> None:
         """Drain what the engine left unread and check the diff ID."""
         while entry.read(READ_SIZE):
             pass
-        if entry.unhashed:
-            entry.diff_id = self.image.diff_ids[min(entry.candidates)]
-            self.seen[entry.key] = entry.diff_id
-            return
-        diff_id = "sha256:" + entry._hasher.hexdigest()  # type: ignore[attr-defined]
-        if diff_id not in by_diff_id or not (by_diff_id[diff_id] & entry.candidates):
-            raise PipeFailure(f"A layer exported by the daemon hashes to {diff_id}, which is not a layer of "
-                              f"{self.image.reference} where it stands: the image changed during the push or the "
-                              "export is damaged")
-        entry.diff_id = diff_id
-        self.seen[entry.key] = diff_id
+        check_diff_id(entry, self.image.diff_ids, f"the Docker daemon's export of {self.image.reference}")
+        assert entry.diff_id is not None
+        self.seen[entry.key] = entry.diff_id
 
 
-def export(client: docker.DockerClient, image: DaemonImage) -> ExportStream:
+def export(client: docker.DockerClient, image: LocalImage) -> ExportStream:
     try:
         chunks = client.api.get_image(image.image_id, chunk_size=READ_SIZE)
     except ImageNotFound as exc:

@@ -181,7 +181,8 @@ def _tar(entries: list[tuple[str, bytes]]) -> bytes:
 
 
 def _export(entries: list[tuple[str, bytes]], diff_ids: list[str], config: bytes):
-    from sources.daemon_export import DaemonImage, ExportStream
+    from sources.daemon_export import ExportStream
+    from sources.image import LocalImage as DaemonImage
     image = DaemonImage("app:1", "sha256:" + hashlib.sha256(config).hexdigest(), tuple(diff_ids), "linux", "amd64",
                         "", 0)
     data = _tar(entries)
@@ -220,7 +221,8 @@ def test_export_cut_short_is_refused():
     layer = os.urandom(30000)
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     data = _tar([(f"blobs/sha256/{diff_id[7:]}", layer)])[:20000]
-    from sources.daemon_export import DaemonImage, ExportStream
+    from sources.daemon_export import ExportStream
+    from sources.image import LocalImage as DaemonImage
     image = DaemonImage("app:1", "sha256:" + "0" * 64, (diff_id,), "linux", "amd64", "", 0)
     with pytest.raises(PipeFailure, match="ended early or is damaged"):
         for entry in ExportStream(image, iter([data])).layers():

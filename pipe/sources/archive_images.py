@@ -1,0 +1,389 @@
+"""Which image an archive holds, and what it is made of, read from its small files only.
+
+Two kinds of archive, told apart by their files:
+- a docker-archive (`manifest.json`: per image its config, its tags and its layer files, in order),
+  as `docker save` (both layouts), `skopeo copy … docker-archive:` and `podman save` write it;
+- an OCI image layout (`oci-layout`, `index.json`, `blobs/`), as a directory or a tar, as skopeo,
+  buildah and BuildKit write it. What index.json points at may be one image's manifest or an index
+  of several platforms; its blobs are pushed as they are stored, so their digests stay valid.
+A tar with both (docker >= 25's save) is read as a docker-archive when its layers are uncompressed,
+so the push matches `docker push` of the same image; as an OCI layout when they are compressed.
+
+Every blob read here (index, manifest, config) must hash to its digest; the layer blobs are only
+checked for presence and size here, and hashed while they are uploaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from errors import PipeFailure
+
+from .archive_files import ArchiveFiles, capital, safe_name
+from .image import Blob, LocalImage
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+UNCOMPRESSED_LAYERS = ("application/vnd.oci.image.layer.v1.tar", "application/vnd.docker.image.rootfs.diff.tar")
+REF_NAME = "org.opencontainers.image.ref.name"
+IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
+ATTESTATION_SUBJECT = "vnd.docker.reference.digest"  # BuildKit: the manifest an attestation describes
+MAX_METADATA = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DockerArchiveImage:
+    """One image of a docker-archive: uncompressed layers, compressed by the engine."""
+
+    image: LocalImage
+    config: bytes
+    layer_paths: tuple[str, ...]  # the member of each position
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LayoutLayer:
+    blob: Blob  # as the manifest names it
+    path: str
+
+    @property
+    def raw(self) -> bool:
+        """An uncompressed tar: the engine compresses it (and the manifest changes)."""
+        return self.blob.media_type in UNCOMPRESSED_LAYERS
+
+
+@dataclass
+class LayoutManifest:
+    descriptor: Blob
+    body: bytes
+    doc: dict[str, Any]
+    platform: str  # os/architecture[/variant], "unknown/unknown" for attestations, "" when unsaid
+    config: Blob
+    config_bytes: bytes
+    layers: list[LayoutLayer]
+    attests: str | None = None  # the digest of the manifest this attestation describes
+
+    @property
+    def raw_image(self) -> LocalImage:
+        """This manifest as an image, for learning what the registry holds of its uncompressed layers."""
+        try:
+            config = json.loads(self.config_bytes)
+        except ValueError:
+            config = {}
+        os_, _, rest = self.platform.partition("/")
+        arch, _, variant = rest.partition("/")
+        return LocalImage(self.descriptor.digest, self.config.digest, tuple(layer.blob.digest for layer in self.layers),
+                          str(config.get("os") or os_), str(config.get("architecture") or arch),
+                          str(config.get("variant") or variant), sum(layer.blob.size for layer in self.layers))
+
+
+@dataclass
+class LayoutImage:
+    top: Blob  # what goes under the tags: an index or a manifest
+    top_body: bytes
+    manifests: list[LayoutManifest]
+    names: tuple[str, ...]
+    left_out: list[str] = field(default_factory=list)  # platforms PLATFORMS did not ask for
+
+    @property
+    def is_index(self) -> bool:
+        return self.top.media_type in INDEX_TYPES
+
+    @property
+    def platforms(self) -> list[str]:
+        return [m.platform for m in self.manifests if m.attests is None and m.platform != "unknown/unknown"]
+
+
+# -- small pure helpers -------------------------------------------------------------------------
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def platform_of(doc: dict[str, Any] | None) -> str:
+    doc = doc or {}
+    return "/".join(str(p) for p in (doc.get("os"), doc.get("architecture"), doc.get("variant")) if p)
+
+
+def platform_matches(platform: str, wanted: str) -> bool:
+    """`linux/arm64` asks for any arm64 variant; `linux/arm64/v8` for that one only."""
+    have, want = platform.split("/"), wanted.split("/")
+    return have[:2] == want[:2] and (len(want) < 3 or have[2:3] == want[2:3])
+
+
+def name_matches(names: tuple[str, ...], package: str, tag: str, given: str) -> bool:
+    """Whether an image stored under `names` is the one IMAGE_NAME (`given`: package[:tag]) asks for.
+
+    A name may be a tag alone (skopeo and BuildKit's ref.name), `name:tag`, or a full reference with a
+    registry and path (docker's RepoTags, containerd's image name).
+    """
+    wanted = f"{package}:{tag}"
+    for name in names:
+        if name in (given, wanted, tag) or name.endswith("/" + wanted):
+            return True
+    return False
+
+
+def describe(names: tuple[str, ...], detail: str) -> str:
+    return f"{', '.join(names) if names else '(no name)'} [{detail}]"
+
+
+def choose(kind: str, shown: str, options: list[tuple[tuple[str, ...], str, Any]], package: str, tag: str,
+           given: str) -> Any:
+    """The one image among `options` ((names, detail, item)) that IMAGE_NAME names, or the only one."""
+    if len(options) == 1:
+        return options[0][2]
+    matches = [item for names, _, item in options if name_matches(names, package, tag, given)]
+    if len(matches) == 1:
+        return matches[0]
+    listing = "; ".join(describe(names, detail) for names, detail, _ in options)
+    why = "several match" if matches else "none is named"
+    raise PipeFailure(f"The {kind} {shown} holds {len(options)} images and {why} {given}: {listing}. Set IMAGE_NAME "
+                      "to one of these names (name:tag), or save only the image to push")
+
+
+def _json(files: ArchiveFiles, name: str, what: str) -> Any:
+    size = files.size(name)
+    if size is None:
+        raise PipeFailure(f"{capital(files.description)} has no {name}: {what}")
+    if size > MAX_METADATA:
+        raise PipeFailure(f"{capital(files.description)} has a {name} of {size} bytes, too large for {what}")
+    try:
+        return json.loads(files.read(name, MAX_METADATA))
+    except ValueError as exc:
+        raise PipeFailure(f"{capital(files.description)} has a {name} that is not JSON ({exc}): the archive is damaged") from exc
+
+
+# -- docker-archive -----------------------------------------------------------------------------
+def is_docker_archive(files: ArchiveFiles) -> bool:
+    return files.size("manifest.json") is not None
+
+
+def docker_archive_image(files: ArchiveFiles, shown: str, package: str, tag: str, given: str) -> DockerArchiveImage:
+    entries = _json(files, "manifest.json", "a docker save archive lists its images there")
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise PipeFailure(f"{capital(files.description)} has a manifest.json that lists no image: the archive is damaged")
+    options = [(tuple(e.get("RepoTags") or ()), f"config {str(e.get('Config', ''))[:24]}", e) for e in entries]
+    entry = choose("archive", shown, options, package, tag, given)
+    config_path = safe_name(str(entry.get("Config") or ""), files.description)
+    if files.size(config_path) is None:
+        raise PipeFailure(f"{capital(files.description)} lacks the image config {config_path} that manifest.json names: the "
+                          "archive is incomplete")
+    config = files.read(config_path, MAX_METADATA)
+    image_id = sha256(config)
+    stem = config_path.rsplit("/", 1)[-1].removesuffix(".json")
+    if len(stem) == 64 and f"sha256:{stem}" != image_id:
+        raise PipeFailure(f"The image config {config_path} in {files.description} hashes to {image_id}: the archive "
+                          "is damaged")
+    try:
+        doc = json.loads(config)
+        diff_ids = tuple(doc["rootfs"]["diff_ids"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PipeFailure(f"The image config {config_path} in {files.description} is not an image config "
+                          f"({exc!r}): the archive is damaged") from exc
+    paths = tuple(safe_name(str(p), files.description) for p in entry.get("Layers") or ())
+    if len(paths) != len(diff_ids):
+        raise PipeFailure(f"{capital(files.description)}: manifest.json lists {len(paths)} layers but the image config "
+                          f"has {len(diff_ids)}: the archive is damaged")
+    size = 0
+    for position, path in enumerate(paths):
+        found = files.size(path)
+        if found is None:
+            raise PipeFailure(f"{capital(files.description)} lacks layer {position + 1} of {len(paths)} ({path}): the "
+                              "archive is incomplete; save the image again")
+        size += found
+    names = tuple(entry.get("RepoTags") or ())
+    image = LocalImage(names[0] if names else f"{shown} ({image_id[:19]})", image_id, diff_ids,
+                       str(doc.get("os") or "linux"), str(doc.get("architecture") or "amd64"),
+                       str(doc.get("variant") or ""), size)
+    return DockerArchiveImage(image, config, paths, names)
+
+
+# -- OCI layout ---------------------------------------------------------------------------------
+def blob_path(digest: str, description: str) -> str:
+    algorithm, _, encoded = digest.partition(":")
+    if algorithm != "sha256" or len(encoded) != 64 or not all(c in "0123456789abcdef" for c in encoded):
+        raise PipeFailure(f"{description} names a blob {digest!r}: only sha256 digests are supported")
+    return f"blobs/sha256/{encoded}"
+
+
+def _descriptor(doc: Any, description: str) -> Blob:
+    if not isinstance(doc, dict) or not isinstance(doc.get("digest"), str) or not isinstance(doc.get("size"), int):
+        raise PipeFailure(f"{description} has a descriptor without a digest and size: the layout is damaged")
+    return Blob(doc["digest"], doc["size"], str(doc.get("mediaType") or ""))
+
+
+def _verified_blob(files: ArchiveFiles, blob: Blob, what: str) -> bytes:
+    path = blob_path(blob.digest, files.description)
+    size = files.size(path)
+    if size is None:
+        raise PipeFailure(f"{capital(files.description)} lacks the {what} {blob.digest} ({path}): the layout is incomplete")
+    if size > MAX_METADATA:
+        raise PipeFailure(f"{capital(files.description)}: the {what} {blob.digest} is {size} bytes, too large")
+    data = files.read(path, MAX_METADATA)
+    if sha256(data) != blob.digest or len(data) != blob.size:
+        raise PipeFailure(f"The {what} {blob.digest} in {files.description} does not match its digest (it holds "
+                          f"{len(data)} bytes hashing to {sha256(data)}): the layout is damaged")
+    return data
+
+
+def _manifest(files: ArchiveFiles, descriptor: Blob, platform: str, attests: str | None) -> LayoutManifest:
+    body = _verified_blob(files, descriptor, "manifest")
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise PipeFailure(f"The manifest {descriptor.digest} in {files.description} is not JSON: the layout is damaged") from exc
+    if not isinstance(doc, dict) or "config" not in doc:
+        raise PipeFailure(f"{capital(files.description)}: {descriptor.digest} is not an image manifest (nested indexes are "
+                          "not supported): push each image of it on its own")
+    config = _descriptor(doc.get("config"), files.description)
+    config_bytes = _verified_blob(files, config, "image config")
+    if not platform:
+        try:
+            platform = platform_of(json.loads(config_bytes))
+        except ValueError:
+            platform = ""
+    layers = []
+    for layer in doc.get("layers") or []:
+        blob = _descriptor(layer, files.description)
+        layers.append(LayoutLayer(blob, blob_path(blob.digest, files.description)))
+    return LayoutManifest(descriptor, body, doc, platform, config, config_bytes, layers, attests)
+
+
+def _names(descriptor: dict[str, Any]) -> tuple[str, ...]:
+    annotations = descriptor.get("annotations") or {}
+    return tuple(dict.fromkeys(str(annotations[k]) for k in (IMAGE_NAME_ANNOTATION, REF_NAME) if annotations.get(k)))
+
+
+def _index_children(files: ArchiveFiles, doc: dict[str, Any], platforms: tuple[str, ...],
+                    shown: str) -> tuple[list[LayoutManifest], list[str], bool]:
+    """The manifests of an index that PLATFORMS keeps (attestations follow their image), the platforms
+    left out, and whether anything was left out."""
+    children = [c for c in doc.get("manifests") or [] if isinstance(c, dict)]
+    kept: list[LayoutManifest] = []
+    left_out: list[str] = []
+    kept_digests: set[str] = set()
+    attestations = []
+    for child in children:
+        descriptor = _descriptor(child, files.description)
+        platform = platform_of(child.get("platform"))
+        attests = (child.get("annotations") or {}).get(ATTESTATION_SUBJECT)
+        if attests:
+            attestations.append((descriptor, platform, attests))
+            continue
+        if platforms and not any(platform_matches(platform, want) for want in platforms):
+            left_out.append(platform or descriptor.digest)
+            continue
+        kept.append(_manifest(files, descriptor, platform, None))
+        kept_digests.add(descriptor.digest)
+    if not kept:
+        available = ", ".join(platform_of(c.get("platform")) or c.get("digest", "?") for c in children
+                              if not (c.get("annotations") or {}).get(ATTESTATION_SUBJECT))
+        raise PipeFailure(f"PLATFORMS asks for {' '.join(platforms)}, but the image in {shown} is built for "
+                          f"{available}: set PLATFORMS to some of these, or leave it out to push them all")
+    dropped = 0
+    for descriptor, platform, attests in attestations:
+        if attests in kept_digests:
+            kept.append(_manifest(files, descriptor, platform, attests))
+        else:
+            dropped += 1
+    return kept, left_out, bool(left_out or dropped)
+
+
+def _rebuilt_index(doc: dict[str, Any], media_type: str, manifests: list[LayoutManifest]) -> tuple[Blob, bytes]:
+    """An index of just `manifests`, keeping the original's other fields and each child's descriptor."""
+    by_digest = {str(c.get("digest")): c for c in doc.get("manifests") or [] if isinstance(c, dict)}
+    new = dict(doc)
+    new["manifests"] = [by_digest.get(m.descriptor.digest) or
+                        {"mediaType": m.descriptor.media_type, "digest": m.descriptor.digest,
+                         "size": m.descriptor.size} for m in manifests]
+    new.setdefault("schemaVersion", 2)
+    new["mediaType"] = media_type
+    body = json.dumps(new, indent=2).encode()
+    return Blob(sha256(body), len(body), media_type), body
+
+
+def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given: str,
+                 platforms: tuple[str, ...]) -> LayoutImage:
+    index = _json(files, "index.json", "an OCI layout lists its images there")
+    if not isinstance(index, dict):
+        raise PipeFailure(f"{capital(files.description)} has an index.json that is not an OCI index: the layout is damaged")
+    entries = [e for e in index.get("manifests") or [] if isinstance(e, dict)]
+    if not entries:
+        raise PipeFailure(f"{capital(files.description)} holds no image (its index.json lists no manifest)")
+    platforms_listed = [platform_of(e.get("platform")) for e in entries]
+    top: Blob | None = None
+    descriptor_doc: dict[str, Any] = {}
+    if len(entries) > 1 and not any(_names(e) for e in entries) and all(platforms_listed) \
+            and len(set(platforms_listed)) == len(entries):
+        # index.json is itself the multi-platform index: one entry per platform, none named.
+        top_doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+        media_type, names = OCI_INDEX, ()
+    else:
+        options = [(_names(e), " ".join(filter(None, (str(e.get("mediaType") or "?").rsplit("/", 1)[-1],
+                                                      str(e.get("digest"))[:19], platform_of(e.get("platform"))))), e)
+                   for e in entries]
+        descriptor_doc = choose("OCI layout", shown, options, package, tag, given)
+        names = _names(descriptor_doc)
+        found = _descriptor(descriptor_doc, files.description)
+        top_body = _verified_blob(files, found, "index" if found.media_type in INDEX_TYPES else "manifest")
+        try:
+            top_doc = json.loads(top_body)
+        except ValueError as exc:
+            raise PipeFailure(f"{capital(files.description)}: {found.digest} is not JSON: the layout is damaged") from exc
+        if not isinstance(top_doc, dict):
+            raise PipeFailure(f"{capital(files.description)}: {found.digest} is not a manifest or an index")
+        media_type = found.media_type or str(top_doc.get("mediaType") or "") or (
+            OCI_INDEX if "manifests" in top_doc else OCI_MANIFEST)
+        top = Blob(found.digest, found.size, media_type)
+    if media_type in INDEX_TYPES:
+        manifests, left_out, changed = _index_children(files, top_doc, platforms, shown)
+        if changed or top is None:
+            top, top_body = _rebuilt_index(top_doc, media_type, manifests)
+        return LayoutImage(top, top_body, manifests, names, left_out)
+    assert top is not None
+    manifest = _manifest(files, top, platform_of(descriptor_doc.get("platform")), None)
+    if platforms and not any(platform_matches(manifest.platform, want) for want in platforms):
+        raise PipeFailure(f"PLATFORMS asks for {' '.join(platforms)}, but the image in {shown} is built for "
+                          f"{manifest.platform or 'an unnamed platform'}: set PLATFORMS to match, or leave it out")
+    return LayoutImage(top, top_body, [manifest], names)
+
+
+def has_compressed_layers(files: ArchiveFiles, shown: str) -> bool:
+    """Whether an OCI layout beside a manifest.json stores compressed layers (containerd's save)."""
+    try:
+        image = layout_image(files, shown, "", "", "", ())
+    except PipeFailure:
+        return False
+    return any(not layer.raw for m in image.manifests for layer in m.layers)
+
+
+# -- the archive as a whole -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Archive:
+    files: ArchiveFiles
+    kind: str  # docker-archive, oci-layout or oci-archive
+    docker: DockerArchiveImage | None = None
+    layout: LayoutImage | None = None
+
+
+def read_archive(files: ArchiveFiles, shown: str, package: str, tag: str, given: str,
+                 platforms: tuple[str, ...]) -> Archive:
+    """Which kind of archive `files` is, and the image in it that IMAGE_NAME (and PLATFORMS) pick."""
+    has_index = files.size("index.json") is not None
+    if is_docker_archive(files) and not (has_index and has_compressed_layers(files, shown)):
+        if platforms:
+            raise PipeFailure(f"PLATFORMS is set, but {shown} is a docker save archive, which holds one platform per "
+                              "image: leave PLATFORMS out")
+        return Archive(files, "docker-archive", docker=docker_archive_image(files, shown, package, tag, given))
+    if has_index:
+        return Archive(files, "oci-layout" if files.container == "directory" else "oci-archive",
+                       layout=layout_image(files, shown, package, tag, given, platforms))
+    raise PipeFailure(f"IMAGE_ARCHIVE {shown} is a tar, but neither a docker save archive (no manifest.json) nor an "
+                      "OCI archive (no index.json): give the file that `docker save`, `skopeo copy` or `buildah push` "
+                      "wrote")
