@@ -15,7 +15,11 @@ writes `bbc-packages-push-container-image.json` into that directory (created if 
       "pushed_bytes": 12345,                              # layer bytes uploaded by this run (0: nothing new)
       "duration_seconds": 3.2,
       "engine": "native",                                 # native, or docker (the daemon's push)
-      "layers_uploaded": 1, "layers_mounted": 0, "layers_skipped": 7
+      "layers_uploaded": 1, "layers_mounted": 0, "layers_skipped": 7,
+      "source": "daemon",                                 # or docker-archive, oci-layout, oci-archive (IMAGE_ARCHIVE)
+      "platforms": ["linux/amd64"],                       # every platform pushed
+      "index_digest": null,                               # the index under the tags, for a multi-platform image
+      "manifests": []                                     # under an index: [{"platform", "digest"}] per platform
     }
 
 The file is written atomically (temporary file in the same directory, then rename), so a reader
@@ -48,6 +52,10 @@ def build_output(
     layers_uploaded: int = 0,
     layers_mounted: int = 0,
     layers_skipped: int = 0,
+    source: str = "daemon",
+    platforms: list[str] | None = None,
+    index_digest: str | None = None,
+    manifests: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     return {
         "registry": registry,
@@ -64,6 +72,10 @@ def build_output(
         "layers_uploaded": int(layers_uploaded),
         "layers_mounted": int(layers_mounted),
         "layers_skipped": int(layers_skipped),
+        "source": source,
+        "platforms": list(platforms or []),
+        "index_digest": index_digest,
+        "manifests": [{"platform": platform, "digest": digest} for platform, digest in manifests or []],
     }
 
 

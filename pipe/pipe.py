@@ -321,13 +321,11 @@ class PushContainerImagePipe(Pipe):
                                       layers_uploaded=result.layers_uploaded if i == 0 else 0,
                                       layers_existing=existing))
                     for i, tag in enumerate(settings.tags)]
-        extra = {"source": source, "platforms": platforms, "index_digest": result.index_digest,
-                 "manifests": [{"platform": platform, "digest": digest} for platform, digest in result.manifests]}
-        return self._finish(destination, outcomes, time.monotonic() - started,
-                            engine="native", layers={"layers_uploaded": result.layers_uploaded,
-                                                     "layers_mounted": result.layers_mounted,
-                                                     "layers_skipped": result.layers_skipped},
-                            source_image=source_image, extra=extra)
+        details = {"layers_uploaded": result.layers_uploaded, "layers_mounted": result.layers_mounted,
+                   "layers_skipped": result.layers_skipped, "source": source, "platforms": platforms,
+                   "index_digest": result.index_digest, "manifests": list(result.manifests)}
+        return self._finish(destination, outcomes, time.monotonic() - started, engine="native",
+                            details=details, source_image=source_image)
 
     def _native_step(self, operation: Callable[[], T], what: str, describe: Callable[[Any], str]) -> T:
         """Retried like every registry call; an answer the engine does not understand goes to the daemon."""
@@ -340,8 +338,8 @@ class PushContainerImagePipe(Pipe):
             raise
 
     def _finish(self, destination: Destination, outcomes: list[tuple[str, PushOutcome]], duration: float,
-                engine: str, layers: dict[str, int] | None = None, source_image: str | None = None,
-                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                engine: str, details: dict[str, Any] | None = None,
+                source_image: str | None = None) -> dict[str, Any]:
         settings = self.settings
         tags = [tag for tag, _ in outcomes]
         digest = outcomes[0][1].digest
@@ -350,9 +348,9 @@ class PushContainerImagePipe(Pipe):
             self.log_warning("The tags were pushed with different digests: the local image changed during the push")
         pushed_bytes = sum(outcome.uploaded_bytes for _, outcome in outcomes)
         nothing_new = all(outcome.uploaded_nothing for _, outcome in outcomes)
-        if layers is None:
-            layers = {"layers_uploaded": sum(o.layers_uploaded for _, o in outcomes),
-                      "layers_skipped": max(o.layers_existing for _, o in outcomes), "layers_mounted": 0}
+        if details is None:
+            details = {"layers_uploaded": sum(o.layers_uploaded for _, o in outcomes),
+                       "layers_skipped": max(o.layers_existing for _, o in outcomes), "layers_mounted": 0}
         output = build_output(
             registry=settings.registry,
             workspace=settings.workspace,
@@ -365,9 +363,8 @@ class PushContainerImagePipe(Pipe):
             pushed_bytes=pushed_bytes,
             duration_seconds=duration,
             engine=engine,
-            **layers,
+            **details,
         )
-        output.update(extra or {})
         self.log_info(f"Reference by digest: {output['reference_by_digest']}")
         if settings.shared_storage_dir:
             try:

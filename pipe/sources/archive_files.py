@@ -186,6 +186,20 @@ class TarFiles:
 
 
 # -- a gzip-compressed tar, as a stream ---------------------------------------------------------
+class _Guarded:
+    """A member of a stream: a cut or damaged stream becomes the pipe's message, wherever it is read."""
+
+    def __init__(self, handle: BinaryIO, description: str) -> None:
+        self.handle = handle
+        self.description = description
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.handle.read(n)
+        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+            raise damaged(self.description, exc) from exc
+
+
 class GzipTarFiles:
     container = "gzip tar"
     seekable = False
@@ -199,21 +213,21 @@ class GzipTarFiles:
         members: list[tarfile.TarInfo] = []
         for member, handle in self._members():
             members.append(member)
-            if member.isfile() and member.size <= SMALL_FILE and kept + member.size <= SMALL_TOTAL:
+            if handle is not None and member.size <= SMALL_FILE and kept + member.size <= SMALL_TOTAL:
                 data = handle.read()
                 kept += len(data)
                 self.small[safe_name(member.name, description)] = data
         files, self.links = _links(members, description)
         self.sizes = {name: m.size for name, m in files.items()}
 
-    def _members(self) -> Iterator[tuple[tarfile.TarInfo, BinaryIO]]:
+    def _members(self) -> Iterator[tuple[tarfile.TarInfo, _Guarded | None]]:
         """One pass over the decompressed tar; each member's reader is valid until the next."""
         try:
             with igzip_threaded.open(self.path, "rb", threads=1) as raw, \
                     tarfile.open(fileobj=raw, mode="r|", bufsize=TAR_BUFFER) as archive:
                 for member in archive:
                     handle = archive.extractfile(member) if member.isfile() else None
-                    yield member, handle  # type: ignore[misc]
+                    yield member, None if handle is None else _Guarded(handle, self.description)
         except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
             raise damaged(self.description, exc) from exc
 

@@ -21,7 +21,7 @@ APP = "acme/my-container-app"
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 OUTPUT_FIELDS = {"registry", "workspace", "image", "source_image", "digest", "tags", "references",
                  "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
-                 "layers_mounted", "layers_skipped"}
+                 "layers_mounted", "layers_skipped", "source", "platforms", "index_digest", "manifests"}
 
 
 def skopeo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
