@@ -22,7 +22,7 @@ from .embedded_registry import EmbeddedRegistry
 from .engine_push import EngineBench, push_timeout
 from .fresh_daemon import FreshDaemon
 from .settings import Settings
-from .stats import summary
+from .stats import summarize_runs
 
 TAG = "latest"
 COLD_TOOLS = ("docker_push", "native", "docker_engine", "export")
@@ -40,7 +40,7 @@ class Deadline:
         return time.monotonic() > self.end
 
 
-def _rotate(items: tuple[str, ...], rep: int) -> list[str]:
+def rotate(items: tuple[str, ...], rep: int) -> list[str]:
     k = rep % len(items)
     return list(items[k:] + items[:k])
 
@@ -91,7 +91,7 @@ class EnginePhase:
             finally:
                 b.drop_package(package)
 
-        for tool in _rotate(COLD_TOOLS, rep):
+        for tool in rotate(COLD_TOOLS, rep):
             if tool == "export":
                 self._record(case, tool, lambda: b.export(image.current, self.dockerd, timeout))
             else:
@@ -126,7 +126,7 @@ class EnginePhase:
                 daemon.stop()
                 shutil.rmtree(daemon.workdir, ignore_errors=True)
 
-        for tool in _rotate(PIPELINES_TOOLS, rep):
+        for tool in rotate(PIPELINES_TOOLS, rep):
             self._record(case, tool, lambda: measure_with_fresh_daemon(tool))
 
     # -- the whole phase -----------------------------------------------------------------
@@ -172,14 +172,7 @@ class EnginePhase:
         }
 
     def summary(self) -> dict:
-        out: dict = {}
-        for case, tools in self.runs.items():
-            for tool, runs in tools.items():
-                out.setdefault(case, {})[tool] = {
-                    m: summary([r[m] for r in runs if r.get(m) is not None]) for m in METRICS
-                    if any(r.get(m) is not None for r in runs)
-                }
-        return out
+        return summarize_runs(self.runs, METRICS)
 
 
 def engine(s: Settings, registry: EmbeddedRegistry, workdir: Path) -> dict:

@@ -29,9 +29,10 @@ OUTPUT_FILE = "bbc-packages-push-container-image.json"
 USER = "pipelines"
 PACKAGE_PREFIX = "bench-e-"
 EXPORT_CHUNK = 1024**2
-MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+# A push from an OCI layout stores an OCI manifest; both have `layers` and `config`.
+MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
 # Fields the pipe's output file gains with the native engine; absent today, reported as None.
-OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped")
+OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped", "source")
 
 
 def push_timeout(image_bytes: int) -> float:
@@ -68,7 +69,7 @@ class EngineBench:
             env["DOCKER_HOST"] = docker_host
         return env
 
-    def _log(self, what: str) -> Path:
+    def log_file(self, what: str) -> Path:
         self.counter += 1
         return self.logs / f"{self.counter:03d}-{what}.log"
 
@@ -86,17 +87,21 @@ class EngineBench:
         if r.status_code not in (200, 202, 204, 404):
             raise RuntimeError(f"deleting package {name}: HTTP {r.status_code} {r.text[:200]}")
 
-    def check_tag(self, package: str, tag: str) -> dict:
-        """The tag must be there; its manifest gives the compressed size of what was pushed."""
+    def check_tag(self, package: str, tag: str, with_digests: bool = False) -> dict:
+        """The tag must be there; its manifest gives the compressed size of what was pushed (and, when
+        asked, the blobs' digests, to purge them from the registry's root afterwards)."""
         target = self.registry.target(package)
         r = requests.get(f"http://{self.host}/v2/{target.repository}/manifests/{tag}", timeout=30,
-                         headers={**target.headers(), "Accept": MANIFEST_TYPE})
+                         headers={**target.headers(), "Accept": ", ".join(MANIFEST_TYPES)})
         if r.status_code != 200:
             raise RuntimeError(f"{package}:{tag} is not in the registry after the push: HTTP {r.status_code}")
         manifest = r.json()
-        layers = manifest.get("layers") or []
-        return {"compressed_image_bytes": sum(d["size"] for d in layers) + manifest["config"]["size"],
-                "manifest_digest": r.headers.get("Docker-Content-Digest")}
+        blobs = [*(manifest.get("layers") or []), manifest["config"]]
+        out = {"compressed_image_bytes": sum(d["size"] for d in blobs),
+               "manifest_digest": r.headers.get("Docker-Content-Digest")}
+        if with_digests:
+            out["blob_digests"] = [d["digest"] for d in blobs]
+        return out
 
     def _tag(self, image: str, ref: str, env: dict[str, str], docker_host: str | None) -> None:
         r = subprocess.run(["docker", "tag", image, ref], capture_output=True, text=True, timeout=60, env=env)
@@ -112,7 +117,7 @@ class EngineBench:
         env = self._env(docker_host)
         self._tag(image, ref, env, docker_host)
         os.sync()  # untimed: no dirty pages of an earlier step are written back during this one
-        out = measure.run(["docker", "push", ref], env, timeout, self._log(f"docker-push-{package}"), others)
+        out = measure.run(["docker", "push", ref], env, timeout, self.log_file(f"docker-push-{package}"), others)
         out.update(self.check_tag(package, tag))
         return out
 
@@ -122,10 +127,20 @@ class EngineBench:
         local = f"{package}:{tag}"
         env = self._env(docker_host)
         self._tag(image, local, env, docker_host)
-        outdir = self.workdir / f"out-{self.counter}-{engine}"
+        env.update({"PUSH_ENGINE": engine, "IMAGE_NAME": local})
+        return self._run_pipe(env, engine, package, tag, others, timeout)
+
+    def pipe_archive(self, archive: Path, package: str, tag: str, others: dict, timeout: float) -> dict:
+        """The pipe with IMAGE_ARCHIVE: it reads the archive in place, no daemon; IMAGE_NAME only names the
+        package (the archive holds one image)."""
+        env = self._env()
+        env.update({"IMAGE_ARCHIVE": str(archive), "IMAGE_NAME": f"{package}:{tag}"})
+        return self._run_pipe(env, "archive", package, tag, others, timeout, with_digests=True)
+
+    def _run_pipe(self, env: dict[str, str], label: str, package: str, tag: str, others: dict, timeout: float,
+                  with_digests: bool = False) -> dict:
+        outdir = self.workdir / f"out-{self.counter}-{label}"
         env.update({
-            "PUSH_ENGINE": engine,
-            "IMAGE_NAME": local,
             "TAGS": tag,
             "WORKSPACE": WORKSPACE,
             "BITBUCKET_PACKAGES_USERNAME": USER,
@@ -134,9 +149,9 @@ class EngineBench:
             "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(outdir),
         })
         os.sync()
-        out = measure.run([sys.executable, str(PIPE_SCRIPT)], env, timeout, self._log(f"pipe-{engine}-{package}"),
+        out = measure.run([sys.executable, str(PIPE_SCRIPT)], env, timeout, self.log_file(f"pipe-{label}-{package}"),
                           others, cwd=REPO_ROOT)
-        out.update(self.check_tag(package, tag))
+        out.update(self.check_tag(package, tag, with_digests))
         written = json.loads((outdir / OUTPUT_FILE).read_text())
         out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
         return out

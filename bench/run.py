@@ -13,7 +13,8 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import chart, engine_report, phases, report, ui_pages
+from . import archive_report, chart, engine_report, phases, report, ui_pages
+from .archive_phase import archive as archive_phase
 from .engine_phase import engine as engine_phase
 from .blob_data import BlobSource
 from .embedded_registry import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
@@ -24,7 +25,7 @@ from .reference_registry import ReferenceRegistry
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL_PHASES = ("ingest", "serving", "memory", "small", "push", "engine", "ui")
+ALL_PHASES = ("ingest", "serving", "memory", "small", "push", "engine", "archive", "ui")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,6 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--engine-layer-mib", type=int, help="engine phase: MiB per layer (default 128; quick 8)")
     p.add_argument("--engine-layers", type=int, help="engine phase: layers per image (default 8)")
     p.add_argument("--engine-reps", type=int, help="engine phase: repetitions (default 2; quick 1)")
+    p.add_argument("--archive-layer-mib", type=int, help="archive phase: MiB per layer (default 128; quick 8)")
+    p.add_argument("--archive-layers", type=int, help="archive phase: layers of the image (default 8)")
+    p.add_argument("--archive-reps", type=int, help="archive phase: repetitions (default 3; quick 1)")
     return p.parse_args(argv)
 
 
@@ -56,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps:
         settings = dataclasses.replace(settings, reps=args.reps, pipe_reps=min(args.reps, settings.pipe_reps) or 1)
     engine_overrides = {k: v for k, v in (("engine_layer_bytes", args.engine_layer_mib and args.engine_layer_mib * 2**20),
-                                          ("engine_layers", args.engine_layers), ("engine_reps", args.engine_reps)) if v}
+                                          ("engine_layers", args.engine_layers), ("engine_reps", args.engine_reps),
+                                          ("archive_layer_bytes", args.archive_layer_mib and args.archive_layer_mib * 2**20),
+                                          ("archive_layers", args.archive_layers), ("archive_reps", args.archive_reps)) if v}
     settings = dataclasses.replace(settings, **engine_overrides)
     wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = set(wanted) - set(ALL_PHASES)
@@ -130,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         pusher = PushBench(embedded, workdir / "push", list(settings.pipe_layers))
         step("push", lambda: phases.push(settings, pusher, deadline))
         step("engine", lambda: engine_phase(settings, embedded, workdir / "engine"))
+        step("archive", lambda: archive_phase(settings, embedded, workdir / "archive"))
         step("ui", lambda: ui_pages.run(workdir / "ui", quick=args.quick))
     except Exception as exc:
         failed = True
@@ -149,12 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = round(time.time() - started, 1)
     results["deadline_hit"] = deadline.expired()
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    table = report.markdown(results) + engine_report.markdown(results.get("engine") or {})
-    if results.get("engine", {}).get("summary"):
+    eng, arc = results.get("engine") or {}, results.get("archive") or {}
+    table = report.markdown(results) + engine_report.markdown(eng) + archive_report.markdown(arc)
+    if eng.get("summary") or arc.get("summary"):
         try:
-            # Only runs at the sizes replace the chart that BENCHMARKS.md and the README show.
-            publish = (settings.engine_layers, settings.engine_layer_bytes) == (FULL.engine_layers, FULL.engine_layer_bytes)
-            png = chart.draw(results["engine"], RESULTS_DIR / f"{name}-push.png", f"Push, {name}", publish)
+            # Only runs at the sizes replace the chart that BENCHMARKS.md and the README show, and
+            # only with the engine phase in them (the chart's main figures).
+            publish = bool(eng.get("summary")) and (
+                (settings.engine_layers, settings.engine_layer_bytes) == (FULL.engine_layers, FULL.engine_layer_bytes)
+                and (not arc.get("summary") or (settings.archive_layers, settings.archive_layer_bytes)
+                     == (FULL.archive_layers, FULL.archive_layer_bytes)))
+            png = chart.draw(eng, RESULTS_DIR / f"{name}-push.png", f"Push, {name}", publish, arc)
             if png:
                 table += f"\nchart: {png}{f' (copied to {chart.STABLE_PATH})' if publish else ''}\n"
         except Exception as exc:  # the figures are written either way

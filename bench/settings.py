@@ -28,6 +28,12 @@ class Settings:
     engine_reps: int = 2
     engine_pipelines: bool = True  # the fresh-daemon case (a second dockerd per repetition)
     engine_deadline_s: float = 40 * 60  # its own: it starts after the other phases
+    # The archive phase: the pipe from IMAGE_ARCHIVE against `skopeo copy`, a real-files image of
+    # archive_layers x archive_layer_bytes (the engine phase's 1 GiB in 8 layers by default).
+    archive_layers: int = 8
+    archive_layer_bytes: int = 128 * MiB
+    archive_reps: int = 3  # three, so the median is a measured run, not the mean of two
+    archive_deadline_s: float = 20 * 60
 
     def data_sizes(self) -> list[int]:
         return [self.blob, *self.memory_sizes, self.small_clients * self.small_blobs * self.small_size + self.small_size]
@@ -38,4 +44,5 @@ QUICK = Settings(
     reps=1, blob=64 * MiB, range_bytes=16 * MiB, memory_sizes=(32 * MiB, 128 * MiB), memory_reps=1,
     small_clients=4, small_blobs=8, pipe_reps=1, pipe_layers=(4 * MiB,) * 4, deadline_s=5 * 60,
     engine_layer_bytes=8 * MiB, engine_reps=1, engine_deadline_s=10 * 60,
+    archive_layer_bytes=8 * MiB, archive_reps=1, archive_deadline_s=5 * 60,
 )

@@ -20,6 +20,18 @@ def summary(values: list[float]) -> dict:
     }
 
 
+def summarize_runs(runs: dict[str, dict[str, list[dict]]], metrics: tuple[str, ...]) -> dict:
+    """{case: {tool: [run, ...]}} to {case: {tool: {metric: summary}}}, for the metrics any run has."""
+    out: dict = {}
+    for case, tools in runs.items():
+        for tool, measured in tools.items():
+            out.setdefault(case, {})[tool] = {
+                m: summary([r[m] for r in measured if r.get(m) is not None]) for m in metrics
+                if any(r.get(m) is not None for r in measured)
+            }
+    return out
+
+
 def ratio(a: dict, b: dict) -> float | None:
     """Ratio of two summaries' medians (a / b)."""
     if not a.get("median") or not b.get("median"):

@@ -25,7 +25,7 @@ def test_schema():
     data = sample()
     assert list(data) == ["registry", "workspace", "image", "source_image", "digest", "tags", "references",
                           "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
-                          "layers_mounted", "layers_skipped"]
+                          "layers_mounted", "layers_skipped", "source", "platforms", "index_digest", "manifests"]
     assert data["duration_seconds"] == 2.346
 
 
