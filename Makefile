@@ -33,7 +33,8 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	touch $@
 
 # The embedded registry against distribution 2.8, the pipe against docker push, and the push engines
-# against docker push and the export floor (issue 10; ~20 min; BENCHMARKS.md).
+# against docker push and the export floor (issue 10), pushes from archives against skopeo copy
+# (issue 11; ~25 min in all; BENCHMARKS.md).
 bench: $(BENCH_STAMP)
 	$(PY) -m bench
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""bbc-packages-push-container-image: push an image built earlier in the step to the Bitbucket
-container registry, as `<REGISTRY>/<WORKSPACE>/<name>:<tag>` for each tag in TAGS.
+"""bbc-packages-push-container-image: push an image built earlier in the step (or saved as an
+archive, IMAGE_ARCHIVE) to the Bitbucket container registry, as `<REGISTRY>/<WORKSPACE>/<name>:<tag>`
+for each tag in TAGS.
 
 Run as `python3 pipe/pipe.py` from a checkout, or as the pipe image's ENTRYPOINT, with the variables
-in the environment (see variables.py). Order of work: validate every variable -> connect to the
-Docker daemon -> find the local image -> log in (bad credentials fail before anything else) -> tag
--> push each tag, reading the whole stream -> print references and digest, write the output file
-(outputs.py) -> remove the temporary tags, also on failure. Exit 0 only when every tag was pushed;
-otherwise one line that says what happened and what to do (a traceback only with DEBUG=true).
+in the environment (see variables.py). Order of work: validate every variable -> find the image (in
+the daemon; an archive is read after the login) -> log in and check push access (bad credentials
+fail before any layer is read) -> push (native: engine.py or layout_push.py; docker: tag, push each
+tag reading the whole stream, remove the temporary tags, also on failure) -> print references and
+digest, write the output file (outputs.py). Exit 0 only when every tag was pushed; otherwise one
+line that says what happened and what to do (a traceback only with DEBUG=true).
 """
 from __future__ import annotations
 

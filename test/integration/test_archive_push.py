@@ -127,6 +127,19 @@ class TestEachKind:
         assert raw_manifest(registry.host, f"{APP}:archive") == raw_manifest(registry.host, f"{APP}:daemon")
 
 
+    def test_zstd_layers_go_up_as_they_are(self, image, registry, tmp_path):
+        layout = tmp_path / "zstd"
+        copied = skopeo("copy", "-q", "--dest-compress-format", "zstd", f"docker-daemon:{image}", f"oci:{layout}:z")
+        assert copied.returncode == 0, copied.stderr
+        archive = fx.read_oci(layout)
+        assert all("zstd" in t for t in archive.images[0].layer_media_types), archive.images[0].layer_media_types
+        run = push(registry.host, layout, TAGS="zstd")
+        assert run.returncode == 0, str(run)
+        raw = raw_manifest(registry.host, f"{APP}:zstd")
+        assert sha256(raw) == archive.top_digest and "as stored" in run.stderr
+        assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"), "zstd") == 4
+
+
 class TestReferenceRegistry:
     @pytest.mark.parametrize("kind", ["docker-save", "oci-archive"])
     def test_distribution_takes_the_archive(self, kind, made, reference_registry, docker_refs):

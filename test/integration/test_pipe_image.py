@@ -105,3 +105,19 @@ def test_pipe_image_without_a_daemon_says_to_add_the_docker_service(pipe_image, 
     assert run.returncode == 1, str(run)
     assert "Cannot connect to the Docker daemon" in run.last_line and "services: [docker]" in run.last_line
     assert_no_secret(run, "pipelines", TOKENS["pipelines"])
+
+
+def test_pipe_image_pushes_an_archive_from_the_clone_directory_with_no_daemon(pipe_image, registry, local_image,
+                                                                              tmp_path):
+    clone = tmp_path / "clone"
+    (clone / "build").mkdir(parents=True)
+    saved = docker("save", "-o", str(clone / "build" / "image.tar"), local_image)
+    assert saved.returncode == 0, saved.stderr
+    variables = pipe_variables(registry.host, local_image.split(":")[0], IMAGE_ARCHIVE="build/image.tar",
+                               BITBUCKET_CLONE_DIR="/opt/atlassian/pipelines/agent/build", TAGS="from-archive")
+    # As Pipelines runs a pipe: the clone mounted at BITBUCKET_CLONE_DIR, no docker socket at all.
+    run = run_pipe_image(variables, ["-v", f"{clone}:/opt/atlassian/pipelines/agent/build:ro",
+                                     "-w", "/opt/atlassian/pipelines/agent/build"], image=pipe_image)
+    assert run.returncode == 0, str(run)
+    manifest = Client(registry, APP, user="reader", actions="pull").get_manifest("from-archive")
+    assert manifest.status_code == 200 and manifest.json()["config"]["digest"] == image_id(local_image)
