@@ -16,8 +16,10 @@ from test.integration.test_pipe_push import assert_one_line_failure, skopeo
 from test.oci_client import Client, docker, docker_login, docker_refs, image_id, verify_tagged_image
 from test.pipe_runner import assert_no_secret, pipe_variables, read_output, run_pipe
 from test.registry_process import TOKENS
+from test.tcp_proxy import TcpProxy
 
 APP = "acme/my-container-app"
+MiB = 1024 * 1024
 MESSAGE = "hello from an archive"
 # The push itself must need no daemon: DOCKER_HOST points nowhere.
 __all__ = ["docker_refs"]  # a fixture, found by name
@@ -247,6 +249,53 @@ class TestChoosingAndReusing:
         assert run.returncode == 0, str(run)
         output = read_output(out)
         assert output["layers_skipped"] >= 1 and output["layers_uploaded"] == len(layered.layer_digests) - 1, output
+
+
+@pytest.fixture(scope="module")
+def big_layout(docker_daemon, tmp_path_factory) -> fx.Archive:
+    """An OCI layout with one 20 MiB layer of random bytes (gzip cannot shrink it): chunks to cut."""
+    ref = fx.build_runnable_image("my-container-app:archive-big", tmp_path_factory.mktemp("ctx"), [20 * MiB],
+                                  MESSAGE)
+    try:
+        return fx.skopeo_oci_layout(ref, tmp_path_factory.mktemp("big") / "layout")
+    finally:
+        fx.remove_images(ref)
+
+
+class TestTransfer:
+    """The engine's transfer holds for archives too: resumed chunks, re-sent blobs, mounts."""
+
+    def test_a_connection_dropped_mid_blob_resumes(self, big_layout, registry, tmp_path):
+        out = tmp_path / "out"
+        with TcpProxy(target_host="127.0.0.1", target_port=registry.port, reset_after_bytes=6 * MiB,
+                      max_resets=1) as proxy:
+            run = push(proxy.host, big_layout.path, out, TAGS="resumed", CHUNK_SIZE_MB="4")
+        assert run.returncode == 0, str(run)
+        assert proxy.stats.resets == 1 and "Resuming the upload at byte" in run.stderr, str(run)
+        output = read_output(out)
+        assert proxy.stats.bytes_from_client < output["pushed_bytes"] + 4 * MiB, (proxy.stats, output)
+        assert output["digest"] == big_layout.top_digest
+        assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"),
+                                   "resumed") == len(big_layout.layer_digests) + 1
+
+    def test_a_forgotten_upload_is_read_from_the_layout_again(self, big_layout, reference_registry,
+                                                              http_proxy_factory):
+        proxy = http_proxy_factory(reference_registry.url)
+        proxy.drop("PATCH", r"/blobs/uploads/", after_bytes=MiB)
+        run = push(proxy.host, big_layout.path, TAGS="again", CHUNK_SIZE_MB="4")
+        assert run.returncode == 0, str(run)
+        assert "dropped the upload" in run.stderr and "Reading the image again for 1 layer" in run.stderr, str(run)
+        assert sha256(raw_manifest(reference_registry.host, f"{APP}:again", creds=())) == big_layout.top_digest
+
+    def test_cache_from_another_package_mounts_the_blobs(self, made, registry, tmp_path):
+        layout = made["oci-archive"]
+        assert push(registry.host, layout.path, image="other-app", TAGS="base").returncode == 0
+        out = tmp_path / "out"
+        run = push(registry.host, layout.path, out, TAGS="1.0", CACHE_FROM="other-app:base")
+        assert run.returncode == 0, str(run)
+        output = read_output(out)
+        assert (output["layers_mounted"], output["layers_uploaded"]) == (len(layout.layer_digests), 0), output
+        assert output["digest"] == layout.top_digest
 
 
 class TestBadInput:
