@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
+import time
 from typing import Callable
 
 from isal import igzip_threaded
@@ -23,6 +25,7 @@ BLOCK_SIZE = 1024 * 1024
 DEFAULT_LEVEL = 1
 LEVELS = (0, 1, 2, 3)
 GZIP_LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+ABORT_SECONDS = 10.0
 
 
 M_MMAP_THRESHOLD = -3  # mallopt parameter, from <malloc.h>
@@ -107,12 +110,28 @@ class GzipLayer:
         return "sha256:" + self.sink.hasher.hexdigest(), self.sink.size
 
     def abort(self) -> None:
-        """Stop the compressor's threads without finishing the stream (the push failed)."""
+        """Stop the compressor's threads without finishing the stream (the push failed).
+
+        isal's own stop() can hang: a compressing thread that finishes its block after the writer
+        thread has left blocks forever on its full output queue. So, with `running` off (each thread
+        then ends at its next empty queue), every queue is emptied until all the threads have ended
+        (bounded). No sentinel is put back: it would take the very slot a blocked thread waits for.
+        """
         writer = self.gzip.raw  # type: ignore[attr-defined]
-        try:
-            writer.stop()
-        except Exception:  # noqa: BLE001 - best effort on the way out
-            pass
+        writer.running = False
+        threads = [*writer.compression_workers, writer.output_worker]
+        queues = [*writer.input_queues, *writer.output_queues]
+        deadline = time.monotonic() + ABORT_SECONDS
+        while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+            for q in queues:
+                try:
+                    while True:
+                        q.get_nowait()
+                        q.task_done()
+                except queue.Empty:
+                    pass
+            for thread in threads:
+                thread.join(0.01)
         # Marked closed, so neither close() nor the garbage collector waits on the stopped threads.
         writer._closed = True
         try:

@@ -144,6 +144,18 @@ class TestFaults:
         assert proxy.stats.bytes_from_client < pushed + 4 * MiB, (proxy.stats, pushed)
         assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"), "resumed") == 2
 
+    def test_refusal_while_a_big_layer_is_being_compressed_ends_the_push(self, registry_factory, image_factory):
+        # The registry refuses the layer while the compressor still has blocks in flight on every
+        # thread: the push must end with the registry's words, not wait on those threads.
+        config = copy.deepcopy(default_config())
+        config["limits"]["max_layer_bytes"] = 2 * MiB
+        registry = registry_factory(config)
+        local = image_factory(layers=[64 * MiB])
+        run = run_pipe(native(registry.host, local, TAGS="refused", CHUNK_SIZE_MB="1"), timeout=120)
+        assert run.returncode == 1, str(run)
+        assert "larger than the registry accepts" in run.last_line, str(run)
+        assert tags_of(registry) == []
+
     def test_token_expiring_mid_push_is_renewed(self, registry_factory, image_factory):
         config = copy.deepcopy(default_config())
         config["auth"] = {"token_ttl_seconds": 2}
