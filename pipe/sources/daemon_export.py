@@ -25,6 +25,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from daemon import find_image
 from errors import PipeFailure, daemon_lost_message, image_missing_message
 
+from . import tar_stream
 from .image import LayerEntry, LocalImage, check_diff_id, position_label
 from .positions import ChainPositions
 
@@ -47,29 +48,16 @@ def inspect(client: docker.DockerClient, reference: str) -> LocalImage:
     )
 
 
-class _ChunkReader(io.RawIOBase):
-    """A file over the SDK's chunk iterator; daemon failures become the pipe's message."""
-
-    def __init__(self, chunks: Iterator[bytes], what: str) -> None:
-        self.chunks = chunks
-        self.what = what
-        self.current = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not len(self.current):
-            try:
-                self.current = memoryview(next(self.chunks))
-            except StopIteration:
-                return 0
-            except (DockerException, requests.RequestException, OSError) as exc:
-                raise PipeFailure(daemon_lost_message(self.what, str(exc))) from exc
-        n = min(len(buffer), len(self.current))
-        buffer[:n] = self.current[:n]
-        self.current = self.current[n:]
-        return n
+def _guarded(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    """The SDK's chunks; a daemon that goes away becomes the pipe's message."""
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except (DockerException, requests.RequestException, OSError) as exc:
+            raise PipeFailure(daemon_lost_message(what, str(exc))) from exc
+        yield chunk
 
 
 @dataclass
@@ -89,32 +77,32 @@ class ExportStream:
         for position, diff_id in enumerate(image.diff_ids):
             by_diff_id[diff_id] = by_diff_id.get(diff_id, frozenset()) | {position}
         what = f"exporting {image.reference}"
-        try:
-            archive = tarfile.open(fileobj=_ChunkReader(self.chunks, what), mode="r|", bufsize=TAR_BUFFER)
-        except tarfile.TarError as exc:
-            raise PipeFailure(f"The Docker daemon's export of {image.reference} is not a tar stream ({exc}): "
-                              "check the docker service of this step") from exc
         config_hex = image.image_id.split(":", 1)[1]
+        seen_any = False
         try:
-            for member in archive:
-                name = member.name.lstrip("./")
+            for info, member in tar_stream.members(_guarded(self.chunks, what)):
+                seen_any = True
+                name = info.name.lstrip("./")
                 parts = name.split("/")
-                if not member.isfile():
+                if not info.isreg():
                     continue
                 if name in (f"{config_hex}.json", f"blobs/sha256/{config_hex}"):
-                    self.config = self._read_config(archive, member)
+                    self.config = self._read_config(member)
                 elif len(parts) == 2 and parts[1] == "json":
-                    self._learn_chain(chain, archive, member, parts[0])
+                    self._learn_chain(chain, member, parts[0])
                 elif len(parts) == 2 and parts[1] == "layer.tar":
-                    entry = self._entry(archive, member, parts[0], chain.candidates(parts[0]))
+                    entry = self._entry(member, info.size, parts[0], chain.candidates(parts[0]))
                     yield entry
                     self._finish(entry)
                     chain.learn(parts[0], entry.diff_id or "")
                 elif len(parts) == 3 and parts[:2] == ["blobs", "sha256"] and f"sha256:{parts[2]}" in by_diff_id:
-                    entry = self._entry(archive, member, name, by_diff_id[f"sha256:{parts[2]}"])
+                    entry = self._entry(member, info.size, name, by_diff_id[f"sha256:{parts[2]}"])
                     yield entry
                     self._finish(entry)
-        except (tarfile.TarError, EOFError) as exc:
+        except tar_stream.TarStreamError as exc:
+            if not seen_any:
+                raise PipeFailure(f"The Docker daemon's export of {image.reference} is not a tar stream ({exc}): "
+                                  "check the docker service of this step") from exc
             raise self._damaged(exc) from exc
         missing = set(image.diff_ids) - set(self.seen.values())
         if missing:
@@ -128,10 +116,8 @@ class ExportStream:
         return PipeFailure(f"The Docker daemon's export of {self.image.reference} ended early or is damaged ({exc}): "
                            "check the docker service of this step and run it again")
 
-    def _read_config(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-        handle = archive.extractfile(member)
-        assert handle is not None
-        data = handle.read(MAX_CONFIG_BYTES + 1)
+    def _read_config(self, member: tar_stream.Member) -> bytes:
+        data = member.read_all(MAX_CONFIG_BYTES)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if digest != self.image.image_id:
             raise PipeFailure(f"The image config exported by the daemon hashes to {digest}, not to the image ID "
@@ -139,33 +125,28 @@ class ExportStream:
         return data
 
     @staticmethod
-    def _learn_chain(chain: ChainPositions, archive: tarfile.TarFile, member: tarfile.TarInfo, v1_id: str) -> None:
-        handle = archive.extractfile(member)
-        assert handle is not None
+    def _learn_chain(chain: ChainPositions, member: tar_stream.Member, v1_id: str) -> None:
         try:
-            doc = json.loads(handle.read(MAX_CONFIG_BYTES))
+            doc = json.loads(member.read_all(MAX_CONFIG_BYTES))
         except ValueError:
             return
         if isinstance(doc, dict):
             chain.add(v1_id, doc.get("parent") or None, "config" in doc, doc)
 
-    def _entry(self, archive: tarfile.TarFile, member: tarfile.TarInfo, key: str,
-               candidates: frozenset[int]) -> LayerEntry:
-        handle = archive.extractfile(member)
-        assert handle is not None
+    def _entry(self, member: tar_stream.Member, size: int, key: str, candidates: frozenset[int]) -> LayerEntry:
         diff_ids = self.image.diff_ids
 
-        def read(n: int) -> bytes:
+        def read(n: int) -> memoryview:
             try:
-                data = handle.read(n)
-            except (tarfile.TarError, EOFError) as exc:
+                data = member.read(n)
+            except tar_stream.TarStreamError as exc:
                 raise self._damaged(exc) from exc
             if not entry.unhashed:
                 entry.hasher.update(data)
             self.bytes_read += len(data)
             return data
 
-        entry = LayerEntry(key, member.size, frozenset(diff_ids[p] for p in candidates),
+        entry = LayerEntry(key, size, frozenset(diff_ids[p] for p in candidates),
                            position_label(candidates, len(diff_ids), key), read, candidates)
         return entry
 

@@ -203,6 +203,24 @@ def test_docker_archive_from_manifest_json(tmp_path):
         read(path, platforms=("linux/amd64",))
 
 
+@pytest.mark.parametrize("raw, kind", [(True, "docker-archive"), (False, "oci-archive")])
+def test_a_save_with_both_manifest_json_and_index_json(tmp_path, raw, kind):
+    # docker >= 25 writes both; with uncompressed layers it is read like docker save (as docker push
+    # would push it), with compressed ones (the containerd store) as the OCI layout it also is.
+    layout = Layout(tmp_path / "dir")
+    image = layout.image(raw=raw)
+    layout.add(image, "latest")
+    root = layout.write()
+    manifest = json.loads((root / "blobs" / "sha256" / image["digest"][7:]).read_bytes())
+    (root / "manifest.json").write_text(json.dumps([{
+        "Config": "blobs/sha256/" + manifest["config"]["digest"][7:], "RepoTags": ["app:latest"],
+        "Layers": ["blobs/sha256/" + layer["digest"][7:] for layer in manifest["layers"]]}]))
+    archive = read(tar_of(root, tmp_path / "save.tar"))
+    assert archive.kind == kind
+    if raw:
+        assert archive.docker.image.diff_ids == tuple(layer["digest"] for layer in manifest["layers"])
+
+
 # -- bad input ----------------------------------------------------------------------------------
 def test_not_an_archive_truncated_and_evil_tars(tmp_path):
     junk = tmp_path / "junk"

@@ -200,7 +200,7 @@ def test_export_in_the_oci_layout_of_docker_25():
     export = _export(entries, diff_ids, config)
     seen = {}
     for entry in export.layers():
-        seen[min(entry.candidates)] = entry.read(1 << 20)
+        seen[min(entry.candidates)] = b"".join(bytes(part) for part in iter(lambda: entry.read(1 << 20), b""))
     assert seen == {0: layers[0], 1: layers[1]}
     assert export.config == config
 
