@@ -1,7 +1,7 @@
 """An image as the Docker daemon holds it: inspect for the layer diff IDs, the export stream for bytes.
 
-The export (`GET /images/{id}/get`, what `docker save` reads) is parsed as a tar *stream*: nothing is
-spooled to disk or kept whole in memory. Both layouts the daemon writes are understood:
+The export (`GET /images/{id}/get`, what `docker save` reads) is parsed as a tar *stream*
+(tar_stream.py): nothing is spooled to disk or kept whole in memory. Both layouts the daemon writes are understood:
 - docker <= 24: `<v1-id>/json` then `<v1-id>/layer.tar` per layer (in v1-ID order, see positions.py),
   `<image-id-hex>.json` (the config), `manifest.json` last; a repeated layer is a symlink;
 - docker >= 25: an OCI layout, each uncompressed layer at `blobs/sha256/<diff-id-hex>`, the config at
@@ -12,11 +12,9 @@ declares; the config must hash to the image ID. A mismatch stops the push before
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import docker
 import requests
@@ -30,7 +28,6 @@ from .image import LayerEntry, LocalImage, check_diff_id, position_label
 from .positions import ChainPositions
 
 READ_SIZE = 4 * 1024 * 1024
-TAR_BUFFER = 1024 * 1024
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 
 
