@@ -276,7 +276,7 @@ class _LayerUpload:
 
 
 @dataclass
-class _Transfer:
+class Transfer:
     client: RegistryClient
     options: EngineOptions
     progress: TransferProgress
@@ -394,7 +394,7 @@ class _Transfer:
                 raise upload.error
 
 
-def transfer_all(transfer: _Transfer, open_source: Callable[[], S], remembered: dict[str, Blob]) -> S:
+def transfer_all(transfer: Transfer, open_source: Callable[[], S], remembered: dict[str, Blob]) -> S:
     """Every needed layer of the source uploaded: one pass, then a pass more (at most REPAIR_PASSES)
     for the layers whose upload the registry dropped. Returns the first pass's source."""
     return_big_buffers_to_the_kernel()
@@ -468,7 +468,7 @@ def push(
         return PushResult(digest, 0, mounted, skipped, 0, exported=False)
 
     progress.plan(len(set(image.diff_ids)), len(missing), skipped, mounted)
-    transfer = _Transfer(client, options, progress, dict(plan.layers))
+    transfer = Transfer(client, options, progress, dict(plan.layers))
     config = transfer_all(transfer, open_export, remembered).config
     assert config is not None
     layers = []

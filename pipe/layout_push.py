@@ -134,7 +134,7 @@ def push(
     skipped = len(blobs & set(have) - mounted)
     progress.plan(len(blobs), len(missing), skipped, len(mounted))
 
-    transfer = engine._Transfer(client, options, progress, have)
+    transfer = engine.Transfer(client, options, progress, have)
     if missing:
         engine.transfer_all(transfer, lambda: LayoutLayers(files, layout), remembered)
     done = {**have, **transfer.uploaded}

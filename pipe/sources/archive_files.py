@@ -242,7 +242,7 @@ class GzipTarFiles:
             return self.small[name][:limit + 1]
         if name not in self.sizes:
             raise FileNotFoundError(name)
-        for found, reader in self.stream([name]):
+        for _, reader in self.stream([name]):
             return reader.read(limit + 1)
         raise FileNotFoundError(name)
 
