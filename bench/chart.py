@@ -15,9 +15,9 @@ from . import archive_report  # noqa: E402
 from .engine_report import CASE_NAMES, TOOL_NAMES  # noqa: E402
 
 STABLE_PATH = Path(__file__).resolve().parent.parent / "docs" / "bench-push.png"
-TOOLS = ("docker_push", "native", "docker_engine", "export")
+TOOLS = ("docker_push", "native", "docker_engine", "export", "export_gzip")
 KIND_NAMES = {"usr": "real files (/usr)", "random": "random bytes"}
-COLOURS = {"docker_push": "#8c8c8c", "native": "#1f6fb4", "docker_engine": "#9ecae1", "export": "#e6a23c"}
+COLOURS = {"docker_push": "#8c8c8c", "native": "#1f6fb4", "docker_engine": "#9ecae1", "export": "#e6a23c", "export_gzip": "#f3d08a"}
 ARCHIVE_TOOLS = ("skopeo", "pipe")
 ARCHIVE_COLOURS = {"skopeo": "#b07aa1", "pipe": "#1f6fb4"}
 

@@ -3,7 +3,9 @@ daemon, and the daemon's bare export, for each image kind, interleaved within ea
 
 Cases (per image kind):
 - cold: a fresh package, the default daemon: `docker push`, the pipe with PUSH_ENGINE=native and
-  with PUSH_ENGINE=docker, the bare export; the order rotates with the repetition;
+  with PUSH_ENGINE=docker, the bare export, and the export read and compressed by the pipe's code with
+  nothing sent (export_gzip.py: the floor of any push that compresses); the order rotates with the
+  repetition;
 - repush: the native pipe again, same image, same tag, right after its cold push;
 - pipelines: a fresh second dockerd holding the image (`docker save | docker load`), a package
   that already holds every layer but the top one under the target tag: `docker push` from that
@@ -25,11 +27,11 @@ from .settings import Settings
 from .stats import summarize_runs
 
 TAG = "latest"
-COLD_TOOLS = ("docker_push", "native", "docker_engine", "export")
+COLD_TOOLS = ("docker_push", "native", "docker_engine", "export", "export_gzip")
 PIPELINES_TOOLS = ("docker_push", "native", "export")
 METRICS = ("seconds", "cpu_s", "peak_rss_mb", "dockerd_cpu_s", "registry_cpu_s", "compressed_image_bytes",
            "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
-           "export_bytes")
+           "export_bytes", "first_byte_s")
 
 
 class Deadline:
@@ -94,6 +96,8 @@ class EnginePhase:
         for tool in rotate(COLD_TOOLS, rep):
             if tool == "export":
                 self._record(case, tool, lambda: b.export(image.current, self.dockerd, timeout))
+            elif tool == "export_gzip":
+                self._record(case, tool, lambda: b.export_gzip(image.current, self.dockerd, timeout))
             else:
                 self._record(case, tool, lambda: push(tool))
 

@@ -157,8 +157,10 @@ class EngineBench:
         return out
 
     def export(self, image: str, dockerd_pid: int | None, timeout: float, docker_host: str | None = None) -> dict:
-        """GET /images/{name}/get drained to nowhere: what reading the image from the daemon costs at least."""
+        """GET /images/{name}/get drained to nowhere: what reading the image from the daemon costs at least.
+        `first_byte_s`: docker 20.10 copies the whole image into a temporary directory before it sends a byte."""
         client = docker.APIClient(base_url=docker_host or "unix:///var/run/docker.sock", timeout=timeout)
+        first_byte = None
         try:
             os.sync()
             with measure.Others({"dockerd": dockerd_pid}) as other:
@@ -166,13 +168,28 @@ class EngineBench:
                 stream = client.get_image(image, chunk_size=EXPORT_CHUNK)
                 nbytes = 0
                 for chunk in stream:
+                    if first_byte is None:
+                        first_byte = time.monotonic() - t0
                     nbytes += len(chunk)
                     if time.monotonic() - t0 > timeout:
                         raise RuntimeError(f"export of {image} did not finish within {timeout:.0f}s")
                 seconds = time.monotonic() - t0
         finally:
             client.close()
-        return {"seconds": round(seconds, 3), "export_bytes": nbytes, **other.result}
+        return {"seconds": round(seconds, 3), "export_bytes": nbytes, "first_byte_s": round(first_byte or 0, 3),
+                **other.result}
+
+    def export_gzip(self, image: str, dockerd_pid: int | None, timeout: float) -> dict:
+        """The export read and compressed by the pipe's own code, nothing sent (bench/export_gzip.py): the
+        floor of a push that compresses, measured as the pipe is (its own process, CPU, peak RSS)."""
+        os.sync()
+        log = self.log_file("export-gzip")
+        out = measure.run([sys.executable, "-m", "bench.export_gzip", image], self._env(), timeout, log,
+                          {"dockerd": dockerd_pid}, cwd=REPO_ROOT)
+        printed = json.loads(log.read_text().strip().splitlines()[-1])
+        out.update({"first_byte_s": printed["first_byte_s"], "export_bytes": printed["layer_bytes"],
+                    "compressed_image_bytes": printed["compressed_bytes"]})
+        return out
 
     def cleanup(self) -> None:
         """Remove the registry references this benchmark tagged in the default daemon (the images stay

@@ -4,7 +4,7 @@ plan      what the registry already holds: the manifests and configs under the t
           CACHE_FROM tags) give diff ID -> compressed digest; each is confirmed with a HEAD (skip) or
           mounted from another package of the workspace. Nothing is read from the daemon yet, and
           when every layer and the config are there, nothing is read at all.
-transfer  the export stream, once: layers the registry has are skipped unread (only hashed); the
+transfer  the export stream, once: layers the registry has are skipped unread; the
           others are compressed on every core (compression.py) and sent in chunks, several layers
           at once, by a bounded pool of uploaders; a dropped chunk resumes where the registry says.
 publish   a Docker v2 schema 2 manifest with the config bytes exactly as the daemon holds them, PUT

@@ -205,15 +205,42 @@ def test_export_in_the_oci_layout_of_docker_25():
     assert export.config == config
 
 
-def test_export_whose_layer_does_not_match_its_diff_id_is_refused():
+def test_a_layer_whose_position_is_uncertain_is_identified_by_its_hash_and_refused_when_it_matches_none():
+    # docker 20.10's layout: a lower layer whose parent is not seen yet and whose v1 ID cannot be
+    # recomputed may be either layer; its content decides, and content that is neither stops the push.
     from errors import PipeFailure
-    layer = os.urandom(3000)
-    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-    config = b'{"rootfs":{}}'
-    export = _export([(f"blobs/sha256/{diff_id[7:]}", layer[:-1] + b"x")], [diff_id], config)
+    layers = [os.urandom(3000), os.urandom(4000)]
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    doc = json.dumps({"id": "a" * 64, "parent": "b" * 64}).encode()
+
+    def entries(content: bytes) -> list[tuple[str, bytes]]:
+        return [("a" * 64 + "/json", doc), ("a" * 64 + "/layer.tar", content)]
+
+    export = _export(entries(layers[1]), diff_ids, b"{}")
+    found = []
+    with pytest.raises(PipeFailure, match="lacks 1 of its layers"):  # the other layer is not in this stream
+        for entry in export.layers():
+            assert entry.keys == set(diff_ids) and not entry.unhashed
+            found.append(entry)
+    assert found[0].diff_id == diff_ids[1]
     with pytest.raises(PipeFailure, match="hashes to"):
-        for _ in export.layers():
+        for _ in _export(entries(layers[1][:-1] + b"x"), diff_ids, b"{}").layers():
             pass
+
+
+def test_a_layer_whose_position_is_certain_is_not_hashed_again():
+    # The daemon has checked it against its diff ID while exporting (moby's verified TarStream).
+    import hashlib as h
+    layer = os.urandom(3000)
+    diff_id = "sha256:" + h.sha256(layer).hexdigest()
+    config = b'{"rootfs":{}}'
+    export = _export([(f"blobs/sha256/{diff_id[7:]}", layer), (f"blobs/sha256/{h.sha256(config).hexdigest()}", config)],
+                     [diff_id], config)
+    for entry in export.layers():
+        assert entry.unhashed
+        assert bytes(entry.read(1 << 20)) == layer
+        assert entry.hasher.hexdigest() == h.sha256(b"").hexdigest()
+    assert export.seen == {f"blobs/sha256/{diff_id[7:]}": diff_id}
 
 
 def test_export_cut_short_is_refused():
