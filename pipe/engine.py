@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 from compression import GZIP_LAYER_TYPE, GzipLayer, return_big_buffers_to_the_kernel
-from errors import Kind, PipeFailure, RegistryError, RegistryFailure
+from errors import Kind, PipeFailure, RegistryError, RegistryFailure, capital
 from progress import TransferProgress
 from registry_client import ChunkedUploadRefused, RegistryClient, UploadLost
 from sources.archive_layers import DockerArchiveLayers
@@ -65,7 +65,7 @@ class EngineOptions:
 
 def blob_too_large(label: str, size: int, limit: int, how: str) -> str:
     gib = 1024 ** 3
-    return (f"{label[0].upper()}{label[1:]} is {size / gib:.1f} GiB {how}, over the registry's limit of "
+    return (f"{capital(label)} is {size / gib:.1f} GiB {how}, over the registry's limit of "
             f"{limit / gib:g} GiB per layer: split it into smaller layers (e.g. several COPY or RUN steps)")
 
 
@@ -374,7 +374,7 @@ class Transfer:
                     raise upload.error
             digest = "sha256:" + entry.hasher.hexdigest()
             if (digest, size) != (blob.digest, blob.size):
-                raise PipeFailure(f"{entry.label[0].upper()}{entry.label[1:]} does not match its digest: it holds "
+                raise PipeFailure(f"{capital(entry.label)} does not match its digest: it holds "
                                   f"{size} bytes hashing to {digest}, but its manifest names {blob.size} bytes "
                                   f"{blob.digest}. The archive is damaged: build or save the image again")
         except BaseException:

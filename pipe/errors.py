@@ -18,6 +18,11 @@ LAYER_LIMIT_TEXT = "32 GB per layer"
 UPLOAD_TIME_LIMIT_TEXT = "7 minutes per upload"
 
 
+def capital(text: str) -> str:
+    """A message part that opens a sentence (a layer's label, an archive's description)."""
+    return text[:1].upper() + text[1:]
+
+
 class Kind(Enum):
     CREDENTIALS_EXPIRED = "pipeline credentials expired"
     SCOPE_MISSING = "token without the write scope"

@@ -19,10 +19,10 @@ from typing import Any, Callable, Iterable
 
 import engine
 from engine import Blob, EngineOptions, PushResult, blob_too_large, publish
-from errors import Kind, PipeFailure, RegistryError, RegistryFailure
+from errors import PipeFailure, capital
 from progress import TransferProgress
 from registry_client import RegistryClient
-from sources.archive_files import ArchiveFiles, capital
+from sources.archive_files import ArchiveFiles
 from sources.archive_images import INDEX_TYPES, LayoutImage, LayoutManifest, sha256
 from sources.archive_layers import LayoutLayers
 
@@ -46,7 +46,7 @@ def check_blobs(files: ArchiveFiles, layout: LayoutImage, limit: int) -> None:
                 raise PipeFailure(f"{capital(files.description)} lacks {label} ({layer.path}) that its manifest names: the "
                                   "layout is incomplete; copy or save the image again")
             if size != layer.blob.size:
-                raise PipeFailure(f"{label[0].upper()}{label[1:]} in {files.description} holds {size} bytes, but its "
+                raise PipeFailure(f"{capital(label)} in {files.description} holds {size} bytes, but its "
                                   f"manifest names {layer.blob.size}: the layout is damaged")
 
 
@@ -110,7 +110,7 @@ def push(
     check_blobs(files, layout, options.max_blob_bytes)
 
     # plan: what the target has, what another package can lend, what the uncompressed layers map to
-    have: dict[str, Blob] = {k: v for k, v in remembered.items()}
+    have: dict[str, Blob] = dict(remembered)
     stored = {layer.blob.digest: layer.blob for m in layout.manifests for layer in m.layers if not layer.raw}
     raw = {layer.blob.digest for m in layout.manifests for layer in m.layers if layer.raw}
     lenders = mountable(client, learn_from) if learn_from else {}
@@ -161,7 +161,7 @@ def push(
         if manifest.attests is None:
             published.append((manifest.platform, descriptor.digest))
         if layout.is_index:
-            _put_child(client, descriptor, body)
+            publish(client, [descriptor.digest], descriptor.media_type, body, lambda reference, digest: None)
         else:
             top, top_body = descriptor, body
     if layout.is_index and replaced:
@@ -175,10 +175,3 @@ def push(
     uploaded = len(transfer.uploaded)
     return PushResult(digest, uploaded, len(mounted), skipped, pushed, exported=bool(missing),
                       manifests=tuple(published), index_digest=digest if top.media_type in INDEX_TYPES else None)
-
-
-def _put_child(client: RegistryClient, descriptor: Blob, body: bytes) -> None:
-    reported = client.put_manifest(descriptor.digest, descriptor.media_type, body)
-    if reported and reported != descriptor.digest:
-        raise RegistryFailure(RegistryError(Kind.OTHER, f"the registry stored the manifest {descriptor.digest} as "
-                                                        f"{reported}", False))

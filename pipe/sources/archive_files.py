@@ -19,7 +19,7 @@ from typing import BinaryIO, Collection, Iterator, Protocol
 
 from isal import igzip_threaded
 
-from errors import PipeFailure
+from errors import PipeFailure, capital
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -41,10 +41,6 @@ class ArchiveFiles(Protocol):
     def size(self, name: str) -> int | None: ...
     def read(self, name: str, limit: int = SMALL_FILE) -> bytes: ...
     def stream(self, names: Collection[str]) -> Iterator[tuple[str, Reader]]: ...
-
-
-def capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def safe_name(raw: str, description: str) -> str:

@@ -19,9 +19,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from errors import PipeFailure
+from errors import PipeFailure, capital
 
-from .archive_files import ArchiveFiles, capital, safe_name
+from .archive_files import ArchiveFiles, safe_name
 from .image import Blob, LocalImage
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from errors import PipeFailure
+from errors import PipeFailure, capital
 
 from .archive_files import READ_SIZE, ArchiveFiles, Reader
 from .archive_images import DockerArchiveImage, LayoutImage
@@ -93,6 +93,6 @@ class LayoutLayers:
                 _drain(entry)
                 found = "sha256:" + entry.hasher.hexdigest()
                 if found != blob.digest:
-                    raise PipeFailure(f"{label[0].upper()}{label[1:]} ({path}) in {self.files.description} hashes to "
+                    raise PipeFailure(f"{capital(label)} ({path}) in {self.files.description} hashes to "
                                       f"{found}, not to its digest {blob.digest}: the layout is damaged")
             entry.diff_id = blob.digest
