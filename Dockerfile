@@ -18,5 +18,7 @@ RUN python3 -m venv /opt/pipe-venv \
  && rm -rf /tmp/pipe-requirements
 
 COPY pipe.yml /pipe.yml
-COPY pipe /pipe
-ENTRYPOINT ["python3", "/pipe/pipe.py"]
+COPY pipe /opt/pipe/pipe
+# Pipelines runs a pipe with the clone directory as its working directory: the package is found by path.
+ENV PYTHONPATH=/opt/pipe
+ENTRYPOINT ["python3", "-m", "pipe"]

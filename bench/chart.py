@@ -6,13 +6,10 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
+from matplotlib.figure import Figure  # drawn straight to a file: no pyplot, no display backend
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from . import archive_report  # noqa: E402
-from .engine_report import CASE_NAMES, TOOL_NAMES  # noqa: E402
+from . import archive_report
+from .engine_report import CASE_NAMES, TOOL_NAMES
 
 STABLE_PATH = Path(__file__).resolve().parent.parent / "docs" / "bench-push.png"
 TOOLS = ("docker_push", "native", "docker_engine", "export", "export_gzip")
@@ -58,8 +55,8 @@ def draw(eng: dict, out: Path, title: str, publish: bool, archive: dict | None =
     if not cases and not arc_cases:
         return None
     widths = [n for n in (len(cases) * 2, len(arc_cases)) if n]  # the engine cases have twice the tools
-    fig, axes = plt.subplots(1, len(widths), figsize=(11 + 2.5 * bool(arc_cases and cases), 5.5), dpi=110,
-                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    fig = Figure(figsize=(11 + 2.5 * bool(arc_cases and cases), 5.5), dpi=110)
+    axes = fig.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}, squeeze=False)
     panels = list(axes[0])
     if cases:
         ax = panels.pop(0)
@@ -84,7 +81,6 @@ def draw(eng: dict, out: Path, title: str, publish: bool, archive: dict | None =
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
     if publish:
         STABLE_PATH.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out, STABLE_PATH)

@@ -21,10 +21,8 @@ from test.registry_process import TOKENS
 
 from . import measure
 from .embedded_registry import WORKSPACE, EmbeddedRegistry
-from .engine_images import EngineImage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PIPE_SCRIPT = REPO_ROOT / "pipe" / "pipe.py"
 OUTPUT_FILE = "bbc-packages-push-container-image.json"
 USER = "pipelines"
 PACKAGE_PREFIX = "bench-e-"
@@ -149,7 +147,7 @@ class EngineBench:
             "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(outdir),
         })
         os.sync()
-        out = measure.run([sys.executable, str(PIPE_SCRIPT)], env, timeout, self.log_file(f"pipe-{label}-{package}"),
+        out = measure.run([sys.executable, "-m", "pipe"], env, timeout, self.log_file(f"pipe-{label}-{package}"),
                           others, cwd=REPO_ROOT)
         out.update(self.check_tag(package, tag, with_digests))
         written = json.loads((outdir / OUTPUT_FILE).read_text())

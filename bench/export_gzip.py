@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-PIPE_DIR = Path(__file__).resolve().parent.parent / "pipe"
+import docker
+
+from pipe.compression import GzipLayer, return_big_buffers_to_the_kernel
+from pipe.sources import daemon_export
+
 READ_SIZE = 1024 * 1024
 
 
 def main(reference: str) -> dict:
-    sys.path.insert(0, str(PIPE_DIR))
-    import docker
-    from compression import GzipLayer, return_big_buffers_to_the_kernel
-    from sources import daemon_export
-
     return_big_buffers_to_the_kernel()  # as the pipe does: the same allocator behaviour
     client = docker.from_env(timeout=600)
     image = daemon_export.inspect(client, reference)

@@ -17,7 +17,7 @@ from test.registry_process import TOKENS
 from .embedded_registry import WORKSPACE, EmbeddedRegistry
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PIPE_SCRIPT = REPO_ROOT / "pipe" / "pipe.py"
+PIPE_PACKAGE = REPO_ROOT / "pipe" / "__main__.py"
 PIPE_PACKAGE = "bench-pipe"
 DOCKER_PACKAGE = "bench-docker"
 SOURCE_TAG = "src"
@@ -27,8 +27,8 @@ USER = "pipelines"
 
 def pipe_missing() -> str | None:
     """Why the pipe cannot run from this checkout, or None."""
-    if not PIPE_SCRIPT.exists():
-        return f"{PIPE_SCRIPT.relative_to(REPO_ROOT)} does not exist yet"
+    if not PIPE_PACKAGE.exists():
+        return f"{PIPE_PACKAGE.relative_to(REPO_ROOT)} does not exist yet"
     return None
 
 
@@ -111,7 +111,7 @@ class PushBench:
             "DOCKER_CONFIG": str(self.docker_config),
         }
         t0 = time.monotonic()
-        r = subprocess.run([sys.executable, str(PIPE_SCRIPT)], env=env, cwd=REPO_ROOT, capture_output=True,
+        r = subprocess.run([sys.executable, "-m", "pipe"], env=env, cwd=REPO_ROOT, capture_output=True,
                            text=True, timeout=PUSH_TIMEOUT)
         elapsed = time.monotonic() - t0
         if r.returncode != 0:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from . import ui_pages
 
-
 PHASES = ("ingest", "serving", "memory", "small", "push", "ui")
 
 

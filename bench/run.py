@@ -15,9 +15,9 @@ from pathlib import Path
 
 from . import archive_report, chart, engine_report, phases, report, ui_pages
 from .archive_phase import archive as archive_phase
-from .engine_phase import engine as engine_phase
 from .blob_data import BlobSource
 from .embedded_registry import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
+from .engine_phase import engine as engine_phase
 from .machine import describe
 from .pipe_push import PushBench
 from .profiling import Profiler

@@ -13,7 +13,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
-from errors import (
+from .errors import (
     PipeFailure,
     RegistryFailure,
     classify,
@@ -21,8 +21,8 @@ from errors import (
     image_missing_message,
     no_daemon_message,
 )
-from push_stream import PushOutcome, Record, read_push_stream
-from scrubbing import Secret
+from .push_stream import PushOutcome, Record, read_push_stream
+from .scrubbing import Secret
 
 # Finding the daemon must be quick; a push may legitimately stay silent for a while (a slow
 # registry, the daemon waiting between its own retries), so later calls get a long timeout.

@@ -23,13 +23,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
-from compression import GZIP_LAYER_TYPE, GzipLayer, return_big_buffers_to_the_kernel
-from errors import Kind, PipeFailure, RegistryError, RegistryFailure, capital
-from progress import TransferProgress
-from registry_client import ChunkedUploadRefused, RegistryClient, UploadLost
-from sources.archive_layers import DockerArchiveLayers
-from sources.daemon_export import ExportStream
-from sources.image import Blob, LayerEntry, LocalImage
+from .compression import GZIP_LAYER_TYPE, GzipLayer, return_big_buffers_to_the_kernel
+from .errors import Kind, PipeFailure, RegistryError, RegistryFailure, capital
+from .progress import TransferProgress
+from .registry_client import ChunkedUploadRefused, RegistryClient, UploadLost
+from .sources.archive_layers import DockerArchiveLayers
+from .sources.daemon_export import ExportStream
+from .sources.image import Blob, LayerEntry, LocalImage
 
 log = logging.getLogger(__name__)
 

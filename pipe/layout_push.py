@@ -17,14 +17,14 @@ import json
 import logging
 from typing import Any, Callable, Iterable
 
-import engine
-from engine import Blob, EngineOptions, PushResult, blob_too_large, publish
-from errors import PipeFailure, capital
-from progress import TransferProgress
-from registry_client import RegistryClient
-from sources.archive_files import ArchiveFiles
-from sources.archive_images import INDEX_TYPES, LayoutImage, LayoutManifest, sha256
-from sources.archive_layers import LayoutLayers
+from . import engine
+from .engine import Blob, EngineOptions, PushResult, blob_too_large, publish
+from .errors import PipeFailure, capital
+from .progress import TransferProgress
+from .registry_client import RegistryClient
+from .sources.archive_files import ArchiveFiles
+from .sources.archive_images import INDEX_TYPES, LayoutImage, LayoutManifest, sha256
+from .sources.archive_layers import LayoutLayers
 
 log = logging.getLogger(__name__)
 

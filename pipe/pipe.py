@@ -3,7 +3,7 @@
 archive, IMAGE_ARCHIVE) to the Bitbucket container registry, as `<REGISTRY>/<WORKSPACE>/<name>:<tag>`
 for each tag in TAGS.
 
-Run as `python3 pipe/pipe.py` from a checkout, or as the pipe image's ENTRYPOINT, with the variables
+Run as `python3 -m pipe` from a checkout, or as the pipe image's ENTRYPOINT, with the variables
 in the environment (see variables.py). Order of work: validate every variable -> find the image (in
 the daemon; an archive is read after the login) -> log in and check push access (bad credentials
 fail before any layer is read) -> push (native: engine.py or layout_push.py; docker: tag, push each
@@ -16,24 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
-# The toolkit imports GitPython on some paths; it must not insist on a git binary in the pipe image.
-os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-# Sibling modules are imported by name, whether this file runs as a script or is imported by tests.
-PIPE_DIR = os.path.dirname(os.path.abspath(__file__))
-if PIPE_DIR not in sys.path:
-    sys.path.insert(0, PIPE_DIR)
+from bitbucket_pipes_toolkit import Pipe, fail
 
-from bitbucket_pipes_toolkit import Pipe, fail  # noqa: E402
-
-import daemon  # noqa: E402
-import engine  # noqa: E402
-import layout_push  # noqa: E402
-from errors import (  # noqa: E402
+from . import daemon, engine, layout_push
+from .errors import (
     Kind,
     PipeFailure,
     RegistryFailure,
@@ -41,16 +31,16 @@ from errors import (  # noqa: E402
     login_failure_message,
     push_failure_message,
 )
-from outputs import build_output, write_output  # noqa: E402
-from progress import PushProgress, TransferProgress, format_bytes, format_duration  # noqa: E402
-from push_stream import PushOutcome  # noqa: E402
-from references import Destination  # noqa: E402
-from registry_client import RegistryClient  # noqa: E402
-from retry import RetriesExhausted, RetryPolicy, call_with_retries  # noqa: E402
-from scrubbing import Scrubber, encoded_forms, install  # noqa: E402
-from sources import archive_files, archive_images, daemon_export  # noqa: E402
-from sources.archive_layers import DockerArchiveLayers  # noqa: E402
-from variables import SCHEMA, InvalidVariables, Settings, parse_settings, schema_problems  # noqa: E402
+from .outputs import build_output, write_output
+from .progress import PushProgress, TransferProgress, format_bytes, format_duration
+from .push_stream import PushOutcome
+from .references import Destination
+from .registry_client import RegistryClient
+from .retry import RetriesExhausted, RetryPolicy, call_with_retries
+from .scrubbing import Scrubber, encoded_forms, install
+from .sources import archive_files, archive_images, daemon_export
+from .sources.archive_layers import DockerArchiveLayers
+from .variables import SCHEMA, InvalidVariables, Settings, parse_settings, schema_problems
 
 T = TypeVar("T")
 
@@ -406,7 +396,3 @@ def main() -> int:
             logging.getLogger().debug("Unexpected error", exc_info=True)
         fail(f"Unexpected error: {type(exc).__name__}: {exc} (run with DEBUG=true for details)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

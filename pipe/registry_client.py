@@ -25,9 +25,9 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from errors import Kind, RegistryError, RegistryFailure, classify
-from retry import RetryPolicy
-from scrubbing import Secret
+from .errors import Kind, RegistryError, RegistryFailure, classify
+from .retry import RetryPolicy
+from .scrubbing import Secret
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from references import (
+from .references import (
     NAME_TOTAL_MAX,
     Destination,
     ImageName,
@@ -21,7 +21,7 @@ from references import (
     split_name_and_tag,
     tag_problem,
 )
-from scrubbing import Secret
+from .scrubbing import Secret
 
 DEFAULT_REGISTRY = "crg.apkg.io"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .api_handlers import ApiHandlers
 from .auth import TokenIssuer
 from .config import Config
-from .api_handlers import ApiHandlers
 from .errors import RegistryError
 from .gc import Collector
 from .store import Store

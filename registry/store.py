@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor

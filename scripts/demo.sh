@@ -53,7 +53,7 @@ echo "== pushing with the pipe: IMAGE_NAME=$image TAGS='1.0 latest' REGISTRY=$re
 IMAGE_NAME="$image" TAGS="1.0 latest" WORKSPACE=demo REGISTRY="$registry" \
 BITBUCKET_PACKAGES_USERNAME=pipelines BITBUCKET_PACKAGES_TOKEN="$token" \
 BITBUCKET_PIPE_SHARED_STORAGE_DIR="$work/shared" \
-  "$PYTHON" pipe/pipe.py
+  "$PYTHON" -m pipe
 
 pushed=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "$work/shared/bbc-packages-push-container-image.json")
 

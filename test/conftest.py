@@ -11,7 +11,11 @@ import pytest
 from test.archive_fixtures import archive_tools, runnable_image_factory  # noqa: F401 - fixtures, found by name
 from test.docker_images import build_image, remove_image
 from test.infra_fixtures import (  # noqa: F401 - fixtures, found by name
-    http_proxy_factory, layered_image_factory, reference_registry, reference_registry_auth, second_daemon,
+    http_proxy_factory,
+    layered_image_factory,
+    reference_registry,
+    reference_registry_auth,
+    second_daemon,
 )
 from test.registry_process import TOKENS, RegistryProcess, default_config
 

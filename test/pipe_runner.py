@@ -1,4 +1,4 @@
-"""Run the pipe for integration tests: from the checkout (`python pipe/pipe.py`) or as its image (`docker run`).
+"""Run the pipe for integration tests: from the checkout (`python -m pipe`) or as its image (`docker run`).
 
 Both return a `PipeRun` with the exit code, stdout and stderr (ANSI colours removed), and the time it
 took. The pipe prints its final line (success or failure) on stdout and its log on stderr.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from test.registry_process import REPO_ROOT, TOKENS
 
-PIPE_SCRIPT = REPO_ROOT / "pipe" / "pipe.py"
+PIPE_COMMAND = [sys.executable, "-m", "pipe"]
 PIPE_IMAGE = "bbc-packages-push-container-image:dev"
 OUTPUT_FILE_NAME = "bbc-packages-push-container-image.json"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -62,11 +62,11 @@ def pipe_variables(registry_host: str, image: str, user: str = "pipelines", **ov
 
 
 def run_pipe(variables: dict[str, str], timeout: float = 240) -> PipeRun:
-    """`python pipe/pipe.py` from the checkout, with exactly `variables` as the pipe's variables."""
+    """`python -m pipe` from the checkout, with exactly `variables` as the pipe's variables."""
     env = {k: v for k, v in os.environ.items() if k not in PIPE_VARIABLES}
     env.update(variables)
     started = time.monotonic()
-    r = subprocess.run([sys.executable, str(PIPE_SCRIPT)], env=env, cwd=REPO_ROOT, capture_output=True,
+    r = subprocess.run(PIPE_COMMAND, env=env, cwd=REPO_ROOT, capture_output=True,
                        text=True, timeout=timeout)
     return PipeRun(r.returncode, ANSI.sub("", r.stdout), ANSI.sub("", r.stderr), time.monotonic() - started)
 

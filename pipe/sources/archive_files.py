@@ -19,7 +19,7 @@ from typing import BinaryIO, Collection, Iterator, Protocol
 
 from isal import igzip_threaded
 
-from errors import PipeFailure, capital
+from ..errors import PipeFailure, capital
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

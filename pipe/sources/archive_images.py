@@ -19,8 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from errors import PipeFailure, capital
-
+from ..errors import PipeFailure, capital
 from .archive_files import ArchiveFiles, safe_name
 from .image import Blob, LocalImage
 

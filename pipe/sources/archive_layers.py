@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from errors import PipeFailure, capital
-
+from ..errors import PipeFailure, capital
 from .archive_files import READ_SIZE, ArchiveFiles, Reader
 from .archive_images import DockerArchiveImage, LayoutImage
 from .image import Blob, LayerEntry, check_diff_id, position_label

@@ -24,9 +24,8 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from daemon import find_image
-from errors import PipeFailure, daemon_lost_message, image_missing_message
-
+from ..daemon import find_image
+from ..errors import PipeFailure, daemon_lost_message, image_missing_message
 from . import tar_stream
 from .image import LayerEntry, LocalImage, check_diff_id, position_label
 from .positions import ChainPositions

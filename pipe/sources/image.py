@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from errors import PipeFailure
+from ..errors import PipeFailure
 
 
 @dataclass(frozen=True)

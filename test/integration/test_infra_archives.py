@@ -13,11 +13,30 @@ from pathlib import Path
 import pytest
 
 from test.archive_fixtures import (  # noqa: F401 - archive_tools, runnable_image_factory: fixtures, found by name
-    OCI_INDEX, OCI_MANIFEST, OVERSIZED_LAYER, archive_tools, buildah_multiplatform, docker_save, docker_save_several,
-    layout_with_corrupt_blob, layout_with_oversized_layer, layout_with_truncated_blob, layout_without_blob,
-    not_an_archive, read_archive, remove_images, run_image, runnable_image_factory, skopeo_accepts,
-    skopeo_docker_archive, skopeo_oci_archive, skopeo_oci_layout, skopeo_oci_layout_several, tar_with_member,
-    truncated_archive, two_platform_index,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    OVERSIZED_LAYER,
+    archive_tools,
+    buildah_multiplatform,
+    docker_save,
+    docker_save_several,
+    layout_with_corrupt_blob,
+    layout_with_oversized_layer,
+    layout_with_truncated_blob,
+    layout_without_blob,
+    not_an_archive,
+    read_archive,
+    remove_images,
+    run_image,
+    runnable_image_factory,
+    skopeo_accepts,
+    skopeo_docker_archive,
+    skopeo_oci_archive,
+    skopeo_oci_layout,
+    skopeo_oci_layout_several,
+    tar_with_member,
+    truncated_archive,
+    two_platform_index,
 )
 
 GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"

@@ -12,7 +12,6 @@ import json
 import os
 from pathlib import Path
 
-
 from test.docker_images import build_image, remove_image
 from test.integration.test_pipe_push import assert_one_line_failure, skopeo
 from test.oci_client import Client, docker, docker_login, docker_refs, image_id, verify_tagged_image

@@ -10,8 +10,18 @@ import pytest
 import requests
 
 from test.oci_client import (
-    Client, digest_of, docker, docker_login, docker_logout, docker_push, docker_refs, error_codes, error_message,
-    image_manifest, repo_digest, verify_tagged_image,
+    Client,
+    digest_of,
+    docker,
+    docker_login,
+    docker_logout,
+    docker_push,
+    docker_refs,
+    error_codes,
+    error_message,
+    image_manifest,
+    repo_digest,
+    verify_tagged_image,
 )
 from test.registry_process import TOKENS, default_config
 

@@ -28,8 +28,16 @@ import pytest
 import requests
 
 from test.oci_client import (
-    DOCKER_MANIFEST, Client, digest_of, docker_login, docker_push, docker_refs, error_codes, error_message,
-    image_manifest, verify_tagged_image,
+    DOCKER_MANIFEST,
+    Client,
+    digest_of,
+    docker_login,
+    docker_push,
+    docker_refs,
+    error_codes,
+    error_message,
+    image_manifest,
+    verify_tagged_image,
 )
 from test.registry_process import EMAIL, READ_SCOPED_TOKEN, TOKENS, RegistryProcess, default_config
 

@@ -14,13 +14,18 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
 from test.oci_client import (
-    DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client, digest_of, error_codes, image_manifest, index_manifest,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Client,
+    digest_of,
+    error_codes,
+    image_manifest,
+    index_manifest,
 )
 from test.registry_process import TOKENS, RegistryProcess, default_config
 

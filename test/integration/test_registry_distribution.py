@@ -9,8 +9,22 @@ import pytest
 import requests
 
 from test.oci_client import (
-    DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client, digest_of, docker, docker_login, docker_push,
-    docker_refs, error_codes, image_id, image_manifest, index_manifest, repo_digest, verify_tagged_image,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Client,
+    digest_of,
+    docker,
+    docker_login,
+    docker_push,
+    docker_refs,
+    error_codes,
+    image_id,
+    image_manifest,
+    index_manifest,
+    repo_digest,
+    verify_tagged_image,
 )
 from test.registry_process import TOKENS
 

@@ -15,8 +15,18 @@ import pytest
 
 from test.docker_images import build_image, remove_image
 from test.oci_client import (
-    OCI_INDEX, OCI_MANIFEST, Client, digest_of, docker, docker_login, docker_push, docker_refs, image_manifest,
-    index_manifest, repo_digest, verify_tagged_image,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Client,
+    digest_of,
+    docker,
+    docker_login,
+    docker_push,
+    docker_refs,
+    image_manifest,
+    index_manifest,
+    repo_digest,
+    verify_tagged_image,
 )
 from test.registry_process import RegistryProcess, default_config
 

@@ -5,7 +5,7 @@ import json
 
 import requests
 
-from test.oci_client import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client, digest_of, index_manifest, image_manifest
+from test.oci_client import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client, digest_of, image_manifest, index_manifest
 from test.registry_process import TOKENS
 
 APP = "acme/my-container-app"

@@ -23,8 +23,16 @@ import pytest
 import requests
 
 from test.oci_client import (
-    DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client, digest_of, docker_login, docker_push, docker_refs,
-    index_manifest, repo_digest,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Client,
+    digest_of,
+    docker_login,
+    docker_push,
+    docker_refs,
+    index_manifest,
+    repo_digest,
 )
 from test.registry_process import TOKENS, RegistryProcess, default_config
 

@@ -7,23 +7,24 @@ import gzip
 import hashlib
 import io
 import json
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
-
-from errors import PipeFailure  # noqa: E402
-from layout_push import check_blobs, rebuilt_index, rebuilt_manifest  # noqa: E402
-from sources.archive_files import open_files, safe_name  # noqa: E402
-from sources.archive_images import (  # noqa: E402
-    OCI_INDEX, OCI_MANIFEST, name_matches, platform_matches, read_archive,
+from pipe.errors import PipeFailure
+from pipe.layout_push import check_blobs, rebuilt_index, rebuilt_manifest
+from pipe.sources.archive_files import open_files, safe_name
+from pipe.sources.archive_images import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    name_matches,
+    platform_matches,
+    read_archive,
 )
-from sources.archive_layers import DockerArchiveLayers, LayoutLayers  # noqa: E402
-from sources.image import Blob  # noqa: E402
-from variables import InvalidVariables, parse_settings  # noqa: E402
+from pipe.sources.archive_layers import DockerArchiveLayers, LayoutLayers
+from pipe.sources.image import Blob
+from pipe.variables import InvalidVariables, parse_settings
 
 GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
 RAW = "application/vnd.oci.image.layer.v1.tar"

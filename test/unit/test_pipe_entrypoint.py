@@ -11,16 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-PIPE_DIR = Path(__file__).resolve().parents[2] / "pipe"
-sys.path.insert(0, str(PIPE_DIR))
+import pytest
+from docker.errors import APIError, ImageNotFound
 
-import pytest  # noqa: E402
-from docker.errors import APIError, ImageNotFound  # noqa: E402
+from pipe import daemon
+from pipe import pipe as pipe_module
+from pipe.outputs import OUTPUT_FILE_NAME
+from pipe.retry import RetryPolicy
 
-import daemon  # noqa: E402
-import pipe as pipe_module  # noqa: E402
-from outputs import OUTPUT_FILE_NAME  # noqa: E402
-from retry import RetryPolicy  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TOKEN = "s3cr3t-T0ken-42"
 DIGEST = "sha256:" + "cd" * 32
@@ -194,7 +193,7 @@ def test_transient_errors_give_up_after_three_attempts(monkeypatch, output):
 
 
 def test_login_refused_fails_before_tagging(monkeypatch, output):
-    error = APIError("401", explanation=f"login attempt to http://127.0.0.1:5077/v2/ failed with status: 401 Unauthorized")
+    error = APIError("401", explanation="login attempt to http://127.0.0.1:5077/v2/ failed with status: 401 Unauthorized")
     client = FakeClient(login_error=error)
     assert run_pipe(monkeypatch, client) == 1
     assert ("FAIL: Login to 127.0.0.1:5077 refused for user pipelines: check BITBUCKET_PACKAGES_USERNAME / "
@@ -228,7 +227,7 @@ def test_token_is_scrubbed_even_when_the_registry_echoes_it(monkeypatch, output)
 
 def script(env, timeout=60):
     base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    return subprocess.run([sys.executable, str(PIPE_DIR / "pipe.py")], env={**base, **env}, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pipe"], env={**base, **env}, cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
 

@@ -3,14 +3,11 @@
 The messages are what dockerd 20.10 put in errorDetail.message / the /auth explanation, recorded
 against a registry answering each error (and the emulator's own wording for its limits).
 """
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
 
-import pytest  # noqa: E402
+import pytest
 
-from errors import (  # noqa: E402
+from pipe.errors import (
     Kind,
     RegistryError,
     classify,

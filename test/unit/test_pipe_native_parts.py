@@ -7,18 +7,14 @@ import hashlib
 import json
 import os
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
-
-from compression import GzipLayer  # noqa: E402
-from engine import Blob, build_manifest  # noqa: E402
-from registry_client import CaSession, is_loopback, parse_challenge, parse_range_end, parse_retry_after  # noqa: E402
-from sources.positions import ChainPositions  # noqa: E402
-from variables import InvalidVariables, parse_settings  # noqa: E402
+from pipe.compression import GzipLayer
+from pipe.engine import Blob, build_manifest
+from pipe.registry_client import CaSession, is_loopback, parse_challenge, parse_range_end, parse_retry_after
+from pipe.sources.positions import ChainPositions
+from pipe.variables import InvalidVariables, parse_settings
 
 BASE = {"IMAGE_NAME": "app:1", "WORKSPACE": "acme", "BITBUCKET_PACKAGES_USERNAME": "u",
         "BITBUCKET_PACKAGES_TOKEN": "t", "REGISTRY": "crg.apkg.io"}
@@ -158,7 +154,7 @@ def test_v1_id_of_a_lower_layer_as_docker_20_10_saves_it():
     diff_ids = ["sha256:" + "1" * 64, "sha256:" + "2" * 64]
     doc = {"created": "1970-01-01T00:00:00Z", "container_config": {"Hostname": "", "Env": None}, "os": "linux",
            "parent": "ab" * 32}
-    from sources.positions import chain_ids, legacy_v1_id
+    from pipe.sources.positions import chain_ids, legacy_v1_id
     chains = chain_ids(diff_ids)
     assert chains[0] == diff_ids[0]
     assert chains[1] == "sha256:" + hashlib.sha256(f"{diff_ids[0]} {diff_ids[1]}".encode()).hexdigest()
@@ -181,8 +177,8 @@ def _tar(entries: list[tuple[str, bytes]]) -> bytes:
 
 
 def _export(entries: list[tuple[str, bytes]], diff_ids: list[str], config: bytes):
-    from sources.daemon_export import ExportStream
-    from sources.image import LocalImage as DaemonImage
+    from pipe.sources.daemon_export import ExportStream
+    from pipe.sources.image import LocalImage as DaemonImage
     image = DaemonImage("app:1", "sha256:" + hashlib.sha256(config).hexdigest(), tuple(diff_ids), "linux", "amd64",
                         "", 0)
     data = _tar(entries)
@@ -208,7 +204,7 @@ def test_export_in_the_oci_layout_of_docker_25():
 def test_a_layer_whose_position_is_uncertain_is_identified_by_its_hash_and_refused_when_it_matches_none():
     # docker 20.10's layout: a lower layer whose parent is not seen yet and whose v1 ID cannot be
     # recomputed may be either layer; its content decides, and content that is neither stops the push.
-    from errors import PipeFailure
+    from pipe.errors import PipeFailure
     layers = [os.urandom(3000), os.urandom(4000)]
     diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
     doc = json.dumps({"id": "a" * 64, "parent": "b" * 64}).encode()
@@ -244,12 +240,12 @@ def test_a_layer_whose_position_is_certain_is_not_hashed_again():
 
 
 def test_export_cut_short_is_refused():
-    from errors import PipeFailure
+    from pipe.errors import PipeFailure
     layer = os.urandom(30000)
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     data = _tar([(f"blobs/sha256/{diff_id[7:]}", layer)])[:20000]
-    from sources.daemon_export import ExportStream
-    from sources.image import LocalImage as DaemonImage
+    from pipe.sources.daemon_export import ExportStream
+    from pipe.sources.image import LocalImage as DaemonImage
     image = DaemonImage("app:1", "sha256:" + "0" * 64, (diff_id,), "linux", "amd64", "", 0)
     with pytest.raises(PipeFailure, match="ended early or is damaged"):
         for entry in ExportStream(image, iter([data])).layers():
@@ -261,7 +257,7 @@ def test_abort_ends_the_compressor_threads_whatever_they_hold():
     # stop() then hung in about 7 of 10 such aborts here (a worker blocked on a full output queue).
     import threading
 
-    from compression import BLOCK_SIZE
+    from pipe.compression import BLOCK_SIZE
     data = os.urandom(BLOCK_SIZE)
     for i in range(20):
         gzip_layer = GzipLayer(lambda block: None, threads=2)

@@ -1,15 +1,11 @@
 """The output file (pipe/outputs.py)."""
 import json
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
+import pytest
 
-import pytest  # noqa: E402
-
-import outputs  # noqa: E402
-from outputs import OUTPUT_FILE_NAME, build_output, write_output  # noqa: E402
+from pipe import outputs
+from pipe.outputs import OUTPUT_FILE_NAME, build_output, write_output
 
 DIGEST = "sha256:" + "ab" * 32
 

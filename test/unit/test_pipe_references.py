@@ -1,13 +1,11 @@
 """The reference grammar and the pushed references (pipe/references.py)."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
 
-import pytest  # noqa: E402
-from hypothesis import given, strategies as st  # noqa: E402
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from references import (  # noqa: E402
+from pipe.references import (
     Destination,
     ImageName,
     parse_image_name,

@@ -1,12 +1,9 @@
 """The retry policy (pipe/retry.py)."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
 
-import pytest  # noqa: E402
+import pytest
 
-from retry import RetriesExhausted, RetryPolicy, call_with_retries  # noqa: E402
+from pipe.retry import RetriesExhausted, RetryPolicy, call_with_retries
 
 
 class Flaky(Exception):

@@ -2,14 +2,10 @@
 import base64
 import io
 import logging
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
+from docker.auth import encode_header
 
-from docker.auth import encode_header  # noqa: E402
-
-from scrubbing import REDACTED, Scrubber, ScrubbingFilter, ScrubbingStream, Secret, encoded_forms  # noqa: E402
+from pipe.scrubbing import REDACTED, Scrubber, ScrubbingFilter, ScrubbingStream, Secret, encoded_forms
 
 TOKEN = "s3cr3t-T0ken"
 

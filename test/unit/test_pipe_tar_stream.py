@@ -5,15 +5,11 @@ from __future__ import annotations
 import io
 import os
 import random
-import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
-
-from sources.tar_stream import TarStreamError, members, parse_pax  # noqa: E402
+from pipe.sources.tar_stream import TarStreamError, members, parse_pax
 
 ENTRIES = [
     ("a" * 120 + "/layer.tar", os.urandom(70_000)),  # longer than ustar's 100: pax path / GNU longname

@@ -1,13 +1,10 @@
 """Parsing and validating the pipe's variables (pipe/variables.py)."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
 
-import pytest  # noqa: E402
+import pytest
 
-from references import ImageName  # noqa: E402
-from variables import InvalidVariables, parse_settings, parse_tags, schema_problems  # noqa: E402
+from pipe.references import ImageName
+from pipe.variables import InvalidVariables, parse_settings, parse_tags, schema_problems
 
 GOOD = {
     "IMAGE_NAME": "my-container-app:1.0",

@@ -9,8 +9,13 @@ import pytest
 import yaml
 
 from registry.config import (
-    DEFAULT_GRACE_SECONDS, DEFAULT_MAX_LAYER_BYTES, DEFAULT_TOKEN_TTL_SECONDS, DEFAULT_UPLOAD_TIMEOUT_SECONDS,
-    ConfigError, load_config, parse_config,
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_MAX_LAYER_BYTES,
+    DEFAULT_TOKEN_TTL_SECONDS,
+    DEFAULT_UPLOAD_TIMEOUT_SECONDS,
+    ConfigError,
+    load_config,
+    parse_config,
 )
 from test.registry_process import TOKENS, default_config
 

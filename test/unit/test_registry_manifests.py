@@ -7,7 +7,13 @@ import pytest
 
 from registry.errors import RegistryError
 from registry.manifests import (
-    DOCKER_LIST, DOCKER_MANIFEST, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST, media_type_of, parse_manifest,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    MAX_MANIFEST_BYTES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    media_type_of,
+    parse_manifest,
 )
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")

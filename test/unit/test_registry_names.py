@@ -7,7 +7,14 @@ import pytest
 
 from registry.blobfiles import BlobFiles
 from registry.names import (
-    NameError_, Repository, is_slug, is_tag, is_upload_id, parse_digest, parse_reference, parse_repository,
+    NameError_,
+    Repository,
+    is_slug,
+    is_tag,
+    is_upload_id,
+    parse_digest,
+    parse_reference,
+    parse_repository,
 )
 
 HEX = "a" * 64

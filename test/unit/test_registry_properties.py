@@ -5,7 +5,8 @@ import hashlib
 import json
 import re
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.auth import parse_scope
 from registry.errors import RegistryError
