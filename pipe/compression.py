@@ -21,10 +21,11 @@ from typing import Callable
 
 from isal import igzip_threaded
 
+from .oci import hex_digest
+
 BLOCK_SIZE = 1024 * 1024
 DEFAULT_LEVEL = 1
 LEVELS = (0, 1, 2, 3)
-GZIP_LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 ABORT_SECONDS = 10.0
 
 
@@ -107,7 +108,7 @@ class GzipLayer:
             self.gzip.write(bytes(self.pending))
             self.pending.clear()
         self.gzip.close()
-        return "sha256:" + self.sink.hasher.hexdigest(), self.sink.size
+        return hex_digest(self.sink.hasher), self.sink.size
 
     def abort(self) -> None:
         """Stop the compressor's threads without finishing the stream (the push failed).

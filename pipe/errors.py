@@ -1,11 +1,13 @@
 """What went wrong, in words a person can act on.
 
-The Docker daemon reports registry errors as text (`errorDetail.message` in the push stream, the
-`explanation` of a failed /auth call), e.g. `denied: ...`, `name unknown: ...`,
+A failure has a `Kind`; the `*_message` functions turn a kind into one line naming the cause and the
+fix, followed by the registry's own words verbatim. The native engine reads the kind off the HTTP
+status and the OCI error code (`client/answers.py`). The Docker daemon reports registry errors as
+text (`errorDetail.message` in the push stream, the `explanation` of a failed /auth call), e.g.
+`denied: ...`, `name unknown: ...`,
 `received unexpected HTTP status: 503 Service Unavailable`,
-`Get "http://host/v2/": dial tcp ...: connect: connection refused`. `classify` turns that text into a
-`RegistryError` (kind, transient or not, a Retry-After hint); the `*_message` functions turn a kind
-into one line naming the cause and the fix, followed by the registry's own words verbatim.
+`Get "http://host/v2/": dial tcp ...: connect: connection refused`; `classify` turns that text into a
+`RegistryError` (kind, transient or not, a Retry-After hint) with the regular expressions below.
 """
 from __future__ import annotations
 
@@ -44,22 +46,31 @@ def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
-# Order matters: the first rule that matches wins. The emulator answers a too-large layer with
-# DENIED (so that docker does not retry it) and an expired upload with BLOB_UPLOAD_INVALID/UNKNOWN,
-# so size and time rules come before the generic denied/unknown ones.
+# crg.apkg.io's own words for the cases the distribution spec has no code of their own for: they
+# arrive as `unauthorized` or `denied` (or an unknown upload), so both engines look for them first.
+REGISTRY_WORDS: list[tuple[Kind, re.Pattern[str]]] = [
+    (Kind.CREDENTIALS_EXPIRED, _any(r"pipeline credentials expired", r"credentials (?:have )?expired")),
+    (Kind.SCOPE_MISSING, _any(r"lacks the write:package:bitbucket scope", r"needs? the write:package:bitbucket scope")),
+    (Kind.OTHER_REPOSITORY, _any(r"pipeline credentials for repository \S+ reach only its packages")),
+    (Kind.UPLOAD_TIME_LIMIT, _any(r"session expired", r"must finish within")),
+]
+
+
+def registry_words(message: str) -> Kind | None:
+    """The kind crg.apkg.io's wording gives a refusal, if it is one of its own cases."""
+    return next((kind for kind, pattern in REGISTRY_WORDS if pattern.search(message)), None)
+
+
+# The daemon's text, in order: the first rule that matches wins. The emulator answers a too-large
+# layer with DENIED (so that docker does not retry it) and an expired upload with
+# BLOB_UPLOAD_INVALID/UNKNOWN, so size and time rules come before the generic denied/unknown ones.
 _RULES: list[tuple[Kind, re.Pattern[str], bool]] = [
-    # The registry's words for its credential cases come first: they arrive as `unauthorized: ...`
-    # and `denied: ...`, which the generic rules below would take.
-    (Kind.CREDENTIALS_EXPIRED, _any(r"pipeline credentials expired", r"credentials (?:have )?expired"), False),
-    (Kind.SCOPE_MISSING, _any(r"lacks the write:package:bitbucket scope", r"needs? the write:package:bitbucket scope"),
-     False),
-    (Kind.OTHER_REPOSITORY, _any(r"pipeline credentials for repository \S+ reach only its packages"), False),
+    *((kind, pattern, False) for kind, pattern in REGISTRY_WORDS),
     (Kind.LAYER_TOO_LARGE, _any(r"size invalid", r"size_invalid", r"exceeds? (?:the )?(?:registry's )?(?:size )?limit",
                                 r"limit of \d+ bytes", r"too large", r"HTTP 413\b", r"\b413 Request Entity",
                                 r"payload.too.large"), False),
-    (Kind.UPLOAD_TIME_LIMIT, _any(r"time limit", r"session expired", r"must finish within",
-                                  r"upload (?:took|exceeded) .*(?:second|minute)", r"HTTP 408\b", r"\b408 Request Timeout"),
-     False),
+    (Kind.UPLOAD_TIME_LIMIT, _any(r"time limit", r"upload (?:took|exceeded) .*(?:second|minute)", r"HTTP 408\b",
+                                  r"\b408 Request Timeout"), False),
     (Kind.DENIED, _any(r"^denied\b", r"\bdenied:", r"requested access to the resource is denied",
                        r"insufficient_scope", r"HTTP 403\b", r"status:? 403\b", r"\b403 Forbidden"), False),
     (Kind.NAME_UNKNOWN, _any(r"name unknown", r"name_unknown", r"repository name not known",
@@ -118,10 +129,11 @@ class PipeFailure(Exception):
 class RegistryFailure(Exception):
     """A classified registry error from a login or a push; retried when transient, worded by the caller."""
 
-    def __init__(self, error: RegistryError, status: int | None = None) -> None:
+    def __init__(self, error: RegistryError, status: int | None = None, attempts: int = 1) -> None:
         super().__init__(error.detail)
         self.error = error
         self.status = status  # the HTTP status, when the failure was an answer (native engine)
+        self.attempts = attempts  # how many times it was tried before it was given up
 
     @property
     def transient(self) -> bool:
@@ -146,7 +158,14 @@ def image_missing_message(image: str) -> str:
 
 
 def daemon_lost_message(action: str, detail: str) -> str:
-    return f"Lost the connection to the Docker daemon while {action}: check the docker service of this step (error: {detail})"
+    return (f"Lost the connection to the Docker daemon while {action}: check the docker service of this step "
+            f"(error: {detail})")
+
+
+def blob_too_large_message(label: str, size: int, limit: int, how: str) -> str:
+    gib = 1024 ** 3
+    return (f"{capital(label)} is {size / gib:.1f} GiB {how}, over the registry's limit of "
+            f"{limit / gib:g} GiB per layer: split it into smaller layers (e.g. several COPY or RUN steps)")
 
 
 def attempts_suffix(attempts: int) -> str:
@@ -173,8 +192,8 @@ def _expired(username: str) -> str:
 def _who(username: str) -> str:
     """What a refused login means for this kind of username."""
     if "@" in username:
-        return (f"{username} is an Atlassian account email: check it for a typo, and that BITBUCKET_PACKAGES_TOKEN is an "
-                f"API token created by that same account (a token works only with its own account's email)")
+        return (f"{username} is an Atlassian account email: check it for a typo, and that BITBUCKET_PACKAGES_TOKEN is "
+                f"an API token created by that same account (a token works only with its own account's email)")
     return "check BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN"
 
 
@@ -201,7 +220,8 @@ def push_failure_message(error: RegistryError, *, reference: str, registry: str,
     if kind is Kind.CREDENTIALS_EXPIRED:
         return f"Push of {reference} unauthorized: {_expired(username)}{_said(error)}"
     if kind is Kind.SCOPE_MISSING:
-        return (f"Push of {reference} denied: the API token of user {username} lacks the write:package:bitbucket scope; "
+        return (f"Push of {reference} denied: the API token of user {username} lacks the write:package:bitbucket "
+                "scope; "
                 f"create an API token with the scope write:package:bitbucket and set it as BITBUCKET_PACKAGES_TOKEN"
                 f"{_said(error)}")
     if kind is Kind.OTHER_REPOSITORY:
@@ -215,11 +235,13 @@ def push_failure_message(error: RegistryError, *, reference: str, registry: str,
                 f"Bitbucket); split the big layer, e.g. into several COPY/RUN steps or with a smaller build context. "
                 f"Registry said: {error.detail}")
     if kind is Kind.UPLOAD_TIME_LIMIT:
-        return (f"Push of {reference} timed out: an upload took longer than the registry allows ({UPLOAD_TIME_LIMIT_TEXT} "
+        return (f"Push of {reference} timed out: an upload took longer than the registry allows "
+                f"({UPLOAD_TIME_LIMIT_TEXT} "
                 f"on Bitbucket); make the layers smaller or push over a faster network. Registry said: {error.detail}")
     if kind is Kind.TIMEOUT:
         return (f"Push of {reference} timed out: {registry} stopped answering during the upload; try again later, "
-                f"and if it keeps happening make the layers smaller or push over a faster network (error: {error.detail})")
+                f"and if it keeps happening make the layers smaller or push over a faster network "
+                f"(error: {error.detail})")
     if kind is Kind.DENIED:
         return (f"Push of {reference} denied: the token of user {username} lacks push permission; it needs write "
                 f"access on the repository that package {package} is linked to{_said(error)}")
@@ -227,7 +249,8 @@ def push_failure_message(error: RegistryError, *, reference: str, registry: str,
         return (f"Push of {reference} refused: package {package} does not exist in workspace {workspace}; create it "
                 f"in Bitbucket (Create > Package) and link it to a repository, then run the pipe again{_said(error)}")
     if kind is Kind.UNAUTHORIZED:
-        return f"Push of {reference} unauthorized: the registry did not accept user {username}; {_who(username)}{_said(error)}"
+        return (f"Push of {reference} unauthorized: the registry did not accept user {username}; "
+                f"{_who(username)}{_said(error)}")
     if kind is Kind.RATE_LIMITED:
         return f"Push of {reference} rate-limited by the registry: try again later{_said(error)}"
     if kind is Kind.SERVER_ERROR:

@@ -33,49 +33,32 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .references import Destination
+from .result import PushResult
+
 OUTPUT_FILE_NAME = "bbc-packages-push-container-image.json"
 
 
-def build_output(
-    *,
-    registry: str,
-    workspace: str,
-    image: str,
-    source_image: str,
-    digest: str,
-    tags: list[str],
-    references: list[str],
-    reference_by_digest: str,
-    pushed_bytes: int,
-    duration_seconds: float,
-    engine: str = "docker",
-    layers_uploaded: int = 0,
-    layers_mounted: int = 0,
-    layers_skipped: int = 0,
-    source: str = "daemon",
-    platforms: list[str] | None = None,
-    index_digest: str | None = None,
-    manifests: list[tuple[str, str]] | None = None,
-) -> dict[str, Any]:
+def build_output(destination: Destination, result: PushResult, duration_seconds: float) -> dict[str, Any]:
     return {
-        "registry": registry,
-        "workspace": workspace,
-        "image": image,
-        "source_image": source_image,
-        "digest": digest,
-        "tags": list(tags),
-        "references": list(references),
-        "reference_by_digest": reference_by_digest,
-        "pushed_bytes": int(pushed_bytes),
+        "registry": destination.registry,
+        "workspace": destination.workspace,
+        "image": destination.name,
+        "source_image": result.source_image,
+        "digest": result.digest,
+        "tags": list(result.tags),
+        "references": [destination.reference(tag) for tag in result.tags],
+        "reference_by_digest": destination.reference_by_digest(result.digest),
+        "pushed_bytes": int(result.pushed_bytes),
         "duration_seconds": round(float(duration_seconds), 3),
-        "engine": engine,
-        "layers_uploaded": int(layers_uploaded),
-        "layers_mounted": int(layers_mounted),
-        "layers_skipped": int(layers_skipped),
-        "source": source,
-        "platforms": list(platforms or []),
-        "index_digest": index_digest,
-        "manifests": [{"platform": platform, "digest": digest} for platform, digest in manifests or []],
+        "engine": result.engine,
+        "layers_uploaded": int(result.layers_uploaded),
+        "layers_mounted": int(result.layers_mounted),
+        "layers_skipped": int(result.layers_skipped),
+        "source": result.source,
+        "platforms": list(result.platforms),
+        "index_digest": result.index_digest,
+        "manifests": [{"platform": platform, "digest": digest} for platform, digest in result.manifests],
     }
 
 

@@ -5,7 +5,7 @@ record, so the whole stream must be read to know the outcome. Records seen from 
 
     {"status": "The push refers to repository [crg.apkg.io/acme/app]"}
     {"status": "Preparing", "progressDetail": {}, "id": "2a3c2b96d45f"}
-    {"status": "Pushing", "progressDetail": {"current": 33280, "total": 300000}, "progress": "[=>  ]", "id": "2a3c2b96d45f"}
+    {"status": "Pushing", "progressDetail": {"current": 33280, "total": 300000}, "progress": "[=> ]", "id": "2a3c2b96"}
     {"status": "Pushed", "progressDetail": {}, "id": "2a3c2b96d45f"}
     {"status": "Layer already exists", "progressDetail": {}, "id": "68b98be0b43d"}
     {"status": "Mounted from acme/other", "progressDetail": {}, "id": "68b98be0b43d"}
@@ -39,10 +39,6 @@ class PushOutcome:
     uploaded_bytes: int = 0
     layers_uploaded: int = 0
     layers_existing: int = 0
-
-    @property
-    def succeeded(self) -> bool:
-        return self.error is None and self.digest is not None
 
     @property
     def uploaded_nothing(self) -> bool:

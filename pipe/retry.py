@@ -1,8 +1,26 @@
-"""Retrying transient failures: a bounded number of attempts, exponential backoff, a cap on total waiting.
+"""Every retry the pipe makes, and its budget. There are two places, plus the daemon's own push.
 
-The failures come from the Docker daemon's push stream rather than from HTTP responses the pipe
-sees itself, so urllib3's Retry does not apply; this small explicit loop does. Note that the daemon
-already retries a failing layer upload a few times on its own before reporting the error.
+1. Per request, in the registry client's transport (`client/transport.py`): a connection that fails,
+   a time-out, 429 or 5xx is sent again, waiting with exponential backoff or as long as `Retry-After`
+   asks. Until the registry has answered once (the login), budget `FIRST_CONTACT`: at most 3 attempts
+   and 60 s of waiting (no wait over 30 s), so a wrong REGISTRY fails within seconds. Once it has
+   answered, budget `REQUEST_RETRIES`: at most 5 attempts, 60 s (waits of 2, 4, 8 and 16 s), enough
+   for a registry restarted in the middle of a push. A refused bearer token is renewed once and the
+   request sent again; that re-send is not counted.
+   A chunk (PATCH) is never re-sent by the transport: its body may have been half taken.
+2. Per blob, in the transfer (`engine/transfer.py`): a chunk that fails transiently is resumed from
+   the offset the registry reports (one status GET, itself a request of 1.), budget `CHUNK_RESUMES`:
+   at most 5 PATCHes of one chunk and 120 s of waiting. A blob whose upload the registry forgot (the
+   status answers 404) is read from the source again and sent from its first byte, in at most
+   `BLOB_PASSES` passes over the source in all.
+3. The daemon's push (`PUSH_ENGINE=docker`) is opaque to the pipe, so the pipe retries the daemon's
+   login and each tag's push as a whole (`pipe.py`), budget `DAEMON_RETRIES`: 3 attempts, 60 s. The
+   daemon itself already retries each layer 5 times before it reports a failure.
+
+Worst case for one request of the native engine: 5 attempts (6 with a token renewal), 60 s of
+waiting (the login: 3 attempts). For one chunk: 5 PATCHes, each resume preceded by a status GET of
+up to 5 attempts: 120 s + 4 x 60 s of waiting. Nothing retries around a whole native push: a failure that survives
+these budgets is the pipe's answer.
 """
 from __future__ import annotations
 
@@ -27,6 +45,20 @@ class RetryPolicy:
             backoff = max(backoff, retry_after)
         return min(backoff, self.max_delay)
 
+    def next_wait(self, failed_attempt: int, waited: float, retry_after: float | None = None) -> float | None:
+        """How long to wait before the next attempt, or None when the budget is spent."""
+        if failed_attempt >= self.attempts:
+            return None
+        wait = self.delay(failed_attempt, retry_after)
+        return None if waited + wait > self.max_total_wait else wait
+
+
+FIRST_CONTACT = RetryPolicy()
+REQUEST_RETRIES = RetryPolicy(attempts=5)
+CHUNK_RESUMES = RetryPolicy(attempts=5, max_total_wait=120.0)
+BLOB_PASSES = 3
+DAEMON_RETRIES = RetryPolicy()
+
 
 class RetriesExhausted(Exception):
     """The last failure, with how many attempts were made (1 when it was not worth retrying)."""
@@ -47,7 +79,7 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     retry_on: tuple[type[BaseException], ...] = (Exception,),
 ) -> T:
-    """Run `operation` until it succeeds, fails permanently, or the policy runs out.
+    """Run `operation` until it succeeds, fails permanently, or the policy runs out (the daemon's push).
 
     Only exceptions of `retry_on` types are considered; any other exception propagates as is.
     On final failure raises RetriesExhausted wrapping the last exception.

@@ -127,7 +127,8 @@ def parse_cache_from(raw: str, package: str) -> tuple[tuple[tuple[str, str], ...
         name, tag = split_name_and_tag(entry)
         if tag is None:
             name, tag = package, entry
-        why = repository_name_problem(name) or tag_problem(tag) if "/" not in name else "give image:tag or tag, without a workspace"
+        why = (repository_name_problem(name) or tag_problem(tag) if "/" not in name
+               else "give image:tag or tag, without a workspace")
         if why:
             problems.append(f"CACHE_FROM entry '{entry}' is not a tag or image:tag of this workspace: {why}")
         elif (name, tag) not in found:
@@ -178,7 +179,8 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
     image = None
     image_value = _text(values, "IMAGE_NAME")
     if not image_value:
-        problems.append("IMAGE_NAME is required: the local image to push, e.g. my-container-app or my-container-app:1.0")
+        problems.append("IMAGE_NAME is required: the local image to push, e.g. my-container-app or "
+                        "my-container-app:1.0")
     else:
         image, image_problems = parse_image_name(image_value)
         problems += image_problems
@@ -201,12 +203,14 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
     username = _text(values, "BITBUCKET_PACKAGES_USERNAME")
     if not username:
         problems.append(
-            "BITBUCKET_PACKAGES_USERNAME is missing: Bitbucket Pipelines provides it; outside Pipelines set it to your registry user"
+            "BITBUCKET_PACKAGES_USERNAME is missing: Bitbucket Pipelines provides it; outside Pipelines set it to your "
+            "registry user"
         )
     token = values.get("BITBUCKET_PACKAGES_TOKEN") or ""
     if not str(token).strip():
         problems.append(
-            "BITBUCKET_PACKAGES_TOKEN is missing: Bitbucket Pipelines provides it; outside Pipelines set it to your registry token"
+            "BITBUCKET_PACKAGES_TOKEN is missing: Bitbucket Pipelines provides it; outside Pipelines set it to your "
+            "registry token"
         )
 
     registry = _text(values, "REGISTRY") or DEFAULT_REGISTRY
@@ -260,7 +264,8 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
         repository = Destination(registry, workspace, image.name).repository
         if len(repository) - len(registry) - 1 > NAME_TOTAL_MAX:
             problems.append(
-                f"the pushed name '{workspace}/{image.name}' is longer than {NAME_TOTAL_MAX} characters: use a shorter IMAGE_NAME"
+                f"the pushed name '{workspace}/{image.name}' is longer than {NAME_TOTAL_MAX} characters: use a "
+                "shorter IMAGE_NAME"
             )
 
     if problems:

@@ -46,12 +46,12 @@ class ArchiveFiles(Protocol):
 def safe_name(raw: str, description: str) -> str:
     """A member name as a path inside the archive (`./a//b` -> `a/b`); refuses any that climbs out."""
     if raw.startswith("/"):
-        raise PipeFailure(f"{capital(description)} holds a member with an absolute name ({raw!r}): it is not a safe image "
-                          "archive; the pipe reads nothing from it")
+        raise PipeFailure(f"{capital(description)} holds a member with an absolute name ({raw!r}): it is not a safe "
+                          "image archive; the pipe reads nothing from it")
     name = posixpath.normpath(raw) if raw not in ("", ".") else "."
     if name == ".." or name.startswith("../"):
-        raise PipeFailure(f"{capital(description)} holds a member whose name climbs out of the archive ({raw!r}): it is "
-                          "not a safe image archive; the pipe reads nothing from it")
+        raise PipeFailure(f"{capital(description)} holds a member whose name climbs out of the archive ({raw!r}): it "
+                          "is not a safe image archive; the pipe reads nothing from it")
     return name
 
 

@@ -14,25 +14,27 @@ checked for presence and size here, and hashed while they are uploaded.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PipeFailure, capital
+from ..oci import (
+    ATTESTATION_SUBJECT,
+    IMAGE_NAME_ANNOTATION,
+    INDEX_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    REF_NAME,
+    UNCOMPRESSED_LAYERS,
+    Descriptor,
+    digest_of,
+    platform_matches,
+    platform_of,
+)
 from .archive_files import ArchiveFiles, safe_name
-from .image import Blob, LocalImage
+from .image import LocalImage
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
-UNCOMPRESSED_LAYERS = ("application/vnd.oci.image.layer.v1.tar", "application/vnd.docker.image.rootfs.diff.tar")
-REF_NAME = "org.opencontainers.image.ref.name"
-IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
-ATTESTATION_SUBJECT = "vnd.docker.reference.digest"  # BuildKit: the manifest an attestation describes
 MAX_METADATA = 8 * 1024 * 1024
 
 
@@ -48,7 +50,7 @@ class DockerArchiveImage:
 
 @dataclass(frozen=True)
 class LayoutLayer:
-    blob: Blob  # as the manifest names it
+    blob: Descriptor  # as the manifest names it
     path: str
 
     @property
@@ -59,11 +61,11 @@ class LayoutLayer:
 
 @dataclass
 class LayoutManifest:
-    descriptor: Blob
+    descriptor: Descriptor
     body: bytes
     doc: dict[str, Any]
     platform: str  # os/architecture[/variant], "unknown/unknown" for attestations, "" when unsaid
-    config: Blob
+    config: Descriptor
     config_bytes: bytes
     layers: list[LayoutLayer]
     attests: str | None = None  # the digest of the manifest this attestation describes
@@ -84,7 +86,7 @@ class LayoutManifest:
 
 @dataclass
 class LayoutImage:
-    top: Blob  # what goes under the tags: an index or a manifest
+    top: Descriptor  # what goes under the tags: an index or a manifest
     top_body: bytes
     manifests: list[LayoutManifest]
     names: tuple[str, ...]
@@ -100,21 +102,6 @@ class LayoutImage:
 
 
 # -- small pure helpers -------------------------------------------------------------------------
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def platform_of(doc: dict[str, Any] | None) -> str:
-    doc = doc or {}
-    return "/".join(str(p) for p in (doc.get("os"), doc.get("architecture"), doc.get("variant")) if p)
-
-
-def platform_matches(platform: str, wanted: str) -> bool:
-    """`linux/arm64` asks for any arm64 variant; `linux/arm64/v8` for that one only."""
-    have, want = platform.split("/"), wanted.split("/")
-    return have[:2] == want[:2] and (len(want) < 3 or have[2:3] == want[2:3])
-
-
 def name_matches(names: tuple[str, ...], package: str, tag: str, given: str) -> bool:
     """Whether an image stored under `names` is the one IMAGE_NAME (`given`: package[:tag]) asks for.
 
@@ -155,7 +142,8 @@ def _json(files: ArchiveFiles, name: str, what: str) -> Any:
     try:
         return json.loads(files.read(name, MAX_METADATA))
     except ValueError as exc:
-        raise PipeFailure(f"{capital(files.description)} has a {name} that is not JSON ({exc}): the archive is damaged") from exc
+        raise PipeFailure(f"{capital(files.description)} has a {name} that is not JSON ({exc}): the archive is "
+                          "damaged") from exc
 
 
 # -- docker-archive -----------------------------------------------------------------------------
@@ -166,15 +154,16 @@ def is_docker_archive(files: ArchiveFiles) -> bool:
 def docker_archive_image(files: ArchiveFiles, shown: str, package: str, tag: str, given: str) -> DockerArchiveImage:
     entries = _json(files, "manifest.json", "a docker save archive lists its images there")
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-        raise PipeFailure(f"{capital(files.description)} has a manifest.json that lists no image: the archive is damaged")
+        raise PipeFailure(f"{capital(files.description)} has a manifest.json that lists no image: the archive is "
+                          "damaged")
     options = [(tuple(e.get("RepoTags") or ()), f"config {str(e.get('Config', ''))[:24]}", e) for e in entries]
     entry = choose("archive", shown, options, package, tag, given)
     config_path = safe_name(str(entry.get("Config") or ""), files.description)
     if files.size(config_path) is None:
-        raise PipeFailure(f"{capital(files.description)} lacks the image config {config_path} that manifest.json names: the "
-                          "archive is incomplete")
+        raise PipeFailure(f"{capital(files.description)} lacks the image config {config_path} that manifest.json "
+                          "names: the archive is incomplete")
     config = files.read(config_path, MAX_METADATA)
-    image_id = sha256(config)
+    image_id = digest_of(config)
     stem = config_path.rsplit("/", 1)[-1].removesuffix(".json")
     if len(stem) == 64 and f"sha256:{stem}" != image_id:
         raise PipeFailure(f"The image config {config_path} in {files.description} hashes to {image_id}: the archive "
@@ -211,35 +200,37 @@ def blob_path(digest: str, description: str) -> str:
     return f"blobs/sha256/{encoded}"
 
 
-def _descriptor(doc: Any, description: str) -> Blob:
+def _descriptor(doc: Any, description: str) -> Descriptor:
     if not isinstance(doc, dict) or not isinstance(doc.get("digest"), str) or not isinstance(doc.get("size"), int):
         raise PipeFailure(f"{description} has a descriptor without a digest and size: the layout is damaged")
-    return Blob(doc["digest"], doc["size"], str(doc.get("mediaType") or ""))
+    return Descriptor(doc["digest"], doc["size"], str(doc.get("mediaType") or ""))
 
 
-def _verified_blob(files: ArchiveFiles, blob: Blob, what: str) -> bytes:
+def _verified_blob(files: ArchiveFiles, blob: Descriptor, what: str) -> bytes:
     path = blob_path(blob.digest, files.description)
     size = files.size(path)
     if size is None:
-        raise PipeFailure(f"{capital(files.description)} lacks the {what} {blob.digest} ({path}): the layout is incomplete")
+        raise PipeFailure(f"{capital(files.description)} lacks the {what} {blob.digest} ({path}): the layout is "
+                          "incomplete")
     if size > MAX_METADATA:
         raise PipeFailure(f"{capital(files.description)}: the {what} {blob.digest} is {size} bytes, too large")
     data = files.read(path, MAX_METADATA)
-    if sha256(data) != blob.digest or len(data) != blob.size:
+    if digest_of(data) != blob.digest or len(data) != blob.size:
         raise PipeFailure(f"The {what} {blob.digest} in {files.description} does not match its digest (it holds "
-                          f"{len(data)} bytes hashing to {sha256(data)}): the layout is damaged")
+                          f"{len(data)} bytes hashing to {digest_of(data)}): the layout is damaged")
     return data
 
 
-def _manifest(files: ArchiveFiles, descriptor: Blob, platform: str, attests: str | None) -> LayoutManifest:
+def _manifest(files: ArchiveFiles, descriptor: Descriptor, platform: str, attests: str | None) -> LayoutManifest:
     body = _verified_blob(files, descriptor, "manifest")
     try:
         doc = json.loads(body)
     except ValueError as exc:
-        raise PipeFailure(f"The manifest {descriptor.digest} in {files.description} is not JSON: the layout is damaged") from exc
+        raise PipeFailure(f"The manifest {descriptor.digest} in {files.description} is not JSON: the layout is "
+                          "damaged") from exc
     if not isinstance(doc, dict) or "config" not in doc:
-        raise PipeFailure(f"{capital(files.description)}: {descriptor.digest} is not an image manifest (nested indexes are "
-                          "not supported): push each image of it on its own")
+        raise PipeFailure(f"{capital(files.description)}: {descriptor.digest} is not an image manifest (nested "
+                          "indexes are not supported): push each image of it on its own")
     config = _descriptor(doc.get("config"), files.description)
     config_bytes = _verified_blob(files, config, "image config")
     if not platform:
@@ -294,7 +285,7 @@ def _index_children(files: ArchiveFiles, doc: dict[str, Any], platforms: tuple[s
     return kept, left_out, bool(left_out or dropped)
 
 
-def _rebuilt_index(doc: dict[str, Any], media_type: str, manifests: list[LayoutManifest]) -> tuple[Blob, bytes]:
+def _rebuilt_index(doc: dict[str, Any], media_type: str, manifests: list[LayoutManifest]) -> tuple[Descriptor, bytes]:
     """An index of just `manifests`, keeping the original's other fields and each child's descriptor."""
     by_digest = {str(c.get("digest")): c for c in doc.get("manifests") or [] if isinstance(c, dict)}
     new = dict(doc)
@@ -304,19 +295,20 @@ def _rebuilt_index(doc: dict[str, Any], media_type: str, manifests: list[LayoutM
     new.setdefault("schemaVersion", 2)
     new["mediaType"] = media_type
     body = json.dumps(new, indent=2).encode()
-    return Blob(sha256(body), len(body), media_type), body
+    return Descriptor(digest_of(body), len(body), media_type), body
 
 
 def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given: str,
                  platforms: tuple[str, ...]) -> LayoutImage:
     index = _json(files, "index.json", "an OCI layout lists its images there")
     if not isinstance(index, dict):
-        raise PipeFailure(f"{capital(files.description)} has an index.json that is not an OCI index: the layout is damaged")
+        raise PipeFailure(f"{capital(files.description)} has an index.json that is not an OCI index: the layout is "
+                          "damaged")
     entries = [e for e in index.get("manifests") or [] if isinstance(e, dict)]
     if not entries:
         raise PipeFailure(f"{capital(files.description)} holds no image (its index.json lists no manifest)")
     platforms_listed = [platform_of(e.get("platform")) for e in entries]
-    top: Blob | None = None
+    top: Descriptor | None = None
     descriptor_doc: dict[str, Any] = {}
     if len(entries) > 1 and not any(_names(e) for e in entries) and all(platforms_listed) \
             and len(set(platforms_listed)) == len(entries):
@@ -334,12 +326,13 @@ def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given:
         try:
             top_doc = json.loads(top_body)
         except ValueError as exc:
-            raise PipeFailure(f"{capital(files.description)}: {found.digest} is not JSON: the layout is damaged") from exc
+            raise PipeFailure(f"{capital(files.description)}: {found.digest} is not JSON: the layout is "
+                              "damaged") from exc
         if not isinstance(top_doc, dict):
             raise PipeFailure(f"{capital(files.description)}: {found.digest} is not a manifest or an index")
         media_type = found.media_type or str(top_doc.get("mediaType") or "") or (
             OCI_INDEX if "manifests" in top_doc else OCI_MANIFEST)
-        top = Blob(found.digest, found.size, media_type)
+        top = Descriptor(found.digest, found.size, media_type)
     if media_type in INDEX_TYPES:
         manifests, left_out, changed = _index_children(files, top_doc, platforms, shown)
         if changed or top is None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..errors import PipeFailure, capital
+from ..oci import Descriptor, hex_digest
 from .archive_files import READ_SIZE, ArchiveFiles, Reader
 from .archive_images import DockerArchiveImage, LayoutImage
-from .image import Blob, LayerEntry, check_diff_id, position_label
+from .image import LayerEntry, check_diff_id, position_label
 
 
 def _entry(reader: Reader, key: str, size: int, keys: frozenset[str], label: str, candidates: frozenset[int],
-           stored: Blob | None = None) -> LayerEntry:
+           stored: Descriptor | None = None) -> LayerEntry:
     def read(n: int) -> bytes:
         data = reader.read(n)
         if not entry.unhashed:
@@ -44,7 +45,7 @@ class DockerArchiveLayers:
         # One entry per distinct layer (docker save links a repeated layer to its first copy).
         self.paths: dict[str, frozenset[int]] = {}
         first: dict[str, str] = {}
-        for position, (path, diff_id) in enumerate(zip(archive.layer_paths, diff_ids)):
+        for position, (path, diff_id) in enumerate(zip(archive.layer_paths, diff_ids, strict=True)):
             path = first.setdefault(diff_id, path)
             self.paths[path] = self.paths.get(path, frozenset()) | {position}
 
@@ -65,9 +66,11 @@ class DockerArchiveLayers:
 class LayoutLayers:
     """An OCI layout's layer blobs for the engine, each distinct blob once, across all its platforms."""
 
+    config: bytes | None = None  # every config of a layout is known before the sweep
+
     def __init__(self, files: ArchiveFiles, layout: LayoutImage) -> None:
         self.files = files
-        self.blobs: dict[str, tuple[Blob, str, str]] = {}  # path -> (blob, label, stored or raw)
+        self.blobs: dict[str, tuple[Descriptor, str, str]] = {}  # path -> (blob, label, stored or raw)
         for manifest in layout.manifests:
             count = len(manifest.layers)
             where = f" of {manifest.platform}" if layout.is_index and manifest.platform else ""
@@ -90,7 +93,7 @@ class LayoutLayers:
             yield entry
             if not entry.unhashed:
                 _drain(entry)
-                found = "sha256:" + entry.hasher.hexdigest()
+                found = hex_digest(entry.hasher)
                 if found != blob.digest:
                     raise PipeFailure(f"{capital(label)} ({path}) in {self.files.description} hashes to "
                                       f"{found}, not to its digest {blob.digest}: the layout is damaged")

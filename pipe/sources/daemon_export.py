@@ -15,7 +15,6 @@ manifest is put.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -26,8 +25,18 @@ from docker.errors import APIError, DockerException, ImageNotFound
 
 from ..daemon import find_image
 from ..errors import PipeFailure, daemon_lost_message, image_missing_message
+from ..oci import digest_of
 from . import tar_stream
-from .image import LayerEntry, LocalImage, check_diff_id, position_label
+from .image import (
+    Layer,
+    LayerEntry,
+    LocalImage,
+    PlatformImage,
+    SourceImage,
+    check_diff_id,
+    layers_text,
+    position_label,
+)
 from .positions import ChainPositions
 
 READ_SIZE = 4 * 1024 * 1024
@@ -118,7 +127,7 @@ class ExportStream:
 
     def _read_config(self, member: tar_stream.Member) -> bytes:
         data = member.read_all(MAX_CONFIG_BYTES)
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = digest_of(data)
         if digest != self.image.image_id:
             raise PipeFailure(f"The image config exported by the daemon hashes to {digest}, not to the image ID "
                               f"{self.image.image_id}: the image changed or the export is damaged")
@@ -168,3 +177,19 @@ def export(client: docker.DockerClient, image: LocalImage) -> ExportStream:
     except (APIError, requests.RequestException) as exc:
         raise PipeFailure(daemon_lost_message(f"exporting {image.reference}", str(exc))) from exc
     return ExportStream(image, iter(chunks))
+
+
+class DaemonSource:
+    """The image in the step's Docker daemon, found now (a missing image fails before the login) and
+    read from its export only when something must be sent."""
+
+    def __init__(self, client: docker.DockerClient, reference: str) -> None:
+        self.client = client
+        self.identity = inspect(client, reference)
+
+    def image(self) -> SourceImage:
+        identity = self.identity
+        platform = PlatformImage(identity, tuple(Layer(diff_id) for diff_id in identity.diff_ids), config=None)
+        return SourceImage("daemon", identity.reference, [platform], open=lambda: export(self.client, identity),
+                           size=identity.size, details=[f"Local image {identity.reference} is {identity.image_id} "
+                                                        f"({layers_text(len(identity.diff_ids))})"])

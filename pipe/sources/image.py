@@ -1,17 +1,24 @@
-"""What every source hands the engine: the image's identity (config digest, diff IDs, platform) and,
-per layer, an entry to read or skip. Sources know nothing of registries."""
+"""What every source hands the engine, and the one protocol a source implements.
+
+A `Source` (the daemon's export, an archive) finds its image and returns a `SourceImage`: one
+`PlatformImage` per platform (its config, its layers in order, its manifest when the source stores
+one) and the index over them, if any. The engine plans with that alone; then, only if something must
+be sent, it calls `SourceImage.open()` for a `LayerPass`: one sweep over the layer blobs in the order
+the source holds them, each a `LayerEntry` to read or skip. Sources know nothing of registries.
+"""
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator, Protocol
 
 from ..errors import PipeFailure
+from ..oci import Descriptor, hex_digest
 
 
 @dataclass(frozen=True)
 class LocalImage:
-    """A single-platform image as a source holds it, before any byte of a layer is read."""
+    """A single-platform image's identity, before any byte of a layer is read."""
 
     reference: str  # how the user named it, for messages
     image_id: str  # sha256:... of the config
@@ -27,17 +34,61 @@ class LocalImage:
 
 
 @dataclass(frozen=True)
-class Blob:
-    """A blob as a registry stores it: what a manifest descriptor names."""
+class Layer:
+    """One position of a platform image. `key` names its content for the engine: the diff ID of an
+    uncompressed layer (the engine compresses it), or the digest of a blob pushed as it is stored."""
 
-    digest: str
-    size: int
-    media_type: str = ""
+    key: str
+    stored: Descriptor | None = None
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    identity: LocalImage
+    layers: tuple[Layer, ...]
+    config: bytes | None  # None: the source's pass gives it (the daemon's export)
+    manifest: tuple[Descriptor, bytes] | None = None  # as stored; None: the engine writes a Docker manifest
+    attests: str | None = None  # the digest of the manifest this attestation describes
+
+    @property
+    def platform(self) -> str:
+        return self.identity.platform
+
+
+@dataclass
+class SourceImage:
+    kind: str  # daemon, docker-archive, oci-layout or oci-archive: the output file's `source`
+    shown: str  # the output file's `source_image`
+    platforms: list[PlatformImage]
+    open: Callable[[], LayerPass]  # a sweep over the layers; called again for a blob the registry forgot
+    index: tuple[Descriptor, bytes] | None = None  # what goes under the tags of a multi-platform image
+    size: int = 0  # bytes a full sweep reads, for the progress lines
+    check: Callable[[int], None] = lambda limit: None  # before anything is sent: blobs present and under `limit`
+    notes: list[str] = field(default_factory=list)  # what the source holds, for the log
+    details: list[str] = field(default_factory=list)  # the same for the DEBUG log
+
+    @property
+    def platform_names(self) -> list[str]:
+        return [p.platform for p in self.platforms if p.attests is None and p.platform != "unknown/unknown"]
+
+
+class LayerPass(Protocol):
+    """One sweep over the source's layers; `config` is the config's bytes once the sweep is done."""
+
+    config: bytes | None
+
+    def layers(self) -> Iterator[LayerEntry]: ...
+
+
+class Source(Protocol):
+    """Where an image comes from. `image()` is called after the login: reading may wait for it."""
+
+    def image(self) -> SourceImage: ...
 
 
 @dataclass
 class LayerEntry:
-    """One layer (or stored blob) as a source meets it.
+    """One layer (or stored blob) as a sweep meets it.
 
     `keys`: what it may stand for, as the engine counts what the registry has and what was uploaded:
     the diff IDs of the positions it may hold (an uncompressed layer, compressed by the engine), or
@@ -51,10 +102,10 @@ class LayerEntry:
     label: str
     read: Callable[[int], bytes]
     candidates: frozenset[int] = frozenset()
-    stored: Blob | None = None
+    stored: Descriptor | None = None
     diff_id: str | None = None
     unhashed: bool = False
-    hasher: "hashlib._Hash" = field(default_factory=hashlib.sha256, repr=False)
+    hasher: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
 
     def skip(self) -> None:
         # A layer skipped whose identity is certain needs no check: its bytes are not used.
@@ -64,6 +115,10 @@ class LayerEntry:
     def result_key(self) -> str | None:
         """Under which key the engine records this entry's upload."""
         return self.stored.digest if self.stored is not None else self.diff_id
+
+
+def layers_text(count: int) -> str:
+    return f"{count} layer{'' if count == 1 else 's'}"
 
 
 def position_label(candidates: frozenset[int], count: int, key: str) -> str:
@@ -76,7 +131,7 @@ def check_diff_id(entry: LayerEntry, diff_ids: tuple[str, ...], what: str) -> No
     if entry.unhashed:
         entry.diff_id = diff_ids[min(entry.candidates)]
         return
-    diff_id = "sha256:" + entry.hasher.hexdigest()
+    diff_id = hex_digest(entry.hasher)
     if not any(diff_ids[p] == diff_id for p in entry.candidates):
         raise PipeFailure(f"A layer in {what} hashes to {diff_id}, which is not a layer of the image where it "
                           "stands: the image changed during the push or is damaged")

@@ -17,12 +17,14 @@ import hashlib
 import json
 from typing import Any
 
+from ..oci import digest_of
+
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
     """The layer chain IDs: the first diff ID, then sha256 of `<previous chain ID> <diff ID>`."""
     out: list[str] = []
     for diff_id in diff_ids:
-        out.append(diff_id if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
+        out.append(diff_id if not out else digest_of(f"{out[-1]} {diff_id}".encode()))
     return out
 
 

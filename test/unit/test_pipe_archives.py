@@ -12,18 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from pipe.engine.publish import rebuilt_index, rebuilt_manifest
 from pipe.errors import PipeFailure
-from pipe.layout_push import check_blobs, rebuilt_index, rebuilt_manifest
+from pipe.oci import OCI_INDEX, OCI_MANIFEST, Descriptor, platform_matches
+from pipe.sources.archive import check_blobs
 from pipe.sources.archive_files import open_files, safe_name
-from pipe.sources.archive_images import (
-    OCI_INDEX,
-    OCI_MANIFEST,
-    name_matches,
-    platform_matches,
-    read_archive,
-)
+from pipe.sources.archive_images import name_matches, read_archive
 from pipe.sources.archive_layers import DockerArchiveLayers, LayoutLayers
-from pipe.sources.image import Blob
 from pipe.variables import InvalidVariables, parse_settings
 
 GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -281,12 +276,13 @@ def test_uncompressed_layers_get_compressed_descriptors(tmp_path):
     layout.add(index, "latest")
     archive = read(layout.write())
     manifest = archive.layout.manifests[0]
-    compressed = {layer.blob.digest: Blob("sha256:" + "c" * 64, 10) for layer in manifest.layers}
-    new, body = rebuilt_manifest(manifest, compressed)
+    compressed = {layer.blob.digest: Descriptor("sha256:" + "c" * 64, 10) for layer in manifest.layers}
+    new, body = rebuilt_manifest((manifest.descriptor, manifest.body), compressed)
     doc = json.loads(body)
     assert [layer["mediaType"] for layer in doc["layers"]] == [GZ, GZ]
     assert new.digest == digest(body) != manifest.descriptor.digest
-    top, top_body = rebuilt_index(archive.layout.top_body, OCI_INDEX, {manifest.descriptor.digest: new})
+    top, top_body = rebuilt_index((archive.layout.top, archive.layout.top_body), {manifest.descriptor.digest: new})
+    assert top.media_type == OCI_INDEX
     assert json.loads(top_body)["manifests"][0]["digest"] == new.digest and top.digest == digest(top_body)
 
 

@@ -54,6 +54,7 @@ def error_stream(message):
 class FakeImage:
     id = IMAGE_ID
     tags = ["my-container-app:dev"]
+    attrs = {"Id": IMAGE_ID, "Os": "linux", "Architecture": "amd64"}
 
 
 class FakeImages:
@@ -146,14 +147,16 @@ def test_pushes_every_tag_writes_output_and_removes_temporary_tags(monkeypatch, 
     assert run_pipe(monkeypatch, client, {"BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(tmp_path / "out")}) == 0
     text = output.getvalue()
     assert client.logins == [("pipelines", "127.0.0.1:5077", True)]
-    assert client.api.pushed == ["127.0.0.1:5077/acme/my-container-app:latest", "127.0.0.1:5077/acme/my-container-app:v1"]
+    assert client.api.pushed == ["127.0.0.1:5077/acme/my-container-app:latest",
+                                 "127.0.0.1:5077/acme/my-container-app:v1"]
     assert client.api.auth_configs[0] == {"username": "pipelines", "password": TOKEN}
     assert client.api.local_tags == {"my-container-app:dev": IMAGE_ID}  # only the source image is left
     assert f"Pushed 127.0.0.1:5077/acme/my-container-app:latest digest: {DIGEST} (1 layer uploaded (100 B)" in text
     assert f"Pushed 127.0.0.1:5077/acme/my-container-app:v1 digest: {DIGEST} (nothing new uploaded" in text
     assert "100 B uploaded" in text
     data = json.loads((tmp_path / "out" / OUTPUT_FILE_NAME).read_text())
-    assert data["references"] == ["127.0.0.1:5077/acme/my-container-app:latest", "127.0.0.1:5077/acme/my-container-app:v1"]
+    assert data["references"] == ["127.0.0.1:5077/acme/my-container-app:latest",
+                                  "127.0.0.1:5077/acme/my-container-app:v1"]
     assert data["reference_by_digest"] == f"127.0.0.1:5077/acme/my-container-app@{DIGEST}"
     assert (data["digest"], data["tags"], data["pushed_bytes"]) == (DIGEST, ["latest", "v1"], 100)
     assert TOKEN not in text and TOKEN not in json.dumps(data)
@@ -193,7 +196,8 @@ def test_transient_errors_give_up_after_three_attempts(monkeypatch, output):
 
 
 def test_login_refused_fails_before_tagging(monkeypatch, output):
-    error = APIError("401", explanation="login attempt to http://127.0.0.1:5077/v2/ failed with status: 401 Unauthorized")
+    error = APIError("401", explanation="login attempt to http://127.0.0.1:5077/v2/ failed with status: 401 "
+                                        "Unauthorized")
     client = FakeClient(login_error=error)
     assert run_pipe(monkeypatch, client) == 1
     assert ("FAIL: Login to 127.0.0.1:5077 refused for user pipelines: check BITBUCKET_PACKAGES_USERNAME / "

@@ -21,18 +21,22 @@ DAEMON_MESSAGES = [
     # (text, kind, transient)
     ("denied", Kind.DENIED, False),
     ("denied: requested access to the resource is denied", Kind.DENIED, False),
-    ("denied: push on acme/app needs write permission on repository 'web-app'; user 'reader' has read", Kind.DENIED, False),
+    ("denied: push on acme/app needs write permission on repository 'web-app'; user 'reader' has read",
+     Kind.DENIED, False),
     ("name unknown", Kind.NAME_UNKNOWN, False),
     ("name unknown: package acme/app does not exist: create the package 'app' in workspace 'acme' and link it to a "
      "repository before pushing", Kind.NAME_UNKNOWN, False),
     ("unauthorized", Kind.UNAUTHORIZED, False),
     ("unauthorized: authentication required", Kind.UNAUTHORIZED, False),
     ("login attempt to http://127.0.0.1:5077/v2/ failed with status: 401 Unauthorized", Kind.UNAUTHORIZED, False),
-    ("size invalid: layer of 34359738369 bytes exceeds the limit of 34359738368 bytes (32 GiB)", Kind.LAYER_TOO_LARGE, False),
-    ("denied: layer exceeds the registry's limit of 1048576 bytes (0.000976562 GiB) per layer", Kind.LAYER_TOO_LARGE, False),
+    ("size invalid: layer of 34359738369 bytes exceeds the limit of 34359738368 bytes (32 GiB)",
+     Kind.LAYER_TOO_LARGE, False),
+    ("denied: layer exceeds the registry's limit of 1048576 bytes (0.000976562 GiB) per layer",
+     Kind.LAYER_TOO_LARGE, False),
     ("error parsing HTTP 413 response body: invalid character '<' looking for beginning of value: \"<html>\"",
      Kind.LAYER_TOO_LARGE, False),
-    ("blob upload invalid: upload exceeded the registry's time limit for one upload session", Kind.UPLOAD_TIME_LIMIT, False),
+    ("blob upload invalid: upload exceeded the registry's time limit for one upload session",
+     Kind.UPLOAD_TIME_LIMIT, False),
     ("blob upload unknown: upload session expired: uploads must finish within 420 s", Kind.UPLOAD_TIME_LIMIT, False),
     ("toomanyrequests: slow down", Kind.RATE_LIMITED, True),
     ("received unexpected HTTP status: 500 Internal Server Error", Kind.SERVER_ERROR, True),
@@ -46,7 +50,8 @@ DAEMON_MESSAGES = [
     ("Put \"http://127.0.0.1:5077/v2/acme/app/manifests/v1\": EOF", Kind.CONNECTION_LOST, True),
     ("write: broken pipe", Kind.CONNECTION_LOST, True),
     ("Get \"https://crg.apkg.io/v2/\": net/http: TLS handshake timeout", Kind.TIMEOUT, True),
-    ("Patch \"https://crg.apkg.io/v2/acme/app/blobs/uploads/x\": dial tcp 1.2.3.4:443: i/o timeout", Kind.TIMEOUT, True),
+    ("Patch \"https://crg.apkg.io/v2/acme/app/blobs/uploads/x\": dial tcp 1.2.3.4:443: i/o timeout",
+     Kind.TIMEOUT, True),
     ("tag does not exist: 127.0.0.1:5077/acme/app:zz", Kind.OTHER, False),
     ("manifest invalid: manifest references unknown blob", Kind.OTHER, False),
 ]
@@ -89,16 +94,19 @@ def test_push_messages_say_what_to_do():
         "access on the repository that package app is linked to (registry said: denied)")
     assert message("name unknown") == (
         "Push of crg.apkg.io/acme/app:v1 refused: package app does not exist in workspace acme; create it in "
-        "Bitbucket (Create > Package) and link it to a repository, then run the pipe again (registry said: name unknown)")
+        "Bitbucket (Create > Package) and link it to a repository, then run the pipe again "
+        "(registry said: name unknown)")
     assert "check BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN" in message("unauthorized")
     too_large = message("denied: layer exceeds the registry's limit of 1024 bytes (9.53674e-07 GiB) per layer")
     assert "32 GB per layer" in too_large
-    assert too_large.endswith("Registry said: denied: layer exceeds the registry's limit of 1024 bytes (9.53674e-07 GiB) per layer")
+    assert too_large.endswith("Registry said: denied: layer exceeds the registry's limit of 1024 bytes (9.53674e-07 "
+                              "GiB) per layer")
     too_slow = message("blob upload invalid: upload exceeded the registry's time limit")
     assert "longer than the registry allows (7 minutes per upload on Bitbucket)" in too_slow
     assert too_slow.endswith("Registry said: blob upload invalid: upload exceeded the registry's time limit")
     # A network timeout is not the registry's time limit: the message must not blame the upload's length.
-    network = message("Patch \"http://crg.apkg.io/v2/acme/app/blobs/uploads/x\": net/http: timeout awaiting response headers")
+    network = message("Patch \"http://crg.apkg.io/v2/acme/app/blobs/uploads/x\": net/http: timeout awaiting response "
+                      "headers")
     assert network.startswith("Push of crg.apkg.io/acme/app:v1 timed out: crg.apkg.io stopped answering")
     assert "7 minutes" not in network
     assert message("dial tcp: lookup crg.apkg.io: no such host").startswith("Registry crg.apkg.io unreachable")

@@ -10,9 +10,12 @@ import random
 
 import pytest
 
+from pipe.client.answers import is_loopback, parse_range_end, parse_retry_after
+from pipe.client.auth import parse_challenge
+from pipe.client.transport import CaSession
 from pipe.compression import GzipLayer
-from pipe.engine import Blob, build_manifest
-from pipe.registry_client import CaSession, is_loopback, parse_challenge, parse_range_end, parse_retry_after
+from pipe.engine.publish import build_manifest
+from pipe.oci import Descriptor
 from pipe.sources.positions import ChainPositions
 from pipe.variables import InvalidVariables, parse_settings
 
@@ -108,8 +111,8 @@ def test_compression_is_reproducible_whatever_the_threads_and_write_sizes(thread
 
 def test_manifest_is_docker_schema2_with_the_config_as_given():
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-    config_blob = Blob("sha256:" + hashlib.sha256(config).hexdigest(), len(config))
-    body = build_manifest(config_blob, [Blob("sha256:" + "a" * 64, 10)])
+    config_blob = Descriptor("sha256:" + hashlib.sha256(config).hexdigest(), len(config))
+    body = build_manifest(config_blob, [Descriptor("sha256:" + "a" * 64, 10)])
     doc = json.loads(body)
     assert doc["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
     assert doc["config"] == {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
@@ -190,13 +193,13 @@ def test_export_in_the_oci_layout_of_docker_25():
     diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
     config = json.dumps({"rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
     config_hex = hashlib.sha256(config).hexdigest()
-    entries = sorted([(f"blobs/sha256/{d[7:]}", layer) for d, layer in zip(diff_ids, layers)]
+    entries = sorted([(f"blobs/sha256/{d[7:]}", layer) for d, layer in zip(diff_ids, layers, strict=True)]
                      + [(f"blobs/sha256/{config_hex}", config), ("blobs/sha256/" + "f" * 64, b"{}"),
                         ("index.json", b"{}"), ("manifest.json", b"[]"), ("oci-layout", b"{}")])
     export = _export(entries, diff_ids, config)
     seen = {}
     for entry in export.layers():
-        seen[min(entry.candidates)] = b"".join(bytes(part) for part in iter(lambda: entry.read(1 << 20), b""))
+        seen[min(entry.candidates)] = b"".join(bytes(part) for part in iter(lambda e=entry: e.read(1 << 20), b""))
     assert seen == {0: layers[0], 1: layers[1]}
     assert export.config == config
 

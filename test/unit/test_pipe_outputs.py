@@ -6,15 +6,17 @@ import pytest
 
 from pipe import outputs
 from pipe.outputs import OUTPUT_FILE_NAME, build_output, write_output
+from pipe.references import Destination
+from pipe.result import PushResult
 
 DIGEST = "sha256:" + "ab" * 32
 
 
 def sample():
-    return build_output(
-        registry="crg.apkg.io", workspace="acme", image="app", source_image="app:dev", digest=DIGEST,
-        tags=["latest", "1.0"], references=["crg.apkg.io/acme/app:latest", "crg.apkg.io/acme/app:1.0"],
-        reference_by_digest=f"crg.apkg.io/acme/app@{DIGEST}", pushed_bytes=1234, duration_seconds=2.34567)
+    result = PushResult(engine="docker", source="daemon", source_image="app:dev", digest=DIGEST,
+                        tags=("latest", "1.0"), platforms=("linux/amd64",), pushed_bytes=1234, layers_uploaded=1,
+                        layers_skipped=2)
+    return build_output(Destination("crg.apkg.io", "acme", "app"), result, 2.34567)
 
 
 def test_schema():
@@ -23,6 +25,8 @@ def test_schema():
                           "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
                           "layers_mounted", "layers_skipped", "source", "platforms", "index_digest", "manifests"]
     assert data["duration_seconds"] == 2.346
+    assert data["references"] == ["crg.apkg.io/acme/app:latest", "crg.apkg.io/acme/app:1.0"]
+    assert data["reference_by_digest"] == f"crg.apkg.io/acme/app@{DIGEST}"
 
 
 def test_write_creates_the_directory_and_the_file(tmp_path):

@@ -57,7 +57,8 @@ def test_invalid_tags(tag):
     assert tag_problem(tag) is not None
 
 
-@pytest.mark.parametrize("registry", ["crg.apkg.io", "127.0.0.1:5000", "localhost", "localhost:5077", "[::1]:5000", "Reg.Example.COM"])
+@pytest.mark.parametrize("registry", ["crg.apkg.io", "127.0.0.1:5000", "localhost", "localhost:5077", "[::1]:5000",
+                                      "Reg.Example.COM"])
 def test_valid_registries(registry):
     assert registry_problem(registry) is None
 

@@ -3,7 +3,7 @@
 
 import pytest
 
-from pipe.retry import RetriesExhausted, RetryPolicy, call_with_retries
+from pipe.retry import DAEMON_RETRIES, RetriesExhausted, RetryPolicy, call_with_retries
 
 
 class Flaky(Exception):
@@ -13,7 +13,7 @@ class Flaky(Exception):
         self.retry_after = retry_after
 
 
-def run(operation, policy=RetryPolicy(), **kwargs):
+def run(operation, policy=DAEMON_RETRIES, **kwargs):
     sleeps = []
     retries = []
     try:

@@ -49,7 +49,7 @@ def test_same_members_as_tarfile_wrote(fmt, seed):
     got = []
     for i, (info, member) in enumerate(members(iter(chunked(data, seed)))):
         # Read some members whole, some in part, one not at all: the stream must stay in step.
-        body = b"".join(bytes(p) for p in iter(lambda: member.read(1000), b"")) if i != 1 else b""
+        body = b"".join(bytes(p) for p in iter(lambda m=member: m.read(1000), b"")) if i != 1 else b""
         got.append((info.name, info.linkname, body if i != 1 else None))
     assert [name for name, _, _ in got] == [name for name, _ in ENTRIES] + ["link"]
     assert got[0][2] == ENTRIES[0][1] and got[3][2] == ENTRIES[3][1] and got[2][2] == b""

@@ -48,7 +48,8 @@ def test_workspace_falls_back_to_bitbucket_workspace():
 
 
 def test_registry_and_shared_dir_and_debug():
-    s = parse_settings({**GOOD, "REGISTRY": "127.0.0.1:5077", "BITBUCKET_PIPE_SHARED_STORAGE_DIR": "/tmp/x", "DEBUG": True})
+    s = parse_settings({**GOOD, "REGISTRY": "127.0.0.1:5077", "BITBUCKET_PIPE_SHARED_STORAGE_DIR": "/tmp/x",
+                        "DEBUG": True})
     assert (s.registry, s.shared_storage_dir, s.debug) == ("127.0.0.1:5077", "/tmp/x", True)
 
 

@@ -1,0 +1,132 @@
+"""The request loop: one HTTP exchange with the registry, authorised, and retried when it failed
+transiently. The only per-request retry in the pipe (budget `retry.REQUEST_RETRIES`).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..retry import FIRST_CONTACT, REQUEST_RETRIES, RetryPolicy
+from .answers import connection_failure, failure, is_loopback
+from .auth import Anonymous, Auth
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 15.0
+# A chunk of 16 MiB needs a few seconds even on a slow uplink; a registry silent for longer than
+# this is treated as a dropped connection, and the upload resumes from what it acknowledged.
+READ_TIMEOUT = 120.0
+TIMEOUTS = (CONNECT_TIMEOUT, READ_TIMEOUT)
+
+
+class CaSession(requests.Session):
+    """A session whose CA file (REGISTRY_CA_FILE) wins over the environment's.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own `verify`; the
+    environment still gives the proxies.
+    """
+
+    def __init__(self, ca_file: str | None) -> None:
+        super().__init__()
+        self.ca_file = ca_file
+        if ca_file:
+            self.verify = ca_file
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self.ca_file:
+            settings["verify"] = self.ca_file
+        return settings
+
+
+class Transport:
+    """HTTP to one registry: its scheme, its session, its credentials; thread-safe."""
+
+    def __init__(self, registry: str, *, ca_file: str | None = None, policy: RetryPolicy = REQUEST_RETRIES,
+                 first_contact: RetryPolicy = FIRST_CONTACT, sleep: Callable[[float], None] = time.sleep,
+                 parallel: int = 4) -> None:
+        self.registry = registry
+        self.ca_file = ca_file
+        self.policy = policy
+        self.first_contact = first_contact
+        self.answered = False  # the registry answered once: from then on, a lost answer is worth more patience
+        self.sleep = sleep
+        self.session = CaSession(ca_file)
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=parallel + 4, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.base = f"https://{registry}"
+        self.auth: Auth = Anonymous()
+
+    def url(self, path_or_url: str) -> str:
+        return urljoin(self.base + "/", path_or_url)
+
+    def discover(self, what: str) -> requests.Response:
+        """`GET /v2/` unauthenticated, settling the scheme on the way: https, or plain http on loopback
+        only, as docker allows (with a CA file TLS was meant, so a TLS failure is not tried in plain)."""
+        if is_loopback(self.registry):
+            try:
+                response = self.session.get(self.url("/v2/"), timeout=TIMEOUTS)
+                self.answered = True
+                return response
+            except requests.exceptions.SSLError:
+                if not self.ca_file:
+                    self.base = f"http://{self.registry}"
+            except requests.ConnectionError:
+                self.base = f"http://{self.registry}"
+        return self.send("GET", "/v2/", ok=(401,), authorize=False, what=what)
+
+    def send(self, method: str, path: str, *, ok: tuple[int, ...] = (), retry: bool = True, authorize: bool = True,
+             what: str | None = None, **kwargs: Any) -> requests.Response:
+        """One exchange. A 401 to a stale token renews it once; a transient failure is sent again when
+        `retry`, within the policy. Raises RegistryFailure (with the attempts made) for any answer of
+        400 or more that is not in `ok`."""
+        extra_headers = kwargs.pop("headers", {})
+        attempt = 0
+        waited = 0.0
+        renewed = False
+        while True:
+            attempt += 1
+            headers, mark = self.auth.headers() if authorize else ({}, None)
+            try:
+                response = self.session.request(method, self.url(path), headers={**extra_headers, **headers},
+                                                timeout=TIMEOUTS, **kwargs)
+            except requests.RequestException as exc:
+                problem = connection_failure(exc)
+            else:
+                self.answered = True
+                if response.status_code == 401 and authorize and not renewed and self.auth.refused(mark):
+                    renewed = True  # an expired token: the same request once more with a new one
+                    attempt -= 1
+                    continue
+                if response.status_code < 400 or response.status_code in ok:
+                    return response
+                problem = failure(response)
+            policy = self.policy if self.answered else self.first_contact
+            wait = policy.next_wait(attempt, waited, problem.retry_after) if retry and problem.transient else None
+            if wait is None:
+                problem.attempts = attempt
+                raise problem
+            log.warning("%s failed (%s); retrying in %.0f s (attempt %d of %d)",
+                        what or f"{method} {urlsplit(self.url(path)).path}", problem, wait, attempt + 1,
+                        policy.attempts)
+            self.sleep(wait)
+            waited += wait
+
+    def fetch_token(self, url: str, credentials: tuple[str, str], what: str) -> requests.Response:
+        return self.send("GET", url, authorize=False, auth=credentials, what=what)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def raise_unless(response: requests.Response, *statuses: int) -> None:
+    """An answer of the 2xx family the protocol does not expect is a failure too."""
+    if response.status_code not in statuses and response.status_code >= 300:
+        raise failure(response)
+

@@ -1,0 +1,154 @@
+"""The plan: what the registry already holds of the image, learned before any byte is read.
+
+- A blob the source stores as it is (an OCI layout's) is confirmed with a HEAD, or mounted from a
+  CACHE_FROM package whose tagged manifests reference it.
+- An uncompressed layer's compressed digest is not known until it is compressed, so it is learned
+  from the manifests (and their configs' diff IDs) under the target tags and CACHE_FROM, then
+  confirmed with a HEAD or mounted.
+- Each config is confirmed with a HEAD; a manifest the engine would write, already stored under a
+  target tag for exactly this image with all its layers, is reused byte for byte.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ..client.api import RegistryClient
+from ..oci import GZIP_LAYERS, INDEX_TYPES, MANIFEST_TYPES, Descriptor
+from ..sources.image import LocalImage, SourceImage
+from .session import PushSession
+
+log = logging.getLogger(__name__)
+
+MAX_MANIFESTS_TO_LEND = 64  # an index and its children, read to find what another package can lend
+
+
+@dataclass
+class Plan:
+    have: dict[str, Descriptor] = field(default_factory=dict)  # layer key -> blob in the target
+    mounted: set[str] = field(default_factory=set)  # keys whose blob was mounted from another package
+    configs: dict[str, int | None] = field(default_factory=dict)  # config digest -> its size in the target
+    existing: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # platform -> a manifest to reuse
+
+
+@dataclass
+class Learned:
+    layers: dict[str, Descriptor] = field(default_factory=dict)  # diff ID -> blob in the target
+    mounted: set[str] = field(default_factory=set)
+    manifest: tuple[str, bytes] | None = None  # a manifest in the target of exactly this image
+
+
+def plan(session: PushSession, image: SourceImage) -> Plan:
+    client = session.client
+    result = Plan()
+    stored = {layer.key: layer.stored for p in image.platforms for layer in p.layers if layer.stored is not None}
+    if stored:
+        lenders = mountable(client, session.learn_from) if session.learn_from else {}
+        for key, blob in stored.items():
+            if client.has_blob(key) is not None:
+                result.have[key] = blob
+            elif key in lenders and client.mount(key, lenders[key]):
+                result.have[key] = blob
+                result.mounted.add(key)
+    for position, platform in enumerate(image.platforms):
+        raw = {layer.key for layer in platform.layers if layer.stored is None}
+        if not raw or raw <= set(result.have):
+            continue
+        learned = learn(client, platform.identity, session.references, raw)
+        result.have.update(learned.layers)
+        result.mounted |= learned.mounted
+        if platform.manifest is None and learned.manifest is not None:
+            result.existing[position] = learned.manifest
+    for platform in image.platforms:
+        digest = platform.identity.image_id
+        if digest not in result.configs:
+            result.configs[digest] = client.has_blob(digest)
+    return result
+
+
+def _image_manifest(client: RegistryClient, repository: str, reference: str,
+                    image: LocalImage) -> tuple[str, bytes, dict] | None:
+    """The single-platform manifest under `reference` (the matching child of an index)."""
+    found = client.get_manifest(reference, repository)
+    if found is None:
+        return None
+    media_type, body = found
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    media_type = media_type or str(doc.get("mediaType", ""))
+    if media_type in INDEX_TYPES or "manifests" in doc:
+        for child in doc.get("manifests") or []:
+            platform = child.get("platform") or {}
+            if (platform.get("os"), platform.get("architecture")) == (image.os, image.architecture) and \
+                    (not image.variant or platform.get("variant", image.variant) == image.variant):
+                return _image_manifest(client, repository, child["digest"], image)
+        return None
+    if media_type not in MANIFEST_TYPES and "layers" not in doc:
+        return None
+    return media_type, body, doc
+
+
+def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[str, str]],
+          wanted: set[str]) -> Learned:
+    """Read the manifests under `references` ((repository, tag) pairs): which of the `wanted` diff IDs
+    the registry holds compressed, confirmed with a HEAD or mounted into the target."""
+    learned = Learned()
+    known: dict[str, tuple[Descriptor, str]] = {}
+    for repository, reference in references:
+        found = _image_manifest(client, repository, reference, image)
+        if found is None:
+            log.debug("Nothing to learn from %s:%s", repository, reference)
+            continue
+        media_type, body, doc = found
+        config_digest = (doc.get("config") or {}).get("digest")
+        if config_digest == image.image_id and repository == client.repository and learned.manifest is None:
+            learned.manifest = (media_type, body)
+        config = client.get_blob(config_digest, repository) if config_digest else None
+        try:
+            diff_ids = json.loads(config or b"{}").get("rootfs", {}).get("diff_ids") or []
+        except ValueError:
+            diff_ids = []
+        layers = doc.get("layers") or []
+        if len(diff_ids) != len(layers):
+            continue
+        for diff_id, layer in zip(diff_ids, layers, strict=True):
+            if diff_id in wanted and layer.get("mediaType") in GZIP_LAYERS and diff_id not in known:
+                known[diff_id] = (Descriptor(layer["digest"], int(layer["size"])), repository)
+        log.debug("Learned %d layer digests from %s:%s", len(known), repository, reference)
+    for diff_id, (blob, repository) in known.items():
+        if client.has_blob(blob.digest) is not None:
+            learned.layers[diff_id] = blob
+        elif repository != client.repository and client.mount(blob.digest, repository):
+            learned.layers[diff_id] = blob
+            learned.mounted.add(diff_id)
+    if learned.manifest is not None and not all(d in learned.layers for d in image.diff_ids):
+        learned.manifest = None  # its layers are not all there any more: write a new one
+    return learned
+
+
+def mountable(client: RegistryClient, learn_from: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Blob digest -> another package of the workspace whose tagged manifests reference it."""
+    found: dict[str, str] = {}
+    for repository, reference in learn_from:
+        if repository == client.repository:
+            continue
+        pending = [reference]
+        for _ in range(MAX_MANIFESTS_TO_LEND):
+            if not pending:
+                break
+            got = client.get_manifest(pending.pop(), repository)
+            if got is None:
+                continue
+            try:
+                doc = json.loads(got[1])
+            except ValueError:
+                continue
+            pending += [str(c.get("digest")) for c in doc.get("manifests") or [] if isinstance(c, dict)]
+            for descriptor in [doc.get("config") or {}] + list(doc.get("layers") or []):
+                if isinstance(descriptor, dict) and descriptor.get("digest"):
+                    found.setdefault(str(descriptor["digest"]), repository)
+    return found

@@ -1,0 +1,127 @@
+"""Publishing: the configs, each platform's manifest, then what goes under the tags.
+
+A manifest the source stores goes up byte for byte, so its digest stays the source's; it is rebuilt
+only when the engine compressed one of its layers (the layer's descriptor changes), and an index
+only when one of its manifests was rebuilt. A manifest the engine writes (a daemon's or a docker
+save's image) is a Docker v2 schema 2 manifest laid out as `docker push` writes it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Iterable
+
+from ..client.api import RegistryClient
+from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure
+from ..oci import COMPRESSED_TYPE, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Descriptor, digest_of
+from ..sources.image import PlatformImage, SourceImage
+from .plan import Plan
+
+log = logging.getLogger(__name__)
+
+
+def build_manifest(config: Descriptor, layers: list[Descriptor]) -> bytes:
+    """A Docker v2 schema 2 manifest, laid out as `docker push` writes it (3-space indent)."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG, "size": config.size, "digest": config.digest},
+        "layers": [{"mediaType": DOCKER_LAYER_GZIP, "size": blob.size, "digest": blob.digest} for blob in layers],
+    }
+    return json.dumps(doc, indent=3).encode()
+
+
+def rebuilt_manifest(stored: tuple[Descriptor, bytes], compressed: dict[str, Descriptor]) -> tuple[Descriptor, bytes]:
+    """A stored manifest with its uncompressed layers replaced by their compressed blobs."""
+    descriptor, body = stored
+    doc: dict[str, Any] = json.loads(body)
+    for layer in doc.get("layers") or []:
+        blob = compressed.get(layer.get("digest"))
+        if blob is not None:
+            layer.update(mediaType=COMPRESSED_TYPE[layer["mediaType"]], digest=blob.digest, size=blob.size)
+    new = json.dumps(doc, indent=2).encode()
+    return Descriptor(digest_of(new), len(new), descriptor.media_type), new
+
+
+def rebuilt_index(stored: tuple[Descriptor, bytes], replaced: dict[str, Descriptor]) -> tuple[Descriptor, bytes]:
+    """A stored index pointing at the manifests that were rebuilt."""
+    descriptor, body = stored
+    doc: dict[str, Any] = json.loads(body)
+    for child in doc.get("manifests") or []:
+        blob = replaced.get(child.get("digest"))
+        if blob is not None:
+            child.update(digest=blob.digest, size=blob.size)
+    new = json.dumps(doc, indent=2).encode()
+    return Descriptor(digest_of(new), len(new), descriptor.media_type), new
+
+
+def put(client: RegistryClient, references: Iterable[str], descriptor: Descriptor, body: bytes,
+        on_put: Callable[[str, str], None] = lambda reference, digest: None) -> None:
+    """PUT a manifest under each reference; the registry must store it under the digest it has."""
+    for reference in references:
+        reported = client.put_manifest(reference, descriptor.media_type, body)
+        if reported and reported != descriptor.digest:
+            raise RegistryFailure(RegistryError(Kind.OTHER, f"the registry stored the manifest as {reported}, "
+                                                            f"not {descriptor.digest}", False))
+        on_put(reference, descriptor.digest)
+
+
+def upload_configs(client: RegistryClient, plan: Plan, configs: dict[str, bytes]) -> int:
+    """The configs the registry lacks; the bytes sent."""
+    sent = 0
+    for digest, size in plan.configs.items():
+        if size is None:
+            client.upload_whole(configs[digest], digest)
+            sent += len(configs[digest])
+    return sent
+
+
+def platform_manifest(platform: PlatformImage, position: int, plan: Plan, done: dict[str, Descriptor],
+                      configs: dict[str, bytes]) -> tuple[Descriptor, bytes, bool]:
+    """The manifest that goes up for one platform, and whether it differs from the source's own."""
+    if platform.manifest is None:
+        existing = plan.existing.get(position)
+        if existing is not None:
+            media_type, body = existing
+        else:
+            config_digest = platform.identity.image_id
+            config = Descriptor(config_digest, plan.configs.get(config_digest) or len(configs[config_digest]))
+            media_type, body = DOCKER_MANIFEST, build_manifest(config, [done[layer.key] for layer in platform.layers])
+        return Descriptor(digest_of(body), len(body), media_type), body, False
+    if any(layer.stored is None for layer in platform.layers):
+        compressed = {layer.key: done[layer.key] for layer in platform.layers if layer.stored is None}
+        descriptor, body = rebuilt_manifest(platform.manifest, compressed)
+        return descriptor, body, True
+    descriptor, body = platform.manifest
+    return descriptor, body, False
+
+
+def publish(client: RegistryClient, image: SourceImage, plan: Plan, done: dict[str, Descriptor],
+            configs: dict[str, bytes], tags: list[str],
+            on_tag: Callable[[str, str], None]) -> tuple[str, list[tuple[str, str]]]:
+    """Each platform's manifest (by digest, under an index), then the top under every tag.
+    Returns the top's digest and (platform, manifest digest) of each image manifest."""
+    replaced: dict[str, Descriptor] = {}
+    published: list[tuple[str, str]] = []
+    top: tuple[Descriptor, bytes] | None = image.index
+    for position, platform in enumerate(image.platforms):
+        descriptor, body, rebuilt = platform_manifest(platform, position, plan, done, configs)
+        if rebuilt and platform.manifest is not None:
+            replaced[platform.manifest[0].digest] = descriptor
+        if platform.attests is None:
+            published.append((platform.platform, descriptor.digest))
+        if image.index is not None:
+            put(client, [descriptor.digest], descriptor, body)
+        else:
+            top = (descriptor, body)
+    assert top is not None
+    if image.index is not None and replaced:
+        top = rebuilt_index(image.index, replaced)
+    if replaced:
+        log.info("%d manifest(s) were rebuilt with compressed layers: their digests differ from the layout's",
+                 len(replaced))
+    descriptor, body = top
+    if digest_of(body) != descriptor.digest:
+        raise PipeFailure(f"The manifest pushed hashes to {digest_of(body)}, not {descriptor.digest}: this is a bug")
+    put(client, tags, descriptor, body, on_tag)
+    return descriptor.digest, published

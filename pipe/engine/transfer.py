@@ -1,0 +1,326 @@
+"""The transfer: one sweep over the source's layers; the layers the registry has are skipped unread,
+the others compressed on every core (compression.py) or sent as stored, in chunks, several layers at
+once, by a bounded pool of uploaders.
+
+Per-blob resume lives here (see retry.py for the budgets): a chunk that fails transiently goes on
+from the offset the registry reports (`send_chunk`); a blob whose upload the registry forgot is read
+again in a later sweep over the source (`transfer`).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..client.api import ChunkedUploadRefused, RegistryClient, UploadLost
+from ..compression import GzipLayer, return_big_buffers_to_the_kernel
+from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure, blob_too_large_message, capital
+from ..oci import Descriptor, hex_digest
+from ..retry import BLOB_PASSES, CHUNK_RESUMES, RetryPolicy
+from ..sources.image import LayerEntry, LayerPass
+from .session import PushSession
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 1024 * 1024
+
+
+def send_chunk(client: RegistryClient, location: str, data: memoryview, start: int,
+               on_sent: Callable[[int], None] | None = None, policy: RetryPolicy = CHUNK_RESUMES) -> str:
+    """Append `data` at byte `start`; after a dropped connection, a time-out or a 5xx, ask where the
+    upload stands and send only what is missing. Returns the next location."""
+    sent = 0  # of data, acknowledged by the registry
+    attempt = 0
+    waited = 0.0
+    while True:
+        attempt += 1
+        try:
+            location = client.patch(location, data[sent:], start + sent)
+        except RegistryFailure as problem:
+            wait = policy.next_wait(attempt, waited, problem.retry_after) if problem.transient else None
+            if wait is None:
+                problem.attempts = max(problem.attempts, attempt)
+                raise
+            log.warning("Upload of a chunk to %s failed (%s); resuming in %.0f s", client.repository, problem, wait)
+            client.sleep(wait)
+            waited += wait
+            held, location = client.upload_status(location)
+            if held < start or held > start + len(data):
+                raise UploadLost(f"the registry holds {held} bytes of the upload, expected {start} to "
+                                 f"{start + len(data)}") from problem
+            acknowledged = held - start
+            if on_sent and acknowledged > sent:
+                on_sent(acknowledged - sent)
+            sent = acknowledged
+            log.info("Resuming the upload at byte %d (the registry kept %d bytes of the interrupted chunk)",
+                     held, acknowledged)
+            if not data or sent == len(data):
+                return location
+            continue
+        if on_sent:
+            on_sent(len(data) - sent)
+        return location
+
+
+class _LayerUpload:
+    """One blob's upload: chunks from the compressor in, PATCHes out on a pool thread."""
+
+    def __init__(self, transfer: Transfer, slots: threading.Semaphore, label: str) -> None:
+        self.transfer = transfer
+        self.client = transfer.session.client
+        self.slots = slots
+        self.progress = transfer.session.progress
+        self.label = label
+        self.chunks: queue.Queue[bytes | None] = queue.Queue()
+        self.parts: list[bytes] = []  # compressed blocks not yet a chunk
+        self.buffered = 0
+        self.chunk_size = transfer.session.options.chunk_size
+        self.digest: str | None = None
+        self.size = 0
+        self.error: BaseException | None = None
+        self.lost = False
+        self.done = threading.Event()
+        self.stopped = threading.Event()  # no more chunks will be taken: the feeder must not wait
+        self.finished = False  # the blob is in the registry
+
+    # Compressor side (its writer thread), in order.
+    def feed(self, block: bytes) -> None:
+        if self.error is not None or self.lost:
+            return
+        # Chunks need not be equal: joining whole blocks costs one copy, slicing a buffer two.
+        self.parts.append(block)
+        self.buffered += len(block)
+        if self.buffered >= self.chunk_size:
+            self._put(b"".join(self.parts))
+            self.parts, self.buffered = [], 0
+
+    def _put(self, chunk: bytes) -> None:
+        # Bounded memory: wait for a free slot, but never past the upload's end (a failed push).
+        while not self.slots.acquire(timeout=0.2):
+            if self.stopped.is_set() or self.lost or self.error is not None:
+                return
+        if self.stopped.is_set():
+            self.slots.release()
+            return
+        self.chunks.put(chunk)
+
+    def close(self, digest: str, size: int) -> None:
+        if self.parts:
+            self._put(b"".join(self.parts))
+            self.parts, self.buffered = [], 0
+        self.digest, self.size = digest, size
+        self.chunks.put(None)
+
+    def abandon(self) -> None:
+        self.stopped.set()
+        self.chunks.put(None)
+
+    # Uploader side (a pool thread).
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, UploadLost):
+            log.warning("The registry dropped the upload of %s (%s): it will be sent again", self.label, exc)
+            self.lost = True
+        else:
+            self.error = exc
+
+    def run(self) -> None:
+        location: str | None = None
+        offset = 0
+        spool = None
+        try:
+            while True:
+                chunk = self.chunks.get()
+                if chunk is None:
+                    break
+                try:
+                    if self.error is not None or self.lost:
+                        continue  # drain, so the slots come back and the compressor never waits
+                    if spool is None and self.transfer.chunked_refused:
+                        spool = tempfile.TemporaryFile(prefix="pipe-blob-")
+                    if spool is not None:
+                        spool.write(chunk)
+                        continue
+                    if location is None:
+                        location = self.client.start_upload()
+                    try:
+                        location = send_chunk(self.client, location, memoryview(chunk), offset, self.progress.sent)
+                        offset += len(chunk)
+                    except ChunkedUploadRefused as exc:
+                        if offset:
+                            raise
+                        # Keep this blob (and the next ones) in a file and PUT each whole.
+                        log.info("The registry refused a chunked upload (%s): sending each layer in one request", exc)
+                        self.transfer.chunked_refused = True
+                        self.client.cancel(location)
+                        location = None
+                        spool = tempfile.TemporaryFile(prefix="pipe-blob-")
+                        spool.write(chunk)
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                    self._failed(exc)
+                finally:
+                    self.slots.release()
+            if self.error is not None or self.lost or self.digest is None:
+                if location:
+                    self.client.cancel(location)
+                return
+            if spool is not None:
+                spool.seek(0)
+                self.client.finish_upload(self.client.start_upload(), self.digest, spool, self.size)
+                self.progress.sent(self.size)
+            else:
+                assert location is not None or self.size == 0
+                self.client.finish_upload(location or self.client.start_upload(), self.digest)
+            self.finished = True
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self._failed(exc)
+        finally:
+            if spool is not None:
+                spool.close()
+            self.done.set()
+
+
+@dataclass
+class Transfer:
+    """The sweeps of one push; `have` (layer key -> blob in the target) grows with what is sent."""
+
+    session: PushSession
+    have: dict[str, Descriptor]
+    chunked_refused: bool = False  # set once the registry refused a PATCH: later blobs go whole
+    pending: list[tuple[_LayerUpload, Future, LayerEntry]] = field(default_factory=list)
+
+    @property
+    def uploaded(self) -> dict[str, Descriptor]:
+        return self.session.uploaded
+
+    def sweep(self, source: LayerPass, only: set[str] | None = None) -> set[str]:
+        """One pass over the source; returns the keys whose upload the registry dropped."""
+        options = self.session.options
+        # Compressed chunks held at once, across all layers: what bounds the pipe's memory.
+        slots = threading.Semaphore(options.parallel + 1)
+        try:
+            with ThreadPoolExecutor(options.parallel, thread_name_prefix="upload") as pool:
+                try:
+                    for entry in source.layers():
+                        self._check_failures()
+                        need = entry.keys - set(self.have) - set(self.uploaded)
+                        if only is not None:
+                            need &= only
+                        if not need:
+                            log.debug("Skipping %s: the registry has it", entry.key)
+                            entry.skip()
+                            self.session.progress.skipped(entry.size)
+                            continue
+                        self._upload(entry, pool, slots)
+                    self._wait()
+                except BaseException:
+                    for upload, _, _ in self.pending:
+                        upload.error = upload.error or PipeFailure("cancelled")
+                        upload.abandon()
+                    raise
+        finally:
+            lost = self._collect()  # also on failure: what finished is not sent again
+        return lost - set(self.uploaded) - set(self.have)
+
+    def _collect(self) -> set[str]:
+        """Record the finished uploads; return the keys whose upload the registry dropped."""
+        lost = set()
+        for upload, _, entry in self.pending:
+            key = entry.result_key
+            if key is None:
+                continue
+            if upload.finished and upload.digest:
+                self.uploaded.setdefault(key, Descriptor(upload.digest, upload.size))
+            elif upload.lost:
+                lost.add(key)
+        self.pending.clear()
+        return lost
+
+    def _upload(self, entry: LayerEntry, pool: ThreadPoolExecutor, slots: threading.Semaphore) -> None:
+        upload = _LayerUpload(self, slots, entry.label)
+        future = pool.submit(upload.run)
+        self.pending.append((upload, future, entry))
+        started = time.monotonic()
+        progress, options = self.session.progress, self.session.options
+        progress.layer_started(entry.label, entry.size, compressed=entry.stored is not None)
+        if entry.stored is not None:
+            self._send_stored(entry, upload)
+            return
+        gzip = GzipLayer(upload.feed, level=options.level, threads=options.threads)
+        try:
+            while True:
+                data = entry.read(READ_SIZE)
+                if not data:
+                    break
+                gzip.write(data)
+                progress.read(len(data))
+                if upload.error is not None:
+                    raise upload.error
+                if gzip.sink.size > options.max_blob_bytes:  # stop before the registry refuses it
+                    raise PipeFailure(blob_too_large_message(entry.label, gzip.sink.size, options.max_blob_bytes,
+                                                             "compressed (so far)"))
+            digest, size = gzip.close()
+        except BaseException:
+            upload.abandon()  # first: the compressor's writer may be waiting for a slot
+            gzip.abort()
+            raise
+        upload.close(digest, size)
+        progress.layer_compressed(entry.label, entry.size, size, time.monotonic() - started)
+
+    def _send_stored(self, entry: LayerEntry, upload: _LayerUpload) -> None:
+        """A blob uploaded as it is stored; its bytes must hash to its digest before the upload ends."""
+        assert entry.stored is not None
+        blob = entry.stored
+        size = 0
+        try:
+            while True:
+                data = entry.read(READ_SIZE)
+                if not data:
+                    break
+                size += len(data)  # the source's reader hashes what it hands out
+                upload.feed(data)
+                self.session.progress.read(len(data))
+                if upload.error is not None:
+                    raise upload.error
+            digest = hex_digest(entry.hasher)
+            if (digest, size) != (blob.digest, blob.size):
+                raise PipeFailure(f"{capital(entry.label)} does not match its digest: it holds "
+                                  f"{size} bytes hashing to {digest}, but its manifest names {blob.size} bytes "
+                                  f"{blob.digest}. The archive is damaged: build or save the image again")
+        except BaseException:
+            upload.abandon()
+            raise
+        upload.close(blob.digest, blob.size)
+
+    def _check_failures(self) -> None:
+        for upload, _, _ in self.pending:
+            if upload.error is not None:
+                raise upload.error
+
+    def _wait(self) -> None:
+        for upload, future, _ in self.pending:
+            future.result()
+            if upload.error is not None:
+                raise upload.error
+
+
+def transfer(session: PushSession, have: dict[str, Descriptor], open_source: Callable[[], LayerPass]) -> LayerPass:
+    """Every layer the registry lacks, sent: one sweep, then one more (at most BLOB_PASSES in all) for
+    the blobs whose upload the registry dropped. Returns the first sweep's source (its config)."""
+    return_big_buffers_to_the_kernel()
+    run = Transfer(session, dict(have))
+    source = open_source()
+    lost = run.sweep(source)
+    passes = 1
+    while lost:
+        if passes >= BLOB_PASSES:
+            raise RegistryFailure(RegistryError(Kind.CONNECTION_LOST, f"the registry dropped the upload of "
+                                                f"{len(lost)} layer(s) {BLOB_PASSES} times", True))
+        passes += 1
+        log.info("Reading the image again for %d layer(s) the registry dropped", len(lost))
+        lost = run.sweep(open_source(), only=lost)
+    return source

@@ -1,0 +1,25 @@
+"""What a push did, whichever engine made it: the summary line and the output file are written from it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PushResult:
+    engine: str  # native, or docker (the daemon's push)
+    source: str  # daemon, docker-archive, oci-layout or oci-archive
+    source_image: str  # the local image, or the archive's path as given
+    digest: str  # what the tags point at: the manifest, or the index of a multi-platform image
+    tags: tuple[str, ...]
+    platforms: tuple[str, ...]
+    pushed_bytes: int  # blob bytes this run uploaded
+    layers_uploaded: int
+    layers_skipped: int  # already in the registry
+    layers_mounted: int = 0  # made visible from another package of the workspace
+    layers_read: bool = True  # whether any layer was read from the source
+    manifests: tuple[tuple[str, str], ...] = ()  # (platform, manifest digest) under an index
+    index_digest: str | None = None
+
+    @property
+    def uploaded_nothing(self) -> bool:
+        return self.layers_uploaded == 0
