@@ -31,28 +31,32 @@ def build_manifest(config: Descriptor, layers: list[Descriptor]) -> bytes:
     return json.dumps(doc, indent=3).encode()
 
 
-def rebuilt_manifest(stored: tuple[Descriptor, bytes], compressed: dict[str, Descriptor]) -> tuple[Descriptor, bytes]:
-    """A stored manifest with its uncompressed layers replaced by their compressed blobs."""
+def _rewritten(stored: tuple[Descriptor, bytes], entries: str,
+               change: Callable[[dict[str, Any]], None]) -> tuple[Descriptor, bytes]:
     descriptor, body = stored
     doc: dict[str, Any] = json.loads(body)
-    for layer in doc.get("layers") or []:
-        blob = compressed.get(layer.get("digest"))
-        if blob is not None:
-            layer.update(mediaType=COMPRESSED_TYPE[layer["mediaType"]], digest=blob.digest, size=blob.size)
+    for entry in doc.get(entries) or []:
+        change(entry)
     new = json.dumps(doc, indent=2).encode()
     return Descriptor(digest_of(new), len(new), descriptor.media_type), new
+
+
+def rebuilt_manifest(stored: tuple[Descriptor, bytes], compressed: dict[str, Descriptor]) -> tuple[Descriptor, bytes]:
+    """A stored manifest with its uncompressed layers replaced by their compressed blobs."""
+    def change(layer: dict[str, Any]) -> None:
+        blob = compressed.get(layer.get("digest", ""))
+        if blob is not None:
+            layer.update(mediaType=COMPRESSED_TYPE[layer["mediaType"]], digest=blob.digest, size=blob.size)
+    return _rewritten(stored, "layers", change)
 
 
 def rebuilt_index(stored: tuple[Descriptor, bytes], replaced: dict[str, Descriptor]) -> tuple[Descriptor, bytes]:
     """A stored index pointing at the manifests that were rebuilt."""
-    descriptor, body = stored
-    doc: dict[str, Any] = json.loads(body)
-    for child in doc.get("manifests") or []:
-        blob = replaced.get(child.get("digest"))
+    def change(child: dict[str, Any]) -> None:
+        blob = replaced.get(child.get("digest", ""))
         if blob is not None:
             child.update(digest=blob.digest, size=blob.size)
-    new = json.dumps(doc, indent=2).encode()
-    return Descriptor(digest_of(new), len(new), descriptor.media_type), new
+    return _rewritten(stored, "manifests", change)
 
 
 def put(client: RegistryClient, references: Iterable[str], descriptor: Descriptor, body: bytes,
