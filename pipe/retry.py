@@ -4,8 +4,8 @@
    a time-out, 429 or 5xx is sent again, waiting with exponential backoff or as long as `Retry-After`
    asks. Until the registry has answered once (the login), budget `FIRST_CONTACT`: at most 3 attempts
    and 60 s of waiting (no wait over 30 s), so a wrong REGISTRY fails within seconds. Once it has
-   answered, budget `REQUEST_RETRIES`: at most 5 attempts, 60 s (waits of 2, 4, 8 and 16 s), enough
-   for a registry restarted in the middle of a push. A refused bearer token is renewed once and the
+   answered, budget `REQUEST_RETRIES`: at most 6 attempts, 60 s (waits of 2, 4, 8, 16 and 30 s):
+   a registry restarted in the middle of a push was away for 15-30 s here (RELIABILITY.md). A refused bearer token is renewed once and the
    request sent again; that re-send is not counted.
    A chunk (PATCH) is never re-sent by the transport: its body may have been half taken.
 2. Per blob, in the transfer (`engine/transfer.py`): a chunk that fails transiently is resumed from
@@ -17,9 +17,9 @@
    login and each tag's push as a whole (`pipe.py`), budget `DAEMON_RETRIES`: 3 attempts, 60 s. The
    daemon itself already retries each layer 5 times before it reports a failure.
 
-Worst case for one request of the native engine: 5 attempts (6 with a token renewal), 60 s of
+Worst case for one request of the native engine: 6 attempts (7 with a token renewal), 60 s of
 waiting (the login: 3 attempts). For one chunk: 5 PATCHes, each resume preceded by a status GET of
-up to 5 attempts: 120 s + 4 x 60 s of waiting. Nothing retries around a whole native push: a failure that survives
+up to 6 attempts: 120 s + 4 x 60 s of waiting. Nothing retries around a whole native push: a failure that survives
 these budgets is the pipe's answer.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ class RetryPolicy:
 
 
 FIRST_CONTACT = RetryPolicy()
-REQUEST_RETRIES = RetryPolicy(attempts=5)
+REQUEST_RETRIES = RetryPolicy(attempts=6)
 CHUNK_RESUMES = RetryPolicy(attempts=5, max_total_wait=120.0)
 BLOB_PASSES = 3
 DAEMON_RETRIES = RetryPolicy()
