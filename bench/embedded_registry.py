@@ -6,7 +6,8 @@ from pathlib import Path
 
 import aiohttp
 
-from test.registry_process import TOKENS, RegistryProcess
+from harness.accounts import TOKENS
+from harness.registry_process import RegistryProcess
 
 from .blob_client import Target
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 import requests
 
-from test.registry_process import TOKENS
+from harness.accounts import TOKENS
 
 from . import measure
 from .embedded_registry import WORKSPACE, EmbeddedRegistry

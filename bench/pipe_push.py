@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from test.docker_images import build_image, remove_image
-from test.registry_process import TOKENS
+from harness.accounts import TOKENS
+from harness.docker_images import build_image, remove_image
 
 from .embedded_registry import WORKSPACE, EmbeddedRegistry
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test.reference_registry import DistributionRegistry, version
+from harness.reference_registry import DistributionRegistry, version
 
 from .blob_client import Target
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from test.registry_process import TOKENS
+from harness.accounts import TOKENS
 
 from . import measure
 from .embedded_registry import WORKSPACE

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import requests
 
+from harness.accounts import TOKENS
+from harness.registry_process import RegistryProcess
+from harness.ui_client import UiClient
 from registry.blobfiles import BlobFiles
 from registry.manifests import DOCKER_MANIFEST
 from registry.metadata import Metadata
-from test.registry_process import TOKENS, RegistryProcess
-from test.ui_client import UiClient
 
 from .stats import ratio, summary
 

@@ -11,18 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from test import archive_fixtures as fx
-from test.integration.test_pipe_push import assert_one_line_failure, skopeo
-from test.oci_client import Client, docker, docker_login, docker_refs, image_id, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, read_output, run_pipe
-from test.registry_process import TOKENS
-from test.tcp_proxy import TcpProxy
+from harness.accounts import TOKENS
+from test.helpers import archives as fx
+from test.helpers.oci_client import Client, docker, docker_login, image_id, skopeo, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, assert_one_line_failure, pipe_variables, read_output, run_pipe
+from test.helpers.tcp_proxy import TcpProxy
 
 APP = "acme/my-container-app"
 MiB = 1024 * 1024
 MESSAGE = "hello from an archive"
 # The push itself must need no daemon: DOCKER_HOST points nowhere.
-__all__ = ["docker_refs"]  # a fixture, found by name
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 

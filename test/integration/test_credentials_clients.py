@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from test.docker_images import build_image, remove_image
-from test.oci_client import Client, docker, docker_refs, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, run_pipe
-from test.registry_process import EMAIL, READ_SCOPED_TOKEN, TOKENS, RegistryProcess, default_config
+from harness.accounts import EMAIL, READ_SCOPED_TOKEN, TOKENS, default_config
+from harness.docker_images import build_image, remove_image
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import Client, docker, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, pipe_variables, run_pipe
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"  # linked to web-app
 KINDS = ("member", "email-write", "email-read", "pipeline", "pipeline-other", "pipeline-expired")
 MAY_PUSH = {"member", "email-write", "pipeline"}

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from test.archive_fixtures import (  # noqa: F401 - archive_tools, runnable_image_factory: fixtures, found by name
+from test.helpers.archives import (
     OCI_INDEX,
     OCI_MANIFEST,
     OVERSIZED_LAYER,
-    archive_tools,
     buildah_multiplatform,
     docker_save,
     docker_save_several,
@@ -28,7 +27,6 @@ from test.archive_fixtures import (  # noqa: F401 - archive_tools, runnable_imag
     read_archive,
     remove_images,
     run_image,
-    runnable_image_factory,
     skopeo_accepts,
     skopeo_docker_archive,
     skopeo_oci_archive,

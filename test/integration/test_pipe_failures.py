@@ -9,10 +9,11 @@ import copy
 
 import pytest
 
-from test.oci_client import Client, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, run_pipe
-from test.registry_process import TOKENS, default_config
-from test.tcp_proxy import TcpProxy, free_port
+from harness.accounts import TOKENS, default_config
+from harness.ports import free_port
+from test.helpers.oci_client import Client, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, pipe_variables, run_pipe
+from test.helpers.tcp_proxy import TcpProxy
 
 APP = "acme/my-container-app"
 HANG_GUARD = 60  # seconds; not a performance claim, only proof that nothing waits forever

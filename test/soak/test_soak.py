@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from test.oci_client import (
+from harness.accounts import TOKENS, default_config
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -30,13 +32,10 @@ from test.oci_client import (
     digest_of,
     docker_login,
     docker_push,
-    docker_refs,
     index_manifest,
     repo_digest,
 )
-from test.registry_process import TOKENS, RegistryProcess, default_config
 
-__all__ = ["docker_refs"]
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "180"))
 PACKAGES = ("my-container-app", "other-app", "tool-image")  # pipelines may push to all three
 PUSHERS, PULLERS = 4, 2

@@ -16,11 +16,10 @@ closes the listener and every open connection and joins the thread within a few 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from dataclasses import dataclass, field
 
-from test.background_loop import BackgroundLoop, reset_connection
+from test.helpers.background_loop import BackgroundLoop, reset_connection
 
 CHUNK = 64 * 1024
 
@@ -167,9 +166,3 @@ class TcpProxy:
 def _reset(writer: asyncio.StreamWriter) -> None:
     reset_connection(writer.transport)
 
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from test.background_loop import BackgroundLoop, reset_connection
+from test.helpers.background_loop import BackgroundLoop, reset_connection
 
 PIECE = 256 * 1024
 # Hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp recomputes; everything else passes as sent.

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from test.registry_process import REPO_ROOT, TOKENS
+from harness.accounts import TOKENS
+from harness.paths import REPO_ROOT
 
 PIPE_COMMAND = [sys.executable, "-m", "pipe"]
 PIPE_IMAGE = "bbc-packages-push-container-image:dev"
@@ -93,6 +94,18 @@ def secret_forms(user: str, token: str) -> list[str]:
 def assert_no_secret(run: PipeRun, user: str, token: str) -> None:
     for form in secret_forms(user, token):
         assert form not in run.stdout and form not in run.stderr, f"the token leaked ({form[:6]}...):\n{run}"
+
+
+def assert_one_line_failure(run: PipeRun, *words: str) -> str:
+    """The run failed with one line on stdout, no traceback, naming every one of `words`; returns the line."""
+    assert run.returncode != 0, str(run)
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"the failure must be a single line:\n{run}"
+    line = run.last_line
+    assert "Traceback" not in run.output, str(run)
+    for word in words:
+        assert word.lower() in line.lower(), f"{word!r} missing from the failure line:\n{run}"
+    return line
 
 
 def read_output(directory: Path) -> dict:

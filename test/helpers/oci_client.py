@@ -1,4 +1,4 @@
-"""Raw OCI Distribution API calls for the registry's tests, and docker CLI helpers.
+"""Raw OCI Distribution API calls for the registry's tests, and docker and skopeo CLI helpers.
 
 Raw calls use `requests` with a bearer token from the registry's token endpoint, so the tests
 see exactly the status codes, headers and bodies a client would.
@@ -11,10 +11,10 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 
-import pytest
 import requests
 
-from test.registry_process import TOKENS, RegistryProcess
+from harness.accounts import TOKENS
+from harness.registry_process import RegistryProcess
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -154,9 +154,13 @@ def index_manifest(media_type: str, children: list[tuple[str, int, str, tuple[st
     }, indent=2).encode()
 
 
-# -- docker CLI ---------------------------------------------------------------------------
+# -- docker and skopeo CLI ------------------------------------------------------------------
 def docker(*args: str, timeout: float = 300, input: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def skopeo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def docker_login(registry: RegistryProcess, user: str) -> None:
@@ -198,15 +202,6 @@ def verify_tagged_image(client: Client, tag: str) -> int:
         assert len(blob.content) == d["size"], (tag, d["digest"])
         assert digest_of(blob.content) == d["digest"], (tag, d["digest"])
     return len(descriptors)
-
-
-@pytest.fixture
-def docker_refs():
-    """Registry references tagged in the local daemon by a test; untagged (or removed) afterwards."""
-    refs: list[str] = []
-    yield refs
-    if refs:
-        docker("rmi", "-f", *refs, timeout=120)
 
 
 def docker_push(local: str, remote: str, refs: list[str], timeout: float = 300) -> subprocess.CompletedProcess:

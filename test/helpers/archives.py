@@ -24,9 +24,6 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
-
-import pytest
 
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static; the dynamic `busybox` package would not run FROM scratch
 KINDS = ("docker-archive", "docker-archive-gzip", "oci-layout", "oci-archive")
@@ -527,33 +524,3 @@ def layout_with_oversized_layer(layout: Archive, dest: Path, size: int = OVERSIZ
              "annotations": {REF_NAME: layout.ref_names[0]}}
     _write_layout_index(dest, entry)  # the old manifest and config stay as unreferenced blobs (legal)
     return dest
-
-
-# --- pytest fixtures (import them by name into a test module or conftest) --------------------------------
-
-@pytest.fixture
-def archive_tools(docker_daemon) -> None:
-    """Fail (never skip) when a tool the makers use is missing."""
-    missing = [tool for tool in ("skopeo", "buildah") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not installed: run `bash .ci/run` or apt-get install them", pytrace=False)
-    try:
-        require_busybox()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture
-def runnable_image_factory(archive_tools, tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """make(layers=[64 KiB], message=..., name=...) -> a built, runnable image ref; all removed after the test."""
-    built: list[str] = []
-
-    def make(layers: list[int] | None = None, message: str = "hello from the archive",
-             name: str = "archive-app") -> str:
-        ref = f"{name}:t{secrets.token_hex(5)}"
-        built.append(ref)
-        return build_runnable_image(ref, tmp_path / f"ctx-{len(built)}", [64 * 1024] if layers is None else layers,
-                                    message)
-
-    yield make
-    remove_images(*built)

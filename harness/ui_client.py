@@ -5,7 +5,7 @@ import re
 
 import requests
 
-from test.registry_process import TOKENS
+from .accounts import TOKENS
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -5,7 +5,7 @@ iptables rules, so it never touches the main daemon's state or its `docker0`. It
 the main daemon pushed before, which is the point: images are copied in with `docker save | docker load`.
 
 Plain Python (bench/) uses it as a context manager; pytest uses the module-scoped `second_daemon`
-fixture in test/infra_fixtures.py:
+fixture in test/fixtures/docker.py:
 
     with SecondDaemon() as d:
         d.load("my-app:1")
