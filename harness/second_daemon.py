@@ -33,12 +33,15 @@ class SecondDaemonError(RuntimeError):
 
 class SecondDaemon:
     def __init__(self, storage_drivers: tuple[str, ...] = STORAGE_DRIVERS, start_timeout: float = 30.0,
-                 stop_timeout: float = 15.0) -> None:
+                 stop_timeout: float = 15.0, data_parent: Path | None = None) -> None:
         self.storage_drivers = storage_drivers
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         # Short path under /tmp: a unix socket path must stay under 108 bytes.
         self.workdir = Path(tempfile.mkdtemp(prefix="bbc-dockerd-", dir="/tmp"))
+        # The data root (the image layers) may live on another disk, e.g. the one a benchmark measures.
+        self.data_root = (Path(tempfile.mkdtemp(prefix="bbc-dockerd-data-", dir=data_parent)) if data_parent
+                          else self.workdir / "data")
         self.bridge = "bbcd" + secrets.token_hex(4)  # interface names are at most 15 bytes
         self.storage_driver: str | None = None
         self.proc: subprocess.Popen | None = None
@@ -94,8 +97,8 @@ class SecondDaemon:
             raise
 
     def _start_with(self, driver: str) -> bool:
-        data, exec_root = self.workdir / "data", self.workdir / "exec"
-        data.mkdir(exist_ok=True)
+        data, exec_root = self.data_root, self.workdir / "exec"
+        data.mkdir(parents=True, exist_ok=True)
         exec_root.mkdir(exist_ok=True)
         log = open(self.log_path, "ab")
         # --bridge names our own bridge; never --bridge=none, which deletes the main daemon's docker0.
@@ -141,10 +144,12 @@ class SecondDaemon:
             _kill_pidfile(self.workdir / "exec" / "containerd" / "containerd.pid", str(self.workdir))
 
     def _remove_state(self) -> None:
-        for mount_point in _mounts_under(self.workdir):
-            subprocess.run(["umount", "-l", mount_point], capture_output=True, timeout=30)
-        for name in ("data", "exec"):
-            shutil.rmtree(self.workdir / name, ignore_errors=True)
+        outside = [] if self.data_root.is_relative_to(self.workdir) else [self.data_root]
+        for root in (self.workdir, *outside):
+            for mount_point in _mounts_under(root):
+                subprocess.run(["umount", "-l", mount_point], capture_output=True, timeout=30)
+        for path in (self.data_root, self.workdir / "exec"):
+            shutil.rmtree(path, ignore_errors=True)
 
     def __enter__(self) -> "SecondDaemon":
         return self.start()

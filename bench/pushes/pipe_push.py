@@ -13,10 +13,10 @@ from pathlib import Path
 
 from harness.accounts import TOKENS
 from harness.docker_images import build_image, remove_image
+from harness.paths import REPO_ROOT
 
-from .embedded_registry import WORKSPACE, EmbeddedRegistry
+from ..registries.embedded import WORKSPACE, EmbeddedRegistry
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPE_PACKAGE = REPO_ROOT / "pipe" / "__main__.py"
 PIPE_PACKAGE = "bench-pipe"
 DOCKER_PACKAGE = "bench-docker"

@@ -4,7 +4,7 @@ daemon, and the daemon's bare export, for each image kind, interleaved within ea
 Cases (per image kind):
 - cold: a fresh package, the default daemon: `docker push`, the pipe with PUSH_ENGINE=native and
   with PUSH_ENGINE=docker, the bare export, and the export read and compressed by the pipe's code with
-  nothing sent (export_gzip.py: the floor of any push that compresses); the order rotates with the
+  nothing sent (pushes/export_gzip.py: the floor of any push that compresses); the order rotates with the
   repetition;
 - repush: the native pipe again, same image, same tag, right after its cold push;
 - pipelines: a fresh second dockerd holding the image (`docker save | docker load`), a package
@@ -14,17 +14,21 @@ One failed measurement is recorded under `errors` and the others go on.
 """
 from __future__ import annotations
 
-import shutil
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
-from . import engine_images, measure
-from .embedded_registry import EmbeddedRegistry
-from .engine_push import EngineBench, push_timeout
-from .fresh_daemon import FreshDaemon
-from .settings import Settings
-from .stats import summarize_runs
+from harness.second_daemon import SecondDaemon
+
+from .. import measure
+from ..ordering import rotate
+from ..phase import Context, Deadline, Phase
+from ..pushes import engine_images
+from ..pushes.engine_push import EngineBench, push_timeout
+from ..registries.embedded import EmbeddedRegistry
+from ..settings import Settings
+from ..stats import summarize_runs
 
 TAG = "latest"
 COLD_TOOLS = ("docker_push", "native", "docker_engine", "export", "export_gzip")
@@ -32,22 +36,23 @@ PIPELINES_TOOLS = ("docker_push", "native", "export")
 METRICS = ("seconds", "cpu_s", "peak_rss_mb", "dockerd_cpu_s", "registry_cpu_s", "compressed_image_bytes",
            "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
            "export_bytes", "first_byte_s")
+# The Pipelines case's fresh daemon, one per measurement: generous bounds on its start and stop.
+DAEMON_START_TIMEOUT = 60.0
+DAEMON_STOP_TIMEOUT = 30.0
 
 
-class Deadline:
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
+class EnginePhase(Phase):
+    name = "engine"
 
-    def expired(self) -> bool:
-        return time.monotonic() > self.end
-
-
-def rotate(items: tuple[str, ...], rep: int) -> list[str]:
-    k = rep % len(items)
-    return list(items[k:] + items[:k])
+    def run(self, ctx: Context) -> dict:
+        workdir = ctx.workdir / "engine"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return EngineRun(ctx.settings, ctx.embedded, workdir).run()
 
 
-class EnginePhase:
+class EngineRun:
+    """One run of the phase: the images built once, then the cases of every repetition, interleaved."""
+
     def __init__(self, s: Settings, registry: EmbeddedRegistry, workdir: Path) -> None:
         self.s = s
         self.registry = registry
@@ -99,7 +104,7 @@ class EnginePhase:
             elif tool == "export_gzip":
                 self._record(case, tool, lambda: b.export_gzip(image.current, self.dockerd, timeout))
             else:
-                self._record(case, tool, lambda: push(tool))
+                self._record(case, tool, partial(push, tool))
 
     def pipelines(self, image: engine_images.EngineImage, rep: int) -> None:
         """A fresh second dockerd per measurement: a daemon that has pushed once remembers which
@@ -108,30 +113,30 @@ class EnginePhase:
         timeout = push_timeout(image.image_bytes)
 
         def measure_with_fresh_daemon(tool: str) -> dict:
-            daemon = FreshDaemon(self.workdir / f"dockerd-{image.kind}-{rep}-{tool}", rep)
+            daemon = SecondDaemon(start_timeout=DAEMON_START_TIMEOUT, stop_timeout=DAEMON_STOP_TIMEOUT,
+                                  data_parent=self.workdir)  # its layers on the disk of --workdir
             package = None
             try:
                 t0 = time.monotonic()
                 daemon.start()
-                daemon.load_from(image.current, timeout)
+                daemon.load(image.current, timeout=timeout)
                 print(f"     fresh dockerd up, image loaded in {time.monotonic() - t0:.1f} s", flush=True)
                 if tool == "export":
-                    return b.export(image.current, daemon.pid, timeout, daemon.host)
+                    return b.export(image.current, daemon.pid, timeout, daemon.docker_host)
                 package = b.new_package(f"{image.kind}-pl-{tool.replace('_', '-')}")
                 # What the last build left: the image that differs only in its top layer, under the target tag.
                 b.docker_push(image.previous, package, TAG, self._others(self.dockerd), timeout)
                 others = self._others(daemon.pid)
                 if tool == "docker_push":
-                    return b.docker_push(image.current, package, TAG, others, timeout, docker_host=daemon.host)
-                return b.pipe("native", image.current, package, TAG, others, timeout, docker_host=daemon.host)
+                    return b.docker_push(image.current, package, TAG, others, timeout, docker_host=daemon.docker_host)
+                return b.pipe("native", image.current, package, TAG, others, timeout, docker_host=daemon.docker_host)
             finally:
                 if package is not None:
                     b.drop_package(package)
-                daemon.stop()
-                shutil.rmtree(daemon.workdir, ignore_errors=True)
+                daemon.stop()  # by its pid; removes its directories and bridge
 
         for tool in rotate(PIPELINES_TOOLS, rep):
-            self._record(case, tool, lambda: measure_with_fresh_daemon(tool))
+            self._record(case, tool, partial(measure_with_fresh_daemon, tool))
 
     # -- the whole phase -----------------------------------------------------------------
     def run(self) -> dict:
@@ -177,8 +182,3 @@ class EnginePhase:
 
     def summary(self) -> dict:
         return summarize_runs(self.runs, METRICS)
-
-
-def engine(s: Settings, registry: EmbeddedRegistry, workdir: Path) -> dict:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return EnginePhase(s, registry, workdir).run()

@@ -12,8 +12,8 @@ import os
 
 from harness.accounts import TOKENS
 
-from . import measure
-from .embedded_registry import WORKSPACE
+from .. import measure
+from ..registries.embedded import WORKSPACE
 from .engine_push import USER, EngineBench
 
 

@@ -18,11 +18,11 @@ import docker
 import requests
 
 from harness.accounts import TOKENS
+from harness.paths import REPO_ROOT
 
-from . import measure
-from .embedded_registry import WORKSPACE, EmbeddedRegistry
+from .. import measure
+from ..registries.embedded import WORKSPACE, EmbeddedRegistry
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_FILE = "bbc-packages-push-container-image.json"
 USER = "pipelines"
 PACKAGE_PREFIX = "bench-e-"
@@ -178,11 +178,11 @@ class EngineBench:
                 **other.result}
 
     def export_gzip(self, image: str, dockerd_pid: int | None, timeout: float) -> dict:
-        """The export read and compressed by the pipe's own code, nothing sent (bench/export_gzip.py): the
+        """The export read and compressed by the pipe's own code, nothing sent (pushes/export_gzip.py): the
         floor of a push that compresses, measured as the pipe is (its own process, CPU, peak RSS)."""
         os.sync()
         log = self.log_file("export-gzip")
-        out = measure.run([sys.executable, "-m", "bench.export_gzip", image], self._env(), timeout, log,
+        out = measure.run([sys.executable, "-m", "bench.pushes.export_gzip", image], self._env(), timeout, log,
                           {"dockerd": dockerd_pid}, cwd=REPO_ROOT)
         printed = json.loads(log.read_text().strip().splitlines()[-1])
         out.update({"first_byte_s": printed["first_byte_s"], "export_bytes": printed["layer_bytes"],

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from .blob_data import Blob
+from .data import Blob
 
 TIMEOUT = 120.0
 READ_BUFFER = 4 * 1024 * 1024
@@ -41,7 +41,8 @@ class BlobClient:
     def close(self) -> None:
         self.conn.close()
 
-    def _socket(self) -> socket.socket:
+    def connect(self) -> socket.socket:
+        """The connection's socket, opened (with TCP_NODELAY) on first use."""
         if self.conn.sock is None:
             self.conn.connect()
             self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -50,7 +51,7 @@ class BlobClient:
     def request(self, method: str, url: str, body: list[tuple] = (), headers: dict | None = None,
                 blob_path: str | None = None) -> http.client.HTTPResponse:
         """Send a request whose body is a list of ("file", offset, count) / ("bytes", data) segments."""
-        sock = self._socket()
+        sock = self.connect()
         length = sum(seg[2] if seg[0] == "file" else len(seg[1]) for seg in body)
         self.conn.putrequest(method, url, skip_accept_encoding=True)
         for key, value in {**self.target.headers(), **(headers or {})}.items():
@@ -75,7 +76,7 @@ class BlobClient:
                     f.close()
         return self.conn.getresponse()
 
-    def _expect(self, resp: http.client.HTTPResponse, *statuses: int) -> http.client.HTTPResponse:
+    def expect(self, resp: http.client.HTTPResponse, *statuses: int) -> http.client.HTTPResponse:
         body = resp.read()
         if resp.status not in statuses:
             raise RuntimeError(
@@ -94,13 +95,13 @@ class BlobClient:
 
     # -- operations -------------------------------------------------------------------
     def start_upload(self) -> str:
-        resp = self._expect(self.request("POST", f"/v2/{self.target.repository}/blobs/uploads/"), 202)
+        resp = self.expect(self.request("POST", f"/v2/{self.target.repository}/blobs/uploads/"), 202)
         return self._path(resp.headers["Location"])
 
     def upload_monolithic(self, blob: Blob) -> None:
         """POST, then PUT ?digest= with the whole body."""
         location = self.start_upload()
-        self._expect(self.request("PUT", self._with_digest(location, blob.digest), blob.segments(),
+        self.expect(self.request("PUT", self._with_digest(location, blob.digest), blob.segments(),
                                   blob_path=blob.path), 201)
 
     def upload_chunked(self, blob: Blob, chunk: int) -> None:
@@ -108,10 +109,10 @@ class BlobClient:
         location = self.start_upload()
         for start in range(0, blob.size, chunk):
             end = min(start + chunk, blob.size)
-            resp = self._expect(self.request("PATCH", location, blob.segments(start, end),
+            resp = self.expect(self.request("PATCH", location, blob.segments(start, end),
                                              {"Content-Range": f"{start}-{end - 1}"}, blob_path=blob.path), 202)
             location = self._path(resp.headers["Location"])
-        self._expect(self.request("PUT", self._with_digest(location, blob.digest)), 201)
+        self.expect(self.request("PUT", self._with_digest(location, blob.digest)), 201)
 
     def get(self, digest: str, start: int | None = None, end: int | None = None,
             hasher: "hashlib._Hash | None" = None) -> int:

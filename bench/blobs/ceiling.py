@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from .stats import rate_mb_s
+from ..stats import rate_mb_s
 
 BUFFER = 4 * 1024 * 1024
 

@@ -3,7 +3,7 @@ pipe's own reader and every layer compressed with the pipe's own compressor (its
 threads, its sha256 of the output), the compressed bytes thrown away. Nothing is sent, so no registry
 and no upload cost is in it: a native push can only be slower.
 
-Run as its own process (`python -m bench.export_gzip IMAGE`), like the pipe, so its time includes the
+Run as its own process (`python -m bench.pushes.export_gzip IMAGE`), like the pipe, so its time includes the
 same interpreter start and its CPU and peak memory are measured the same way. Prints one JSON line:
 the first byte's time after the request, the bytes read, the compressed bytes.
 """

@@ -1,4 +1,4 @@
-"""The embedded registry, started as a real process through the tests' RegistryProcess."""
+"""The embedded registry as the bench starts it: a real process (harness.registry_process) with the bench's config."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +9,7 @@ import aiohttp
 from harness.accounts import TOKENS
 from harness.registry_process import RegistryProcess
 
-from .blob_client import Target
+from ..blobs.client import Target
 
 WORKSPACE = "acme"
 BLOB_PACKAGE = "bench-blobs"

@@ -1,7 +1,8 @@
-"""The engine phase's figures: per case and tool, the medians; then the issue's targets as ratios."""
+"""The engine phase's table (Markdown): per case and tool, the medians; then its targets as ratios."""
 from __future__ import annotations
 
-from .stats import ratio
+from ..stats import ratio
+from .format import fmt, med, megabytes, verdict
 
 TOOL_NAMES = {
     "docker_push": "`docker push`",
@@ -24,20 +25,8 @@ RSS_LIMIT_MB = 200.0
 REPUSH_LIMIT_S = 1.0
 
 
-def _med(d: dict | None, metric: str = "seconds") -> float | None:
-    return ((d or {}).get(metric) or {}).get("median")
-
-
-def _f(v, fmt: str = "{:.2f}") -> str:
-    return "n/a" if v is None else fmt.format(v)
-
-
-def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("met" if ok else "NOT met")
-
-
 def targets(eng: dict) -> list[dict]:
-    """Every target of issue 10 that this run can judge: figure, value, limit, met (None: not measured)."""
+    """Every target of the engine phase that this run can judge: figure, value, limit, met (None: not measured)."""
     summ = eng.get("summary") or {}
     out = []
     for case, tools in sorted(summ.items()):
@@ -55,13 +44,13 @@ def targets(eng: dict) -> list[dict]:
                 q = ratio(tools.get(num, {}).get("seconds") or {}, tools.get(den, {}).get("seconds") or {})
                 out.append({"figure": f"{kind} cold: {label}", "value": q, "limit": "(measure)", "met": None,
                             "fmt": "{:.2f}x"})
-            first = _med(tools.get("export"), "first_byte_s")
-            whole = _med(tools.get("export"))
+            first = med(tools.get("export"), "first_byte_s")
+            whole = med(tools.get("export"))
             if first and whole:
-                out.append({"figure": f"{kind} cold: the export's first byte, share of its time", "value": first / whole,
-                            "limit": "(measure)", "met": None, "fmt": "{:.2f}"})
+                out.append({"figure": f"{kind} cold: the export's first byte, share of its time",
+                            "value": first / whole, "limit": "(measure)", "met": None, "fmt": "{:.2f}"})
         if suffix == "repush":
-            v = _med(tools.get("native"))
+            v = med(tools.get("native"))
             out.append({"figure": f"{kind} re-push of an unchanged image, native, s", "value": v,
                         "limit": f"< {REPUSH_LIMIT_S:g} s", "met": None if v is None else v < REPUSH_LIMIT_S,
                         "fmt": "{:.2f}"})
@@ -72,10 +61,6 @@ def targets(eng: dict) -> list[dict]:
     out.append({"figure": "pipe peak RSS, native, worst run, MB", "value": worst, "limit": f"< {RSS_LIMIT_MB:g}",
                 "met": None if worst is None else worst < RSS_LIMIT_MB, "fmt": "{:.0f}"})
     return out
-
-
-def _mb(v) -> str:
-    return "n/a" if v is None else f"{v / 1e6:.0f}"
 
 
 def markdown(eng: dict) -> str:
@@ -98,17 +83,18 @@ def markdown(eng: dict) -> str:
             d = tools.get(tool)
             if d is None:
                 continue
-            layers = "/".join(_f(_med(d, f"output_layers_{k}"), "{:.0f}") for k in ("uploaded", "mounted", "skipped"))
+            layers = "/".join(fmt(med(d, f"output_layers_{k}"), "{:.0f}") for k in ("uploaded", "mounted", "skipped"))
             lines.append(
-                f"| {kind} {CASE_NAMES[suffix]} | {TOOL_NAMES[tool]} | {_f(_med(d))} | {_f(_med(d, 'cpu_s'))} "
-                f"| {_f(_med(d, 'dockerd_cpu_s'))} | {_f(_med(d, 'registry_cpu_s'))} "
-                f"| {_f(_med(d, 'peak_rss_mb'), '{:.0f}')} | {_mb(_med(d, 'output_pushed_bytes'))} "
-                f"| {_mb(_med(d, 'compressed_image_bytes'))} | {layers if tool in ('native', 'docker_engine') else ''} |")
-    lines += ["", "| Target (issue 10) | Measured | Limit | Verdict |", "|---|---:|---|---|"]
+                f"| {kind} {CASE_NAMES[suffix]} | {TOOL_NAMES[tool]} | {fmt(med(d))} | {fmt(med(d, 'cpu_s'))} "
+                f"| {fmt(med(d, 'dockerd_cpu_s'))} | {fmt(med(d, 'registry_cpu_s'))} "
+                f"| {fmt(med(d, 'peak_rss_mb'), '{:.0f}')} | {megabytes(med(d, 'output_pushed_bytes'))} "
+                f"| {megabytes(med(d, 'compressed_image_bytes'))} "
+                f"| {layers if tool in ('native', 'docker_engine') else ''} |")
+    lines += ["", "| Target (push engines) | Measured | Limit | Verdict |", "|---|---:|---|---|"]
     prefix = "" if "native" in landed else "baseline, "  # the daemon's push measured under the native label
     for t in targets(eng):
-        verdict = "" if t["limit"] == "(measure)" else prefix + _verdict(t["met"])
-        lines.append(f"| {t['figure']} | {_f(t['value'], t['fmt'])} | {t['limit']} | {verdict} |")
+        said = "" if t["limit"] == "(measure)" else prefix + verdict(t["met"])
+        lines.append(f"| {t['figure']} | {fmt(t['value'], t['fmt'])} | {t['limit']} | {said} |")
     for err in eng.get("errors") or []:
         lines.append(f"\n**failed**: {err}")
     return "\n".join(lines) + "\n"

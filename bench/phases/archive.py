@@ -1,7 +1,7 @@
 """The `archive` phase: the pipe pushing from an image archive (IMAGE_ARCHIVE, no daemon) against
 `skopeo copy` of the same archive, on the same real-files image and the same embedded registry.
 
-Cases (bench/archive_sources.py makes both archives once per run):
+Cases (bench/pushes/archive_sources.py makes both archives once per run):
 - oci-layout: an OCI layout directory with gzip layers, which both tools upload as stored;
 - docker-archive: the tar of `docker save`, whose uncompressed layers each tool compresses (the pipe
   with isal on all cores, skopeo with its own gzip).
@@ -16,15 +16,16 @@ import shutil
 import traceback
 from pathlib import Path
 
-from . import archive_sources, measure
-from .embedded_registry import EmbeddedRegistry
-from .engine_phase import rotate
-from .engine_push import EngineBench, push_timeout
-from .phases import Deadline
-from .purge import purge_blobs
-from .settings import Settings
-from .skopeo_push import skopeo_copy
-from .stats import summarize_runs
+from .. import measure
+from ..ordering import rotate
+from ..phase import Context, Deadline, Phase
+from ..pushes import archive_sources
+from ..pushes.engine_push import EngineBench, push_timeout
+from ..pushes.skopeo_push import skopeo_copy
+from ..registries.embedded import EmbeddedRegistry
+from ..registries.purge import purge_blobs
+from ..settings import Settings
+from ..stats import summarize_runs
 
 TAG = "latest"
 CASES = ("oci-layout", "docker-archive")
@@ -35,7 +36,18 @@ METRICS = ("seconds", "cpu_s", "peak_rss_mb", "registry_cpu_s", "dockerd_cpu_s",
            "skopeo_blobs_copied", "skopeo_blobs_skipped")
 
 
-class ArchivePhase:
+class ArchivePhase(Phase):
+    name = "archive"
+
+    def run(self, ctx: Context) -> dict:
+        workdir = ctx.workdir / "archive"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return ArchiveRun(ctx.settings, ctx.embedded, workdir).run()
+
+
+class ArchiveRun:
+    """One run of the phase: both archives made once, then the four measurements of every repetition."""
+
     def __init__(self, s: Settings, registry: EmbeddedRegistry, workdir: Path) -> None:
         self.s = s
         self.registry = registry
@@ -103,8 +115,3 @@ class ArchivePhase:
             "runs": self.runs,
             "errors": self.errors,
         }
-
-
-def archive(s: Settings, registry: EmbeddedRegistry, workdir: Path) -> dict:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return ArchivePhase(s, registry, workdir).run()

@@ -1,16 +1,14 @@
 """The reference registry for the benchmarks: distribution 2.8 on loopback, no auth, quiet logs.
 
-The process handling lives in test/reference_registry.py, shared with the integration tests.
+The process handling lives in harness/reference_registry.py, shared with the integration tests.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness.reference_registry import DistributionRegistry, version
+from harness.reference_registry import DistributionRegistry
 
-from .blob_client import Target
-
-__all__ = ["ReferenceRegistry", "version"]
+from ..blobs.client import Target
 
 
 class ReferenceRegistry(DistributionRegistry):

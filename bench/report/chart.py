@@ -8,20 +8,21 @@ from typing import Callable
 
 from matplotlib.figure import Figure  # drawn straight to a file: no pyplot, no display backend
 
-from . import archive_report
-from .engine_report import CASE_NAMES, TOOL_NAMES
+from harness.paths import REPO_ROOT
 
-STABLE_PATH = Path(__file__).resolve().parent.parent / "docs" / "bench-push.png"
+from ..settings import FULL, Settings
+from .archive import CASE_NAMES as ARCHIVE_CASE_NAMES
+from .archive import TOOL_NAMES as ARCHIVE_TOOL_NAMES
+from .engine import CASE_NAMES, TOOL_NAMES
+from .format import size
+
+STABLE_PATH = REPO_ROOT / "docs" / "bench-push.png"
 TOOLS = ("docker_push", "native", "docker_engine", "export", "export_gzip")
 KIND_NAMES = {"usr": "real files (/usr)", "random": "random bytes"}
-COLOURS = {"docker_push": "#8c8c8c", "native": "#1f6fb4", "docker_engine": "#9ecae1", "export": "#e6a23c", "export_gzip": "#f3d08a"}
+COLOURS = {"docker_push": "#8c8c8c", "native": "#1f6fb4", "docker_engine": "#9ecae1", "export": "#e6a23c",
+           "export_gzip": "#f3d08a"}
 ARCHIVE_TOOLS = ("skopeo", "pipe")
 ARCHIVE_COLOURS = {"skopeo": "#b07aa1", "pipe": "#1f6fb4"}
-
-
-def _size(phase: dict) -> str:
-    n = phase["image_bytes"]
-    return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
 
 
 def _bars(ax, summ: dict, cases: list[str], tools: tuple[str, ...], names: dict[str, str], colours: dict[str, str],
@@ -46,12 +47,21 @@ def _bars(ax, summ: dict, cases: list[str], tools: tuple[str, ...], names: dict[
     ax.grid(axis="y", alpha=0.3)
 
 
+def publishes(settings: Settings, eng: dict, arc: dict) -> bool:
+    """Whether this run's chart replaces the one BENCHMARKS.md and the README show: only at the full run's sizes,
+    and only with the engine phase in it (the chart's main figures)."""
+    return bool(eng.get("summary")) and (
+        (settings.engine_layers, settings.engine_layer_bytes) == (FULL.engine_layers, FULL.engine_layer_bytes)
+        and (not arc.get("summary") or (settings.archive_layers, settings.archive_layer_bytes)
+             == (FULL.archive_layers, FULL.archive_layer_bytes)))
+
+
 def draw(eng: dict, out: Path, title: str, publish: bool, archive: dict | None = None) -> Path | None:
     """Write the PNG to `out` (and, when `publish`, copy it to docs/bench-push.png); None when nothing was measured."""
     summ = eng.get("summary") or {}
     cases = sorted(summ, key=lambda c: (list(CASE_NAMES).index(c.partition("/")[2]), c))
     arc_summ = (archive or {}).get("summary") or {}
-    arc_cases = [c for c in archive_report.CASE_NAMES if c in arc_summ]
+    arc_cases = [c for c in ARCHIVE_CASE_NAMES if c in arc_summ]
     if not cases and not arc_cases:
         return None
     widths = [n for n in (len(cases) * 2, len(arc_cases)) if n]  # the engine cases have twice the tools
@@ -63,7 +73,7 @@ def draw(eng: dict, out: Path, title: str, publish: bool, archive: dict | None =
 
         def label(c: str) -> str:
             kind, _, suffix = c.partition("/")
-            return f"{KIND_NAMES.get(kind, c)} {_size(eng)}\n{CASE_NAMES[suffix]}".replace(", ", ",\n")
+            return f"{KIND_NAMES.get(kind, c)} {size(eng['image_bytes'])}\n{CASE_NAMES[suffix]}".replace(", ", ",\n")
 
         _bars(ax, summ, cases, TOOLS, TOOL_NAMES, COLOURS, label)
         ax.set_ylabel("seconds (median; whiskers: min-max)")
@@ -71,9 +81,9 @@ def draw(eng: dict, out: Path, title: str, publish: bool, archive: dict | None =
             ax.set_title("(native engine not landed: PUSH_ENGINE=native ran the daemon's push)", fontsize=9)
     if arc_cases:
         ax = panels.pop(0)
-        _bars(ax, arc_summ, arc_cases, ARCHIVE_TOOLS, archive_report.TOOL_NAMES, ARCHIVE_COLOURS,
-              lambda c: f"{archive_report.CASE_NAMES[c]}\nreal files {_size(archive or {})}, cold".replace("`", "")
-              .replace(", ", ",\n"))
+        arc_size = size((archive or {})["image_bytes"])
+        _bars(ax, arc_summ, arc_cases, ARCHIVE_TOOLS, ARCHIVE_TOOL_NAMES, ARCHIVE_COLOURS,
+              lambda c: f"{ARCHIVE_CASE_NAMES[c]}\nreal files {arc_size}, cold".replace("`", "").replace(", ", ",\n"))
         ax.set_title("from an archive, no daemon", fontsize=9)
         if not cases:
             ax.set_ylabel("seconds (median; whiskers: min-max)")

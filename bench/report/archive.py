@@ -1,8 +1,9 @@
-"""The archive phase's figures (Markdown): per archive and tool, the medians; then its targets."""
+"""The archive phase's table (Markdown): per archive and tool, the medians; then its targets."""
 from __future__ import annotations
 
-from .engine_report import RSS_LIMIT_MB, _f, _mb, _med, _verdict
-from .stats import ratio
+from ..stats import ratio
+from .engine import RSS_LIMIT_MB
+from .format import fmt, med, megabytes, size, verdict
 
 TOOL_NAMES = {"pipe": "pipe, IMAGE_ARCHIVE", "skopeo": "`skopeo copy`"}
 CASE_NAMES = {"oci-layout": "OCI layout, gzip layers", "docker-archive": "docker-archive (`docker save`)"}
@@ -40,15 +41,15 @@ def markdown(arc: dict) -> str:
         return ""
     if "summary" not in arc:
         return f"\n### Push from an archive\n\n**failed**: {arc.get('error', 'no figures')}\n"
-    n = arc["image_bytes"]
-    size = f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
     facts = arc.get("archives") or {}
-    lines = [f"\n### Push from an archive: real files, {arc['layers']} layers, {size} "
+    lines = [f"\n### Push from an archive: real files, {arc['layers']} layers, {size(arc['image_bytes'])} "
              f"(repetitions {arc.get('reps')}, cold pushes)\n"]
     if facts:
-        lines.append(f"OCI layout written by `skopeo copy docker-daemon: oci:` in {_f(facts.get('oci_layout_s'), '{:.1f}')} "
-                     f"s ({_mb(facts.get('oci_layout_layer_bytes'))} MB of gzip layers); docker-archive by `docker save` "
-                     f"in {_f(facts.get('docker_save_s'), '{:.1f}')} s ({_mb(facts.get('docker_archive_bytes'))} MB).\n")
+        lines.append(f"OCI layout written by `skopeo copy docker-daemon: oci:` in "
+                     f"{fmt(facts.get('oci_layout_s'), '{:.1f}')} s ({megabytes(facts.get('oci_layout_layer_bytes'))} "
+                     f"MB of gzip layers); docker-archive by `docker save` in "
+                     f"{fmt(facts.get('docker_save_s'), '{:.1f}')} s "
+                     f"({megabytes(facts.get('docker_archive_bytes'))} MB).\n")
     lines += ["| Archive | Tool | Time, s (min-max) | Tool CPU, s | registry CPU, s | dockerd CPU, s | Peak RSS, MB "
               "| Sent (output file), MB | Held for the tag, MB | Layers uploaded / skopeo blobs copied (skipped) |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -58,18 +59,18 @@ def markdown(arc: dict) -> str:
             if d is None:
                 continue
             if tool == "pipe":
-                blobs = _f(_med(d, "output_layers_uploaded"), "{:.0f}")
+                blobs = fmt(med(d, "output_layers_uploaded"), "{:.0f}")
             else:
-                blobs = (f"{_f(_med(d, 'skopeo_blobs_copied'), '{:.0f}')} "
-                         f"({_f(_med(d, 'skopeo_blobs_skipped'), '{:.0f}')})")
+                blobs = (f"{fmt(med(d, 'skopeo_blobs_copied'), '{:.0f}')} "
+                         f"({fmt(med(d, 'skopeo_blobs_skipped'), '{:.0f}')})")
             lines.append(
-                f"| {CASE_NAMES[case]} | {TOOL_NAMES[tool]} | {_range(d)} | {_f(_med(d, 'cpu_s'))} "
-                f"| {_f(_med(d, 'registry_cpu_s'))} | {_f(_med(d, 'dockerd_cpu_s'))} "
-                f"| {_f(_med(d, 'peak_rss_mb'), '{:.0f}')} | {_mb(_med(d, 'output_pushed_bytes'))} "
-                f"| {_mb(_med(d, 'compressed_image_bytes'))} | {blobs} |")
+                f"| {CASE_NAMES[case]} | {TOOL_NAMES[tool]} | {_range(d)} | {fmt(med(d, 'cpu_s'))} "
+                f"| {fmt(med(d, 'registry_cpu_s'))} | {fmt(med(d, 'dockerd_cpu_s'))} "
+                f"| {fmt(med(d, 'peak_rss_mb'), '{:.0f}')} | {megabytes(med(d, 'output_pushed_bytes'))} "
+                f"| {megabytes(med(d, 'compressed_image_bytes'))} | {blobs} |")
     lines += ["", "| Target (archive push) | Measured | Limit | Verdict |", "|---|---:|---|---|"]
     for t in targets(arc):
-        lines.append(f"| {t['figure']} | {_f(t['value'], t['fmt'])} | {t['limit']} | {_verdict(t['met'])} |")
+        lines.append(f"| {t['figure']} | {fmt(t['value'], t['fmt'])} | {t['limit']} | {verdict(t['met'])} |")
     for err in arc.get("errors") or []:
         lines.append(f"\n**failed**: {err}")
     return "\n".join(lines) + "\n"
