@@ -1,4 +1,4 @@
-"""Shared fixtures and the integration marker. Integration tests need a real Docker daemon: without one they fail loudly.
+"""The integration marker and the fixtures. Integration tests need a real Docker daemon: without one they fail loudly.
 
 Every fixture module under test/fixtures/ is a plugin listed here, so a test asks for any of them by name.
 """

@@ -46,7 +46,8 @@ class PipeRun:
         return lines[-1]
 
     def __str__(self) -> str:
-        return f"exit {self.returncode} after {self.seconds:.1f} s\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        return (f"exit {self.returncode} after {self.seconds:.1f} s\n--- stdout\n{self.stdout}"
+                f"\n--- stderr\n{self.stderr}")
 
 
 def pipe_variables(registry_host: str, image: str, user: str = "pipelines", **overrides: str | None) -> dict[str, str]:

@@ -28,7 +28,8 @@ NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 def image(docker_daemon, tmp_path_factory) -> str:
     """One runnable image (busybox echo + two random layers) that every archive of the module is made from."""
     fx.require_busybox()
-    ref = fx.build_runnable_image("my-container-app:archive-module", tmp_path_factory.mktemp("ctx"), [300_000, 40_000], MESSAGE)
+    ref = fx.build_runnable_image("my-container-app:archive-module", tmp_path_factory.mktemp("ctx"), [300_000, 40_000],
+                                  MESSAGE)
     yield ref
     fx.remove_images(ref)
 
@@ -63,7 +64,8 @@ def push(host: str, archive: Path, out: Path | None = None, image: str = "my-con
     return run_pipe(variables)
 
 
-def raw_manifest(host: str, reference: str, creds: tuple[str, ...] = ("--creds", f"reader:{TOKENS['reader']}")) -> bytes:
+def raw_manifest(host: str, reference: str,
+                 creds: tuple[str, ...] = ("--creds", f"reader:{TOKENS['reader']}")) -> bytes:
     r = skopeo("inspect", "--raw", "--tls-verify=false", *creds, f"docker://{host}/{reference}")
     assert r.returncode == 0, r.stderr
     return r.stdout.encode()
@@ -111,7 +113,8 @@ class TestEachKind:
             # From a docker-archive the pipe writes what `docker push` writes: the config is the image ID.
             assert doc["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
             assert doc["config"]["digest"] == image_id(image)
-        assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"), "1.0") == len(doc["layers"]) + 1
+        reader = Client(registry, APP, user="reader", actions="pull")
+        assert verify_tagged_image(reader, "1.0") == len(doc["layers"]) + 1
         docker_login(registry, "reader")
         remote = f"{registry.host}/{APP}:1.0"
         pull_and_run(remote, docker_refs)

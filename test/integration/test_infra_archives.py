@@ -125,7 +125,7 @@ def test_skopeo_oci_layout_gzips_layers_and_loads_back_into_docker(runnable_imag
     for blob in (layout.path / "blobs" / "sha256").iterdir():
         assert sha256_file(blob) == "sha256:" + blob.name
     assert set(layout.images[0].layer_media_types) == {GZIP_LAYER}
-    for digest, diff_id in zip(layout.layer_digests, layout.diff_ids):
+    for digest, diff_id in zip(layout.layer_digests, layout.diff_ids, strict=True):
         data = (layout.path / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
         assert "sha256:" + hashlib.sha256(gzip.decompress(data)).hexdigest() == diff_id
     assert layout.diff_ids == tuple(info["RootFS"]["Layers"])
@@ -169,7 +169,7 @@ def test_several_images_in_one_layout_and_one_docker_archive(runnable_image_fact
     a, b = runnable_image_factory(message="a"), runnable_image_factory(message="b")
     layout = skopeo_oci_layout_several({"first": a, "second": b}, tmp_path / "oci")
     assert layout.ref_names == ("first", "second") and len(set(layout.top_digests)) == 2
-    for name, digest in zip(layout.ref_names, layout.top_digests):
+    for name, digest in zip(layout.ref_names, layout.top_digests, strict=True):
         assert raw_digest(f"oci:{layout.path}:{name}") == digest
     assert layout.images[0].layer_digests[0] == layout.images[1].layer_digests[0]  # busybox, stored once
     assert len(list((layout.path / "blobs" / "sha256").iterdir())) == 2 * 2 + 3

@@ -355,7 +355,8 @@ def test_soak(tmp_path: Path, docker_config, image_factory, docker_refs):
             "blobs_verified_at_end": final.counts["blobs verified"],
             "tags_deleted_at_end": sum(1 for e in soak.expected.values() if e.digest is None),
             "storage_at_end": {k: storage[k] for k in ("stored_bytes", "blobs", "manifests", "reclaimable_bytes")},
-            "collections_run_by_the_registry": storage["gc"]["runs"],  # the explicit ones and those pushes/deletes scheduled
+            # the explicit ones and those pushes/deletes scheduled
+            "collections_run_by_the_registry": storage["gc"]["runs"],
             "blob_files_at_end": len(files),
             "upload_files_at_end": len(uploads),
             "rss_mb": {"first": round(rss[0] / 1024, 1), "peak": round(max(rss) / 1024, 1),
