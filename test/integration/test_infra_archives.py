@@ -1,4 +1,4 @@
-"""The archive makers of test/archive_fixtures.py make what they claim, checked with the tools themselves."""
+"""The archive makers of test/helpers/archives.py make what they claim, checked with the tools themselves."""
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,4 @@
-"""Every failure of issue 4, triggered for real: the message, the exit code, and no token in any output.
+"""Every failure the pipe reports, triggered for real: the message, the exit code, and no token in any output.
 
 Each run happens with DEBUG off and (where it matters) on: the debug log adds the daemon's and the
 registry's details and the traceback, and must still never show the token.

@@ -1,8 +1,8 @@
-"""The pipe from the checkout (`python pipe/pipe.py`) against the real daemon and the embedded registry.
+"""The pipe from the checkout (`python -m pipe`) against the real daemon and the embedded registry.
 
-Issue 2's acceptance (push with auth, pull back with `docker pull` and `skopeo inspect`, refused
-pushes leave the registry unchanged) and the pipe's outputs and behaviour (several tags, the output
-file, a re-push that uploads nothing, temporary tags removed from the daemon).
+The main job (push with auth, pull back with `docker pull` and `skopeo inspect`, refused pushes leave
+the registry unchanged) and the pipe's outputs and behaviour (several tags, the output file, a re-push
+that uploads nothing, temporary tags removed from the daemon).
 """
 from __future__ import annotations
 
