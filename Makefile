@@ -36,9 +36,9 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-# The embedded registry against distribution 2.8, the pipe against docker push, and the push engines
-# against docker push and the export floor (issue 10), pushes from archives against skopeo copy
-# (issue 11; ~25 min in all; BENCHMARKS.md).
+# The embedded registry against distribution 2.8, the pipe against docker push, the push engines
+# against docker push and the export floor, pushes from archives against skopeo copy, and the
+# registry's pages (~25 min in all; BENCHMARKS.md).
 bench: $(BENCH_STAMP)
 	$(PY) -m bench
 

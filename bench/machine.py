@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from . import reference_registry
+from harness import reference_registry
 
 
 def _first(path: str, prefix: str) -> str:
@@ -44,7 +44,8 @@ def _docker_version() -> str:
 
 
 def describe(workdir: Path) -> dict:
-    mem_kb = int(_first("/proc/meminfo", "MemTotal").split()[0]) if _first("/proc/meminfo", "MemTotal") != "unknown" else 0
+    total = _first("/proc/meminfo", "MemTotal")
+    mem_kb = int(total.split()[0]) if total != "unknown" else 0
     return {
         "nproc": os.cpu_count(),
         "cpu": _first("/proc/cpuinfo", "model name"),

@@ -11,21 +11,22 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from . import archive_report, chart, engine_report, phases, report, ui_pages
-from .archive_phase import archive as archive_phase
-from .blob_data import BlobSource
-from .embedded_registry import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
-from .engine_phase import engine as engine_phase
+from . import report
+from .blobs.data import BlobSource
 from .machine import describe
-from .pipe_push import PushBench
+from .phase import Context, Deadline, Phase
+from .phases import NAMES, new_phases
 from .profiling import Profiler
-from .reference_registry import ReferenceRegistry
+from .registries.embedded import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
+from .registries.reference import ReferenceRegistry
+from .report import chart
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL_PHASES = ("ingest", "serving", "memory", "small", "push", "engine", "archive", "ui")
+ALL_PHASES = NAMES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes, one repetition: a smoke test of the harness")
     p.add_argument("--reps", type=int, help="repetitions per measurement (default 5; pipe 3)")
     p.add_argument("--phases", default=",".join(ALL_PHASES), help=f"comma-separated subset of {','.join(ALL_PHASES)}")
-    p.add_argument("--workdir", type=Path, default=Path("/tmp"), help="where both registries keep their data (same disk)")
+    p.add_argument("--workdir", type=Path, default=Path("/tmp"),
+                   help="where both registries keep their data (same disk)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (registry roots and logs)")
     p.add_argument("--profile", action="store_true",
                    help="sample the embedded registry with py-spy during ingest (diagnosis: it slows the registry)")
@@ -59,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = QUICK if args.quick else FULL
     if args.reps:
         settings = dataclasses.replace(settings, reps=args.reps, pipe_reps=min(args.reps, settings.pipe_reps) or 1)
-    engine_overrides = {k: v for k, v in (("engine_layer_bytes", args.engine_layer_mib and args.engine_layer_mib * 2**20),
-                                          ("engine_layers", args.engine_layers), ("engine_reps", args.engine_reps),
-                                          ("archive_layer_bytes", args.archive_layer_mib and args.archive_layer_mib * 2**20),
-                                          ("archive_layers", args.archive_layers), ("archive_reps", args.archive_reps)) if v}
+    engine_overrides = {k: v for k, v in (
+        ("engine_layer_bytes", args.engine_layer_mib and args.engine_layer_mib * 2**20),
+        ("engine_layers", args.engine_layers), ("engine_reps", args.engine_reps),
+        ("archive_layer_bytes", args.archive_layer_mib and args.archive_layer_mib * 2**20),
+        ("archive_layers", args.archive_layers), ("archive_reps", args.archive_reps)) if v}
     settings = dataclasses.replace(settings, **engine_overrides)
     wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = set(wanted) - set(ALL_PHASES)
@@ -81,33 +84,42 @@ def main(argv: list[str] | None = None) -> int:
         "settings": dataclasses.asdict(settings),
         "machine": describe(workdir),
     }
-    deadline = phases.Deadline(settings.deadline_s)
+    deadline = Deadline(settings.deadline_s)
     embedded = EmbeddedRegistry(workdir / "embedded")
     reference = ReferenceRegistry(workdir / "reference")
     (workdir / "reference").mkdir()
     client = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
-    pusher: PushBench | None = None
+    phases = new_phases()
     failed = False
 
-    def step(name: str, fn) -> None:
+    def step(phase: Phase, ctx: Context) -> None:
         nonlocal failed
-        if name not in wanted:
+        if phase.name not in wanted:
             return
-        print(f"== {name}", flush=True)
+        unmet = phase.unmet(ctx)
+        if unmet:
+            results[phase.name] = {"error": unmet}
+            return
+        print(f"== {phase.name}", flush=True)
         t0 = time.monotonic()
         try:
-            results[name] = fn()
+            results[phase.name] = phase.run(ctx)
         except Exception as exc:
             failed = True
             traceback.print_exc()
-            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-        results.setdefault(name, {})["phase_seconds"] = round(time.monotonic() - t0, 1)
-        if results[name].get("errors"):  # measurements that failed while the others went on
+            results[phase.name] = {"error": f"{type(exc).__name__}: {exc}"}
+        results.setdefault(phase.name, {})["phase_seconds"] = round(time.monotonic() - t0, 1)
+        if results[phase.name].get("errors"):  # measurements that failed while the others went on
             failed = True
+
+    def profiled(phase: Phase) -> AbstractContextManager:
+        if args.profile and phase.profiled:
+            return Profiler(embedded.pid, RESULTS_DIR / f"{name}-{phase.name}-profile.txt")
+        return nullcontext()
 
     try:
         # The random data and the reference registry serve the registry phases only (not push, engine).
-        both = bool({"ingest", "serving", "memory", "small"} & set(wanted))
+        both = any(phase.needs_reference for phase in phases if phase.name in wanted)
         print(f"== preparing {'random data and both registries' if both else 'the embedded registry'} in {workdir}",
               flush=True)
         source = BlobSource(workdir / "data.bin", settings.data_sizes())
@@ -116,36 +128,26 @@ def main(argv: list[str] | None = None) -> int:
         embedded.start()
         if both:
             reference.start()
-        pids = {"embedded": embedded.pid, "reference": reference.pid if both else 0}
-        roots = {"embedded": embedded.process.root, "reference": reference.root}
-        blob_targets = {"embedded": embedded.target(BLOB_PACKAGE), "reference": reference.target(f"{WORKSPACE}/{BLOB_PACKAGE}")}
-        small_targets = {"embedded": embedded.target(SMALL_PACKAGE), "reference": reference.target(f"{WORKSPACE}/{SMALL_PACKAGE}")}
-
-        if args.profile:
-            with Profiler(embedded.pid, RESULTS_DIR / f"{name}-ingest-profile.txt"):
-                step("ingest", lambda: phases.ingest(settings, source, blob_targets, roots, pids, client, deadline, workdir))
-        else:
-            step("ingest", lambda: phases.ingest(settings, source, blob_targets, roots, pids, client, deadline, workdir))
-        last = (results.get("ingest") or {}).pop("_last", None)
-        if "serving" in wanted and not last:
-            results["serving"] = {"error": "needs the blobs of the ingest phase"}
-        elif last:
-            step("serving", lambda: phases.serving(settings, blob_targets, last, client, deadline))
-        step("memory", lambda: phases.memory(settings, source, blob_targets, roots, pids, client, deadline))
-        step("small", lambda: phases.small(settings, source, small_targets, roots, deadline))
-        pusher = PushBench(embedded, workdir / "push", list(settings.pipe_layers))
-        step("push", lambda: phases.push(settings, pusher, deadline))
-        step("engine", lambda: engine_phase(settings, embedded, workdir / "engine"))
-        step("archive", lambda: archive_phase(settings, embedded, workdir / "archive"))
-        step("ui", lambda: ui_pages.run(workdir / "ui", quick=args.quick))
+        ctx = Context(
+            settings, workdir, args.quick, embedded, reference, source, client, deadline,
+            pids={"embedded": embedded.pid, "reference": reference.pid if both else 0},
+            roots={"embedded": embedded.process.root, "reference": reference.root},
+            blob_targets={"embedded": embedded.target(BLOB_PACKAGE),
+                          "reference": reference.target(f"{WORKSPACE}/{BLOB_PACKAGE}")},
+            small_targets={"embedded": embedded.target(SMALL_PACKAGE),
+                           "reference": reference.target(f"{WORKSPACE}/{SMALL_PACKAGE}")},
+        )
+        for phase in phases:
+            with profiled(phase):
+                step(phase, ctx)
     except Exception as exc:
         failed = True
         traceback.print_exc()
         results["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         _kill_client(client)
-        if pusher is not None:
-            pusher.cleanup()
+        for phase in phases:
+            phase.cleanup()
         embedded.stop()
         reference.stop()
         if args.keep:
@@ -156,16 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = round(time.time() - started, 1)
     results["deadline_hit"] = deadline.expired()
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    table = report.markdown(results)
     eng, arc = results.get("engine") or {}, results.get("archive") or {}
-    table = report.markdown(results) + engine_report.markdown(eng) + archive_report.markdown(arc)
     if eng.get("summary") or arc.get("summary"):
         try:
-            # Only runs at the sizes replace the chart that BENCHMARKS.md and the README show, and
-            # only with the engine phase in them (the chart's main figures).
-            publish = bool(eng.get("summary")) and (
-                (settings.engine_layers, settings.engine_layer_bytes) == (FULL.engine_layers, FULL.engine_layer_bytes)
-                and (not arc.get("summary") or (settings.archive_layers, settings.archive_layer_bytes)
-                     == (FULL.archive_layers, FULL.archive_layer_bytes)))
+            publish = chart.publishes(settings, eng, arc)
             png = chart.draw(eng, RESULTS_DIR / f"{name}-push.png", f"Push, {name}", publish, arc)
             if png:
                 table += f"\nchart: {png}{f' (copied to {chart.STABLE_PATH})' if publish else ''}\n"

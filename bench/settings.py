@@ -21,7 +21,7 @@ class Settings:
     pipe_reps: int = 3
     pipe_layers: tuple[int, ...] = (64 * MiB,) * 4
     deadline_s: float = 20 * 60  # phases stop starting repetitions after this
-    # The engine phase (issue 10): images of engine_layers x engine_layer_bytes, per kind.
+    # The engine phase: images of engine_layers x engine_layer_bytes, per kind.
     engine_kinds: tuple[str, ...] = ("usr", "random")
     engine_layers: int = 8
     engine_layer_bytes: int = 128 * MiB
@@ -36,7 +36,8 @@ class Settings:
     archive_deadline_s: float = 20 * 60
 
     def data_sizes(self) -> list[int]:
-        return [self.blob, *self.memory_sizes, self.small_clients * self.small_blobs * self.small_size + self.small_size]
+        small = self.small_clients * self.small_blobs * self.small_size + self.small_size
+        return [self.blob, *self.memory_sizes, small]
 
 
 FULL = Settings()

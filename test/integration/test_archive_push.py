@@ -11,18 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from test import archive_fixtures as fx
-from test.integration.test_pipe_push import assert_one_line_failure, skopeo
-from test.oci_client import Client, docker, docker_login, docker_refs, image_id, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, read_output, run_pipe
-from test.registry_process import TOKENS
-from test.tcp_proxy import TcpProxy
+from harness.accounts import TOKENS
+from test.helpers import archives as fx
+from test.helpers.oci_client import Client, docker, docker_login, image_id, skopeo, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, assert_one_line_failure, pipe_variables, read_output, run_pipe
+from test.helpers.tcp_proxy import TcpProxy
 
 APP = "acme/my-container-app"
 MiB = 1024 * 1024
 MESSAGE = "hello from an archive"
 # The push itself must need no daemon: DOCKER_HOST points nowhere.
-__all__ = ["docker_refs"]  # a fixture, found by name
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 
@@ -30,7 +28,8 @@ NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 def image(docker_daemon, tmp_path_factory) -> str:
     """One runnable image (busybox echo + two random layers) that every archive of the module is made from."""
     fx.require_busybox()
-    ref = fx.build_runnable_image("my-container-app:archive-module", tmp_path_factory.mktemp("ctx"), [300_000, 40_000], MESSAGE)
+    ref = fx.build_runnable_image("my-container-app:archive-module", tmp_path_factory.mktemp("ctx"), [300_000, 40_000],
+                                  MESSAGE)
     yield ref
     fx.remove_images(ref)
 
@@ -65,7 +64,8 @@ def push(host: str, archive: Path, out: Path | None = None, image: str = "my-con
     return run_pipe(variables)
 
 
-def raw_manifest(host: str, reference: str, creds: tuple[str, ...] = ("--creds", f"reader:{TOKENS['reader']}")) -> bytes:
+def raw_manifest(host: str, reference: str,
+                 creds: tuple[str, ...] = ("--creds", f"reader:{TOKENS['reader']}")) -> bytes:
     r = skopeo("inspect", "--raw", "--tls-verify=false", *creds, f"docker://{host}/{reference}")
     assert r.returncode == 0, r.stderr
     return r.stdout.encode()
@@ -113,7 +113,8 @@ class TestEachKind:
             # From a docker-archive the pipe writes what `docker push` writes: the config is the image ID.
             assert doc["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
             assert doc["config"]["digest"] == image_id(image)
-        assert verify_tagged_image(Client(registry, APP, user="reader", actions="pull"), "1.0") == len(doc["layers"]) + 1
+        reader = Client(registry, APP, user="reader", actions="pull")
+        assert verify_tagged_image(reader, "1.0") == len(doc["layers"]) + 1
         docker_login(registry, "reader")
         remote = f"{registry.host}/{APP}:1.0"
         pull_and_run(remote, docker_refs)

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from test.docker_images import build_image, remove_image
-from test.oci_client import Client, docker, docker_refs, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, run_pipe
-from test.registry_process import EMAIL, READ_SCOPED_TOKEN, TOKENS, RegistryProcess, default_config
+from harness.accounts import EMAIL, READ_SCOPED_TOKEN, TOKENS, default_config
+from harness.docker_images import build_image, remove_image
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import Client, docker, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, pipe_variables, run_pipe
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"  # linked to web-app
 KINDS = ("member", "email-write", "email-read", "pipeline", "pipeline-other", "pipeline-expired")
 MAY_PUSH = {"member", "email-write", "pipeline"}
@@ -141,8 +141,8 @@ def test_skopeo_copy_and_inspect(setup, kind):
 
 
 PIPE_FAILURE = {
-    "email-read": "Push of {ref} denied: the API token of user dev@example.com lacks the write:package:bitbucket scope; "
-                  "create an API token with the scope write:package:bitbucket",
+    "email-read": "Push of {ref} denied: the API token of user dev@example.com lacks the write:package:bitbucket "
+                  "scope; create an API token with the scope write:package:bitbucket",
     "pipeline-other": "Push of {ref} denied: package my-container-app is linked to repository web-app, and pipeline "
                       "credentials reach only the packages of the pipeline's own repository",
     "pipeline-expired": "Login to {host} refused: the pipeline credentials of this step (user {user}) have expired",
@@ -198,7 +198,8 @@ def test_management_api_delete_tag_delete_image_create_package(setup, kind):
     tag = f"api-{kind}"
     Client(registry, APP, user="boss").push_image(tag, [uuid.uuid4().bytes])
     victim = f"victim-{uuid.uuid4().hex[:8]}"
-    assert registry.api("POST", "/workspaces/acme/packages", json={"name": victim, "repository": "tools"}).status_code == 201
+    created = registry.api("POST", "/workspaces/acme/packages", json={"name": victim, "repository": "tools"})
+    assert created.status_code == 201
     url = f"{registry.url}/api/workspaces/acme/packages"
     answers = (
         requests.delete(f"{url}/my-container-app/tags/{tag}", auth=(user, secret), timeout=30),

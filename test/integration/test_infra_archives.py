@@ -1,4 +1,4 @@
-"""The archive makers of test/archive_fixtures.py make what they claim, checked with the tools themselves."""
+"""The archive makers of test/helpers/archives.py make what they claim, checked with the tools themselves."""
 from __future__ import annotations
 
 import gzip
@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from test.archive_fixtures import (  # noqa: F401 - archive_tools, runnable_image_factory: fixtures, found by name
+from test.helpers.archives import (
     OCI_INDEX,
     OCI_MANIFEST,
     OVERSIZED_LAYER,
-    archive_tools,
     buildah_multiplatform,
     docker_save,
     docker_save_several,
@@ -28,7 +27,6 @@ from test.archive_fixtures import (  # noqa: F401 - archive_tools, runnable_imag
     read_archive,
     remove_images,
     run_image,
-    runnable_image_factory,
     skopeo_accepts,
     skopeo_docker_archive,
     skopeo_oci_archive,
@@ -127,7 +125,7 @@ def test_skopeo_oci_layout_gzips_layers_and_loads_back_into_docker(runnable_imag
     for blob in (layout.path / "blobs" / "sha256").iterdir():
         assert sha256_file(blob) == "sha256:" + blob.name
     assert set(layout.images[0].layer_media_types) == {GZIP_LAYER}
-    for digest, diff_id in zip(layout.layer_digests, layout.diff_ids):
+    for digest, diff_id in zip(layout.layer_digests, layout.diff_ids, strict=True):
         data = (layout.path / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
         assert "sha256:" + hashlib.sha256(gzip.decompress(data)).hexdigest() == diff_id
     assert layout.diff_ids == tuple(info["RootFS"]["Layers"])
@@ -171,7 +169,7 @@ def test_several_images_in_one_layout_and_one_docker_archive(runnable_image_fact
     a, b = runnable_image_factory(message="a"), runnable_image_factory(message="b")
     layout = skopeo_oci_layout_several({"first": a, "second": b}, tmp_path / "oci")
     assert layout.ref_names == ("first", "second") and len(set(layout.top_digests)) == 2
-    for name, digest in zip(layout.ref_names, layout.top_digests):
+    for name, digest in zip(layout.ref_names, layout.top_digests, strict=True):
         assert raw_digest(f"oci:{layout.path}:{name}") == digest
     assert layout.images[0].layer_digests[0] == layout.images[1].layer_digests[0]  # busybox, stored once
     assert len(list((layout.path / "blobs" / "sha256").iterdir())) == 2 * 2 + 3

@@ -10,11 +10,10 @@ import time
 import pytest
 import requests
 
-from test.layered_images import RandomLayer
-from test.oci_client import docker, docker_refs
-from test.registry_process import TOKENS
+from harness.accounts import TOKENS
+from harness.layered_images import RandomLayer
+from test.helpers.oci_client import docker
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"
 OCTETS = {"Content-Type": "application/octet-stream"}
 

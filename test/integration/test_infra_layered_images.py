@@ -5,7 +5,7 @@ import gzip
 import json
 import subprocess
 
-from test.layered_images import FilesLayer, RandomLayer, inspect_image
+from harness.layered_images import FilesLayer, RandomLayer, inspect_image
 
 
 def _layer_bytes(ref: str, index: int) -> bytes:

@@ -6,8 +6,8 @@ import subprocess
 
 import requests
 
-from test.infra_fixtures import REFERENCE_PASSWORD, REFERENCE_USER
-from test.oci_client import docker
+from test.fixtures.registries import REFERENCE_PASSWORD, REFERENCE_USER
+from test.helpers.oci_client import docker
 
 
 def skopeo(*args: str) -> subprocess.CompletedProcess:

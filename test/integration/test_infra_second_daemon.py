@@ -6,9 +6,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from test.layered_images import FilesLayer, RandomLayer
-from test.oci_client import docker
-from test.second_daemon import SecondDaemon
+from harness.layered_images import FilesLayer, RandomLayer
+from harness.second_daemon import SecondDaemon
+from test.helpers.oci_client import docker
 
 
 def _links() -> str:

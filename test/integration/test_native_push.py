@@ -12,14 +12,12 @@ import json
 import os
 from pathlib import Path
 
-from test.docker_images import build_image, remove_image
-from test.integration.test_pipe_push import assert_one_line_failure, skopeo
-from test.oci_client import Client, docker, docker_login, docker_refs, image_id, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, read_output, run_pipe
-from test.registry_process import TOKENS, default_config
-from test.tcp_proxy import TcpProxy
+from harness.accounts import TOKENS, default_config
+from harness.docker_images import build_image, remove_image
+from test.helpers.oci_client import Client, docker, docker_login, image_id, skopeo, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, assert_one_line_failure, pipe_variables, read_output, run_pipe
+from test.helpers.tcp_proxy import TcpProxy
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"
 MiB = 1024 * 1024
 
@@ -210,7 +208,7 @@ class TestReferenceRegistry:
         assert json.loads(inspect.stdout)["Digest"] in run.last_line
 
     def test_htpasswd(self, reference_registry_auth, image_factory, docker_config, docker_refs):
-        from test.infra_fixtures import REFERENCE_PASSWORD, REFERENCE_USER
+        from test.fixtures.registries import REFERENCE_PASSWORD, REFERENCE_USER
         local = image_factory(layers=[1 * MiB])
         host = reference_registry_auth.host
         creds = {"BITBUCKET_PACKAGES_USERNAME": REFERENCE_USER, "BITBUCKET_PACKAGES_TOKEN": REFERENCE_PASSWORD}

@@ -1,4 +1,4 @@
-"""Every failure of issue 4, triggered for real: the message, the exit code, and no token in any output.
+"""Every failure the pipe reports, triggered for real: the message, the exit code, and no token in any output.
 
 Each run happens with DEBUG off and (where it matters) on: the debug log adds the daemon's and the
 registry's details and the traceback, and must still never show the token.
@@ -9,10 +9,11 @@ import copy
 
 import pytest
 
-from test.oci_client import Client, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, run_pipe
-from test.registry_process import TOKENS, default_config
-from test.tcp_proxy import TcpProxy, free_port
+from harness.accounts import TOKENS, default_config
+from harness.ports import free_port
+from test.helpers.oci_client import Client, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, pipe_variables, run_pipe
+from test.helpers.tcp_proxy import TcpProxy
 
 APP = "acme/my-container-app"
 HANG_GUARD = 60  # seconds; not a performance claim, only proof that nothing waits forever

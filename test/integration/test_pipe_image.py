@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from test.oci_client import Client, docker, image_id
-from test.pipe_runner import PIPE_IMAGE, assert_no_secret, pipe_variables, read_output, run_pipe_image
-from test.registry_process import REPO_ROOT, TOKENS
-from test.tcp_proxy import TcpProxy
+from harness.accounts import TOKENS
+from harness.paths import REPO_ROOT
+from test.helpers.oci_client import Client, docker, image_id
+from test.helpers.pipe_runner import PIPE_IMAGE, assert_no_secret, pipe_variables, read_output, run_pipe_image
+from test.helpers.tcp_proxy import TcpProxy
 
 APP = "acme/my-container-app"
 

@@ -1,31 +1,25 @@
-"""The pipe from the checkout (`python pipe/pipe.py`) against the real daemon and the embedded registry.
+"""The pipe from the checkout (`python -m pipe`) against the real daemon and the embedded registry.
 
-Issue 2's acceptance (push with auth, pull back with `docker pull` and `skopeo inspect`, refused
-pushes leave the registry unchanged) and the pipe's outputs and behaviour (several tags, the output
-file, a re-push that uploads nothing, temporary tags removed from the daemon).
+The main job (push with auth, pull back with `docker pull` and `skopeo inspect`, refused pushes leave
+the registry unchanged) and the pipe's outputs and behaviour (several tags, the output file, a re-push
+that uploads nothing, temporary tags removed from the daemon).
 """
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import pytest
 
-from test.oci_client import Client, docker, docker_login, docker_refs, image_id, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, read_output, run_pipe
-from test.registry_process import TOKENS
+from harness.accounts import TOKENS
+from test.helpers.oci_client import Client, docker, docker_login, image_id, skopeo, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, assert_one_line_failure, pipe_variables, read_output, run_pipe
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 OUTPUT_FIELDS = {"registry", "workspace", "image", "source_image", "digest", "tags", "references",
                  "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
                  "layers_mounted", "layers_skipped", "source", "platforms", "index_digest", "manifests"}
-
-
-def skopeo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def registry_state(registry) -> tuple[int, int, list[tuple[str, str]]]:
@@ -49,17 +43,6 @@ def printed_digest(run) -> str:
     found = DIGEST.findall(run.last_line)
     assert len(set(found)) == 1, f"expected one digest in the last line:\n{run}"
     return found[0]
-
-
-def assert_one_line_failure(run, *words: str) -> str:
-    assert run.returncode != 0, str(run)
-    lines = [line for line in run.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, f"the failure must be a single line:\n{run}"
-    line = run.last_line
-    assert "Traceback" not in run.output, str(run)
-    for word in words:
-        assert word.lower() in line.lower(), f"{word!r} missing from the failure line:\n{run}"
-    return line
 
 
 class TestPushAndPullBack:

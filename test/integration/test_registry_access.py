@@ -9,23 +9,21 @@ import jwt
 import pytest
 import requests
 
-from test.oci_client import (
+from harness.accounts import TOKENS, default_config
+from test.helpers.oci_client import (
     Client,
     digest_of,
     docker,
     docker_login,
     docker_logout,
     docker_push,
-    docker_refs,
     error_codes,
     error_message,
     image_manifest,
     repo_digest,
     verify_tagged_image,
 )
-from test.registry_process import TOKENS, default_config
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"
 
 

@@ -27,21 +27,20 @@ import jwt
 import pytest
 import requests
 
-from test.oci_client import (
+from harness.accounts import EMAIL, READ_SCOPED_TOKEN, TOKENS, default_config
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import (
     DOCKER_MANIFEST,
     Client,
     digest_of,
     docker_login,
     docker_push,
-    docker_refs,
     error_codes,
     error_message,
     image_manifest,
     verify_tagged_image,
 )
-from test.registry_process import EMAIL, READ_SCOPED_TOKEN, TOKENS, RegistryProcess, default_config
 
-__all__ = ["docker_refs"]
 GLOBEX_TOKEN = "globex-token-11aa"  # member `pipelines` of workspace globex (write on its repository `site`)
 APP = "acme/my-container-app"      # linked to web-app: reader read, pipelines write, boss admin, outsider none
 TOOL = "acme/tool-image"           # linked to tools: reader and outsider have no role there

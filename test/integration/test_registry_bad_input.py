@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from test.oci_client import (
+from harness.accounts import TOKENS, default_config
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import (
     OCI_INDEX,
     OCI_MANIFEST,
     Client,
@@ -27,7 +29,6 @@ from test.oci_client import (
     image_manifest,
     index_manifest,
 )
-from test.registry_process import TOKENS, RegistryProcess, default_config
 
 APP = "acme/my-container-app"
 OTHER = "acme/other-app"

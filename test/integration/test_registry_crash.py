@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from test.oci_client import DOCKER_MANIFEST, Client, digest_of, image_manifest, verify_tagged_image
+from test.helpers.oci_client import DOCKER_MANIFEST, Client, digest_of, image_manifest, verify_tagged_image
 
 REPO = "acme/my-container-app"
 

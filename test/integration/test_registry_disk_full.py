@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from test.oci_client import Client, digest_of, error_codes, verify_tagged_image
-from test.registry_process import RegistryProcess, default_config
+from harness.accounts import default_config
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import Client, digest_of, error_codes, verify_tagged_image
 
 REPO = "acme/my-container-app"
 

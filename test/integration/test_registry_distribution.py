@@ -8,7 +8,8 @@ import subprocess
 import pytest
 import requests
 
-from test.oci_client import (
+from harness.accounts import TOKENS
+from test.helpers.oci_client import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -18,7 +19,6 @@ from test.oci_client import (
     docker,
     docker_login,
     docker_push,
-    docker_refs,
     error_codes,
     image_id,
     image_manifest,
@@ -26,9 +26,7 @@ from test.oci_client import (
     repo_digest,
     verify_tagged_image,
 )
-from test.registry_process import TOKENS
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"
 
 

@@ -12,14 +12,16 @@ import os
 import socket
 import struct
 import threading
-import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from test.oci_client import Client, digest_of, error_codes, verify_tagged_image
-from test.pipe_runner import PipeRun, assert_no_secret, pipe_variables, run_pipe
-from test.registry_process import TOKENS, RegistryProcess
+from harness.accounts import TOKENS
+from harness.registry_process import RegistryProcess
+from test.helpers import waiting
+from test.helpers.oci_client import Client, digest_of, error_codes, verify_tagged_image
+from test.helpers.pipe_runner import PipeRun, assert_no_secret, pipe_variables, run_pipe
 
 APP = "acme/my-container-app"
 DECLARED = 10 * 1024 * 1024
@@ -31,11 +33,8 @@ def upload_files(registry: RegistryProcess) -> list[Path]:
     return list((registry.root / "uploads").iterdir())
 
 
-def wait_for(condition, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.05)
+# The cuts here are timed against uploads in flight: poll every 50 ms, give up after 15 s unless told otherwise.
+wait_for = partial(waiting.wait_for, timeout=15.0, interval=0.05)
 
 
 def figures(registry: RegistryProcess) -> tuple[int, int]:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from test.docker_images import build_image, remove_image
-from test.oci_client import (
+from harness.accounts import default_config
+from harness.docker_images import build_image, remove_image
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import (
     OCI_INDEX,
     OCI_MANIFEST,
     Client,
@@ -22,15 +24,13 @@ from test.oci_client import (
     docker,
     docker_login,
     docker_push,
-    docker_refs,
     image_manifest,
     index_manifest,
     repo_digest,
     verify_tagged_image,
 )
-from test.registry_process import RegistryProcess, default_config
+from test.helpers.waiting import wait_for
 
-__all__ = ["docker_refs"]
 APP, OTHER = "acme/my-container-app", "acme/other-app"
 ROUNDS = int(os.environ.get("REGISTRY_GC_ROUNDS", "1"))
 
@@ -45,18 +45,6 @@ def storage(registry: RegistryProcess) -> dict:
     r = registry.api("GET", "/workspaces/acme/storage")
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def wait_for(predicate, what: str, timeout: float = 30.0, interval: float = 0.25):
-    """Poll until `predicate()` is truthy; bounded in time, fails with `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def collect(registry: RegistryProcess) -> dict:

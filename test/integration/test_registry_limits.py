@@ -6,10 +6,9 @@ import time
 
 import pytest
 
-from test.oci_client import Client, digest_of, docker_login, docker_push, docker_refs, error_codes, error_message
-from test.registry_process import default_config
+from harness.accounts import default_config
+from test.helpers.oci_client import Client, digest_of, docker_login, docker_push, error_codes, error_message
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"
 LIMIT = 1024 * 1024
 

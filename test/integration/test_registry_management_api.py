@@ -5,8 +5,16 @@ import json
 
 import requests
 
-from test.oci_client import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Client, digest_of, image_manifest, index_manifest
-from test.registry_process import TOKENS
+from harness.accounts import TOKENS
+from test.helpers.oci_client import (
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Client,
+    digest_of,
+    image_manifest,
+    index_manifest,
+)
 
 APP = "acme/my-container-app"
 WS = "/workspaces/acme"

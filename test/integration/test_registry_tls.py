@@ -20,11 +20,11 @@ import dxf.exceptions
 import pytest
 import requests
 
-from test.oci_client import Client, digest_of, docker, docker_refs, verify_tagged_image
-from test.pipe_runner import assert_no_secret, pipe_variables, run_pipe
-from test.registry_process import EMAIL, TOKENS, RegistryProcess, default_config
+from harness.accounts import EMAIL, TOKENS, default_config
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import Client, digest_of, docker, verify_tagged_image
+from test.helpers.pipe_runner import assert_no_secret, pipe_variables, run_pipe
 
-__all__ = ["docker_refs"]
 APP = "acme/my-container-app"
 CERTS_D = Path("/etc/docker/certs.d")
 

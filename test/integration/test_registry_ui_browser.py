@@ -18,12 +18,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from test.browser import missing_browser, screenshot_dir, start_chromium
-from test.docker_images import build_image, remove_image
-from test.oci_client import docker
-from test.pipe_runner import pipe_variables, run_pipe
-from test.registry_process import TOKENS, RegistryProcess, default_config
-from test.ui_client import UiClient
+from harness.accounts import TOKENS, default_config
+from harness.docker_images import build_image, remove_image
+from harness.registry_process import RegistryProcess
+from harness.ui_client import UiClient
+from test.helpers.browser import missing_browser, screenshot_dir, start_chromium
+from test.helpers.oci_client import docker
+from test.helpers.pipe_runner import pipe_variables, run_pipe
 
 GRACE = 15  # seconds: long enough to see what a collection will free before it runs
 PACKAGE = "web-shop"

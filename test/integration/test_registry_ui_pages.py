@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
+from harness.accounts import EMAIL, READ_SCOPED_TOKEN, default_config
+from harness.registry_process import RegistryProcess
+from harness.ui_client import UiClient, csrf_of
 from registry.ui.session import COOKIE, KEY_FILE, SessionCodec
-from test.oci_client import OCI_INDEX, OCI_MANIFEST, Client, digest_of, image_manifest, index_manifest
-from test.registry_process import EMAIL, READ_SCOPED_TOKEN, RegistryProcess, default_config
-from test.ui_client import UiClient, csrf_of
+from test.helpers.oci_client import OCI_INDEX, OCI_MANIFEST, Client, digest_of, image_manifest, index_manifest
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from test.oci_client import (
+from harness.accounts import TOKENS, default_config
+from harness.registry_process import RegistryProcess
+from test.helpers.oci_client import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -30,13 +32,10 @@ from test.oci_client import (
     digest_of,
     docker_login,
     docker_push,
-    docker_refs,
     index_manifest,
     repo_digest,
 )
-from test.registry_process import TOKENS, RegistryProcess, default_config
 
-__all__ = ["docker_refs"]
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "180"))
 PACKAGES = ("my-container-app", "other-app", "tool-image")  # pipelines may push to all three
 PUSHERS, PULLERS = 4, 2
@@ -356,7 +355,8 @@ def test_soak(tmp_path: Path, docker_config, image_factory, docker_refs):
             "blobs_verified_at_end": final.counts["blobs verified"],
             "tags_deleted_at_end": sum(1 for e in soak.expected.values() if e.digest is None),
             "storage_at_end": {k: storage[k] for k in ("stored_bytes", "blobs", "manifests", "reclaimable_bytes")},
-            "collections_run_by_the_registry": storage["gc"]["runs"],  # the explicit ones and those pushes/deletes scheduled
+            # the explicit ones and those pushes/deletes scheduled
+            "collections_run_by_the_registry": storage["gc"]["runs"],
             "blob_files_at_end": len(files),
             "upload_files_at_end": len(uploads),
             "rss_mb": {"first": round(rss[0] / 1024, 1), "peak": round(max(rss) / 1024, 1),

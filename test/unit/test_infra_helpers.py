@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from test.http_proxy import HttpProxy, _StatusRule
-from test.layered_images import _file_slices, _tar_cost
+from harness.layered_images import _file_slices, _tar_cost
+from test.helpers.http_proxy import HttpProxy, _StatusRule
 
 
 def test_a_rule_lets_skip_requests_pass_then_acts_times_times_on_matching_ones_only():

@@ -8,13 +8,13 @@ from pathlib import Path
 import jwt
 import pytest
 
+from harness.accounts import TOKENS, default_config
 from registry.access import GENERIC_DENIED, Challenge, bearer_claims, decide
 from registry.auth import Claims, Scope, TokenIssuer, authenticate, can, parse_basic, parse_scope, role_at_least
 from registry.config import parse_config
 from registry.errors import RegistryError
 from registry.metadata import Package
 from registry.names import parse_repository
-from test.registry_process import TOKENS, default_config
 
 CONFIG = parse_config(default_config())
 CHALLENGE = Challenge("http://127.0.0.1:1/token", "crg.apkg.io")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.accounts import TOKENS, default_config
 from registry.config import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_MAX_LAYER_BYTES,
@@ -17,7 +18,6 @@ from registry.config import (
     load_config,
     parse_config,
 )
-from test.registry_process import TOKENS, default_config
 
 MINIMAL = {
     "workspaces": {

@@ -6,10 +6,10 @@ import json
 import pytest
 import yaml
 
+from harness.accounts import default_config
 from registry.__main__ import main
 from registry.auth import PIPELINE, identify
 from registry.config import parse_config
-from test.registry_process import default_config
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:

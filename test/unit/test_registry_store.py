@@ -14,12 +14,12 @@ from typing import AsyncIterator
 
 import pytest
 
+from harness.accounts import default_config
 from registry import gc
 from registry.config import parse_config
 from registry.errors import RegistryError
 from registry.gc import Collector
 from registry.store import Store
-from test.registry_process import default_config
 
 
 def config(**changes):

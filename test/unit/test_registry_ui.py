@@ -7,12 +7,12 @@ from pathlib import Path
 import jwt
 import pytest
 
+from harness.accounts import TOKENS, default_config
 from registry.config import parse_config
 from registry.ui.format import human_bytes, short_digest, when
 from registry.ui.paging import page_of
 from registry.ui.session import KEY_FILE, Session, SessionCodec, load_or_create_key
 from registry.ui.viewer import AS_CONFIGURED, login_roles, member_in, session_roles
-from test.registry_process import TOKENS, default_config
 
 CONFIG = parse_config(default_config())
 

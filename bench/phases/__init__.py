@@ -1,0 +1,26 @@
+"""Every phase of `python -m bench`, in the order they run (the Phase protocol: bench/phase.py).
+
+Registry against distribution 2.8: ingest, serving, memory, small. The pipe's pushes: push (against
+`docker push`), engine (native and docker engines against `docker push` and the export floor), archive
+(IMAGE_ARCHIVE against `skopeo copy`). The registry's pages: ui.
+"""
+from __future__ import annotations
+
+from ..phase import Phase
+from .archive import ArchivePhase
+from .engine import EnginePhase
+from .ingest import IngestPhase
+from .memory import MemoryPhase
+from .push import PushPhase
+from .serving import ServingPhase
+from .small import SmallPhase
+from .ui import UiPhase
+
+KINDS: tuple[type[Phase], ...] = (IngestPhase, ServingPhase, MemoryPhase, SmallPhase, PushPhase, EnginePhase,
+                                  ArchivePhase, UiPhase)
+NAMES = tuple(kind.name for kind in KINDS)
+
+
+def new_phases() -> list[Phase]:
+    """One instance of each, for one run (a phase may keep what its cleanup removes)."""
+    return [kind() for kind in KINDS]

@@ -1,0 +1,200 @@
+"""The pipe's push engines against `docker push` and against the daemon's bare export (the floor).
+
+Every push goes to a package created for it alone and deleted right after, so nothing is skipped or
+mounted by accident: the embedded registry answers HEAD and mount only for blobs linked to a live
+package. The Pipelines case gets a fresh second dockerd per repetition (a daemon that has pushed
+before remembers what it pushed and would skip it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import requests
+
+from harness.accounts import TOKENS
+from harness.paths import REPO_ROOT
+
+from .. import measure
+from ..registries.embedded import WORKSPACE, EmbeddedRegistry
+
+OUTPUT_FILE = "bbc-packages-push-container-image.json"
+USER = "pipelines"
+PACKAGE_PREFIX = "bench-e-"
+EXPORT_CHUNK = 1024**2
+# A push from an OCI layout stores an OCI manifest; both have `layers` and `config`.
+MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
+# Fields the pipe's output file gains with the native engine; absent today, reported as None.
+OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped", "source")
+
+
+def push_timeout(image_bytes: int) -> float:
+    """Generous: a push slower than 5 MB/s is treated as hung."""
+    return 120.0 + image_bytes / 5e6
+
+
+class EngineBench:
+    def __init__(self, registry: EmbeddedRegistry, workdir: Path) -> None:
+        self.registry = registry
+        self.workdir = workdir
+        self.docker_config = workdir / "docker-config"
+        self.logs = workdir / "logs"
+        self.counter = 0
+        self.tagged: list[str] = []
+
+    @property
+    def host(self) -> str:
+        return self.registry.process.host
+
+    def prepare(self) -> None:
+        """Log the docker CLI in once (the credentials live client-side, in DOCKER_CONFIG, for both daemons)."""
+        self.docker_config.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(["docker", "login", "--username", USER, "--password-stdin", self.host],
+                           input=TOKENS[USER], capture_output=True, text=True, timeout=60, env=self._env())
+        if r.returncode != 0:
+            raise RuntimeError(f"docker login {self.host} failed: {r.stderr.strip()}")
+
+    def _env(self, docker_host: str | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "PUSH_ENGINE")}
+        env["DOCKER_CONFIG"] = str(self.docker_config)
+        if docker_host:
+            env["DOCKER_HOST"] = docker_host
+        return env
+
+    def log_file(self, what: str) -> Path:
+        self.counter += 1
+        return self.logs / f"{self.counter:03d}-{what}.log"
+
+    # -- packages ------------------------------------------------------------------------
+    def new_package(self, label: str) -> str:
+        self.counter += 1
+        name = f"{PACKAGE_PREFIX}{label}-{self.counter}"
+        r = self.registry.api("POST", f"/workspaces/{WORKSPACE}/packages", json={"name": name, "repository": "web-app"})
+        if r.status_code not in (200, 201):
+            raise RuntimeError(f"creating package {name}: HTTP {r.status_code} {r.text[:200]}")
+        return name
+
+    def drop_package(self, name: str) -> None:
+        r = self.registry.api("DELETE", f"/workspaces/{WORKSPACE}/packages/{name}")
+        if r.status_code not in (200, 202, 204, 404):
+            raise RuntimeError(f"deleting package {name}: HTTP {r.status_code} {r.text[:200]}")
+
+    def check_tag(self, package: str, tag: str, with_digests: bool = False) -> dict:
+        """The tag must be there; its manifest gives the compressed size of what was pushed (and, when
+        asked, the blobs' digests, to purge them from the registry's root afterwards)."""
+        target = self.registry.target(package)
+        r = requests.get(f"http://{self.host}/v2/{target.repository}/manifests/{tag}", timeout=30,
+                         headers={**target.headers(), "Accept": ", ".join(MANIFEST_TYPES)})
+        if r.status_code != 200:
+            raise RuntimeError(f"{package}:{tag} is not in the registry after the push: HTTP {r.status_code}")
+        manifest = r.json()
+        blobs = [*(manifest.get("layers") or []), manifest["config"]]
+        out = {"compressed_image_bytes": sum(d["size"] for d in blobs),
+               "manifest_digest": r.headers.get("Docker-Content-Digest")}
+        if with_digests:
+            out["blob_digests"] = [d["digest"] for d in blobs]
+        return out
+
+    def _tag(self, image: str, ref: str, env: dict[str, str], docker_host: str | None) -> None:
+        r = subprocess.run(["docker", "tag", image, ref], capture_output=True, text=True, timeout=60, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"docker tag {image} {ref}: {r.stderr.strip()}")
+        if docker_host is None:  # a fresh daemon goes away with its tags
+            self.tagged.append(ref)
+
+    # -- measurements --------------------------------------------------------------------
+    def docker_push(self, image: str, package: str, tag: str, others: dict, timeout: float,
+                    docker_host: str | None = None) -> dict:
+        ref = f"{self.host}/{WORKSPACE}/{package}:{tag}"
+        env = self._env(docker_host)
+        self._tag(image, ref, env, docker_host)
+        os.sync()  # untimed: no dirty pages of an earlier step are written back during this one
+        out = measure.run(["docker", "push", ref], env, timeout, self.log_file(f"docker-push-{package}"), others)
+        out.update(self.check_tag(package, tag))
+        return out
+
+    def pipe(self, engine: str, image: str, package: str, tag: str, others: dict, timeout: float,
+             docker_host: str | None = None) -> dict:
+        """The pipe from this checkout; the package is the local image's name, so the image is tagged so."""
+        local = f"{package}:{tag}"
+        env = self._env(docker_host)
+        self._tag(image, local, env, docker_host)
+        env.update({"PUSH_ENGINE": engine, "IMAGE_NAME": local})
+        return self._run_pipe(env, engine, package, tag, others, timeout)
+
+    def pipe_archive(self, archive: Path, package: str, tag: str, others: dict, timeout: float) -> dict:
+        """The pipe with IMAGE_ARCHIVE: it reads the archive in place, no daemon; IMAGE_NAME only names the
+        package (the archive holds one image)."""
+        env = self._env()
+        env.update({"IMAGE_ARCHIVE": str(archive), "IMAGE_NAME": f"{package}:{tag}"})
+        return self._run_pipe(env, "archive", package, tag, others, timeout, with_digests=True)
+
+    def _run_pipe(self, env: dict[str, str], label: str, package: str, tag: str, others: dict, timeout: float,
+                  with_digests: bool = False) -> dict:
+        outdir = self.workdir / f"out-{self.counter}-{label}"
+        env.update({
+            "TAGS": tag,
+            "WORKSPACE": WORKSPACE,
+            "BITBUCKET_PACKAGES_USERNAME": USER,
+            "BITBUCKET_PACKAGES_TOKEN": TOKENS[USER],
+            "REGISTRY": self.host,
+            "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(outdir),
+        })
+        os.sync()
+        out = measure.run([sys.executable, "-m", "pipe"], env, timeout, self.log_file(f"pipe-{label}-{package}"),
+                          others, cwd=REPO_ROOT)
+        out.update(self.check_tag(package, tag, with_digests))
+        written = json.loads((outdir / OUTPUT_FILE).read_text())
+        out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
+        return out
+
+    def export(self, image: str, dockerd_pid: int | None, timeout: float, docker_host: str | None = None) -> dict:
+        """GET /images/{name}/get drained to nowhere: what reading the image from the daemon costs at least.
+        `first_byte_s`: docker 20.10 copies the whole image into a temporary directory before it sends a byte."""
+        client = docker.APIClient(base_url=docker_host or "unix:///var/run/docker.sock", timeout=timeout)
+        first_byte = None
+        try:
+            os.sync()
+            with measure.Others({"dockerd": dockerd_pid}) as other:
+                t0 = time.monotonic()
+                stream = client.get_image(image, chunk_size=EXPORT_CHUNK)
+                nbytes = 0
+                for chunk in stream:
+                    if first_byte is None:
+                        first_byte = time.monotonic() - t0
+                    nbytes += len(chunk)
+                    if time.monotonic() - t0 > timeout:
+                        raise RuntimeError(f"export of {image} did not finish within {timeout:.0f}s")
+                seconds = time.monotonic() - t0
+        finally:
+            client.close()
+        return {"seconds": round(seconds, 3), "export_bytes": nbytes, "first_byte_s": round(first_byte or 0, 3),
+                **other.result}
+
+    def export_gzip(self, image: str, dockerd_pid: int | None, timeout: float) -> dict:
+        """The export read and compressed by the pipe's own code, nothing sent (pushes/export_gzip.py): the
+        floor of a push that compresses, measured as the pipe is (its own process, CPU, peak RSS)."""
+        os.sync()
+        log = self.log_file("export-gzip")
+        out = measure.run([sys.executable, "-m", "bench.pushes.export_gzip", image], self._env(), timeout, log,
+                          {"dockerd": dockerd_pid}, cwd=REPO_ROOT)
+        printed = json.loads(log.read_text().strip().splitlines()[-1])
+        out.update({"first_byte_s": printed["first_byte_s"], "export_bytes": printed["layer_bytes"],
+                    "compressed_image_bytes": printed["compressed_bytes"]})
+        return out
+
+    def cleanup(self) -> None:
+        """Remove the registry references this benchmark tagged in the default daemon (the images stay
+        for engine_images.remove)."""
+        prefixes = (f"{self.host}/{WORKSPACE}/{PACKAGE_PREFIX}", PACKAGE_PREFIX)
+        r = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                           capture_output=True, text=True, timeout=60)
+        refs = sorted({*self.tagged, *(ref for ref in r.stdout.split() if ref.startswith(prefixes))})
+        if refs:
+            subprocess.run(["docker", "rmi", *refs], capture_output=True, timeout=300)

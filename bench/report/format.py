@@ -1,0 +1,28 @@
+"""How the reports write figures: one formatting of missing values, medians, sizes and verdicts for every table."""
+from __future__ import annotations
+
+
+def fmt(value: float | None, spec: str = "{:.2f}") -> str:
+    return "n/a" if value is None else spec.format(value)
+
+
+def median(summary: dict | None) -> float | None:
+    """The median of one summary (stats.summary)."""
+    return None if not summary else summary.get("median")
+
+
+def med(figures: dict | None, metric: str = "seconds") -> float | None:
+    """The median of one metric of one tool's figures (a value of stats.summarize_runs)."""
+    return ((figures or {}).get(metric) or {}).get("median")
+
+
+def megabytes(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 1e6:.0f}"
+
+
+def size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:g} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:g} MiB"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "NOT met")

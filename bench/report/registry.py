@@ -1,0 +1,86 @@
+"""The registry table (Markdown): the registry phases' figures against distribution 2.8 and their targets, the
+pipe against `docker push`, and the UI pages."""
+from __future__ import annotations
+
+from . import ui
+from .format import fmt, median, size, verdict
+
+PHASES = ("ingest", "serving", "memory", "small", "push", "ui")
+WHOLE, RATIO = "{:.0f}", "{:.2f}x"
+
+
+def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
+    """(figure, embedded, reference, ratio, target, verdict) rows."""
+    out = []
+    ing = results.get("ingest") or {}
+    sha = median(ing.get("sha256_mb_s"))
+    if ing and "error" not in ing:
+        out.append(("hashlib SHA-256, one core (ceiling), MB/s", fmt(sha, WHOLE), "", "", "", ""))
+        out.append(("plain 4 MiB writes into new page cache, MB/s",
+                    fmt(median(ing.get("page_cache_write_mb_s")), WHOLE), "", "", "", ""))
+        blob = size(ing["blob_bytes"])
+        for mode, name in (("monolithic", "monolithic PUT"), ("chunked", f"chunked PATCH {size(ing['chunk_bytes'])}")):
+            d = ing[f"{mode}_mb_s"]
+            e, r, q = median(d["embedded"]), median(d["reference"]), d["ratio"]
+            ok = None if e is None or q is None or sha is None else (q >= 2 and e >= sha / 2)
+            out.append((f"ingest {blob}, {name}, MB/s", fmt(e, WHOLE), fmt(r, WHOLE), fmt(q, RATIO),
+                        f">= 2x and >= {fmt(sha / 2 if sha else None, WHOLE)} (half ceiling)", verdict(ok)))
+            c = ing.get(f"{mode}_cpu_s_per_gib")
+            if c:
+                out.append((f"  registry CPU (all threads) per GiB, {mode}, s", fmt(median(c["embedded"]), "{:.2f}"),
+                            fmt(median(c["reference"]), "{:.2f}"), fmt(c["ratio"], RATIO), "", ""))
+    srv = results.get("serving") or {}
+    if srv and "error" not in srv:
+        blob = size((results.get("ingest") or {}).get("blob_bytes", 0))
+        for key, name in (("full_mb_s", f"GET full {blob}"), ("range_mb_s", f"GET Range {size(srv['range_bytes'])}")):
+            d = srv[key]
+            q = d["ratio"]
+            out.append((f"serving, {name}, MB/s", fmt(median(d["embedded"]), WHOLE), fmt(median(d["reference"]), WHOLE),
+                        fmt(q, RATIO), ">= 1x", verdict(None if q is None else q >= 1)))
+    mem = results.get("memory") or {}
+    if mem and "error" not in mem:
+        for d in mem.values():
+            if not isinstance(d, dict) or "peak_rss_mb" not in d:
+                continue
+            peaks = d["peak_rss_mb"]
+            e = peaks["embedded"].get("max")
+            out.append((f"peak RSS ingesting {size(d['blob_bytes'])}, MB", fmt(e, WHOLE),
+                        fmt(peaks["reference"].get("max"), WHOLE), "", "< 150",
+                        verdict(None if e is None else e < 150)))
+    sm = results.get("small") or {}
+    if sm and "error" not in sm:
+        d = sm["requests_per_s"]
+        q = d["ratio"]
+        out.append((f"{sm['clients']} clients x {sm['blobs_per_client']} blobs of 1 MiB, requests/s",
+                    fmt(median(d["embedded"]), WHOLE), fmt(median(d["reference"]), WHOLE), fmt(q, RATIO), ">= 1x",
+                    verdict(None if q is None else q >= 1)))
+    ps = results.get("push") or {}
+    if ps and "error" not in ps:
+        docker, pipe, noop = median(ps["docker_push_s"]), median(ps["pipe_push_s"]), median(ps["pipe_noop_repush_s"])
+        q = ps.get("pipe_over_docker")
+        mib = ps["image_bytes"] / 2**20
+        out.append((f"push {ps['layers']}-layer image of {mib:.0f} MiB: pipe vs docker push, s",
+                    fmt(pipe, "{:.2f}"), fmt(docker, "{:.2f}") + " (docker push)", fmt(q, RATIO), "<= 1.10x",
+                    verdict(None if q is None else q <= 1.10)))
+        out.append(("no-op re-push with the pipe, s", fmt(noop, "{:.2f}"), "", "", "< 3",
+                    verdict(None if noop is None else noop < 3)))
+    out += ui.rows(results.get("ui") or {})
+    return out
+
+
+def markdown(results: dict) -> str:
+    if not rows(results) and not any("error" in (results.get(p) or {}) for p in PHASES):
+        return ""  # none of the registry phases ran (e.g. `--phases engine`)
+    lines = [
+        "| Figure (median) | Embedded | Reference | Ratio | Target | Verdict |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
+    for phase in PHASES:
+        d = results.get(phase) or {}
+        if "error" in d:
+            lines.append(f"\n**{phase}: failed**: {d['error']}")
+    ps = results.get("push") or {}
+    if ps.get("pipe_status", "ran") != "ran":
+        lines.append(f"\n**pipe**: {ps['pipe_status']}")
+    return "\n".join(lines) + "\n"
