@@ -17,7 +17,7 @@ from harness.paths import REPO_ROOT
 
 from ..registries.embedded import WORKSPACE, EmbeddedRegistry
 
-PIPE_PACKAGE = REPO_ROOT / "pipe" / "__main__.py"
+PIPE_MAIN = REPO_ROOT / "pipe" / "__main__.py"
 PIPE_PACKAGE = "bench-pipe"
 DOCKER_PACKAGE = "bench-docker"
 SOURCE_TAG = "src"
@@ -27,8 +27,8 @@ USER = "pipelines"
 
 def pipe_missing() -> str | None:
     """Why the pipe cannot run from this checkout, or None."""
-    if not PIPE_PACKAGE.exists():
-        return f"{PIPE_PACKAGE.relative_to(REPO_ROOT)} does not exist yet"
+    if not PIPE_MAIN.exists():
+        return f"{PIPE_MAIN.relative_to(REPO_ROOT)} does not exist yet"
     return None
 
 
