@@ -40,7 +40,6 @@ def bearer_claims(issuer: TokenIssuer, header: str | None) -> Claims | None:
 
 ROLE_FOR_ACTION = {"pull": "read", "push": "write", "delete": "admin"}
 ACTION_FOR_ROLE = {role: action for action, role in ROLE_FOR_ACTION.items()}
-VERB_FOR_ROLE = {"read": "reading", "write": "pushing to or deleting tags of", "admin": "deleting or creating"}
 
 
 def missing_package(workspace: str, package: str, hint: str = "") -> RegistryError:

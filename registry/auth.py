@@ -162,11 +162,6 @@ def identify(config: Config, root: Path | None, username: str, token: str, works
                       credential.repository, credential.expires_at)]
 
 
-def authenticate(config: Config, username: str, token: str, workspace: str | None = None) -> list[str]:
-    """Workspaces in which these (configured) credentials are valid (only `workspace` when given)."""
-    return [p.workspace for p in identify(config, None, username, token, workspace)]
-
-
 def _dummy_compare(token: str) -> None:
     Member("", "0" * 64, {}).match(token)
     return None

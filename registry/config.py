@@ -52,9 +52,6 @@ class Member:
     roles: dict[str, str]  # repository slug -> role
     api_tokens: tuple[ApiToken, ...] = ()
 
-    def token_matches(self, token: str) -> bool:
-        return self.match(token) is not None
-
     def match(self, token: str) -> frozenset[str] | None:
         """The actions the given token's scopes allow, None when it is none of this member's tokens.
 
@@ -68,13 +65,6 @@ class Member:
             if hmac.compare_digest(given, hashed) and actions is not None and found is None:
                 found = actions
         return found
-
-    def role_on(self, repository: str | None) -> str | None:
-        return self.roles.get(repository) if repository else None
-
-    def best_role(self) -> str | None:
-        ranked = sorted(self.roles.values(), key=ROLE_RANK.__getitem__)
-        return ranked[-1] if ranked else None
 
 
 @dataclass(frozen=True)

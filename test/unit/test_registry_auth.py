@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from registry.access import GENERIC_DENIED, Challenge, bearer_claims, decide
-from registry.auth import Claims, Scope, TokenIssuer, authenticate, can, parse_basic, parse_scope, role_at_least
+from registry.auth import Claims, Scope, TokenIssuer, can, identify, parse_basic, parse_scope, role_at_least
 from registry.config import parse_config
 from registry.errors import RegistryError
 from registry.metadata import Package
@@ -22,6 +22,11 @@ CHALLENGE = Challenge("http://127.0.0.1:1/token", "crg.apkg.io")
 
 def basic(text: str) -> str:
     return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+def authenticate(config, username: str, token: str, workspace: str | None = None) -> list[str]:
+    """Workspaces in which these (configured) credentials are valid (only `workspace` when given)."""
+    return [p.workspace for p in identify(config, None, username, token, workspace)]
 
 
 class TestScopes:
