@@ -22,11 +22,6 @@ import jwt
 from . import pipeline_credentials
 from .config import ALL_ACTIONS, ROLE_RANK, Config, Member, sha256_hex
 
-ACTIONS_BY_ROLE = {
-    "read": frozenset({"pull"}),
-    "write": frozenset({"pull", "push"}),
-    "admin": frozenset({"pull", "push", "delete"}),
-}
 KNOWN_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 
 
@@ -62,10 +57,6 @@ class Principal:
     def best_role(self) -> str | None:
         ranked = sorted(self.roles.values(), key=ROLE_RANK.__getitem__)
         return ranked[-1] if ranked else None
-
-    def may_push_somewhere(self) -> bool:
-        """Such credentials are told whether a package exists and which repository it is linked to."""
-        return "push" in self.actions and role_at_least(self.best_role(), "write")
 
     def claim(self) -> dict:
         return {"kind": self.kind, "actions": sorted(self.actions), "repository": self.repository}
@@ -165,10 +156,6 @@ def identify(config: Config, root: Path | None, username: str, token: str, works
 def _dummy_compare(token: str) -> None:
     Member("", "0" * 64, {}).match(token)
     return None
-
-
-def can(role: str | None, action: str) -> bool:
-    return role is not None and action in ACTIONS_BY_ROLE[role]
 
 
 def role_at_least(role: str | None, minimum: str) -> bool:

@@ -2,16 +2,16 @@
 
 Each function checks the credentials (a `Principal`: a member's own token, a scoped API token,
 or pipeline credentials) itself and raises `RegistryError`; the JSON API turns that into the
-OCI error form, the pages into an HTML page with the same status. Package routes follow the
-one access rule of /v2/ (`access.check_package`); the pages alone report a package the viewer
-may not read as missing (see `package_for`).
+OCI error form, the pages into an HTML page with the same status. Every check is the one access
+rule (`access.allows`; for a package route `access.check_package`, as on /v2/); the pages alone
+report a package the viewer may not read as missing (see `package_for`).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from .access import check_package
+from .access import allows, allows_somewhere, check_package
 from .auth import CredentialsExpired, Principal, identify, role_at_least
 from .catalog import _iso, package_details, package_summaries, storage
 from .config import Config, Workspace
@@ -51,20 +51,24 @@ def basic_principal(config: Config, root: Path, slug: str, username: str, token:
     return found[0]
 
 
-def may(principal: Principal, repository: str, needed: str, action: str) -> bool:
-    """Whether the rule of `check_package` lets these credentials do `action` there (for showing controls)."""
-    return role_at_least(principal.role_on(repository), needed) and action in principal.actions
+def require_admin_somewhere(principal: Principal, what: str) -> None:
+    """What creating a package (the pages' form) and running a collection need: `allows` admin and delete somewhere."""
+    if allows_somewhere(principal, "admin", "delete"):
+        return
+    if not role_at_least(principal.best_role(), "admin"):
+        raise RegistryError("DENIED", f"{what} needs admin permission on a repository of the workspace")
+    raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what=what))
 
 
 async def package_for(store: Store, workspace: Workspace, principal: Principal, name: str, needed: str,
                       action: str | None = None, *, hide_unreadable: bool = False) -> Package:
     """The package, if the credentials may do `action` (by default the one `needed` implies) on it.
 
-    `hide_unreadable` (the pages): a package on whose repository the viewer has no role is
-    reported missing (404), as the pages never show what one may not read.
+    `hide_unreadable` (the pages): a package the viewer may not read is reported missing (404),
+    as the pages never show what one may not read.
     """
     package = await store.package(workspace.slug, name) if REPOSITORY_RE.match(name) else None
-    if hide_unreadable and (package is None or principal.role_on(package.repository) is None):
+    if hide_unreadable and (package is None or not allows(principal, package.repository, "read", "pull")):
         raise RegistryError("NAME_UNKNOWN", f"no package {name!r} in workspace {workspace.slug!r}")
     check_package(principal, f"{workspace.slug}/{name}", name, package, needed, action=action)
     assert package is not None
@@ -77,7 +81,7 @@ async def visible_packages(store: Store, workspace: Workspace, principal: Princi
     packages = await store.db(store.meta.packages, workspace.slug)
     return [
         p for p in packages
-        if principal.role_on(p.repository) is not None
+        if allows(principal, p.repository, "read", "pull")
         and (repository is None or p.repository == repository)
         and (project is None or workspace.repositories.get(p.repository) == project)
         and contains in p.name
@@ -96,9 +100,9 @@ async def create_package(store: Store, workspace: Workspace, principal: Principa
         )
     if not isinstance(repository, str) or repository not in workspace.repositories:
         raise RegistryError("INVALID_REQUEST", f"repository must be one of the workspace's repositories, got {repository!r}")
-    if principal.role_on(repository) != "admin":
-        raise RegistryError("DENIED", f"creating a package needs admin permission on repository '{repository}'")
-    if "delete" not in principal.actions:
+    if not allows(principal, repository, "admin", "delete"):
+        if not role_at_least(principal.role_on(repository), "admin"):
+            raise RegistryError("DENIED", f"creating a package needs admin permission on repository '{repository}'")
         raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what="creating a package"))
     package = await store.db(store.meta.create_package, workspace.slug, name, repository)
     if package is None:
@@ -191,7 +195,7 @@ async def delete_package(store: Store, collector: Collector, package: Package) -
 
 
 async def storage_report(store: Store, collector: Collector, workspace: Workspace, principal: Principal) -> dict:
-    if principal.best_role() is None:
+    if not allows_somewhere(principal, "read", "pull"):
         raise RegistryError("DENIED", "storage figures need a role on at least one repository of the workspace")
     figures = await store.db(storage, store.meta, workspace.slug, store.config.grace_seconds)
     last = collector.last.get(workspace.slug)
@@ -206,10 +210,7 @@ async def storage_report(store: Store, collector: Collector, workspace: Workspac
 
 async def collect_now(collector: Collector, workspace: Workspace, principal: Principal) -> dict:
     """Run a collection now and return its result (an extension for tests and operators)."""
-    if not role_at_least(principal.best_role(), "admin"):
-        raise RegistryError("DENIED", "running a collection needs admin permission on a repository of the workspace")
-    if "delete" not in principal.actions:
-        raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what="running a collection"))
+    require_admin_somewhere(principal, "running a collection")
     collector.schedule(workspace.slug)
     await collector.wait_idle(workspace.slug)
     last = collector.last.get(workspace.slug)

@@ -7,8 +7,8 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from ..access import repository_or_error
-from ..auth import Claims, can
+from ..access import allows, repository_or_error
+from ..auth import Claims
 from ..errors import RegistryError
 from ..metadata import Package
 from ..names import is_upload_id
@@ -104,7 +104,9 @@ class UploadHandlers:
             return None
         source_package = await self.store.package(origin.workspace, origin.package)
         principal = claims.principal(self.store.config, origin.workspace)
-        if source_package is None or principal is None or not can(principal.role_on(source_package.repository), "pull"):
+        if source_package is None or principal is None:
+            return None
+        if not allows(principal, source_package.repository, "read", "pull"):
             return None
         if await self.store.blob(source_package, digest) is None:
             return None
