@@ -23,6 +23,7 @@ from . import pipeline_credentials
 from .config import ALL_ACTIONS, ROLE_RANK, Config, Member, sha256_hex
 
 KNOWN_ACTIONS = frozenset({"pull", "push", "delete", "*"})
+WWW_BASIC = {"WWW-Authenticate": 'Basic realm="crg-emulator"'}  # the challenge wherever Basic credentials are due
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep and user else None
 
 
-def identify(config: Config, root: Path | None, username: str, token: str, workspace: str | None = None) -> list[Principal]:
+def identify(config: Config, root: Path | None, username: str, token: str,
+             workspace: str | None = None) -> list[Principal]:
     """The principals these credentials are, one per workspace where they are valid (only `workspace` when given).
 
     Every candidate is compared, hit or miss, so timing says nothing about which exist. Right
@@ -217,6 +219,8 @@ class TokenIssuer:
                 access[str(entry.get("name"))] = frozenset(entry.get("actions", []))
         workspaces = raw.get("workspaces", [])
         credentials = raw.get("credentials", {})
-        credentials = {str(k): v for k, v in credentials.items() if isinstance(v, dict)} if isinstance(credentials, dict) else {}
+        if not isinstance(credentials, dict):
+            credentials = {}
+        credentials = {str(k): v for k, v in credentials.items() if isinstance(v, dict)}
         return Claims(str(raw.get("sub", "")), access,
                       frozenset(map(str, workspaces if isinstance(workspaces, list) else [])), credentials)

@@ -229,10 +229,17 @@ def parse_config(data: Any, source: str = "config") -> Config:
     auth = _mapping(data.get("auth"), "auth", problems)
     config = Config(
         workspaces=workspaces,
-        max_layer_bytes=int(_number(limits.get("max_layer_bytes"), "limits.max_layer_bytes", problems, DEFAULT_MAX_LAYER_BYTES, 1)),
-        upload_timeout_seconds=_number(limits.get("upload_timeout_seconds"), "limits.upload_timeout_seconds", problems, DEFAULT_UPLOAD_TIMEOUT_SECONDS, 1),
+        max_layer_bytes=int(_number(
+            limits.get("max_layer_bytes"), "limits.max_layer_bytes", problems, DEFAULT_MAX_LAYER_BYTES, 1
+        )),
+        upload_timeout_seconds=_number(
+            limits.get("upload_timeout_seconds"), "limits.upload_timeout_seconds", problems,
+            DEFAULT_UPLOAD_TIMEOUT_SECONDS, 1,
+        ),
         grace_seconds=_number(gc.get("grace_seconds"), "gc.grace_seconds", problems, DEFAULT_GRACE_SECONDS, 0),
-        token_ttl_seconds=_number(auth.get("token_ttl_seconds"), "auth.token_ttl_seconds", problems, DEFAULT_TOKEN_TTL_SECONDS, 1),
+        token_ttl_seconds=_number(
+            auth.get("token_ttl_seconds"), "auth.token_ttl_seconds", problems, DEFAULT_TOKEN_TTL_SECONDS, 1
+        ),
     )
     if problems:
         raise ConfigError(f"{source} has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))

@@ -1,14 +1,14 @@
-"""The storage layer the HTTP handlers call: packages, blobs, uploads and manifests.
+"""The storage layer's one door: what the handlers, the management API and the pages call.
 
-Metadata calls run on one dedicated thread (serialised, never blocking the event loop);
-hashing and file writes run on an I/O pool. A per-workspace lock orders the two moments
-where files and rows must change together: a verified upload moving into place, and a
-collection deleting a blob.
+Nothing outside the storage layer (this module, `metadata/`, `blobfiles.py`, `uploads.py` and the
+collection in `gc.py`) touches the database or the blob files. Metadata calls run on one
+dedicated thread (serialised, never blocking the event loop); hashing and file writes run on an
+I/O pool. A per-workspace lock orders the two moments where files and rows must change together:
+a verified upload moving into place, and a collection deleting a blob.
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -17,13 +17,15 @@ from typing import AsyncIterator, Callable, TypeVar
 
 from .blobfiles import BlobFiles
 from .config import Config
+from .digests import digest_of
 from .errors import RegistryError
 from .manifests import ParsedManifest, parse_manifest
-from .metadata import BlobRecord, ManifestRecord, Metadata, Package
+from .metadata import BlobRecord, ManifestRecord, Metadata, Package, PackageContents, PackageFigures, StorageFigures
 from .names import parse_reference
 from .uploads import BodyInterrupted, UploadSession, append_stream, new_upload_id, too_large
 
 T = TypeVar("T")
+METADATA_FILE = "metadata.db"
 
 
 class Store:
@@ -32,11 +34,12 @@ class Store:
         self.config = config
         root.mkdir(parents=True, exist_ok=True)
         self.files = BlobFiles(root)
-        self.meta = Metadata(root / "metadata.db")
+        self.meta = Metadata(root / METADATA_FILE)
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="metadata")
         self.io = ThreadPoolExecutor(8, thread_name_prefix="blob-io")
         self.uploads: dict[str, UploadSession] = {}
         self.workspace_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Called with the workspace when a push or a delete leaves something unreferenced (app.py: a collection).
         self.on_dereference: Callable[[str], None] = lambda workspace: None
         self.files.purge_uploads()
         for workspace, digest in self.meta.interrupted_deletions():
@@ -62,6 +65,28 @@ class Store:
     async def package(self, workspace: str, name: str) -> Package | None:
         return await self.db(self.meta.package, workspace, name)
 
+    async def packages(self, workspace: str) -> list[Package]:
+        return await self.db(self.meta.packages, workspace)
+
+    async def create_package(self, workspace: str, name: str, repository: str) -> Package | None:
+        """None when a live package of that name exists already."""
+        return await self.db(self.meta.create_package, workspace, name, repository)
+
+    async def delete_package(self, package: Package) -> int:
+        """Delete the image and its tags (returns how many); its blobs wait for a collection."""
+        tags = await self.db(self.meta.delete_package, package)
+        self.on_dereference(package.workspace)
+        return tags
+
+    async def package_figures(self, packages: list[Package]) -> dict[int, PackageFigures]:
+        return await self.db(self.meta.package_figures, packages)
+
+    async def package_contents(self, package: Package) -> PackageContents:
+        return await self.db(self.meta.package_contents, package)
+
+    async def storage_figures(self, workspace: str) -> StorageFigures:
+        return await self.db(self.meta.storage_figures, workspace, self.config.grace_seconds)
+
     # -- blobs --------------------------------------------------------------------------
     async def blob(self, package: Package, digest: str, *, confirm: bool = False) -> BlobRecord | None:
         """A blob visible in the package; `confirm` (a HEAD) protects it from collection for the grace period."""
@@ -69,6 +94,10 @@ class Store:
 
     def blob_path(self, package: Package, digest: str) -> Path:
         return self.files.blob_path(package.workspace, digest)
+
+    async def read_blob(self, package: Package, digest: str) -> bytes:
+        """A small blob's bytes (an image config); OSError when its file cannot be read."""
+        return await self.run_io(self.blob_path(package, digest).read_bytes)
 
     async def mount(self, package: Package, digest: str) -> BlobRecord | None:
         return await self.db(self.meta.mount_blob, package, digest)
@@ -89,7 +118,9 @@ class Store:
         """The session, only for the package and member that started it and only while it lives."""
         session = self.uploads.get(upload_id)
         if session is None or session.package.id != package.id or session.username != username:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session unknown, finished or expired: start a new upload")
+            raise RegistryError(
+                "BLOB_UPLOAD_UNKNOWN", "upload session unknown, finished or expired: start a new upload"
+            )
         if time.time() > session.expires_at:
             self._drop_upload(session)
             raise RegistryError(
@@ -121,7 +152,8 @@ class Store:
             if start is not None and start != session.offset:
                 raise RegistryError(
                     "BLOB_UPLOAD_INVALID",
-                    f"chunk starts at {start} but the upload has {session.offset} bytes: send the next chunk from {session.offset}",
+                    f"chunk starts at {start} but the upload has {session.offset} bytes: "
+                    f"send the next chunk from {session.offset}",
                     status=416,  # the distribution spec's answer to an out-of-order chunk
                     headers={"Range": f"0-{max(session.offset - 1, 0)}"},
                 )
@@ -176,8 +208,9 @@ class Store:
             await self.cancel_upload(session)
             raise too_large(self.config.max_layer_bytes)
 
-    # -- manifests ----------------------------------------------------------------------
+    # -- manifests and tags -------------------------------------------------------------
     async def resolve(self, package: Package, reference: str) -> ManifestRecord | None:
+        """The manifest a tag or digest names; NameError_ for a reference that is neither."""
         tag, digest = parse_reference(reference)
         if tag is not None:
             digest = await self.db(self.meta.tag_digest, package, tag)
@@ -190,7 +223,7 @@ class Store:
     ) -> tuple[str, ParsedManifest]:
         tag, given_digest = parse_reference(reference)
         parsed = parse_manifest(body, content_type)
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        digest = digest_of(body)
         if given_digest is not None and given_digest != digest:
             raise RegistryError(
                 "DIGEST_INVALID", f"manifest body has digest {digest}, not the {given_digest} in the URL"
@@ -219,3 +252,10 @@ class Store:
             # The old manifest lost its tag: schedule a collection, as the registry does.
             self.on_dereference(package.workspace)
         return digest, parsed
+
+    async def delete_tag(self, package: Package, tag: str) -> bool:
+        """False when the package has no such tag; the manifest it left waits for a collection."""
+        deleted = await self.db(self.meta.delete_tag, package, tag)
+        if deleted:
+            self.on_dereference(package.workspace)
+        return deleted

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .access import ROLE_FOR_ACTION, allows
-from .auth import CredentialsExpired, Principal, Scope, TokenIssuer, identify, parse_basic, parse_scope
+from .auth import WWW_BASIC, CredentialsExpired, Principal, Scope, TokenIssuer, identify, parse_basic, parse_scope
 from .errors import RegistryError
 from .names import NameError_, parse_repository
 from .store import Store
@@ -31,19 +31,15 @@ class TokenHandler:
         creds = await self._credentials(request)
         if creds is None:
             raise RegistryError(
-                "UNAUTHORIZED", "credentials required: log in with your username and token",
-                headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'},
+                "UNAUTHORIZED", "credentials required: log in with your username and token", headers=WWW_BASIC
             )
         username, secret = creds
         try:
             principals = identify(self.store.config, self.store.root, username, secret)
         except CredentialsExpired as exc:
-            raise RegistryError("UNAUTHORIZED", str(exc), headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'}) from None
+            raise RegistryError("UNAUTHORIZED", str(exc), headers=WWW_BASIC) from None
         if not principals:
-            raise RegistryError(
-                "UNAUTHORIZED", "invalid username or token",
-                headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'},
-            )
+            raise RegistryError("UNAUTHORIZED", "invalid username or token", headers=WWW_BASIC)
         scopes = request.query.getall("scope", [])
         if request.method == "POST" and not scopes:
             form = await request.post()

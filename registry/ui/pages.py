@@ -232,17 +232,20 @@ class Pages:
             tag["platforms"] = await ops.platforms(self.store, package, tag["digest"])
         confirm, confirm_tag = request.query.get("confirm"), request.query.get("tag")
         if confirm == "delete-image" and not may_delete_image:
-            raise RegistryError("DENIED", f"deleting an image needs admin permission on repository '{package.repository}'"
-                                          " and credentials that may delete")
+            raise RegistryError("DENIED", f"deleting an image needs admin permission on repository "
+                                          f"'{package.repository}' and credentials that may delete")
         if confirm == "delete-tag":
             if not may_delete_tags:
-                raise RegistryError("DENIED", f"deleting a tag needs write permission on repository '{package.repository}'")
+                raise RegistryError(
+                    "DENIED", f"deleting a tag needs write permission on repository '{package.repository}'"
+                )
             if confirm_tag not in {t["name"] for t in tags}:
                 confirm = None
         return self.render(request, "image.html", {
             **self.nav(workspace, member), "image": details, "tags": shown, "page": page, "role": role,
             "can_delete_image": may_delete_image, "can_delete_tags": may_delete_tags,
-            "can_push": allows(member, package.repository, "write", "push"), "confirm": confirm, "confirm_tag": confirm_tag,
+            "can_push": allows(member, package.repository, "write", "push"),
+            "confirm": confirm, "confirm_tag": confirm_tag,
             "page_link": lambda n: "?" + urlencode({"page": n}),
         })
 
@@ -250,7 +253,7 @@ class Pages:
         workspace, member = await self.confirmed_delete(request)
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "admin", "delete",
                                         hide_unreadable=True)
-        tags = await ops.delete_package(self.store, self.collector, package)
+        tags = await ops.delete_package(self.store, package)
         return self.redirect(request, f"/ui/{workspace.slug}/packages", (
             f"Image {package.name} and its {tags} tag{'s' if tags != 1 else ''} deleted: they can no longer be pulled. "
             "The space they used comes back after cleanup runs (see Storage)."))
@@ -275,7 +278,7 @@ class Pages:
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "write", "delete",
                                         hide_unreadable=True)
         tag = request.match_info["tag"]
-        await ops.delete_tag(self.store, self.collector, package, tag)
+        await ops.delete_tag(self.store, package, tag)
         return self.redirect(request, f"/ui/{workspace.slug}/packages/{package.name}", (
             f"Tag {tag} deleted: it can no longer be pulled. "
             "Deleting a tag does not free storage at once; the space comes back after cleanup runs (see Storage)."))

@@ -14,7 +14,6 @@ from typing import AsyncIterator
 
 import pytest
 
-from registry import gc
 from registry.config import parse_config
 from registry.errors import RegistryError
 from registry.gc import Collector
@@ -113,7 +112,7 @@ def test_a_blob_uploaded_again_while_marked_for_deletion_survives_the_collection
         package = await store.package("acme", "my-container-app")
         digest = (await upload(store, package, b"shared layer")).digest
         # A collection chose the blob (unreferenced, past the grace period) ...
-        marked, _ = await store.db(gc.mark_blobs, store.meta, "acme", time.time() + 1)
+        marked, _ = await store.db(store.meta.mark_blobs, "acme", time.time() + 1)
         assert [d for d, _ in marked] == [digest]
         assert await store.blob(package, digest) is None  # a blob being deleted is never reported present
         # ... then a push uploads the same content again before the collection deletes it.
@@ -121,7 +120,7 @@ def test_a_blob_uploaded_again_while_marked_for_deletion_survives_the_collection
         assert await store.blob(package, digest) is not None
         # The collection re-checks under the workspace lock and must skip it.
         async with store.workspace_locks["acme"]:
-            assert await store.db(gc.still_marked, store.meta, "acme", [digest]) == []
+            assert await store.db(store.meta.still_marked, "acme", [digest]) == []
         result = await Collector(store).collect("acme")
         assert result.blobs_deleted == 0
         assert store.blob_path(package, digest).read_bytes() == b"shared layer"
@@ -176,8 +175,6 @@ async def push_image(store: Store, package, tag: str | None, layer: bytes) -> st
 
 
 def test_reclaimable_counts_what_a_collection_would_free(tmp_path: Path):
-    from registry.catalog import storage
-
     async def scenario(store: Store):
         package = await store.package("acme", "my-container-app")
         await push_image(store, package, "kept", b"k" * 100)
@@ -188,18 +185,18 @@ def test_reclaimable_counts_what_a_collection_would_free(tmp_path: Path):
                             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
                                            "digest": child, "size": child_size}]}).encode()
         await store.put_manifest(package, "multi", index, None)
-        figures = await store.db(storage, store.meta, "acme", 60)
-        assert (figures["reclaimable_bytes"], figures["reclaimable_blobs"]) == (0, 0)
+        figures = await store.storage_figures("acme")  # a grace period of 60 s
+        assert (figures.reclaimable_bytes, figures.reclaimable_blobs) == (0, 0)
 
         # A deleted tag's blobs are reclaimable at once, though its manifest is still stored;
         # an index's children count only once the index has lost its tag too.
-        await store.db(store.meta.delete_tag, package, "dropped")
-        figures = await store.db(storage, store.meta, "acme", 60)
-        assert (figures["reclaimable_bytes"], figures["reclaimable_blobs"]) == (2007, 2)
-        assert figures["reclaimable_now_bytes"] == 0  # all still inside the grace period
-        await store.db(store.meta.delete_tag, package, "multi")
-        figures = await store.db(storage, store.meta, "acme", 60)
-        assert (figures["reclaimable_bytes"], figures["reclaimable_blobs"]) == (2007 + 27, 4)
+        await store.delete_tag(package, "dropped")
+        figures = await store.storage_figures("acme")
+        assert (figures.reclaimable_bytes, figures.reclaimable_blobs) == (2007, 2)
+        assert figures.reclaimable_now_bytes == 0  # all still inside the grace period
+        await store.delete_tag(package, "multi")
+        figures = await store.storage_figures("acme")
+        assert (figures.reclaimable_bytes, figures.reclaimable_blobs) == (2007 + 27, 4)
     run(scenario, tmp_path)
 
 
@@ -207,7 +204,7 @@ def test_a_collection_deferring_an_untagged_manifest_comes_back_for_it(tmp_path:
     async def scenario(store: Store):
         package = await store.package("acme", "my-container-app")
         await push_image(store, package, "v1", b"x" * 100)
-        await store.db(store.meta.delete_tag, package, "v1")
+        await store.delete_tag(package, "v1")
         collector = Collector(store)
         result = await collector.collect("acme")
         assert (result.manifests_deleted, result.blobs_deleted) == (0, 0)
