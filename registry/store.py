@@ -22,7 +22,7 @@ from .errors import RegistryError
 from .manifests import ParsedManifest, parse_manifest
 from .metadata import BlobRecord, ManifestRecord, Metadata, Package, PackageContents, PackageFigures, StorageFigures
 from .names import parse_reference
-from .uploads import BodyInterrupted, UploadSession, append_stream, new_upload_id, too_large
+from .uploads import BodyInterrupted, Chunk, Progress, UploadSession, append_stream, new_upload_id, too_large
 
 T = TypeVar("T")
 METADATA_FILE = "metadata.db"
@@ -103,7 +103,12 @@ class Store:
         return await self.db(self.meta.mount_blob, package, digest)
 
     # -- uploads ------------------------------------------------------------------------
-    async def start_upload(self, package: Package, username: str) -> UploadSession:
+    # Each request is one call: it finds the session, makes every check in order, and appends
+    # under the session's lock. A body cut short keeps what arrived (the status says how much);
+    # any other failure (limit, time-out, disk) discards the whole session.
+    async def start_upload(self, package: Package, username: str, declared: int | None = None) -> UploadSession:
+        """A new session; `declared` (the POST's Content-Length) is refused at once when over the limit."""
+        self._check_fits(None, declared)
         upload_id = new_upload_id()
         path = self.files.upload_path(upload_id)
         file = await self.run_io(open, path, "xb")
@@ -129,66 +134,56 @@ class Store:
             )
         return session
 
-    def _drop_upload(self, session: UploadSession) -> None:
-        session.closed = True
-        self.uploads.pop(session.id, None)
-        try:
-            session.file.close()
-        finally:
-            self.files.discard_upload(session.id)
+    async def append_chunk(self, upload_id: str, package: Package, username: str, chunk: Chunk) -> Progress:
+        """A PATCH: the chunk must fit under the limit and start where the upload ends.
 
-    async def cancel_upload(self, session: UploadSession) -> None:
+        A chunk that declared a span and fell short is kept, whole, and answered with `short`:
+        the client resumes from the offset."""
+        session = self.upload(upload_id, package, username)
+        if chunk.invalid is not None:
+            raise chunk.invalid
+        async with session.lock:
+            self._check_fits(session, chunk.length)
+            try:
+                appended = await self._append(session, chunk.body, start=chunk.span[0] if chunk.span else None)
+            except BodyInterrupted as exc:
+                appended = exc.received
+        if chunk.span is not None and appended != chunk.span[1] - chunk.span[0] + 1:
+            return Progress(session.id, session.offset, (
+                f"Content-Range declared {chunk.span[1] - chunk.span[0] + 1} bytes but {appended} arrived; "
+                f"the upload keeps them: continue from byte {session.offset}"
+            ))
+        return Progress(session.id, session.offset)
+
+    async def finish_upload(self, upload_id: str, package: Package, username: str, chunk: Chunk) -> BlobRecord:
+        """A PUT: append its body (if any), verify `chunk.digest`, and make the blob visible."""
+        session = self.upload(upload_id, package, username)
+        if chunk.invalid is not None:
+            raise chunk.invalid
+        async with session.lock:
+            self._check_fits(session, chunk.length)
+            if chunk.length != 0:
+                await self._append(session, chunk.body)
+            return await self._commit(session, chunk.digest)
+
+    async def upload_blob(self, package: Package, username: str, chunk: Chunk) -> BlobRecord:
+        """A monolithic POST: the whole blob in one body, verified against `chunk.digest`."""
+        self._check_fits(None, chunk.length)
+        if chunk.invalid is not None:
+            raise chunk.invalid
+        session = await self.start_upload(package, username)
+        async with session.lock:
+            try:
+                await self._append(session, chunk.body)
+            except BodyInterrupted:
+                self._drop_upload(session)  # nobody can resume a monolithic upload
+                raise
+            return await self._commit(session, chunk.digest)
+
+    async def cancel_upload(self, upload_id: str, package: Package, username: str) -> None:
+        session = self.upload(upload_id, package, username)
         async with session.lock:
             self._drop_upload(session)
-
-    async def append(
-        self, session: UploadSession, chunks: AsyncIterator[bytes], *, start: int | None = None
-    ) -> int:
-        """Append a body. A body cut short keeps what arrived (the status says how much); any other
-        failure (limit, time-out, disk) discards the whole session."""
-        async with session.lock:
-            if session.closed:
-                raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
-            if start is not None and start != session.offset:
-                raise RegistryError(
-                    "BLOB_UPLOAD_INVALID",
-                    f"chunk starts at {start} but the upload has {session.offset} bytes: "
-                    f"send the next chunk from {session.offset}",
-                    status=416,  # the distribution spec's answer to an out-of-order chunk
-                    headers={"Range": f"0-{max(session.offset - 1, 0)}"},
-                )
-            try:
-                return await append_stream(
-                    session, chunks, max_bytes=self.config.max_layer_bytes, executor=self.io
-                )
-            except BodyInterrupted:
-                raise
-            except BaseException:
-                self._drop_upload(session)
-                raise
-
-    async def finish_upload(self, session: UploadSession, digest: str) -> BlobRecord:
-        """Verify the digest, then make the blob visible; a mismatch leaves nothing behind."""
-        async with session.lock:
-            if session.closed:
-                raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
-            self.uploads.pop(session.id, None)
-            session.closed = True
-            try:
-                await self.run_io(session.file.close)
-                actual = session.digest()
-                if actual != digest:
-                    raise RegistryError(
-                        "DIGEST_INVALID",
-                        f"uploaded content has digest {actual}, not the {digest} given: nothing was stored",
-                    )
-                package = session.package
-                async with self.workspace_locks[package.workspace]:
-                    await self.run_io(self.files.commit, session.id, package.workspace, digest)
-                    await self.db(self.meta.add_blob, package, digest, session.offset)
-            finally:
-                self.files.discard_upload(session.id)
-            return BlobRecord(digest, session.offset)
 
     def expire_uploads(self) -> int:
         now = time.time()
@@ -197,16 +192,64 @@ class Store:
             self._drop_upload(session)
         return len(expired)
 
-    def check_declared_size(self, size: int | None) -> None:
-        if size is not None and size > self.config.max_layer_bytes:
-            raise too_large(self.config.max_layer_bytes)
+    def _check_fits(self, session: UploadSession | None, declared: int | None) -> None:
+        """Refuse a declared length that takes the upload past the limit, and end the session:
+        its partial data can never become a layer, so it is discarded now."""
+        if declared is None or (session.offset if session else 0) + declared <= self.config.max_layer_bytes:
+            return
+        if session is not None:
+            self._drop_upload(session)
+        raise too_large(self.config.max_layer_bytes)
 
-    async def check_session_size(self, session: UploadSession, declared: int | None) -> None:
-        """Refuse a chunk whose declared length takes the upload past the limit, and end the
-        session: its partial data can never become a layer, so it is discarded now."""
-        if declared is not None and session.offset + declared > self.config.max_layer_bytes:
-            await self.cancel_upload(session)
-            raise too_large(self.config.max_layer_bytes)
+    async def _append(self, session: UploadSession, chunks: AsyncIterator[bytes], start: int | None = None) -> int:
+        """Append a body under the session's lock (the caller holds it); returns the bytes appended."""
+        if session.closed:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
+        if start is not None and start != session.offset:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID",
+                f"chunk starts at {start} but the upload has {session.offset} bytes: "
+                f"send the next chunk from {session.offset}",
+                status=416,  # the distribution spec's answer to an out-of-order chunk
+                headers={"Range": f"0-{max(session.offset - 1, 0)}"},
+            )
+        try:
+            return await append_stream(session, chunks, max_bytes=self.config.max_layer_bytes, executor=self.io)
+        except BodyInterrupted:
+            raise
+        except BaseException:
+            self._drop_upload(session)
+            raise
+
+    async def _commit(self, session: UploadSession, digest: str | None) -> BlobRecord:
+        """Verify the digest, then make the blob visible; a mismatch leaves nothing behind."""
+        if session.closed:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
+        self.uploads.pop(session.id, None)
+        session.closed = True
+        try:
+            await self.run_io(session.file.close)
+            actual = session.digest()
+            if actual != digest:
+                raise RegistryError(
+                    "DIGEST_INVALID",
+                    f"uploaded content has digest {actual}, not the {digest} given: nothing was stored",
+                )
+            package = session.package
+            async with self.workspace_locks[package.workspace]:
+                await self.run_io(self.files.commit, session.id, package.workspace, digest)
+                await self.db(self.meta.add_blob, package, digest, session.offset)
+        finally:
+            self.files.discard_upload(session.id)
+        return BlobRecord(digest, session.offset)
+
+    def _drop_upload(self, session: UploadSession) -> None:
+        session.closed = True
+        self.uploads.pop(session.id, None)
+        try:
+            session.file.close()
+        finally:
+            self.files.discard_upload(session.id)
 
     # -- manifests and tags -------------------------------------------------------------
     async def resolve(self, package: Package, reference: str) -> ManifestRecord | None:

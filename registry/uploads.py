@@ -39,6 +39,32 @@ def too_large(limit: int) -> RegistryError:
     )
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """A request body and what its headers declared, as the upload handlers parsed them.
+
+    `invalid` holds a header that did not parse. The store refuses it where the checks have
+    always refused it: after finding the session, before the size check (an unknown session is
+    what a client must hear first); for a monolithic upload, which has no session, after the
+    declared size.
+    """
+
+    body: AsyncIterator[bytes]
+    length: int | None = None  # Content-Length
+    span: tuple[int, int] | None = None  # Content-Range: first and last byte
+    digest: str | None = None  # the digest a finishing request gives
+    invalid: RegistryError | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an upload stands after a chunk; `short` says why a chunk that was kept is refused."""
+
+    upload_id: str
+    offset: int
+    short: str | None = None
+
+
 class BodyInterrupted(Exception):
     """A request body ended early; the `received` bytes that did arrive were kept in the session."""
 

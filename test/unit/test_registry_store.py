@@ -18,6 +18,7 @@ from registry.config import parse_config
 from registry.errors import RegistryError
 from registry.gc import Collector
 from registry.store import Store
+from registry.uploads import Chunk
 from test.registry_process import default_config
 
 
@@ -47,20 +48,28 @@ def run(coro_fn, tmp_path: Path, **changes):
     return asyncio.run(main())
 
 
+async def append(store: Store, session, *chunks: bytes):
+    return await store.append_chunk(session.id, session.package, session.username, Chunk(body(*chunks)))
+
+
+async def finish(store: Store, session, digest: str):
+    return await store.finish_upload(session.id, session.package, session.username, Chunk(body(), 0, digest=digest))
+
+
 async def upload(store: Store, package, data: bytes, *chunks: bytes):
     session = await store.start_upload(package, "pipelines")
-    await store.append(session, body(*(chunks or (data,))))
-    return await store.finish_upload(session, digest_of(data))
+    await append(store, session, *(chunks or (data,)))
+    return await finish(store, session, digest_of(data))
 
 
 def test_upload_becomes_visible_only_after_the_digest_is_verified(tmp_path: Path):
     async def scenario(store: Store):
         package = await store.package("acme", "my-container-app")
         session = await store.start_upload(package, "pipelines")
-        await store.append(session, body(b"hello ", b"world"))
+        await append(store, session, b"hello ", b"world")
         assert await store.blob(package, digest_of(b"hello world")) is None
         with pytest.raises(RegistryError) as exc:
-            await store.finish_upload(session, digest_of(b"something else"))
+            await finish(store, session, digest_of(b"something else"))
         assert exc.value.code == "DIGEST_INVALID"
         assert await store.blob(package, digest_of(b"hello world")) is None
         assert await store.blob(package, digest_of(b"something else")) is None
@@ -84,7 +93,7 @@ def test_streaming_past_the_limit_discards_the_session(tmp_path: Path):
         package = await store.package("acme", "my-container-app")
         session = await store.start_upload(package, "pipelines")
         with pytest.raises(RegistryError) as exc:
-            await store.append(session, body(b"x" * 600, b"x" * 600))
+            await append(store, session, b"x" * 600, b"x" * 600)
         assert exc.value.status == 413 and "1024 bytes" in exc.value.message
         assert list((tmp_path / "uploads").iterdir()) == []
         with pytest.raises(RegistryError) as exc:
