@@ -5,14 +5,14 @@ or pipeline credentials) with the one access rule (`access.allows`; for a packag
 `access.check_package`, as on /v2/) and raises `RegistryError`; the JSON API turns that into the
 OCI error form, the pages into an HTML page with the same status. The pages alone report a
 package the viewer may not read as missing (see `package_for`). Reads and writes go through the
-`Store`; `catalog` shapes the answers.
+`Store`; `views` shapes the answers.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from . import catalog
+from . import views
 from .access import allows, allows_somewhere, check_package
 from .auth import WWW_BASIC, CredentialsExpired, Principal, identify, role_at_least
 from .config import Config, Workspace
@@ -90,7 +90,7 @@ async def visible_packages(store: Store, workspace: Workspace, principal: Princi
 
 async def summaries(store: Store, workspace: Workspace, packages: list[Package]) -> list[dict]:
     figures = await store.package_figures(packages)
-    return [catalog.package_summary(p, figures[p.id], workspace.repositories.get(p.repository)) for p in packages]
+    return [views.package_summary(p, figures[p.id], workspace.repositories.get(p.repository)) for p in packages]
 
 
 async def create_package(store: Store, workspace: Workspace, principal: Principal, name: object,
@@ -119,7 +119,7 @@ async def create_package(store: Store, workspace: Workspace, principal: Principa
 
 async def details(store: Store, workspace: Workspace, package: Package) -> dict:
     contents = await store.package_contents(package)
-    return catalog.package_details(package, contents, workspace.repositories.get(package.repository))
+    return views.package_details(package, contents, workspace.repositories.get(package.repository))
 
 
 async def image_config(store: Store, package: Package, config_digest: str) -> dict | None:
@@ -138,8 +138,8 @@ async def tag_details(store: Store, package: Package, tag: str) -> dict:
     parsed = parse_manifest(record.body, record.media_type)
     if record.media_type in IMAGE_TYPES:
         config = await image_config(store, package, parsed.config.digest)
-        return catalog.image_tag_details(tag, record, parsed, config)
-    return catalog.index_tag_details(tag, record, parsed)
+        return views.image_tag_details(tag, record, parsed, config)
+    return views.index_tag_details(tag, record, parsed)
 
 
 async def platforms(store: Store, package: Package, digest: str) -> list[str]:
@@ -149,10 +149,10 @@ async def platforms(store: Store, package: Package, digest: str) -> list[str]:
         return []
     parsed = parse_manifest(record.body, record.media_type)
     if record.media_type in IMAGE_TYPES:
-        found = [catalog.platform(await image_config(store, package, parsed.config.digest))]
+        found = [views.platform(await image_config(store, package, parsed.config.digest))]
     else:
         found = [d.platform for d in parsed.manifests]
-    return [catalog.platform_name(p) for p in found if p]
+    return [views.platform_name(p) for p in found if p]
 
 
 async def delete_tag(store: Store, package: Package, tag: str) -> None:
@@ -170,7 +170,7 @@ async def storage_report(store: Store, collector: Collector, workspace: Workspac
     if not allows_somewhere(principal, "read", "pull"):
         raise RegistryError("DENIED", "storage figures need a role on at least one repository of the workspace")
     figures = await store.storage_figures(workspace.slug)
-    report = catalog.storage_report(workspace.slug, figures, store.config.grace_seconds)
+    report = views.storage_report(workspace.slug, figures, store.config.grace_seconds)
     last = collector.last.get(workspace.slug)
     report["gc"] = {
         "running": workspace.slug in collector.running,

@@ -1,4 +1,4 @@
-"""What the management API and the pages show of images, tags and storage: figures as JSON.
+"""What the management API and the pages show of images, tags and storage: figures shaped as JSON.
 
 Pure shaping: the figures come from the storage layer (`Store`), the checks from `management`.
 """
