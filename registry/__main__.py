@@ -15,7 +15,9 @@ from .server import parse_listen, serve, tls_context
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m registry", description="Emulator of the Bitbucket container registry")
+    parser = argparse.ArgumentParser(
+        prog="python3 -m registry", description="Emulator of the Bitbucket container registry"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the registry")
     s.add_argument("--listen", default="127.0.0.1:5000", help="HOST:PORT (default 127.0.0.1:5000; port 0 picks one)")
@@ -67,7 +69,9 @@ def pipeline_credentials(args: argparse.Namespace) -> int:
             if workspace is None:
                 problems.append(f"workspace {args.workspace!r} is not in {args.config}")
             elif args.repository not in workspace.repositories:
-                problems.append(f"repository {args.repository!r} is not in workspace {args.workspace!r} of {args.config}")
+                problems.append(
+                    f"repository {args.repository!r} is not in workspace {args.workspace!r} of {args.config}"
+                )
     if problems:
         print("registry: " + "; ".join(problems), file=sys.stderr)
         return 2

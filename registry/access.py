@@ -1,4 +1,8 @@
-"""Who may do what to which package: the decision every /v2/ request goes through."""
+"""Who may do what to which package: the one rule, for /v2/, the token endpoint, the management API and the pages.
+
+`allows` decides; `check_package` applies it to a package route and, when it refuses, says why
+(as much as the credentials may know); `decide` adds the bearer token's own grant for /v2/.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,7 +44,18 @@ def bearer_claims(issuer: TokenIssuer, header: str | None) -> Claims | None:
 
 ROLE_FOR_ACTION = {"pull": "read", "push": "write", "delete": "admin"}
 ACTION_FOR_ROLE = {role: action for action, role in ROLE_FOR_ACTION.items()}
-VERB_FOR_ROLE = {"read": "reading", "write": "pushing to or deleting tags of", "admin": "deleting or creating"}
+
+
+def allows(principal: Principal, repository: str | None, needed: str, action: str) -> bool:
+    """The rule: at least the `needed` role on the repository a package is linked to, and credentials
+    whose scopes allow `action` (read-scoped API tokens never delete; pipeline credentials only pull
+    and push)."""
+    return role_at_least(principal.role_on(repository), needed) and action in principal.actions
+
+
+def allows_somewhere(principal: Principal, needed: str, action: str) -> bool:
+    """`allows` on at least one repository of the workspace (creating a package, a collection, storage)."""
+    return any(allows(principal, repository, needed, action) for repository in principal.roles)
 
 
 def missing_package(workspace: str, package: str, hint: str = "") -> RegistryError:
@@ -54,10 +69,10 @@ def missing_package(workspace: str, package: str, hint: str = "") -> RegistryErr
 
 def check_package(principal: Principal, name: str, package_name: str, package: Package | None, needed: str,
                   hint: str = "", action: str | None = None) -> None:
-    """The one rule for every /v2/ route and every package route of the management API.
+    """`allows` for a package route of /v2/ or the management API; raise, saying as much as the credentials may know.
 
-    - Enough role on the package's repository: allowed, unless the credentials' scopes forbid
-      `action` (403 DENIED naming the missing scope; pipeline credentials only pull and push).
+    - Enough role on the package's repository but scopes that forbid `action`: 403 DENIED naming
+      the missing scope (pipeline credentials: that they only pull and push).
     - Otherwise, credentials that may push somewhere in the workspace are told the truth: a
       missing package is 404 NAME_UNKNOWN, an existing one is 403 DENIED naming its repository.
     - Everyone else gets 403 DENIED `requested access to the resource is denied`, the same
@@ -65,9 +80,10 @@ def check_package(principal: Principal, name: str, package_name: str, package: P
     """
     role = principal.role_on(package.repository) if package else None
     action = action or ACTION_FOR_ROLE[needed]
+    if allows(principal, package.repository if package else None, needed, action):
+        return
+    told = allows_somewhere(principal, "write", "push")  # may learn whether a package exists, and its repository
     if role_at_least(role, needed):
-        if action in principal.actions:
-            return
         if principal.kind == PIPELINE:
             raise RegistryError(
                 "DENIED",
@@ -81,16 +97,16 @@ def check_package(principal: Principal, name: str, package_name: str, package: P
             f"create an API token with write:package:bitbucket",
         )
     if package is None:
-        if principal.may_push_somewhere():
+        if told:
             raise missing_package(principal.workspace, package_name, hint)
         raise RegistryError("DENIED", GENERIC_DENIED)
-    if principal.kind == PIPELINE and principal.may_push_somewhere():
+    if principal.kind == PIPELINE and told:
         raise RegistryError(
             "DENIED",
             f"pipeline credentials for repository {principal.repository} reach only its packages; "
             f"package {name} is linked to repository {package.repository}",
         )
-    if role is not None or principal.may_push_somewhere():
+    if role is not None or told:
         raise RegistryError(
             "DENIED",
             f"{action} on {name} needs {needed} permission on repository '{package.repository}'; "

@@ -12,14 +12,12 @@ import json
 from aiohttp import web
 
 from . import management as ops
-from .auth import Principal, parse_basic
+from .auth import WWW_BASIC, Principal, parse_basic
 from .config import Workspace
 from .errors import RegistryError
 from .gc import Collector
 from .metadata import Package
 from .store import Store
-
-WWW_BASIC = ops.WWW_BASIC
 
 
 class ApiHandlers:
@@ -46,7 +44,9 @@ class ApiHandlers:
         slug = request.match_info["ws"]
         creds = parse_basic(request.headers.get("Authorization"))
         if creds is None:
-            raise RegistryError("UNAUTHORIZED", "HTTP Basic credentials (username and token) required", headers=WWW_BASIC)
+            raise RegistryError(
+                "UNAUTHORIZED", "HTTP Basic credentials (username and token) required", headers=WWW_BASIC
+            )
         principal = ops.basic_principal(self.store.config, self.store.root, slug, creds[0], creds[1])
         return self.store.config.workspaces[slug], principal
 
@@ -62,7 +62,8 @@ class ApiHandlers:
     async def list_packages(self, request: web.Request) -> web.Response:
         workspace, member = self._member(request)
         packages = await ops.visible_packages(
-            self.store, workspace, member, project=request.query.get("project"), repository=request.query.get("repository")
+            self.store, workspace, member,
+            project=request.query.get("project"), repository=request.query.get("repository"),
         )
         items = await ops.summaries(self.store, workspace, packages)
         return web.json_response({"workspace": workspace.slug, "packages": items})
@@ -72,7 +73,9 @@ class ApiHandlers:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RegistryError("INVALID_REQUEST", 'send JSON: {"name": "<image>", "repository": "<repo slug>"}') from None
+            raise RegistryError(
+                "INVALID_REQUEST", 'send JSON: {"name": "<image>", "repository": "<repo slug>"}'
+            ) from None
         body = body if isinstance(body, dict) else {}
         summary = await ops.create_package(self.store, workspace, member, body.get("name"), body.get("repository"))
         return web.json_response(summary, status=201)
@@ -83,7 +86,7 @@ class ApiHandlers:
 
     async def delete_package(self, request: web.Request) -> web.Response:
         _, _, package = await self._package(request, "admin")
-        tags = await ops.delete_package(self.store, self.collector, package)
+        tags = await ops.delete_package(self.store, package)
         return web.json_response({"deleted": package.name, "tags_deleted": tags})
 
     # -- tags ---------------------------------------------------------------------------
@@ -94,7 +97,7 @@ class ApiHandlers:
     async def delete_tag(self, request: web.Request) -> web.Response:
         _, _, package = await self._package(request, "write")
         tag = request.match_info["tag"]
-        await ops.delete_tag(self.store, self.collector, package, tag)
+        await ops.delete_tag(self.store, package, tag)
         return web.json_response({"deleted": tag, "package": package.name})
 
     # -- storage ------------------------------------------------------------------------

@@ -22,12 +22,8 @@ import jwt
 from . import pipeline_credentials
 from .config import ALL_ACTIONS, ROLE_RANK, Config, Member, sha256_hex
 
-ACTIONS_BY_ROLE = {
-    "read": frozenset({"pull"}),
-    "write": frozenset({"pull", "push"}),
-    "admin": frozenset({"pull", "push", "delete"}),
-}
 KNOWN_ACTIONS = frozenset({"pull", "push", "delete", "*"})
+WWW_BASIC = {"WWW-Authenticate": 'Basic realm="crg-emulator"'}  # the challenge wherever Basic credentials are due
 
 
 @dataclass(frozen=True)
@@ -62,10 +58,6 @@ class Principal:
     def best_role(self) -> str | None:
         ranked = sorted(self.roles.values(), key=ROLE_RANK.__getitem__)
         return ranked[-1] if ranked else None
-
-    def may_push_somewhere(self) -> bool:
-        """Such credentials are told whether a package exists and which repository it is linked to."""
-        return "push" in self.actions and role_at_least(self.best_role(), "write")
 
     def claim(self) -> dict:
         return {"kind": self.kind, "actions": sorted(self.actions), "repository": self.repository}
@@ -132,7 +124,8 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep and user else None
 
 
-def identify(config: Config, root: Path | None, username: str, token: str, workspace: str | None = None) -> list[Principal]:
+def identify(config: Config, root: Path | None, username: str, token: str,
+             workspace: str | None = None) -> list[Principal]:
     """The principals these credentials are, one per workspace where they are valid (only `workspace` when given).
 
     Every candidate is compared, hit or miss, so timing says nothing about which exist. Right
@@ -162,18 +155,9 @@ def identify(config: Config, root: Path | None, username: str, token: str, works
                       credential.repository, credential.expires_at)]
 
 
-def authenticate(config: Config, username: str, token: str, workspace: str | None = None) -> list[str]:
-    """Workspaces in which these (configured) credentials are valid (only `workspace` when given)."""
-    return [p.workspace for p in identify(config, None, username, token, workspace)]
-
-
 def _dummy_compare(token: str) -> None:
     Member("", "0" * 64, {}).match(token)
     return None
-
-
-def can(role: str | None, action: str) -> bool:
-    return role is not None and action in ACTIONS_BY_ROLE[role]
 
 
 def role_at_least(role: str | None, minimum: str) -> bool:
@@ -235,6 +219,8 @@ class TokenIssuer:
                 access[str(entry.get("name"))] = frozenset(entry.get("actions", []))
         workspaces = raw.get("workspaces", [])
         credentials = raw.get("credentials", {})
-        credentials = {str(k): v for k, v in credentials.items() if isinstance(v, dict)} if isinstance(credentials, dict) else {}
+        if not isinstance(credentials, dict):
+            credentials = {}
+        credentials = {str(k): v for k, v in credentials.items() if isinstance(v, dict)}
         return Claims(str(raw.get("sub", "")), access,
                       frozenset(map(str, workspaces if isinstance(workspaces, list) else [])), credentials)

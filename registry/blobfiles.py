@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+from .digests import ALGORITHM, digest_from_hex
 from .names import SHA256_HEX_RE, is_slug, is_upload_id
 
 
@@ -21,9 +22,9 @@ class BlobFiles:
 
     def blob_path(self, workspace: str, digest: str) -> Path:
         algorithm, _, hex_ = digest.partition(":")
-        if not is_slug(workspace) or algorithm != "sha256" or not SHA256_HEX_RE.match(hex_):
+        if not is_slug(workspace) or algorithm != ALGORITHM or not SHA256_HEX_RE.match(hex_):
             raise ValueError(f"refusing to build a path from {workspace!r} and {digest!r}")
-        return self.blobs / workspace / "sha256" / hex_[:2] / hex_
+        return self.blobs / workspace / ALGORITHM / hex_[:2] / hex_
 
     def upload_path(self, upload_id: str) -> Path:
         if not is_upload_id(upload_id):
@@ -58,7 +59,7 @@ class BlobFiles:
 
     def stored_files(self, workspace: str) -> list[str]:
         """Digests of the blob files present for a workspace (to find orphans left by a crash)."""
-        base = self.blobs / workspace / "sha256"
+        base = self.blobs / workspace / ALGORITHM
         if not base.is_dir():
             return []
-        return [f"sha256:{p.name}" for p in base.glob("*/*") if SHA256_HEX_RE.match(p.name)]
+        return [digest_from_hex(p.name) for p in base.glob("*/*") if SHA256_HEX_RE.match(p.name)]

@@ -52,9 +52,6 @@ class Member:
     roles: dict[str, str]  # repository slug -> role
     api_tokens: tuple[ApiToken, ...] = ()
 
-    def token_matches(self, token: str) -> bool:
-        return self.match(token) is not None
-
     def match(self, token: str) -> frozenset[str] | None:
         """The actions the given token's scopes allow, None when it is none of this member's tokens.
 
@@ -68,13 +65,6 @@ class Member:
             if hmac.compare_digest(given, hashed) and actions is not None and found is None:
                 found = actions
         return found
-
-    def role_on(self, repository: str | None) -> str | None:
-        return self.roles.get(repository) if repository else None
-
-    def best_role(self) -> str | None:
-        ranked = sorted(self.roles.values(), key=ROLE_RANK.__getitem__)
-        return ranked[-1] if ranked else None
 
 
 @dataclass(frozen=True)
@@ -239,10 +229,17 @@ def parse_config(data: Any, source: str = "config") -> Config:
     auth = _mapping(data.get("auth"), "auth", problems)
     config = Config(
         workspaces=workspaces,
-        max_layer_bytes=int(_number(limits.get("max_layer_bytes"), "limits.max_layer_bytes", problems, DEFAULT_MAX_LAYER_BYTES, 1)),
-        upload_timeout_seconds=_number(limits.get("upload_timeout_seconds"), "limits.upload_timeout_seconds", problems, DEFAULT_UPLOAD_TIMEOUT_SECONDS, 1),
+        max_layer_bytes=int(_number(
+            limits.get("max_layer_bytes"), "limits.max_layer_bytes", problems, DEFAULT_MAX_LAYER_BYTES, 1
+        )),
+        upload_timeout_seconds=_number(
+            limits.get("upload_timeout_seconds"), "limits.upload_timeout_seconds", problems,
+            DEFAULT_UPLOAD_TIMEOUT_SECONDS, 1,
+        ),
         grace_seconds=_number(gc.get("grace_seconds"), "gc.grace_seconds", problems, DEFAULT_GRACE_SECONDS, 0),
-        token_ttl_seconds=_number(auth.get("token_ttl_seconds"), "auth.token_ttl_seconds", problems, DEFAULT_TOKEN_TTL_SECONDS, 1),
+        token_ttl_seconds=_number(
+            auth.get("token_ttl_seconds"), "auth.token_ttl_seconds", problems, DEFAULT_TOKEN_TTL_SECONDS, 1
+        ),
     )
     if problems:
         raise ConfigError(f"{source} has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))

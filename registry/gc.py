@@ -9,6 +9,8 @@ the request that triggers it does not wait. Safety against concurrent pushes:
   for rows still marked, since a re-upload of the same content un-marks its row;
 - a blob marked `deleting` is reported absent, so clients upload it again rather than
   reference what is about to disappear.
+The collection belongs to the storage layer: it drives the metadata queries (metadata/collection.py)
+and the blob files itself, because only it knows which of its steps need the workspace lock.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from .metadata import Metadata
 from .store import Store
 
 log = logging.getLogger("registry.gc")
@@ -39,91 +40,6 @@ class CollectionResult:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def _unreferenced_clause() -> str:
-    return (
-        "NOT EXISTS (SELECT 1 FROM manifest_refs r JOIN packages p ON p.id = r.package_id"
-        " WHERE p.workspace = b.workspace AND r.kind = 'blob' AND r.target = b.digest)"
-    )
-
-
-def sweep_manifests(meta: Metadata, workspace: str, cutoff: float) -> int:
-    """Delete untagged manifests no index references and older than the cutoff, to a fixpoint."""
-    deleted = 0
-    for _ in range(8):  # an index of indexes is at most a few levels deep
-        with meta._write():
-            rows = meta.db.execute(
-                "SELECT m.package_id, m.digest FROM manifests m JOIN packages p ON p.id = m.package_id"
-                " WHERE p.workspace = ? AND m.touched_at < ?"
-                " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.package_id = m.package_id AND t.digest = m.digest)"
-                " AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.package_id = m.package_id"
-                "                 AND r.kind = 'manifest' AND r.target = m.digest)",
-                (workspace, cutoff),
-            ).fetchall()
-            for package_id, digest in rows:
-                meta.db.execute("DELETE FROM manifest_refs WHERE package_id = ? AND manifest_digest = ?", (package_id, digest))
-                meta.db.execute("DELETE FROM manifests WHERE package_id = ? AND digest = ?", (package_id, digest))
-        deleted += len(rows)
-        if not rows:
-            break
-    return deleted
-
-
-def mark_blobs(meta: Metadata, workspace: str, cutoff: float) -> tuple[list[tuple[str, int]], int]:
-    """Choose and mark unreferenced blobs past the grace period; also count the deferred ones."""
-    with meta._write():
-        marked = meta.db.execute(
-            f"SELECT b.digest, b.size FROM blobs b WHERE b.workspace = ? AND b.deleting = 0"
-            f" AND b.touched_at < ? AND {_unreferenced_clause()}",
-            (workspace, cutoff),
-        ).fetchall()
-        meta.db.executemany(
-            "UPDATE blobs SET deleting = 1 WHERE workspace = ? AND digest = ?", [(workspace, d) for d, _ in marked]
-        )
-        deferred = meta.db.execute(
-            f"SELECT COUNT(*) FROM blobs b WHERE b.workspace = ? AND b.deleting = 0"
-            f" AND b.touched_at >= ? AND {_unreferenced_clause()}",
-            (workspace, cutoff),
-        ).fetchone()[0]
-    return marked, deferred
-
-
-def still_marked(meta: Metadata, workspace: str, digests: list[str]) -> list[str]:
-    marks = ",".join("?" * len(digests))
-    rows = meta.db.execute(
-        f"SELECT digest FROM blobs WHERE workspace = ? AND deleting = 1 AND digest IN ({marks})", (workspace, *digests)
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def forget_blobs(meta: Metadata, workspace: str, digests: list[str]) -> None:
-    with meta._write():
-        for digest in digests:
-            meta.forget_blob(workspace, digest)
-
-
-def known_digests(meta: Metadata, workspace: str) -> set[str]:
-    return {r[0] for r in meta.db.execute("SELECT digest FROM blobs WHERE workspace = ?", (workspace,))}
-
-
-def oldest_unreferenced(meta: Metadata, workspace: str) -> float | None:
-    """When the oldest thing a later collection could free was last touched: an unreferenced
-    blob, or an untagged manifest no index references (a deleted tag's manifest, whose blobs
-    only become unreferenced once it is swept)."""
-    blob = meta.db.execute(
-        f"SELECT MIN(b.touched_at) FROM blobs b WHERE b.workspace = ? AND b.deleting = 0 AND {_unreferenced_clause()}",
-        (workspace,),
-    ).fetchone()[0]
-    manifest = meta.db.execute(
-        "SELECT MIN(m.touched_at) FROM manifests m JOIN packages p ON p.id = m.package_id"
-        " WHERE p.workspace = ?"
-        " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.package_id = m.package_id AND t.digest = m.digest)"
-        " AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.package_id = m.package_id"
-        "                 AND r.kind = 'manifest' AND r.target = m.digest)",
-        (workspace,),
-    ).fetchone()[0]
-    return min((t for t in (blob, manifest) if t is not None), default=None)
 
 
 @dataclass
@@ -181,15 +97,15 @@ class Collector:
         store, meta = self.store, self.store.meta
         result = CollectionResult(workspace, time.time())
         cutoff = time.time() - store.config.grace_seconds
-        result.manifests_deleted = await store.db(sweep_manifests, meta, workspace, cutoff)
-        marked, result.deferred = await store.db(mark_blobs, meta, workspace, cutoff)
+        result.manifests_deleted = await store.db(meta.sweep_manifests, workspace, cutoff)
+        marked, result.deferred = await store.db(meta.mark_blobs, workspace, cutoff)
         for i in range(0, len(marked), BATCH):
             batch = marked[i:i + BATCH]
             async with store.workspace_locks[workspace]:
-                doomed = set(await store.db(still_marked, meta, workspace, [d for d, _ in batch]))
+                doomed = set(await store.db(meta.still_marked, workspace, [d for d, _ in batch]))
                 for digest in doomed:
                     await store.run_io(store.files.remove_blob, workspace, digest)
-                await store.db(forget_blobs, meta, workspace, list(doomed))
+                await store.db(meta.forget_blobs, workspace, list(doomed))
             sizes = dict(batch)
             result.blobs_deleted += len(doomed)
             result.freed_bytes += sum(sizes[d] for d in doomed)
@@ -200,7 +116,7 @@ class Collector:
         if result.blobs_deleted or result.manifests_deleted:
             log.info("collected %s: %d blobs (%d bytes), %d manifests", workspace,
                      result.blobs_deleted, result.freed_bytes, result.manifests_deleted)
-        oldest = await store.db(oldest_unreferenced, meta, workspace)
+        oldest = await store.db(meta.oldest_unreferenced, workspace)
         if oldest is not None:
             # Something is waiting out its grace period: come back when it has.
             self.schedule(workspace, max(1.0, oldest + store.config.grace_seconds - time.time() + 0.5))
@@ -211,7 +127,7 @@ class Collector:
         store = self.store
         async with store.workspace_locks[workspace]:
             on_disk = await store.run_io(store.files.stored_files, workspace)
-            known = await store.db(known_digests, store.meta, workspace)
+            known = await store.db(store.meta.known_digests, workspace)
             removed = 0
             for digest in set(on_disk) - known:
                 path = store.files.blob_path(workspace, digest)

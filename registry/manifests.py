@@ -105,11 +105,3 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     parsed = [_descriptor(m, f"manifests[{i}]") for i, m in enumerate(children)]
     return ParsedManifest(media_type, manifests=parsed)
 
-
-def media_type_of(body: bytes) -> str | None:
-    """Media type recorded in stored bytes (already validated when stored)."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    return doc.get("mediaType") if isinstance(doc, dict) else None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .digests import ALGORITHM
+
 # OCI distribution-spec grammar for repository names, tags and digests. Anchored with \Z,
 # not $: `$` also matches before a trailing newline, which would let "v1\n" or a digest
 # ending in "\n" through to the database and into file names.
@@ -63,8 +65,8 @@ def parse_digest(digest: str) -> str:
     if not m:
         raise NameError_("DIGEST_INVALID", f"invalid digest {digest!r}")
     algorithm, encoded = m.groups()
-    if algorithm != "sha256":
-        raise NameError_("DIGEST_INVALID", f"unsupported digest algorithm {algorithm!r}: use sha256")
+    if algorithm != ALGORITHM:
+        raise NameError_("DIGEST_INVALID", f"unsupported digest algorithm {algorithm!r}: use {ALGORITHM}")
     if not SHA256_HEX_RE.match(encoded):
         raise NameError_("DIGEST_INVALID", f"invalid sha256 digest {digest!r}")
     return digest

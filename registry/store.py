@@ -1,14 +1,14 @@
-"""The storage layer the HTTP handlers call: packages, blobs, uploads and manifests.
+"""The storage layer's one door: what the handlers, the management API and the pages call.
 
-Metadata calls run on one dedicated thread (serialised, never blocking the event loop);
-hashing and file writes run on an I/O pool. A per-workspace lock orders the two moments
-where files and rows must change together: a verified upload moving into place, and a
-collection deleting a blob.
+Nothing outside the storage layer (this module, `metadata/`, `blobfiles.py`, `uploads.py` and the
+collection in `gc.py`) touches the database or the blob files. Metadata calls run on one
+dedicated thread (serialised, never blocking the event loop); hashing and file writes run on an
+I/O pool. A per-workspace lock orders the two moments where files and rows must change together:
+a verified upload moving into place, and a collection deleting a blob.
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -17,13 +17,15 @@ from typing import AsyncIterator, Callable, TypeVar
 
 from .blobfiles import BlobFiles
 from .config import Config
+from .digests import digest_of
 from .errors import RegistryError
 from .manifests import ParsedManifest, parse_manifest
-from .metadata import BlobRecord, ManifestRecord, Metadata, Package
+from .metadata import BlobRecord, ManifestRecord, Metadata, Package, PackageContents, PackageFigures, StorageFigures
 from .names import parse_reference
-from .uploads import BodyInterrupted, UploadSession, append_stream, new_upload_id, too_large
+from .uploads import BodyInterrupted, Chunk, Progress, UploadSession, append_stream, new_upload_id, too_large
 
 T = TypeVar("T")
+METADATA_FILE = "metadata.db"
 
 
 class Store:
@@ -32,11 +34,12 @@ class Store:
         self.config = config
         root.mkdir(parents=True, exist_ok=True)
         self.files = BlobFiles(root)
-        self.meta = Metadata(root / "metadata.db")
+        self.meta = Metadata(root / METADATA_FILE)
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="metadata")
         self.io = ThreadPoolExecutor(8, thread_name_prefix="blob-io")
         self.uploads: dict[str, UploadSession] = {}
         self.workspace_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Called with the workspace when a push or a delete leaves something unreferenced (app.py: a collection).
         self.on_dereference: Callable[[str], None] = lambda workspace: None
         self.files.purge_uploads()
         for workspace, digest in self.meta.interrupted_deletions():
@@ -62,6 +65,28 @@ class Store:
     async def package(self, workspace: str, name: str) -> Package | None:
         return await self.db(self.meta.package, workspace, name)
 
+    async def packages(self, workspace: str) -> list[Package]:
+        return await self.db(self.meta.packages, workspace)
+
+    async def create_package(self, workspace: str, name: str, repository: str) -> Package | None:
+        """None when a live package of that name exists already."""
+        return await self.db(self.meta.create_package, workspace, name, repository)
+
+    async def delete_package(self, package: Package) -> int:
+        """Delete the image and its tags (returns how many); its blobs wait for a collection."""
+        tags = await self.db(self.meta.delete_package, package)
+        self.on_dereference(package.workspace)
+        return tags
+
+    async def package_figures(self, packages: list[Package]) -> dict[int, PackageFigures]:
+        return await self.db(self.meta.package_figures, packages)
+
+    async def package_contents(self, package: Package) -> PackageContents:
+        return await self.db(self.meta.package_contents, package)
+
+    async def storage_figures(self, workspace: str) -> StorageFigures:
+        return await self.db(self.meta.storage_figures, workspace, self.config.grace_seconds)
+
     # -- blobs --------------------------------------------------------------------------
     async def blob(self, package: Package, digest: str, *, confirm: bool = False) -> BlobRecord | None:
         """A blob visible in the package; `confirm` (a HEAD) protects it from collection for the grace period."""
@@ -70,11 +95,20 @@ class Store:
     def blob_path(self, package: Package, digest: str) -> Path:
         return self.files.blob_path(package.workspace, digest)
 
+    async def read_blob(self, package: Package, digest: str) -> bytes:
+        """A small blob's bytes (an image config); OSError when its file cannot be read."""
+        return await self.run_io(self.blob_path(package, digest).read_bytes)
+
     async def mount(self, package: Package, digest: str) -> BlobRecord | None:
         return await self.db(self.meta.mount_blob, package, digest)
 
     # -- uploads ------------------------------------------------------------------------
-    async def start_upload(self, package: Package, username: str) -> UploadSession:
+    # Each request is one call: it finds the session, makes every check in order, and appends
+    # under the session's lock. A body cut short keeps what arrived (the status says how much);
+    # any other failure (limit, time-out, disk) discards the whole session.
+    async def start_upload(self, package: Package, username: str, declared: int | None = None) -> UploadSession:
+        """A new session; `declared` (the POST's Content-Length) is refused at once when over the limit."""
+        self._check_fits(None, declared)
         upload_id = new_upload_id()
         path = self.files.upload_path(upload_id)
         file = await self.run_io(open, path, "xb")
@@ -89,7 +123,9 @@ class Store:
         """The session, only for the package and member that started it and only while it lives."""
         session = self.uploads.get(upload_id)
         if session is None or session.package.id != package.id or session.username != username:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session unknown, finished or expired: start a new upload")
+            raise RegistryError(
+                "BLOB_UPLOAD_UNKNOWN", "upload session unknown, finished or expired: start a new upload"
+            )
         if time.time() > session.expires_at:
             self._drop_upload(session)
             raise RegistryError(
@@ -97,6 +133,115 @@ class Store:
                 f"upload session expired: uploads must finish within {self.config.upload_timeout_seconds:g} s",
             )
         return session
+
+    async def append_chunk(self, upload_id: str, package: Package, username: str, chunk: Chunk) -> Progress:
+        """A PATCH: the chunk must fit under the limit and start where the upload ends.
+
+        A chunk that declared a span and fell short is kept, whole, and answered with `short`:
+        the client resumes from the offset."""
+        session = self.upload(upload_id, package, username)
+        if chunk.invalid is not None:
+            raise chunk.invalid
+        async with session.lock:
+            self._check_fits(session, chunk.length)
+            try:
+                appended = await self._append(session, chunk.body, start=chunk.span[0] if chunk.span else None)
+            except BodyInterrupted as exc:
+                appended = exc.received
+        if chunk.span is not None and appended != chunk.span[1] - chunk.span[0] + 1:
+            return Progress(session.id, session.offset, (
+                f"Content-Range declared {chunk.span[1] - chunk.span[0] + 1} bytes but {appended} arrived; "
+                f"the upload keeps them: continue from byte {session.offset}"
+            ))
+        return Progress(session.id, session.offset)
+
+    async def finish_upload(self, upload_id: str, package: Package, username: str, chunk: Chunk) -> BlobRecord:
+        """A PUT: append its body (if any), verify `chunk.digest`, and make the blob visible."""
+        session = self.upload(upload_id, package, username)
+        if chunk.invalid is not None:
+            raise chunk.invalid
+        async with session.lock:
+            self._check_fits(session, chunk.length)
+            if chunk.length != 0:
+                await self._append(session, chunk.body)
+            return await self._commit(session, chunk.digest)
+
+    async def upload_blob(self, package: Package, username: str, chunk: Chunk) -> BlobRecord:
+        """A monolithic POST: the whole blob in one body, verified against `chunk.digest`."""
+        self._check_fits(None, chunk.length)
+        if chunk.invalid is not None:
+            raise chunk.invalid
+        session = await self.start_upload(package, username)
+        async with session.lock:
+            try:
+                await self._append(session, chunk.body)
+            except BodyInterrupted:
+                self._drop_upload(session)  # nobody can resume a monolithic upload
+                raise
+            return await self._commit(session, chunk.digest)
+
+    async def cancel_upload(self, upload_id: str, package: Package, username: str) -> None:
+        session = self.upload(upload_id, package, username)
+        async with session.lock:
+            self._drop_upload(session)
+
+    def expire_uploads(self) -> int:
+        now = time.time()
+        expired = [s for s in self.uploads.values() if now > s.expires_at and not s.lock.locked()]
+        for session in expired:
+            self._drop_upload(session)
+        return len(expired)
+
+    def _check_fits(self, session: UploadSession | None, declared: int | None) -> None:
+        """Refuse a declared length that takes the upload past the limit, and end the session:
+        its partial data can never become a layer, so it is discarded now."""
+        if declared is None or (session.offset if session else 0) + declared <= self.config.max_layer_bytes:
+            return
+        if session is not None:
+            self._drop_upload(session)
+        raise too_large(self.config.max_layer_bytes)
+
+    async def _append(self, session: UploadSession, chunks: AsyncIterator[bytes], start: int | None = None) -> int:
+        """Append a body under the session's lock (the caller holds it); returns the bytes appended."""
+        if session.closed:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
+        if start is not None and start != session.offset:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID",
+                f"chunk starts at {start} but the upload has {session.offset} bytes: "
+                f"send the next chunk from {session.offset}",
+                status=416,  # the distribution spec's answer to an out-of-order chunk
+                headers={"Range": f"0-{max(session.offset - 1, 0)}"},
+            )
+        try:
+            return await append_stream(session, chunks, max_bytes=self.config.max_layer_bytes, executor=self.io)
+        except BodyInterrupted:
+            raise
+        except BaseException:
+            self._drop_upload(session)
+            raise
+
+    async def _commit(self, session: UploadSession, digest: str | None) -> BlobRecord:
+        """Verify the digest, then make the blob visible; a mismatch leaves nothing behind."""
+        if session.closed:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
+        self.uploads.pop(session.id, None)
+        session.closed = True
+        try:
+            await self.run_io(session.file.close)
+            actual = session.digest()
+            if actual != digest:
+                raise RegistryError(
+                    "DIGEST_INVALID",
+                    f"uploaded content has digest {actual}, not the {digest} given: nothing was stored",
+                )
+            package = session.package
+            async with self.workspace_locks[package.workspace]:
+                await self.run_io(self.files.commit, session.id, package.workspace, digest)
+                await self.db(self.meta.add_blob, package, digest, session.offset)
+        finally:
+            self.files.discard_upload(session.id)
+        return BlobRecord(digest, session.offset)
 
     def _drop_upload(self, session: UploadSession) -> None:
         session.closed = True
@@ -106,78 +251,9 @@ class Store:
         finally:
             self.files.discard_upload(session.id)
 
-    async def cancel_upload(self, session: UploadSession) -> None:
-        async with session.lock:
-            self._drop_upload(session)
-
-    async def append(
-        self, session: UploadSession, chunks: AsyncIterator[bytes], *, start: int | None = None
-    ) -> int:
-        """Append a body. A body cut short keeps what arrived (the status says how much); any other
-        failure (limit, time-out, disk) discards the whole session."""
-        async with session.lock:
-            if session.closed:
-                raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
-            if start is not None and start != session.offset:
-                raise RegistryError(
-                    "BLOB_UPLOAD_INVALID",
-                    f"chunk starts at {start} but the upload has {session.offset} bytes: send the next chunk from {session.offset}",
-                    status=416,  # the distribution spec's answer to an out-of-order chunk
-                    headers={"Range": f"0-{max(session.offset - 1, 0)}"},
-                )
-            try:
-                return await append_stream(
-                    session, chunks, max_bytes=self.config.max_layer_bytes, executor=self.io
-                )
-            except BodyInterrupted:
-                raise
-            except BaseException:
-                self._drop_upload(session)
-                raise
-
-    async def finish_upload(self, session: UploadSession, digest: str) -> BlobRecord:
-        """Verify the digest, then make the blob visible; a mismatch leaves nothing behind."""
-        async with session.lock:
-            if session.closed:
-                raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
-            self.uploads.pop(session.id, None)
-            session.closed = True
-            try:
-                await self.run_io(session.file.close)
-                actual = session.digest()
-                if actual != digest:
-                    raise RegistryError(
-                        "DIGEST_INVALID",
-                        f"uploaded content has digest {actual}, not the {digest} given: nothing was stored",
-                    )
-                package = session.package
-                async with self.workspace_locks[package.workspace]:
-                    await self.run_io(self.files.commit, session.id, package.workspace, digest)
-                    await self.db(self.meta.add_blob, package, digest, session.offset)
-            finally:
-                self.files.discard_upload(session.id)
-            return BlobRecord(digest, session.offset)
-
-    def expire_uploads(self) -> int:
-        now = time.time()
-        expired = [s for s in self.uploads.values() if now > s.expires_at and not s.lock.locked()]
-        for session in expired:
-            self._drop_upload(session)
-        return len(expired)
-
-    def check_declared_size(self, size: int | None) -> None:
-        if size is not None and size > self.config.max_layer_bytes:
-            raise too_large(self.config.max_layer_bytes)
-
-    async def check_session_size(self, session: UploadSession, declared: int | None) -> None:
-        """Refuse a chunk whose declared length takes the upload past the limit, and end the
-        session: its partial data can never become a layer, so it is discarded now."""
-        if declared is not None and session.offset + declared > self.config.max_layer_bytes:
-            await self.cancel_upload(session)
-            raise too_large(self.config.max_layer_bytes)
-
-    # -- manifests ----------------------------------------------------------------------
+    # -- manifests and tags -------------------------------------------------------------
     async def resolve(self, package: Package, reference: str) -> ManifestRecord | None:
+        """The manifest a tag or digest names; NameError_ for a reference that is neither."""
         tag, digest = parse_reference(reference)
         if tag is not None:
             digest = await self.db(self.meta.tag_digest, package, tag)
@@ -190,7 +266,7 @@ class Store:
     ) -> tuple[str, ParsedManifest]:
         tag, given_digest = parse_reference(reference)
         parsed = parse_manifest(body, content_type)
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        digest = digest_of(body)
         if given_digest is not None and given_digest != digest:
             raise RegistryError(
                 "DIGEST_INVALID", f"manifest body has digest {digest}, not the {given_digest} in the URL"
@@ -219,3 +295,10 @@ class Store:
             # The old manifest lost its tag: schedule a collection, as the registry does.
             self.on_dereference(package.workspace)
         return digest, parsed
+
+    async def delete_tag(self, package: Package, tag: str) -> bool:
+        """False when the package has no such tag; the manifest it left waits for a collection."""
+        deleted = await self.db(self.meta.delete_tag, package, tag)
+        if deleted:
+            self.on_dereference(package.workspace)
+        return deleted

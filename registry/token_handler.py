@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .auth import ACTIONS_BY_ROLE, CredentialsExpired, Principal, Scope, TokenIssuer, identify, parse_basic, parse_scope
+from .access import ROLE_FOR_ACTION, allows
+from .auth import WWW_BASIC, CredentialsExpired, Principal, Scope, TokenIssuer, identify, parse_basic, parse_scope
 from .errors import RegistryError
 from .names import NameError_, parse_repository
 from .store import Store
@@ -30,19 +31,15 @@ class TokenHandler:
         creds = await self._credentials(request)
         if creds is None:
             raise RegistryError(
-                "UNAUTHORIZED", "credentials required: log in with your username and token",
-                headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'},
+                "UNAUTHORIZED", "credentials required: log in with your username and token", headers=WWW_BASIC
             )
         username, secret = creds
         try:
             principals = identify(self.store.config, self.store.root, username, secret)
         except CredentialsExpired as exc:
-            raise RegistryError("UNAUTHORIZED", str(exc), headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'}) from None
+            raise RegistryError("UNAUTHORIZED", str(exc), headers=WWW_BASIC) from None
         if not principals:
-            raise RegistryError(
-                "UNAUTHORIZED", "invalid username or token",
-                headers={"WWW-Authenticate": 'Basic realm="crg-emulator"'},
-            )
+            raise RegistryError("UNAUTHORIZED", "invalid username or token", headers=WWW_BASIC)
         scopes = request.query.getall("scope", [])
         if request.method == "POST" and not scopes:
             form = await request.post()
@@ -53,7 +50,7 @@ class TokenHandler:
         return web.json_response(body)
 
     async def _grant(self, principals: dict[str, Principal], text: str) -> Scope | None:
-        """The requested actions, intersected with the role on the package's repository and the token's scopes."""
+        """The requested actions the access rule allows on the package (none for a missing package)."""
         scope = parse_scope(text)
         if scope is None:
             return None
@@ -65,7 +62,8 @@ class TokenHandler:
         principal = principals.get(repository.workspace)
         if principal is not None:
             package = await self.store.package(repository.workspace, repository.package)
-            role = principal.role_on(package.repository) if package else None
-            if role is not None:
-                actions = scope.actions & ACTIONS_BY_ROLE[role] & principal.actions
+            if package is not None:
+                actions = frozenset(
+                    a for a in scope.actions if allows(principal, package.repository, ROLE_FOR_ACTION[a], a)
+                )
         return Scope(scope.type, scope.name, actions)

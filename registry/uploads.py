@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import AsyncIterator, BinaryIO
 
+from .digests import digest_from_hex, new_hasher
 from .errors import RegistryError
 from .metadata import Package
 
@@ -20,7 +21,7 @@ FLUSH_BYTES = 1024 * 1024
 IOV_MAX = 1024  # buffers per writev call (the Linux limit)
 
 
-def human_bytes(n: int) -> str:
+def in_binary_units(n: int) -> str:
     for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
@@ -32,10 +33,36 @@ def too_large(limit: int) -> RegistryError:
     # not know to be final, and a layer over the limit will never fit.
     return RegistryError(
         "DENIED",
-        f"layer exceeds the registry's limit of {limit} bytes ({human_bytes(limit)}) per layer",
+        f"layer exceeds the registry's limit of {limit} bytes ({in_binary_units(limit)}) per layer",
         status=413,
         detail={"max_layer_bytes": limit},
     )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A request body and what its headers declared, as the upload handlers parsed them.
+
+    `invalid` holds a header that did not parse. The store refuses it where the checks have
+    always refused it: after finding the session, before the size check (an unknown session is
+    what a client must hear first); for a monolithic upload, which has no session, after the
+    declared size.
+    """
+
+    body: AsyncIterator[bytes]
+    length: int | None = None  # Content-Length
+    span: tuple[int, int] | None = None  # Content-Range: first and last byte
+    digest: str | None = None  # the digest a finishing request gives
+    invalid: RegistryError | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an upload stands after a chunk; `short` says why a chunk that was kept is refused."""
+
+    upload_id: str
+    offset: int
+    short: str | None = None
 
 
 class BodyInterrupted(Exception):
@@ -54,7 +81,7 @@ class UploadSession:
     started_at: float
     expires_at: float
     file: BinaryIO
-    hasher: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    hasher: hashlib._Hash = field(default_factory=new_hasher)
     offset: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
@@ -78,7 +105,7 @@ class UploadSession:
                 views[0] = views[0][written:]
 
     def digest(self) -> str:
-        return "sha256:" + self.hasher.hexdigest()
+        return digest_from_hex(self.hasher.hexdigest())
 
 
 def new_upload_id() -> str:

@@ -47,7 +47,7 @@ def seed(root: Path, images: int, tags_per_image: int) -> None:
     files, meta = BlobFiles(root), Metadata(root / "metadata.db")
     repos = list(REPOSITORIES)
     try:
-        with meta._write():  # one transaction for the whole seed: Metadata has no public bulk writer
+        with meta.transaction():  # one transaction for the whole seed
             for i in range(images):
                 package = meta.create_package(WORKSPACE, f"img-{i:04d}", repos[i % len(repos)])
                 layer = _blob(files, meta, package, f"layer of image {i}".encode() * 64)

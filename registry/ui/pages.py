@@ -13,7 +13,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from .. import management as ops
-from ..auth import Principal, role_at_least
+from ..access import allows, allows_somewhere
+from ..auth import Principal
 from ..config import Workspace
 from ..errors import RegistryError
 from ..gc import Collector
@@ -128,12 +129,8 @@ class Pages:
         return workspace, member
 
     def nav(self, workspace: Workspace, member: Principal) -> dict:
-        return {
-            "workspace": workspace,
-            "member": member,
-            "can_create": "delete" in member.actions and any(r == "admin" for r in member.roles.values()),
-            "is_admin": "delete" in member.actions and role_at_least(member.best_role(), "admin"),
-        }
+        admin = allows_somewhere(member, "admin", "delete")  # creating a package, running a cleanup
+        return {"workspace": workspace, "member": member, "can_create": admin, "is_admin": admin}
 
     # -- login --------------------------------------------------------------------------
     async def index(self, request: web.Request) -> web.Response:
@@ -202,11 +199,8 @@ class Pages:
 
     def _create_page(self, request: web.Request, workspace: Workspace, member: Principal, values: dict,
                      error: str | None = None, status: int = 200) -> web.Response:
-        choices = sorted(r for r, role in member.roles.items() if role == "admin")
-        if not choices:
-            raise RegistryError("DENIED", "creating a package needs admin permission on a repository of the workspace")
-        if "delete" not in member.actions:
-            raise RegistryError("DENIED", ops.WRITE_SCOPE_MISSING.format(what="creating a package"))
+        ops.require_admin_somewhere(member, "creating a package")
+        choices = sorted(r for r in member.roles if allows(member, r, "admin", "delete"))
         return self.render(request, "create.html", {
             **self.nav(workspace, member), "choices": choices, "values": values, "error": error,
         }, status=status)
@@ -228,8 +222,8 @@ class Pages:
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "read",
                                         hide_unreadable=True)
         role = member.role_on(package.repository)
-        may_delete_image, may_delete_tags = (ops.may(member, package.repository, needed, "delete")
-                                             for needed in ("admin", "write"))
+        may_delete_image = allows(member, package.repository, "admin", "delete")
+        may_delete_tags = allows(member, package.repository, "write", "delete")
         details = await ops.details(self.store, workspace, package)
         tags = sorted(details["tags"], key=lambda t: (t["updated_at"] or "", t["name"]), reverse=True)
         page = page_of(len(tags), request.query.get("page"), PER_PAGE)
@@ -238,17 +232,20 @@ class Pages:
             tag["platforms"] = await ops.platforms(self.store, package, tag["digest"])
         confirm, confirm_tag = request.query.get("confirm"), request.query.get("tag")
         if confirm == "delete-image" and not may_delete_image:
-            raise RegistryError("DENIED", f"deleting an image needs admin permission on repository '{package.repository}'"
-                                          " and credentials that may delete")
+            raise RegistryError("DENIED", f"deleting an image needs admin permission on repository "
+                                          f"'{package.repository}' and credentials that may delete")
         if confirm == "delete-tag":
             if not may_delete_tags:
-                raise RegistryError("DENIED", f"deleting a tag needs write permission on repository '{package.repository}'")
+                raise RegistryError(
+                    "DENIED", f"deleting a tag needs write permission on repository '{package.repository}'"
+                )
             if confirm_tag not in {t["name"] for t in tags}:
                 confirm = None
         return self.render(request, "image.html", {
             **self.nav(workspace, member), "image": details, "tags": shown, "page": page, "role": role,
             "can_delete_image": may_delete_image, "can_delete_tags": may_delete_tags,
-            "can_push": ops.may(member, package.repository, "write", "push"), "confirm": confirm, "confirm_tag": confirm_tag,
+            "can_push": allows(member, package.repository, "write", "push"),
+            "confirm": confirm, "confirm_tag": confirm_tag,
             "page_link": lambda n: "?" + urlencode({"page": n}),
         })
 
@@ -256,7 +253,7 @@ class Pages:
         workspace, member = await self.confirmed_delete(request)
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "admin", "delete",
                                         hide_unreadable=True)
-        tags = await ops.delete_package(self.store, self.collector, package)
+        tags = await ops.delete_package(self.store, package)
         return self.redirect(request, f"/ui/{workspace.slug}/packages", (
             f"Image {package.name} and its {tags} tag{'s' if tags != 1 else ''} deleted: they can no longer be pulled. "
             "The space they used comes back after cleanup runs (see Storage)."))
@@ -266,7 +263,7 @@ class Pages:
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "read",
                                         hide_unreadable=True)
         role = member.role_on(package.repository)
-        may_delete = ops.may(member, package.repository, "write", "delete")
+        may_delete = allows(member, package.repository, "write", "delete")
         details = await ops.tag_details(self.store, package, request.match_info["tag"])
         confirm = request.query.get("confirm")
         if confirm == "delete-tag" and not may_delete:
@@ -281,7 +278,7 @@ class Pages:
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "write", "delete",
                                         hide_unreadable=True)
         tag = request.match_info["tag"]
-        await ops.delete_tag(self.store, self.collector, package, tag)
+        await ops.delete_tag(self.store, package, tag)
         return self.redirect(request, f"/ui/{workspace.slug}/packages/{package.name}", (
             f"Tag {tag} deleted: it can no longer be pulled. "
             "Deleting a tag does not free storage at once; the space comes back after cleanup runs (see Storage)."))

@@ -13,12 +13,10 @@ When the credentials allowed exactly the configured roles, the session says only
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from ..auth import MEMBER, PIPELINE, Principal
 from ..config import ALL_ACTIONS, ROLE_RANK, Config, Workspace
 from ..errors import RegistryError
-from ..management import principals
 from .session import Session
 
 AS_CONFIGURED = "as-configured"
@@ -37,21 +35,12 @@ def roles_of(config: Config, found: list[Principal]) -> dict[str, dict[str, str]
     }
 
 
-def login_roles(config: Config, username: str, token: str, root: Path | None = None) -> dict[str, dict[str, str]]:
-    """Workspace -> repository -> role for these credentials; empty when they are valid nowhere."""
-    return roles_of(config, principals(config, root, username, token))
-
-
 def session_roles_of(config: Config, username: str, found: list[Principal]) -> dict[str, dict[str, str] | str]:
     """What a session keeps of a login: per workspace, the roles or `AS_CONFIGURED`."""
     return {
         slug: AS_CONFIGURED if roles == _configured(config, slug, username) else roles
         for slug, roles in roles_of(config, found).items()
     }
-
-
-def session_roles(config: Config, username: str, token: str, root: Path | None = None) -> dict[str, dict[str, str] | str]:
-    return session_roles_of(config, username, principals(config, root, username, token))
 
 
 def _configured(config: Config, slug: str, username: str) -> dict[str, str]:

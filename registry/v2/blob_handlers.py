@@ -7,6 +7,8 @@ from ..errors import RegistryError
 from ..store import Store
 from .request_access import API_VERSION, RequestAccess, digest_param
 
+BLOB_TYPE = "application/octet-stream"  # what a blob is served as, whatever its media type in a manifest
+
 
 class BlobHandlers:
     def __init__(self, store: Store, access: RequestAccess) -> None:
@@ -26,7 +28,7 @@ class BlobHandlers:
         return web.Response(headers={
             **API_VERSION,
             "Content-Length": str(blob.size),
-            "Content-Type": "application/octet-stream",
+            "Content-Type": BLOB_TYPE,
             "Docker-Content-Digest": blob.digest,
             "Accept-Ranges": "bytes",
         })
@@ -36,5 +38,5 @@ class BlobHandlers:
         return web.FileResponse(
             self.store.blob_path(package, blob.digest),
             chunk_size=1024 * 1024,
-            headers={**API_VERSION, "Content-Type": "application/octet-stream", "Docker-Content-Digest": blob.digest},
+            headers={**API_VERSION, "Content-Type": BLOB_TYPE, "Docker-Content-Digest": blob.digest},
         )

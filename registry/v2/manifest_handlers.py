@@ -27,7 +27,9 @@ class ManifestHandlers:
         except NameError_ as exc:
             raise RegistryError(exc.code, str(exc)) from None
         if record is None:
-            raise RegistryError("MANIFEST_UNKNOWN", f"manifest {reference} is not in {package.workspace}/{package.name}")
+            raise RegistryError(
+                "MANIFEST_UNKNOWN", f"manifest {reference} is not in {package.workspace}/{package.name}"
+            )
         headers = {
             **API_VERSION,
             "Content-Type": record.media_type,

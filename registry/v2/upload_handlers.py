@@ -1,26 +1,21 @@
 """Blob uploads: `POST /v2/<name>/blobs/uploads/` (monolithic, chunked start, or a cross-package mount),
-and `GET`/`PATCH`/`PUT`/`DELETE` on a session."""
+and `GET`/`PATCH`/`PUT`/`DELETE` on a session. Each handler parses the request and makes one store call."""
 from __future__ import annotations
 
 import re
-from typing import AsyncIterator
 
 from aiohttp import web
 
-from ..access import repository_or_error
-from ..auth import Claims, can
+from ..access import allows, repository_or_error
+from ..auth import Claims
 from ..errors import RegistryError
 from ..metadata import Package
 from ..names import is_upload_id
 from ..store import Store
-from ..uploads import BodyInterrupted, UploadSession
+from ..uploads import Chunk
 from .request_access import API_VERSION, RequestAccess, content_length, digest_param
 
 CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?$")
-
-
-def _body(request: web.Request) -> AsyncIterator[bytes]:
-    return request.content.iter_any()
 
 
 def content_range(request: web.Request, length: int | None) -> tuple[int, int] | None:
@@ -34,10 +29,27 @@ def content_range(request: web.Request, length: int | None) -> tuple[int, int] |
     start, end = int(m.group(1)), int(m.group(2))
     if length is not None and length != end - start + 1:
         raise RegistryError(
-            "BLOB_UPLOAD_INVALID", f"Content-Range {value!r} spans {end - start + 1} bytes but Content-Length is {length}",
+            "BLOB_UPLOAD_INVALID",
+            f"Content-Range {value!r} spans {end - start + 1} bytes but Content-Length is {length}",
             status=416,
         )
     return start, end
+
+
+def parse_chunk(request: web.Request, *, finishing: bool) -> Chunk:
+    """The body with its Content-Length, and the digest (`finishing`) or the Content-Range; a header
+    that does not parse goes in `Chunk.invalid`, for the store to refuse in its turn."""
+    body = request.content.iter_any()
+    length = span = digest = None
+    try:
+        length = content_length(request)
+        if finishing:
+            digest = digest_param(request.query.get("digest"))
+        else:
+            span = content_range(request, length)
+    except RegistryError as exc:
+        return Chunk(body, length, span, digest, invalid=exc)
+    return Chunk(body, length, span, digest)
 
 
 class UploadHandlers:
@@ -46,13 +58,13 @@ class UploadHandlers:
         self.access = access
 
     @staticmethod
-    def _headers(request: web.Request, session: UploadSession) -> dict[str, str]:
+    def _headers(request: web.Request, upload_id: str, offset: int) -> dict[str, str]:
         name = request.match_info["name"]
         return {
             **API_VERSION,
-            "Location": f"/v2/{name}/blobs/uploads/{session.id}",
-            "Range": f"0-{max(session.offset - 1, 0)}",
-            "Docker-Upload-UUID": session.id,
+            "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+            "Range": f"0-{max(offset - 1, 0)}",
+            "Docker-Upload-UUID": upload_id,
         }
 
     @staticmethod
@@ -62,33 +74,24 @@ class UploadHandlers:
             **API_VERSION, "Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest,
         })
 
-    async def _session(self, request: web.Request) -> UploadSession:
-        """The caller's own session of this package, once access to push there is confirmed."""
+    async def _session(self, request: web.Request) -> tuple[str, Package, str]:
+        """(upload id, package, username) of a session request, once access to push there is confirmed."""
         package, claims = await self.access.package(request, "push")
         upload_id = request.match_info["upload_id"]
         if not is_upload_id(upload_id):
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session unknown")
-        return self.store.upload(upload_id, package, claims.subject)
+        return upload_id, package, claims.subject
 
     async def start(self, request: web.Request) -> web.Response:
         package, claims = await self.access.package(request, "push")
         mounted = await self._try_mount(request, package, claims)
         if mounted is not None:
             return self._created(request, mounted)
-        self.store.check_declared_size(content_length(request))
-        digest = request.query.get("digest")
-        if digest is not None:
-            digest = digest_param(digest)
-        session = await self.store.start_upload(package, claims.subject)
-        if digest is None:
-            return web.Response(status=202, headers=self._headers(request, session))
-        try:
-            await self.store.append(session, _body(request))
-        except BodyInterrupted:
-            await self.store.cancel_upload(session)  # a monolithic upload nobody can resume
-            raise
-        await self.store.finish_upload(session, digest)
-        return self._created(request, digest)
+        if request.query.get("digest") is not None:
+            record = await self.store.upload_blob(package, claims.subject, parse_chunk(request, finishing=True))
+            return self._created(request, record.digest)
+        session = await self.store.start_upload(package, claims.subject, declared=content_length(request))
+        return web.Response(status=202, headers=self._headers(request, session.id, session.offset))
 
     async def _try_mount(self, request: web.Request, package: Package, claims: Claims) -> str | None:
         """Mount a blob from another package of the same workspace the credentials may pull from."""
@@ -104,46 +107,34 @@ class UploadHandlers:
             return None
         source_package = await self.store.package(origin.workspace, origin.package)
         principal = claims.principal(self.store.config, origin.workspace)
-        if source_package is None or principal is None or not can(principal.role_on(source_package.repository), "pull"):
+        if source_package is None or principal is None:
+            return None
+        if not allows(principal, source_package.repository, "read", "pull"):
             return None
         if await self.store.blob(source_package, digest) is None:
             return None
         return digest if await self.store.mount(package, digest) is not None else None
 
     async def status(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        return web.Response(status=204, headers=self._headers(request, session))
+        upload_id, package, username = await self._session(request)
+        session = self.store.upload(upload_id, package, username)
+        return web.Response(status=204, headers=self._headers(request, session.id, session.offset))
 
     async def chunk(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        length = content_length(request)
-        span = content_range(request, length)
-        await self.store.check_session_size(session, length)
-        try:
-            appended = await self.store.append(session, _body(request), start=span[0] if span else None)
-        except BodyInterrupted as exc:
-            appended = exc.received
-        if span is not None and appended != span[1] - span[0] + 1:
+        upload_id, package, username = await self._session(request)
+        progress = await self.store.append_chunk(upload_id, package, username, parse_chunk(request, finishing=False))
+        headers = self._headers(request, progress.upload_id, progress.offset)
+        if progress.short is not None:
             # Whatever arrived is kept, whole: the status (and this answer's Range) says where to go on.
-            raise RegistryError(
-                "BLOB_UPLOAD_INVALID",
-                f"Content-Range declared {span[1] - span[0] + 1} bytes but {appended} arrived; the upload keeps them: "
-                f"continue from byte {session.offset}",
-                headers=self._headers(request, session),
-            )
-        return web.Response(status=202, headers=self._headers(request, session))
+            raise RegistryError("BLOB_UPLOAD_INVALID", progress.short, headers=headers)
+        return web.Response(status=202, headers=headers)
 
     async def finish(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        digest = digest_param(request.query.get("digest"))
-        length = content_length(request)
-        await self.store.check_session_size(session, length)
-        if length != 0:
-            await self.store.append(session, _body(request))
-        await self.store.finish_upload(session, digest)
-        return self._created(request, digest)
+        upload_id, package, username = await self._session(request)
+        record = await self.store.finish_upload(upload_id, package, username, parse_chunk(request, finishing=True))
+        return self._created(request, record.digest)
 
     async def cancel(self, request: web.Request) -> web.Response:
-        session = await self._session(request)
-        await self.store.cancel_upload(session)
+        upload_id, package, username = await self._session(request)
+        await self.store.cancel_upload(upload_id, package, username)
         return web.Response(status=204, headers=API_VERSION)

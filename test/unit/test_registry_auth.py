@@ -9,8 +9,8 @@ import jwt
 import pytest
 
 from harness.accounts import TOKENS, default_config
-from registry.access import GENERIC_DENIED, Challenge, bearer_claims, decide
-from registry.auth import Claims, Scope, TokenIssuer, authenticate, can, parse_basic, parse_scope, role_at_least
+from registry.access import GENERIC_DENIED, ROLE_FOR_ACTION, Challenge, allows_somewhere, bearer_claims, decide
+from registry.auth import Claims, Scope, TokenIssuer, identify, parse_basic, parse_scope, role_at_least
 from registry.config import parse_config
 from registry.errors import RegistryError
 from registry.metadata import Package
@@ -22,6 +22,16 @@ CHALLENGE = Challenge("http://127.0.0.1:1/token", "crg.apkg.io")
 
 def basic(text: str) -> str:
     return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+def authenticate(config, username: str, token: str, workspace: str | None = None) -> list[str]:
+    """Workspaces in which these (configured) credentials are valid (only `workspace` when given)."""
+    return [p.workspace for p in identify(config, None, username, token, workspace)]
+
+
+def can(role: str | None, action: str) -> bool:
+    """Whether a role allows an action, as the access rule reads it."""
+    return role_at_least(role, ROLE_FOR_ACTION[action])
 
 
 class TestScopes:
@@ -185,14 +195,16 @@ class TestDecide:
     def test_a_token_for_another_repository_does_not_count(self):
         repository = parse_repository("acme/my-container-app")
         claims = Claims("pipelines", {"acme/other-app": frozenset({"pull", "push"})}, frozenset({"acme"}))
+        scope = Scope("repository", repository.name, frozenset({"pull"}))
         with pytest.raises(RegistryError) as exc:
-            decide(CONFIG, claims, repository, self.APP, "pull", CHALLENGE, Scope("repository", repository.name, frozenset({"pull"})))
+            decide(CONFIG, claims, repository, self.APP, "pull", CHALLENGE, scope)
         assert exc.value.status == 401
 
     def test_missing_package_is_named_to_a_member_who_can_push(self):
         err = self.error("pipelines", "acme/nope", None, "push")
         assert err.code == "NAME_UNKNOWN" and err.status == 404
-        assert "nope" in err.message and "create the package" in err.message and "link it to a repository" in err.message
+        assert "nope" in err.message and "create the package" in err.message
+        assert "link it to a repository" in err.message
 
     @pytest.mark.parametrize("user", ["outsider", "reader"])
     def test_missing_and_hidden_packages_look_the_same_without_access(self, user):
@@ -230,7 +242,7 @@ class TestPipelineCredentials:
         user, token = mint(tmp_path, "acme", "web-app", 60)
         [principal] = identify(CONFIG, tmp_path, user, token)
         assert (principal.kind, principal.workspace, principal.repository) == (PIPELINE, "acme", "web-app")
-        assert principal.roles == {"web-app": "write"} and principal.may_push_somewhere()
+        assert principal.roles == {"web-app": "write"} and allows_somewhere(principal, "write", "push")
         assert token not in "".join(p.read_text() for p in tmp_path.rglob("*.json"))
         assert identify(CONFIG, tmp_path, user, token + "x") == []
         assert identify(CONFIG, tmp_path, user, token, "globex") == []

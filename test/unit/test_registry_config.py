@@ -14,7 +14,9 @@ from registry.config import (
     DEFAULT_MAX_LAYER_BYTES,
     DEFAULT_TOKEN_TTL_SECONDS,
     DEFAULT_UPLOAD_TIMEOUT_SECONDS,
+    ROLE_RANK,
     ConfigError,
+    Member,
     load_config,
     parse_config,
 )
@@ -28,6 +30,19 @@ MINIMAL = {
         }
     }
 }
+
+
+def token_matches(member: Member, token: str) -> bool:
+    return member.match(token) is not None
+
+
+def role_on(member: Member, repository: str | None) -> str | None:
+    return member.roles.get(repository) if repository else None
+
+
+def best_role(member: Member) -> str | None:
+    ranked = sorted(member.roles.values(), key=ROLE_RANK.__getitem__)
+    return ranked[-1] if ranked else None
 
 
 def problems(data) -> str:
@@ -52,7 +67,7 @@ def test_the_design_example_parses_with_defaults():
     assert ws.packages == {"my-container-app": "web-app"}
     member = ws.members["pipelines"]
     assert member.roles == {"web-app": "write"}
-    assert member.token_matches("s3cr3t") and not member.token_matches("s3cr3t ") and not member.token_matches("")
+    assert token_matches(member, "s3cr3t") and not token_matches(member, "s3cr3t ") and not token_matches(member, "")
     assert member.token_sha256 == hashlib.sha256(b"s3cr3t").hexdigest()  # the secret itself is not kept
     assert (config.max_layer_bytes, config.upload_timeout_seconds, config.grace_seconds, config.token_ttl_seconds) == (
         DEFAULT_MAX_LAYER_BYTES, DEFAULT_UPLOAD_TIMEOUT_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_TOKEN_TTL_SECONDS)
@@ -72,9 +87,9 @@ def test_the_test_fixture_config_is_valid():
     config = parse_config(default_config())
     assert set(config.workspaces) == {"acme", "globex"}
     assert config.member("acme", "boss").roles == {"web-app": "admin", "tools": "admin"}
-    assert config.member("acme", "outsider").best_role() is None
-    assert config.member("acme", "pipelines").token_matches(TOKENS["pipelines"])
-    assert not config.member("globex", "pipelines").token_matches(TOKENS["pipelines"])
+    assert best_role(config.member("acme", "outsider")) is None
+    assert token_matches(config.member("acme", "pipelines"), TOKENS["pipelines"])
+    assert not token_matches(config.member("globex", "pipelines"), TOKENS["pipelines"])
     assert config.member("nowhere", "boss") is None and config.member("acme", "nobody") is None
 
 
@@ -83,16 +98,16 @@ def test_token_sha256_is_accepted_instead_of_a_token():
     config = parse_config(with_change(["workspaces", "acme", "members", "pipelines"],
                                       {"token_sha256": hashed, "roles": {"web-app": "read"}}))
     member = config.member("acme", "pipelines")
-    assert member.token_matches("hashed-secret")
-    assert not member.token_matches(hashed)  # the hash is not itself a password
+    assert token_matches(member, "hashed-secret")
+    assert not token_matches(member, hashed)  # the hash is not itself a password
 
 
 def test_role_helpers():
     config = parse_config(default_config())
     boss = config.member("acme", "boss")
-    assert boss.role_on("web-app") == "admin" and boss.role_on(None) is None and boss.role_on("nope") is None
-    assert boss.best_role() == "admin"
-    assert config.member("acme", "reader").best_role() == "read"
+    assert role_on(boss, "web-app") == "admin" and role_on(boss, None) is None and role_on(boss, "nope") is None
+    assert best_role(boss) == "admin"
+    assert best_role(config.member("acme", "reader")) == "read"
 
 
 @pytest.mark.parametrize("change, message", [
@@ -222,11 +237,14 @@ def test_the_design_example_with_api_tokens_parses():
 @pytest.mark.parametrize("member, message", [
     ({"roles": {}}, "give exactly one of token or token_sha256"),
     ({"api_tokens": "t-1"}, "api_tokens must be a list of {token or token_sha256, scopes}"),
-    ({"api_tokens": [{"scopes": ["read:package:bitbucket"]}]}, "api_tokens[0]: give exactly one of token or token_sha256"),
-    ({"api_tokens": [{"token": "t"}]}, "api_tokens[0].scopes must be a non-empty list of read:package:bitbucket, write:package:bitbucket"),
+    ({"api_tokens": [{"scopes": ["read:package:bitbucket"]}]},
+     "api_tokens[0]: give exactly one of token or token_sha256"),
+    ({"api_tokens": [{"token": "t"}]},
+     "api_tokens[0].scopes must be a non-empty list of read:package:bitbucket, write:package:bitbucket"),
     ({"api_tokens": [{"token": "t", "scopes": []}]}, "api_tokens[0].scopes must be a non-empty list"),
     ({"api_tokens": [{"token": "t", "scopes": ["admin:package:bitbucket"]}]},
-     "api_tokens[0].scopes: unknown scope(s) admin:package:bitbucket; known: read:package:bitbucket, write:package:bitbucket"),
+     "api_tokens[0].scopes: unknown scope(s) admin:package:bitbucket; "
+     "known: read:package:bitbucket, write:package:bitbucket"),
     ({"token": "t", "scope": ["x"]}, "unknown keys scope"),
 ])
 def test_bad_api_tokens_are_refused_with_a_message(member, message):

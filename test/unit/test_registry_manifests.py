@@ -12,7 +12,6 @@ from registry.manifests import (
     MAX_MANIFEST_BYTES,
     OCI_INDEX,
     OCI_MANIFEST,
-    media_type_of,
     parse_manifest,
 )
 
@@ -105,11 +104,13 @@ def test_image_body_sent_as_an_index_is_refused():
     (body({**image(), "config": {k: v for k, v in CONFIG.items() if k != "digest"}}), None, "config.digest is missing"),
     (body({**image(), "layers": [{**LAYER, "digest": "sha256:abc"}]}), None, "layers[0].digest: invalid sha256 digest"),
     (body({**image(), "layers": [{**LAYER, "digest": "md5:" + "a" * 32}]}), None, "unsupported digest algorithm"),
-    (body({**image(), "layers": [LAYER, {**LAYER, "size": -1}]}), None, "layers[1].size must be a non-negative integer"),
+    (body({**image(), "layers": [LAYER, {**LAYER, "size": -1}]}), None,
+     "layers[1].size must be a non-negative integer"),
     (body({**image(), "layers": [{**LAYER, "size": "20"}]}), None, "layers[0].size must be a non-negative integer"),
     (body({**image(), "layers": [{**LAYER, "size": True}]}), None, "layers[0].size must be a non-negative integer"),
     (body({k: v for k, v in index().items() if k != "manifests"}), None, "index has no manifests list"),
-    (body({**index(), "manifests": [{**CHILD, "platform": "linux/amd64"}]}), None, "manifests[0].platform must be an object"),
+    (body({**index(), "manifests": [{**CHILD, "platform": "linux/amd64"}]}), None,
+     "manifests[0].platform must be an object"),
     (body({**index(), "manifests": [{**CHILD, "digest": "sha256:../../x"}]}), None, "manifests[0].digest"),
 ])
 def test_malformed_manifests_are_manifest_invalid(raw, content_type, fragment):
@@ -127,6 +128,15 @@ def test_larger_than_4_mib_is_refused_with_413():
     at_limit = body(image(annotations={"p": padding[:-1]}))
     assert len(at_limit) == MAX_MANIFEST_BYTES
     assert parse_manifest(at_limit, OCI_MANIFEST).media_type == OCI_MANIFEST
+
+
+def media_type_of(body: bytes) -> str | None:
+    """Media type recorded in stored bytes (already validated when stored)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    return doc.get("mediaType") if isinstance(doc, dict) else None
 
 
 def test_media_type_of_stored_bytes():

@@ -15,11 +15,11 @@ from typing import AsyncIterator
 import pytest
 
 from harness.accounts import default_config
-from registry import gc
 from registry.config import parse_config
 from registry.errors import RegistryError
 from registry.gc import Collector
 from registry.store import Store
+from registry.uploads import Chunk
 
 
 def config(**changes):
@@ -48,20 +48,28 @@ def run(coro_fn, tmp_path: Path, **changes):
     return asyncio.run(main())
 
 
+async def append(store: Store, session, *chunks: bytes):
+    return await store.append_chunk(session.id, session.package, session.username, Chunk(body(*chunks)))
+
+
+async def finish(store: Store, session, digest: str):
+    return await store.finish_upload(session.id, session.package, session.username, Chunk(body(), 0, digest=digest))
+
+
 async def upload(store: Store, package, data: bytes, *chunks: bytes):
     session = await store.start_upload(package, "pipelines")
-    await store.append(session, body(*(chunks or (data,))))
-    return await store.finish_upload(session, digest_of(data))
+    await append(store, session, *(chunks or (data,)))
+    return await finish(store, session, digest_of(data))
 
 
 def test_upload_becomes_visible_only_after_the_digest_is_verified(tmp_path: Path):
     async def scenario(store: Store):
         package = await store.package("acme", "my-container-app")
         session = await store.start_upload(package, "pipelines")
-        await store.append(session, body(b"hello ", b"world"))
+        await append(store, session, b"hello ", b"world")
         assert await store.blob(package, digest_of(b"hello world")) is None
         with pytest.raises(RegistryError) as exc:
-            await store.finish_upload(session, digest_of(b"something else"))
+            await finish(store, session, digest_of(b"something else"))
         assert exc.value.code == "DIGEST_INVALID"
         assert await store.blob(package, digest_of(b"hello world")) is None
         assert await store.blob(package, digest_of(b"something else")) is None
@@ -85,7 +93,7 @@ def test_streaming_past_the_limit_discards_the_session(tmp_path: Path):
         package = await store.package("acme", "my-container-app")
         session = await store.start_upload(package, "pipelines")
         with pytest.raises(RegistryError) as exc:
-            await store.append(session, body(b"x" * 600, b"x" * 600))
+            await append(store, session, b"x" * 600, b"x" * 600)
         assert exc.value.status == 413 and "1024 bytes" in exc.value.message
         assert list((tmp_path / "uploads").iterdir()) == []
         with pytest.raises(RegistryError) as exc:
@@ -113,7 +121,7 @@ def test_a_blob_uploaded_again_while_marked_for_deletion_survives_the_collection
         package = await store.package("acme", "my-container-app")
         digest = (await upload(store, package, b"shared layer")).digest
         # A collection chose the blob (unreferenced, past the grace period) ...
-        marked, _ = await store.db(gc.mark_blobs, store.meta, "acme", time.time() + 1)
+        marked, _ = await store.db(store.meta.mark_blobs, "acme", time.time() + 1)
         assert [d for d, _ in marked] == [digest]
         assert await store.blob(package, digest) is None  # a blob being deleted is never reported present
         # ... then a push uploads the same content again before the collection deletes it.
@@ -121,7 +129,7 @@ def test_a_blob_uploaded_again_while_marked_for_deletion_survives_the_collection
         assert await store.blob(package, digest) is not None
         # The collection re-checks under the workspace lock and must skip it.
         async with store.workspace_locks["acme"]:
-            assert await store.db(gc.still_marked, store.meta, "acme", [digest]) == []
+            assert await store.db(store.meta.still_marked, "acme", [digest]) == []
         result = await Collector(store).collect("acme")
         assert result.blobs_deleted == 0
         assert store.blob_path(package, digest).read_bytes() == b"shared layer"
@@ -176,8 +184,6 @@ async def push_image(store: Store, package, tag: str | None, layer: bytes) -> st
 
 
 def test_reclaimable_counts_what_a_collection_would_free(tmp_path: Path):
-    from registry.catalog import storage
-
     async def scenario(store: Store):
         package = await store.package("acme", "my-container-app")
         await push_image(store, package, "kept", b"k" * 100)
@@ -188,18 +194,18 @@ def test_reclaimable_counts_what_a_collection_would_free(tmp_path: Path):
                             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
                                            "digest": child, "size": child_size}]}).encode()
         await store.put_manifest(package, "multi", index, None)
-        figures = await store.db(storage, store.meta, "acme", 60)
-        assert (figures["reclaimable_bytes"], figures["reclaimable_blobs"]) == (0, 0)
+        figures = await store.storage_figures("acme")  # a grace period of 60 s
+        assert (figures.reclaimable_bytes, figures.reclaimable_blobs) == (0, 0)
 
         # A deleted tag's blobs are reclaimable at once, though its manifest is still stored;
         # an index's children count only once the index has lost its tag too.
-        await store.db(store.meta.delete_tag, package, "dropped")
-        figures = await store.db(storage, store.meta, "acme", 60)
-        assert (figures["reclaimable_bytes"], figures["reclaimable_blobs"]) == (2007, 2)
-        assert figures["reclaimable_now_bytes"] == 0  # all still inside the grace period
-        await store.db(store.meta.delete_tag, package, "multi")
-        figures = await store.db(storage, store.meta, "acme", 60)
-        assert (figures["reclaimable_bytes"], figures["reclaimable_blobs"]) == (2007 + 27, 4)
+        await store.delete_tag(package, "dropped")
+        figures = await store.storage_figures("acme")
+        assert (figures.reclaimable_bytes, figures.reclaimable_blobs) == (2007, 2)
+        assert figures.reclaimable_now_bytes == 0  # all still inside the grace period
+        await store.delete_tag(package, "multi")
+        figures = await store.storage_figures("acme")
+        assert (figures.reclaimable_bytes, figures.reclaimable_blobs) == (2007 + 27, 4)
     run(scenario, tmp_path)
 
 
@@ -207,7 +213,7 @@ def test_a_collection_deferring_an_untagged_manifest_comes_back_for_it(tmp_path:
     async def scenario(store: Store):
         package = await store.package("acme", "my-container-app")
         await push_image(store, package, "v1", b"x" * 100)
-        await store.db(store.meta.delete_tag, package, "v1")
+        await store.delete_tag(package, "v1")
         collector = Collector(store)
         result = await collector.collect("acme")
         assert (result.manifests_deleted, result.blobs_deleted) == (0, 0)

@@ -8,13 +8,24 @@ import jwt
 import pytest
 
 from harness.accounts import TOKENS, default_config
-from registry.config import parse_config
+from registry.config import Config, parse_config
+from registry.management import principals
 from registry.ui.format import human_bytes, short_digest, when
 from registry.ui.paging import page_of
 from registry.ui.session import KEY_FILE, Session, SessionCodec, load_or_create_key
-from registry.ui.viewer import AS_CONFIGURED, login_roles, member_in, session_roles
+from registry.ui.viewer import AS_CONFIGURED, member_in, roles_of, session_roles_of
 
 CONFIG = parse_config(default_config())
+
+
+def login_roles(config: Config, username: str, token: str) -> dict[str, dict[str, str]]:
+    """Workspace -> repository -> role for these credentials; empty when they are valid nowhere."""
+    return roles_of(config, principals(config, None, username, token))
+
+
+def session_roles(config: Config, username: str, token: str) -> dict[str, dict[str, str] | str]:
+    """What a session keeps of a login with these credentials."""
+    return session_roles_of(config, username, principals(config, None, username, token))
 
 
 class TestSessionCookie:
@@ -22,7 +33,8 @@ class TestSessionCookie:
         codec = SessionCodec(b"k" * 32)
         session = codec.with_notice(codec.logged_in("boss", {"acme": {"web-app": "admin"}}), "done")
         back = codec.decode(codec.encode(session))
-        assert back == Session(session.csrf, float(int(session.expires_at)), "boss", {"acme": {"web-app": "admin"}}, "done")
+        expires_at = float(int(session.expires_at))
+        assert back == Session(session.csrf, expires_at, "boss", {"acme": {"web-app": "admin"}}, "done")
 
     def test_the_token_is_never_in_the_cookie(self):
         codec = SessionCodec(b"k" * 32)
@@ -41,7 +53,8 @@ class TestSessionCookie:
         assert codec.decode(mangle(codec.encode(codec.logged_in("reader", {"acme": {"web-app": "read"}})))) is None
 
     def test_a_cookie_signed_with_another_key_is_no_session(self):
-        value = SessionCodec(b"a" * 32).encode(SessionCodec(b"a" * 32).logged_in("boss", {"acme": {"web-app": "admin"}}))
+        codec = SessionCodec(b"a" * 32)
+        value = codec.encode(codec.logged_in("boss", {"acme": {"web-app": "admin"}}))
         assert SessionCodec(b"b" * 32).decode(value) is None
 
     def test_an_unsigned_token_is_refused(self):
@@ -81,7 +94,8 @@ class TestSessionRoles:
     def test_a_session_never_gets_more_than_its_login_or_the_config_now(self):
         codec = SessionCodec(b"k" * 32)
         # A cookie claiming admin for the reader: the config's read wins.
-        workspace, member = member_in(CONFIG, codec.logged_in("reader", {"acme": {"web-app": "admin", "tools": "admin"}}), "acme")
+        claimed = codec.logged_in("reader", {"acme": {"web-app": "admin", "tools": "admin"}})
+        workspace, member = member_in(CONFIG, claimed, "acme")
         assert member.roles == {"web-app": "read"}
         # A login that allowed less than the config: the login's role wins.
         _, member = member_in(CONFIG, codec.logged_in("boss", {"acme": {"web-app": "read"}}), "acme")
