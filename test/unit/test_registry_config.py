@@ -228,8 +228,9 @@ def test_an_email_username_holds_several_scoped_api_tokens_and_no_token_of_its_o
 
 
 def test_the_design_example_with_api_tokens_parses():
-    design = yaml.safe_load(Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
-                            .split("### Config\n\n```yaml\n", 1)[1].split("```", 1)[0].replace("<hex>", "a" * 64))
+    readme = Path(__file__).resolve().parents[2].joinpath("registry", "README.md").read_text()
+    design = yaml.safe_load(readme.split("## Config\n", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+                            .replace("<hex>", "a" * 64))
     config = parse_config(design)
     assert config.member("acme", "dev@example.com").match("t-1") == frozenset({"pull"})
 
