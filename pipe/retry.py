@@ -5,8 +5,8 @@
    asks. Until the registry has answered once (the login), budget `FIRST_CONTACT`: at most 3 attempts
    and 60 s of waiting (no wait over 30 s), so a wrong REGISTRY fails within seconds. Once it has
    answered, budget `REQUEST_RETRIES`: at most 6 attempts, 60 s (waits of 2, 4, 8, 16 and 30 s):
-   a registry restarted in the middle of a push was away for 15-30 s here (RELIABILITY.md). A refused bearer token is renewed once and the
-   request sent again; that re-send is not counted.
+   a registry restarted in the middle of a push was away for 15-30 s here (RELIABILITY.md). A refused
+   bearer token is renewed once and the request sent again; that re-send is not counted.
    A chunk (PATCH) is never re-sent by the transport: its body may have been half taken.
 2. Per blob, in the transfer (`engine/transfer.py`): a chunk that fails transiently is resumed from
    the offset the registry reports (one status GET, itself a request of 1.), budget `CHUNK_RESUMES`:

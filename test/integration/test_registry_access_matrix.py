@@ -127,7 +127,8 @@ def populate(registry: RegistryProcess, repository: str) -> Content:
     r = client.put_manifest("v1", body, DOCKER_MANIFEST)
     assert r.status_code == 201, r.text
     doc = json.loads(body)
-    return Content(doc["layers"][0]["digest"], doc["config"]["digest"], digest_of(body), [doc["config"], *doc["layers"]])
+    return Content(doc["layers"][0]["digest"], doc["config"]["digest"], digest_of(body),
+                   [doc["config"], *doc["layers"]])
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +244,8 @@ def v2_headers(world: World, cred: str, repository: str, user_for: str | None = 
     if cred == "pipeline-expired":
         return {"Authorization": f"Bearer {world.pipeline_expired[repository]}"}
     if cred == "globex":
-        return {"Authorization": f"Bearer {bearer_for(registry, 'pipelines', GLOBEX_TOKEN, repository, 'globex/site-image')}"}
+        bearer = bearer_for(registry, "pipelines", GLOBEX_TOKEN, repository, "globex/site-image")
+        return {"Authorization": f"Bearer {bearer}"}
     return {"Authorization": f"Bearer {bearer_for(registry, *logins(world)[cred], repository)}"}
 
 
@@ -296,7 +298,8 @@ def test_v2_route_answers_as_the_permission_table_says(world, route, cred):
         assert error_codes(r) == [code], (route, cred, r.text)
     if status == 401:
         challenge = r.headers["WWW-Authenticate"]
-        assert challenge.startswith(f'Bearer realm="{world.of(cred).url}/token"') and 'service="crg.apkg.io"' in challenge
+        assert challenge.startswith(f'Bearer realm="{world.of(cred).url}/token"')
+        assert 'service="crg.apkg.io"' in challenge
         if route != "ping":
             assert f"repository:{APP}:" in challenge
     if status == 403 and V2_ROUTES[route][0] != "HEAD":

@@ -178,8 +178,8 @@ def test_bad_chunk_ranges(setup, unchanged, case):
     r = patch(client, location, body, content_range)
     assert r.status_code == status and error_codes(r) == [code], r.text
     after = client.request("GET", location)
-    # A refused chunk is not mixed in; a chunk shorter than it said keeps, whole, what arrived (issue 10:
-    # resume, not restart), and both the answer and the status say where to go on.
+    # A refused chunk is not mixed in; a chunk shorter than it said keeps, whole, what arrived (so a client
+    # resumes, not restarts), and both the answer and the status say where to go on.
     held = offset + kept
     assert after.status_code == 204 and after.headers["Range"] == f"0-{max(held - 1, 0)}"
     if kept:

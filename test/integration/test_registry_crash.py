@@ -77,14 +77,14 @@ def test_sigkill_during_manifest_puts_keeps_every_acknowledged_manifest(registry
 
         results: dict[str, int] = {}
 
-        def put_all():
-            for tag in [t for t in attempted if t.startswith(f"r{round_}-")]:
+        def put_all(client: Client, prefix: str, results: dict[str, int]) -> None:
+            for tag in [t for t in attempted if t.startswith(prefix)]:
                 try:
                     results[tag] = client.put_manifest(tag, attempted[tag], DOCKER_MANIFEST).status_code
                 except requests.RequestException:
                     return
 
-        putter = threading.Thread(target=put_all)
+        putter = threading.Thread(target=put_all, args=(client, f"r{round_}-", results))
         putter.start()
         time.sleep(rng.uniform(0.0, 0.03))
         registry.stop(signal.SIGKILL)

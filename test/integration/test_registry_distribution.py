@@ -41,7 +41,8 @@ def storage(registry) -> dict:
 
 
 class TestDockerAndSkopeo:
-    def test_docker_push_then_pull_back_gives_the_same_digest(self, registry, docker_config, image_factory, docker_refs):
+    def test_docker_push_then_pull_back_gives_the_same_digest(self, registry, docker_config, image_factory,
+                                                              docker_refs):
         local = image_factory(layers=[200_000, 50_000])
         remote = f"{registry.host}/{APP}:v1"
         docker_login(registry, "pipelines")

@@ -115,7 +115,8 @@ def test_a_chunk_cut_short_is_kept_whole_and_the_upload_resumes(registry, reques
     assert 0 < offset <= SENT
     assert client.head_blob(digest).status_code == 404 and figures(registry) == before
     r = client.request("PATCH", location, data=data[offset:],
-                       headers={"Content-Range": f"{offset}-{DECLARED - 1}", "Content-Type": "application/octet-stream"})
+                       headers={"Content-Range": f"{offset}-{DECLARED - 1}",
+                                "Content-Type": "application/octet-stream"})
     assert r.status_code == 202, r.text
     r = client.request("PUT", r.headers["Location"], params={"digest": digest}, data=b"")
     assert r.status_code == 201, r.text

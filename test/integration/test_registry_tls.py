@@ -100,8 +100,9 @@ def test_serves_https_only_and_the_challenge_says_https(tls):
 def test_half_a_tls_configuration_is_refused(tmp_path):
     config = tmp_path / "c.yml"
     config.write_text("workspaces: {}\n")
-    r = subprocess.run([sys.executable, "-m", "registry", "serve", "--root", str(tmp_path / "r"), "--config", str(config),
-                        "--listen", "127.0.0.1:0", "--tls-cert", str(tmp_path / "missing.crt")],
+    r = subprocess.run([sys.executable, "-m", "registry", "serve", "--root", str(tmp_path / "r"),
+                        "--config", str(config), "--listen", "127.0.0.1:0",
+                        "--tls-cert", str(tmp_path / "missing.crt")],
                        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "give both --tls-cert and --tls-key" in r.stderr
 

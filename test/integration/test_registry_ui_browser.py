@@ -112,7 +112,8 @@ def notice(browser: WebDriver) -> str:
     try:
         return WebDriverWait(browser, 10).until(lambda b: b.find_element(By.CSS_SELECTOR, ".notice")).text
     except TimeoutException:
-        raise AssertionError(f"no notice on {browser.current_url}:\n{browser.find_element(By.TAG_NAME, 'main').text}") from None
+        raise AssertionError("no notice on "
+                             f"{browser.current_url}:\n{browser.find_element(By.TAG_NAME, 'main').text}") from None
 
 
 def tag_rows(browser: WebDriver) -> list[str]:
@@ -138,7 +139,8 @@ class TestPagesInABrowser:
         assert browser.current_url == f"{registry.url}/ui/acme/packages/{PACKAGE}"
         assert f"Package {PACKAGE} created, linked to repository web-app" in notice(browser)
         assert "No tags yet" in browser.page_source
-        assert f"docker push {registry.host}/acme/{PACKAGE}:latest" in browser.find_element(By.CSS_SELECTOR, "details.howto").text
+        howto = browser.find_element(By.CSS_SELECTOR, "details.howto").text
+        assert f"docker push {registry.host}/acme/{PACKAGE}:latest" in howto
         shot(browser, shots, "1-created")
 
     def test_the_pipe_pushes_and_the_image_and_tags_appear(self, registry, browser, shots, local_image):
@@ -236,7 +238,8 @@ class TestPagesInABrowser:
         assert time.monotonic() - pushed_at < GRACE, "too slow to see the storage before cleanup"
         assert reclaimable > 380_000  # both layers and the config are unreferenced now
         # The collection the delete started left them to their grace period and comes back when it ends.
-        due = calendar.timegm(time.strptime(browser.find_element(By.CSS_SELECTOR, ".gc-next").text, "%Y-%m-%d %H:%M:%S UTC"))
+        shown = browser.find_element(By.CSS_SELECTOR, ".gc-next").text
+        due = calendar.timegm(time.strptime(shown, "%Y-%m-%d %H:%M:%S UTC"))
         assert -2 < due - time.time() <= GRACE + 2
         shot(browser, shots, "6-storage-before-cleanup")
 

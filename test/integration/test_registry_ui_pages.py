@@ -39,8 +39,10 @@ class TestLogin:
         client = UiClient(registry.url)
         r = client.get("/ui/login")
         cookie = r.headers["Set-Cookie"]
-        assert cookie.startswith(COOKIE + "=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/ui" in cookie
-        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"] and r.headers["X-Frame-Options"] == "DENY"
+        assert cookie.startswith(COOKIE + "=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert "Path=/ui" in cookie
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Frame-Options"] == "DENY"
         r = client.post("/ui/login", {"username": "boss", "token": "boss-token-27de", "csrf_token": csrf_of(r.text)},
                         allow_redirects=False)
         assert r.status_code == 303 and r.headers["Location"] == "/ui/acme/packages"
@@ -67,15 +69,16 @@ class TestLogin:
         r = client.get("/ui/acme/packages/my-container-app", allow_redirects=False)
         assert r.status_code == 303 and r.headers["Location"] == "/ui/login?next=/ui/acme/packages/my-container-app"
         form = client.get(r.headers["Location"])
-        r = client.post("/ui/login", {"username": "reader", "token": "reader-token-93ab", "csrf_token": csrf_of(form.text),
-                                      "next": "/ui/acme/packages/my-container-app"}, allow_redirects=False)
+        r = client.post("/ui/login", {"username": "reader", "token": "reader-token-93ab",
+                                      "csrf_token": csrf_of(form.text), "next": "/ui/acme/packages/my-container-app"},
+                        allow_redirects=False)
         assert r.headers["Location"] == "/ui/acme/packages/my-container-app"
 
     @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/api/workspaces/acme/packages"])
     def test_login_never_sends_elsewhere(self, registry, target):
         client = UiClient(registry.url)
-        r = client.post("/ui/login", {"username": "boss", "token": "boss-token-27de", "csrf_token": client.csrf("/ui/login"),
-                                      "next": target}, allow_redirects=False)
+        r = client.post("/ui/login", {"username": "boss", "token": "boss-token-27de",
+                                      "csrf_token": client.csrf("/ui/login"), "next": target}, allow_redirects=False)
         assert r.headers["Location"] == "/ui/acme/packages"
 
     def test_tampered_and_expired_cookies_are_logged_out(self, registry):
@@ -83,8 +86,10 @@ class TestLogin:
         value = client.http.cookies[COOKIE]
         header, payload, signature = value.split(".")
         forged = jwt.encode({**jwt.decode(value, options={"verify_signature": False}),
-                             "roles": {"acme": {"web-app": "admin", "tools": "admin"}}}, "guessed-key-" * 4, algorithm="HS256")
-        expired = SessionCodec((registry.root / KEY_FILE).read_bytes(), ttl_seconds=-1).logged_in("boss", {"acme": {"tools": "admin"}})
+                             "roles": {"acme": {"web-app": "admin", "tools": "admin"}}},
+                            "guessed-key-" * 4, algorithm="HS256")
+        expired = SessionCodec((registry.root / KEY_FILE).read_bytes(), ttl_seconds=-1).logged_in(
+            "boss", {"acme": {"tools": "admin"}})
         for cookie in (forged, f"{header}.{payload}.{signature[::-1]}",
                        SessionCodec((registry.root / KEY_FILE).read_bytes()).encode(expired)):
             other = UiClient(registry.url)
@@ -114,14 +119,16 @@ class TestLogin:
 class TestWhoSeesWhat:
     def test_lists_show_only_readable_packages(self, registry):
         assert package_names(ui(registry, "reader").get("/ui/acme/packages").text) == ["my-container-app", "other-app"]
-        assert package_names(ui(registry, "boss").get("/ui/acme/packages").text) == ["my-container-app", "other-app", "tool-image"]
+        assert package_names(ui(registry, "boss").get("/ui/acme/packages").text) == ["my-container-app", "other-app",
+                                                                                    "tool-image"]
         r = ui(registry, "outsider").get("/ui/acme/packages")
         assert r.status_code == 200 and package_names(r.text) == [] and "No images" in r.text
 
     def test_project_and_repository_lists(self, registry):
         boss = ui(registry, "boss")
         assert package_names(boss.get("/ui/acme/projects/OPS/packages").text) == ["tool-image"]
-        assert package_names(boss.get("/ui/acme/repositories/web-app/packages").text) == ["my-container-app", "other-app"]
+        assert package_names(boss.get("/ui/acme/repositories/web-app/packages").text) == ["my-container-app",
+                                                                                         "other-app"]
         assert boss.get("/ui/acme/projects/NOPE/packages").status_code == 404
         assert boss.get("/ui/acme/repositories/nope/packages").status_code == 404
 
@@ -139,7 +146,8 @@ class TestWhoSeesWhat:
         writer = ui(registry, "pipelines")
         assert "/create/package" not in writer.get("/ui/acme/packages").text
         assert writer.get("/ui/acme/create/package").status_code == 403
-        r = writer.post("/ui/acme/create/package", {"name": "sneaky", "repository": "web-app", "csrf_token": writer.csrf()})
+        r = writer.post("/ui/acme/create/package",
+                        {"name": "sneaky", "repository": "web-app", "csrf_token": writer.csrf()})
         assert r.status_code == 403
         assert registry.api("GET", "/workspaces/acme/packages/sneaky").status_code == 404
 
@@ -165,7 +173,8 @@ class TestWhoSeesWhat:
         reader, boss = ui(registry, "reader"), ui(registry, "boss")
         page = reader.get("/ui/acme/storage")
         assert page.status_code == 200 and "Stored" in page.text and "Run cleanup now" not in page.text
-        assert reader.post("/ui/acme/storage", {"action": "collect", "csrf_token": csrf_of(page.text)}).status_code == 403
+        collect = {"action": "collect", "csrf_token": csrf_of(page.text)}
+        assert reader.post("/ui/acme/storage", collect).status_code == 403
         assert ui(registry, "outsider").get("/ui/acme/storage").status_code == 403
         page = boss.get("/ui/acme/storage")
         r = boss.post("/ui/acme/storage", {"action": "collect", "csrf_token": csrf_of(page.text)})
@@ -175,16 +184,21 @@ class TestWhoSeesWhat:
 class TestFilterAndPaging:
     def test_filter_and_pages_of_a_long_list(self, registry):
         for i in range(120):
-            assert registry.api("POST", "/workspaces/acme/packages", json={"name": f"paged-{i:03d}", "repository": "tools"}).status_code == 201
+            created = registry.api("POST", "/workspaces/acme/packages",
+                                   json={"name": f"paged-{i:03d}", "repository": "tools"})
+            assert created.status_code == 201
         boss, reader = ui(registry, "boss"), ui(registry, "reader")
         first = boss.get("/ui/acme/packages", params={"q": "paged-"})
-        assert "120 images matching" in first.text and package_names(first.text) == [f"paged-{i:03d}" for i in range(50)]
+        assert "120 images matching" in first.text
+        assert package_names(first.text) == [f"paged-{i:03d}" for i in range(50)]
         assert 'href="?q=paged-&amp;page=2"' in first.text and "Page 1 of 3" in first.text
         last = boss.get("/ui/acme/packages", params={"q": "paged-", "page": "3"})
         assert package_names(last.text) == [f"paged-{i:03d}" for i in range(100, 120)] and 'rel="next"' not in last.text
         assert package_names(boss.get("/ui/acme/packages", params={"q": "paged-", "page": "99"}).text)[0] == "paged-100"
-        assert package_names(boss.get("/ui/acme/packages", params={"q": "PAGED-11"}).text) == [f"paged-11{i}" for i in range(10)]
-        assert package_names(reader.get("/ui/acme/packages", params={"q": "paged-"}).text) == []  # tools: not the reader's
+        found = boss.get("/ui/acme/packages", params={"q": "PAGED-11"}).text
+        assert package_names(found) == [f"paged-11{i}" for i in range(10)]
+        # tools: not the reader's
+        assert package_names(reader.get("/ui/acme/packages", params={"q": "paged-"}).text) == []
         page = boss.get("/ui/acme/packages", params={"q": "<script>x"}).text
         assert "<script>x" not in page and "&lt;script&gt;x" in page
 
@@ -242,7 +256,8 @@ class TestCredentialKinds:
         dev = ui(registry, EMAIL, READ_SCOPED_TOKEN)
         page = dev.get("/ui/acme/packages/other-app")
         assert page.status_code == 200 and "kinds-read" in page.text and "More actions" not in page.text
-        assert dev.get("/ui/acme/packages/other-app", params={"confirm": "delete-tag", "tag": "kinds-read"}).status_code == 403
+        confirm = {"confirm": "delete-tag", "tag": "kinds-read"}
+        assert dev.get("/ui/acme/packages/other-app", params=confirm).status_code == 403
         r = self.delete_tag(dev, "kinds-read")
         assert r.status_code == 403 and "write:package:bitbucket" in r.text and self.tag_exists(registry, "kinds-read")
 

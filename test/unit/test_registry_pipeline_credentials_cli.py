@@ -37,7 +37,8 @@ def test_prints_the_two_variables_one_a_line_and_stores_only_a_hash(tmp_path, ca
     (["--workspace", "Acme!", "--repository", "web-app", "--ttl", "60"], "--workspace 'Acme!' is not a workspace slug"),
     (["--workspace", "acme", "--repository", "../x", "--ttl", "60"], "--repository '../x' is not a repository slug"),
     (["--workspace", "acme", "--repository", "web-app", "--ttl", "0"], "--ttl must be at least 1 second"),
-    (["--workspace", "nope", "--repository", "web-app", "--ttl", "60", "--config", "{config}"], "workspace 'nope' is not in"),
+    (["--workspace", "nope", "--repository", "web-app", "--ttl", "60", "--config", "{config}"], "workspace 'nope' is "
+                                                                                                "not in"),
     (["--workspace", "acme", "--repository", "nope", "--ttl", "60", "--config", "{config}"],
      "repository 'nope' is not in workspace 'acme'"),
 ])

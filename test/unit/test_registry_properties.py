@@ -104,7 +104,8 @@ manifest_doc = st.fixed_dictionaries(
     optional={
         "mediaType": st.sampled_from([OCI_MANIFEST, "application/vnd.oci.image.index.v1+json", "x", 3]),
         "config": st.one_of(descriptor, st.text(max_size=4)),
-        "layers": st.one_of(st.lists(descriptor, max_size=3), st.dictionaries(st.text(max_size=2), descriptor, max_size=1)),
+        "layers": st.one_of(st.lists(descriptor, max_size=3),
+                            st.dictionaries(st.text(max_size=2), descriptor, max_size=1)),
         "manifests": st.lists(descriptor, max_size=3),
     },
 )
