@@ -1,24 +1,37 @@
 # The pipe image. The default base is the official slim Python image; `make image` builds the
 # same Dockerfile offline on a base made from Debian packages, with wheels from the host.
+# Two stages: pip runs in the first; the second gets only the installed files (BENCHMARKS.md,
+# "The pipe image").
 ARG BASE_IMAGE=python:3.11-slim-bookworm
-FROM ${BASE_IMAGE}
 
+FROM ${BASE_IMAGE} AS build
 ARG PIP_OPTIONS=""
+# 1: ship compiled bytecode (measured: the start is faster, see BENCHMARKS.md); 0: sources only.
+ARG PIPE_BYTECODE=1
+# build/wheel[s] matches nothing in a plain checkout, and only the wheels built by `make image` otherwise.
+COPY requirements.txt build/wheel[s] /tmp/pipe-requirements/
+RUN python3 -m venv /tmp/build-venv \
+ && /tmp/build-venv/bin/pip install --quiet --no-cache-dir --disable-pip-version-check --no-compile \
+      --target /opt/pipe/lib ${PIP_OPTIONS} -r /tmp/pipe-requirements/requirements.txt \
+ && rm -rf /opt/pipe/lib/bin \
+ && if [ "$PIPE_BYTECODE" = 1 ]; then python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/pipe/lib; fi
+COPY pipe /opt/pipe/pipe
+RUN rm -rf /opt/pipe/pipe/__pycache__ \
+ && if [ "$PIPE_BYTECODE" = 1 ]; then python3 -m compileall -q --invalidation-mode unchecked-hash /opt/pipe/pipe; fi
+
+FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     GIT_PYTHON_REFRESH=quiet \
-    PATH=/opt/pipe-venv/bin:$PATH
-
-# Dependencies first, so code changes do not reinstall them. build/wheel[s] matches nothing
-# in a plain checkout, and only the wheels built by `make image` otherwise.
-COPY requirements.txt build/wheel[s] /tmp/pipe-requirements/
-RUN python3 -m venv /opt/pipe-venv \
- && /opt/pipe-venv/bin/pip install --no-cache-dir --disable-pip-version-check ${PIP_OPTIONS} \
-      -r /tmp/pipe-requirements/requirements.txt \
- && rm -rf /tmp/pipe-requirements
-
+    PYTHONPATH=/opt/pipe:/opt/pipe/lib
+# The official base carries pip, setuptools and wheel in its site-packages; the pipe runs none of them.
+RUN rm -rf /usr/local/bin/pip* /usr/local/lib/python3*/site-packages/pip \
+      /usr/local/lib/python3*/site-packages/pip-* /usr/local/lib/python3*/site-packages/setuptools* \
+      /usr/local/lib/python3*/site-packages/pkg_resources /usr/local/lib/python3*/site-packages/_distutils_hack \
+      /usr/local/lib/python3*/site-packages/distutils-precedence.pth /usr/local/lib/python3*/site-packages/wheel*
+# Dependencies before the pipe's code, so a code change reuses their layer.
+COPY --from=build /opt/pipe/lib /opt/pipe/lib
+COPY --from=build /opt/pipe/pipe /opt/pipe/pipe
 COPY pipe.yml /pipe.yml
-COPY pipe /opt/pipe/pipe
 # Pipelines runs a pipe with the clone directory as its working directory: the package is found by path.
-ENV PYTHONPATH=/opt/pipe
 ENTRYPOINT ["python3", "-m", "pipe"]

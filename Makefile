@@ -1,18 +1,24 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both build their own virtualenv.
+# `make serve` keeps the emulator running with a sample workspace, to click through its pages.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration image bench soak clean
+.PHONY: demo serve test lint unit integration image bench soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# With a Docker daemon or without one (demo/__main__.py).
 demo: $(STAMP)
-	PYTHON=$(PY) bash scripts/demo.sh
+	$(PY) -m demo
+
+# Until Ctrl-C; `make serve ROOT=DIR` keeps its data in DIR (demo/serve.py).
+serve: $(STAMP)
+	$(PY) -m demo.serve $(if $(ROOT),--root $(ROOT))
 
 test: $(STAMP)
 	$(PY) -m pytest test

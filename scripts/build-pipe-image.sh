@@ -30,5 +30,6 @@ echo "== building $IMAGE"
 docker build --quiet \
   --build-arg BASE_IMAGE="$BASE" \
   --build-arg PIP_OPTIONS="--no-index --find-links /tmp/pipe-requirements" \
+  --build-arg PIPE_BYTECODE="${PIPE_BYTECODE:-1}" \
   -t "$IMAGE" . >/dev/null
 docker image inspect "$IMAGE" --format "$IMAGE {{.Id}} {{.Size}} bytes"
