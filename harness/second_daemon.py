@@ -1,8 +1,10 @@
 """A second, throw-away Docker daemon beside the main one: the fresh daemon Bitbucket Pipelines gives each step.
 
 It has its own data root, exec root (so its own containerd), pid file, unix socket and bridge, and no
-iptables rules, so it never touches the main daemon's state or its `docker0`. It knows nothing of what
-the main daemon pushed before, which is the point: images are copied in with `docker save | docker load`.
+iptables rules, so it never touches the main daemon's state or its `docker0`. With `tcp=True` it also
+listens on `tcp://127.0.0.1:PORT`, as a Pipelines step's docker service does on localhost:2375. It
+knows nothing of what the main daemon pushed before, which is the point: images are copied in with
+`docker save | docker load`.
 
 Plain Python (bench/) uses it as a context manager; pytest uses the module-scoped `second_daemon`
 fixture in test/fixtures/docker.py:
@@ -22,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .ports import free_port
+
 DOCKERD = "dockerd"
 # overlay2 works nested beside the main daemon on ext4 (measured here); vfs is the slow, always-works fallback.
 STORAGE_DRIVERS = ("overlay2", "vfs")
@@ -33,7 +37,9 @@ class SecondDaemonError(RuntimeError):
 
 class SecondDaemon:
     def __init__(self, storage_drivers: tuple[str, ...] = STORAGE_DRIVERS, start_timeout: float = 30.0,
-                 stop_timeout: float = 15.0, data_parent: Path | None = None) -> None:
+                 stop_timeout: float = 15.0, data_parent: Path | None = None, tcp: bool = False) -> None:
+        # Loopback only, plain TCP as in Pipelines (no TLS): never on another interface.
+        self.tcp_port: int | None = free_port() if tcp else None
         self.storage_drivers = storage_drivers
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
@@ -55,6 +61,13 @@ class SecondDaemon:
     @property
     def docker_host(self) -> str:
         return f"unix://{self.socket}"
+
+    @property
+    def tcp_host(self) -> str:
+        """`tcp://127.0.0.1:PORT`, the DOCKER_HOST of a client reaching this daemon over TCP."""
+        if self.tcp_port is None:
+            raise SecondDaemonError("this second daemon was started without tcp=True")
+        return f"tcp://127.0.0.1:{self.tcp_port}"
 
     @property
     def log_path(self) -> Path:
@@ -101,10 +114,11 @@ class SecondDaemon:
         data.mkdir(parents=True, exist_ok=True)
         exec_root.mkdir(exist_ok=True)
         log = open(self.log_path, "ab")
+        listen = ["-H", self.tcp_host] if self.tcp_port is not None else []
         # --bridge names our own bridge; never --bridge=none, which deletes the main daemon's docker0.
         self.proc = subprocess.Popen(
             [DOCKERD, "--data-root", str(data), "--exec-root", str(exec_root),
-             "--pidfile", str(self.workdir / "docker.pid"), "-H", self.docker_host,
+             "--pidfile", str(self.workdir / "docker.pid"), "-H", self.docker_host, *listen,
              "--iptables=false", "--ip-masq=false", f"--bridge={self.bridge}", "--storage-driver", driver],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )

@@ -19,7 +19,8 @@ from harness.accounts import TOKENS
 from harness.paths import REPO_ROOT
 
 PIPE_COMMAND = [sys.executable, "-m", "pipe"]
-PIPE_IMAGE = "bbc-packages-push-container-image:dev"
+# PIPE_IMAGE in the environment names another tag, so that builds from several checkouts do not collide.
+PIPE_IMAGE = os.environ.get("PIPE_IMAGE", "bbc-packages-push-container-image:dev")
 OUTPUT_FILE_NAME = "bbc-packages-push-container-image.json"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Variables the pipe reads; never inherited from the environment the tests run in.
