@@ -1,0 +1,216 @@
+"""The pipe image's weight and start: `python -m bench.pipe_image IMAGE... [--base BASE] [--reps N]`.
+
+For each image: its size over the base (uncompressed, as `docker image inspect` says) and compressed
+(`docker save | gzip -6`, minus the same of the base: about what a step pulls), and the time from
+`docker run` to the pipe's first request to the registry, each image first in turn.
+The registry is a socket on loopback that notes when the first connection arrives; the pipe is given
+a tiny OCI layout (IMAGE_ARCHIVE) so that it needs no daemon. The floor beside them: the base's python3
+connecting at once, i.e. what `docker run` and the interpreter's start cost.
+
+With `--push-mib N`: the peak RSS of a push of an N MiB image (random bytes, 4 layers, from the daemon
+through the mounted socket) by the first image, beside the same push by the pipe from the checkout; each
+to a fresh embedded registry. Results as JSON on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from demo.layout import write_layout
+from harness.accounts import TOKENS, default_config
+from harness.paths import REPO_ROOT
+from harness.registry_process import RegistryProcess
+
+from .ordering import rotate
+
+RUN_TIMEOUT = 30.0
+
+
+def size(ref: str) -> int:
+    return int(subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", ref], capture_output=True,
+                              text=True, check=True, timeout=60).stdout)
+
+
+def compressed_size(ref: str) -> int:
+    """Bytes of `docker save REF | gzip -6`."""
+    save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
+    assert save.stdout is not None
+    counter = _Counter()
+    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6) as compressor:
+        for chunk in iter(lambda: save.stdout.read(1 << 20), b""):
+            compressor.write(chunk)
+    if save.wait(120) != 0:
+        raise RuntimeError(f"docker save {ref} failed")
+    return counter.count
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+FLOOR = "floor (the base: python3 connects at once)"
+CONNECT = "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])))"
+
+
+def first_request_seconds(image: str, layout: Path, base: str | None = None) -> float:
+    """From `docker run` to the first connection the pipe opens to its registry; with `base`, the floor:
+    the base image's python3 connecting as soon as it starts."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(RUN_TIMEOUT)
+        port = listener.getsockname()[1]
+        name = f"bench-start-{secrets.token_hex(4)}"
+        env = {"IMAGE_NAME": "app", "IMAGE_ARCHIVE": str(layout), "WORKSPACE": "acme",
+               "REGISTRY": f"127.0.0.1:{port}", "BITBUCKET_PACKAGES_USERNAME": "u", "BITBUCKET_PACKAGES_TOKEN": "t"}
+        command = ["docker", "run", "--rm", "--name", name, "--network", "host", "-v", f"{layout}:{layout}:ro"]
+        for key, value in env.items():
+            command += ["-e", f"{key}={value}"]
+        started = time.monotonic()
+        tail = [image] if base is None else ["--entrypoint", "python3", base, "-c", CONNECT, str(port)]
+        proc = subprocess.Popen([*command, *tail], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            conn, _ = listener.accept()
+            seconds = time.monotonic() - started
+            conn.close()
+        finally:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+            proc.wait(60)
+    return seconds
+
+
+PUSH_LAYERS = 4
+PUSH_PACKAGE = "bench-pipe-image-push"
+PUSH_TIMEOUT = 600.0
+
+
+def build_push_image(context: Path, mib: int) -> str:
+    """An image FROM scratch of `mib` MiB of random bytes in PUSH_LAYERS layers, under a tag of its own."""
+    context.mkdir(parents=True)
+    names = [f"part{i}.bin" for i in range(PUSH_LAYERS)]
+    for name in names:
+        with open(context / name, "wb") as f:
+            for _ in range(mib // PUSH_LAYERS):
+                f.write(os.urandom(1 << 20))
+    (context / "Dockerfile").write_text("FROM scratch\n" + "".join(f"COPY {n} /{n}\n" for n in names))
+    ref = f"{PUSH_PACKAGE}:{secrets.token_hex(4)}"
+    subprocess.run(["docker", "build", "-q", "-t", ref, str(context)], check=True, capture_output=True,
+                   timeout=PUSH_TIMEOUT)
+    return ref
+
+
+def _hwm_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def peak_rss_mb(pid_of, proc: subprocess.Popen[str]) -> float:
+    """The last VmHWM (the kernel's high-water mark of RSS) read before the process ended, polled every 20 ms."""
+    peak, pid, deadline = 0, None, time.monotonic() + PUSH_TIMEOUT
+    while proc.poll() is None and time.monotonic() < deadline:
+        pid = pid or pid_of()
+        if pid:
+            peak = max(peak, _hwm_kb(pid) or 0)
+        time.sleep(0.02)
+    out, _ = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the push failed with exit {proc.returncode}: {out.strip()[-500:]}")
+    return round(peak * 1024 / 1e6, 1)
+
+
+def container_pid(name: str) -> int | None:
+    r = subprocess.run(["docker", "inspect", "--format", "{{.State.Pid}}", name], capture_output=True, text=True,
+                       timeout=30)
+    return int(r.stdout) if r.returncode == 0 and r.stdout.strip() not in ("", "0") else None
+
+
+def push_peak_rss(pipe_image: str, source: str, workdir: Path, how: str) -> float:
+    """Peak RSS of one push of `source` to a fresh registry: `how` is "image" (docker run) or "checkout"."""
+    config = {**default_config(), "limits": {}}  # the default limits: 32 GiB a layer
+    config["workspaces"]["acme"]["packages"][PUSH_PACKAGE] = "web-app"
+    registry = RegistryProcess(workdir / f"registry-{how}", config).start()
+    try:
+        variables = {"IMAGE_NAME": source, "TAGS": "latest", "WORKSPACE": "acme", "REGISTRY": registry.host,
+                     "BITBUCKET_PACKAGES_USERNAME": "pipelines", "BITBUCKET_PACKAGES_TOKEN": TOKENS["pipelines"]}
+        if how == "checkout":
+            proc = subprocess.Popen([sys.executable, "-m", "pipe"], cwd=REPO_ROOT, env={**os.environ, **variables},
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            return peak_rss_mb(lambda: proc.pid, proc)
+        name = f"bench-push-{secrets.token_hex(4)}"
+        command = ["docker", "run", "--rm", "--name", name, "--network", "host",
+                   "-v", "/var/run/docker.sock:/var/run/docker.sock"]
+        for key, value in variables.items():
+            command += ["-e", f"{key}={value}"]
+        proc = subprocess.Popen([*command, pipe_image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return peak_rss_mb(lambda: container_pid(name), proc)
+    finally:
+        registry.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pipe_image", description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="+")
+    parser.add_argument("--base", default="bbc-pipe-base:bookworm")
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--push-mib", type=int, default=0, help="also the peak RSS of a push of this many MiB")
+    parser.add_argument("--push-reps", type=int, default=3)
+    parser.add_argument("--no-compressed", action="store_true", help="skip docker save | gzip (slow)")
+    args = parser.parse_args(argv)
+    results: dict[str, dict] = {ref: {"mb_over_base": (size(ref) - size(args.base)) / 1e6} for ref in args.images}
+    if not args.no_compressed:
+        base = compressed_size(args.base)
+        for ref in args.images:
+            results[ref]["gzip_mb_over_base"] = (compressed_size(ref) - base) / 1e6
+    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
+        layout = write_layout(Path(tmp) / "layout", {"hello.txt": b"hello\n"}).path
+        for ref in args.images:
+            first_request_seconds(ref, layout)  # warm: the image's layers in the page cache
+        times: dict[str, list[float]] = {ref: [] for ref in (*args.images, FLOOR)}
+        for rep in range(args.reps):
+            for ref in rotate(tuple(times), rep):
+                floor = args.base if ref == FLOOR else None
+                times[ref].append(first_request_seconds(ref, layout, floor))
+    for ref, values in times.items():
+        results.setdefault(ref, {})["first_request_s"] = {"median": round(statistics.median(values), 3),
+                                           "min": round(min(values), 3), "max": round(max(values), 3)}
+    if args.push_mib:
+        with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
+            source = build_push_image(Path(tmp) / "context", args.push_mib)
+            try:
+                peaks: dict[str, list[float]] = {"image": [], "checkout": []}
+                for rep in range(args.push_reps):
+                    for how in rotate(tuple(peaks), rep):
+                        peaks[how].append(push_peak_rss(args.images[0], source, Path(tmp) / f"{how}-{rep}", how))
+            finally:
+                subprocess.run(["docker", "rmi", "-f", source], capture_output=True, timeout=300)
+        results["push_peak_rss_mb"] = {"mib": args.push_mib, "image": args.images[0], **peaks}
+    json.dump(results, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
