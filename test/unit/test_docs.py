@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_path_the_architecture_names_exists():
     text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
-    paths = set(re.findall(r"`((?:pipe|registry|harness|bench|test|docs)/[A-Za-z0-9_./]+)`", text))
+    paths = set(re.findall(r"`((?:pipe|registry|harness|bench|test|docs|demo)/[A-Za-z0-9_./]+)`", text))
     assert len(paths) > 20, "the map names the files it points at"
     assert sorted(p for p in paths if not (ROOT / p).exists()) == []
 
