@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         run = with_daemon if daemon_answers() and not args.no_daemon else without_daemon
         run(work, variables, registry.host, ("reader", tokens["reader"]))
         return 0
+    except KeyboardInterrupt:
+        print("demo: interrupted; removing what it made", file=sys.stderr)
+        return 130
     except (DemoFailed, PushFailed, ReadBackFailed, DockerFailed, RuntimeError) as exc:
         print(f"demo: FAILED: {exc}", file=sys.stderr)
         if registry is not None and registry.log().strip():

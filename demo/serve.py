@@ -29,7 +29,7 @@ RELEASES = (
 
 
 class Stop(Exception):
-    """SIGTERM, handled like Ctrl-C."""
+    """SIGINT (Ctrl-C) or SIGTERM."""
 
 
 def push_samples(directory: Path, registry: RegistryProcess, pusher: Member) -> list[str]:
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, help="keep the registry's data here (made if missing, kept at exit)")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
     args = parser.parse_args(argv)
+    # Both set here: a shell starting us in the background would have SIGINT ignored otherwise.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     kept = args.root is not None
     directory = args.root.resolve() if kept else Path(tempfile.mkdtemp(prefix="pipe-serve-"))
