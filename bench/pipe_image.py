@@ -5,7 +5,8 @@ For each image: its size over the base (uncompressed, as `docker image inspect` 
 `docker run` to the pipe's first request to the registry, each image first in turn.
 The registry is a socket on loopback that notes when the first connection arrives; the pipe is given
 a tiny OCI layout (IMAGE_ARCHIVE) so that it needs no daemon. The floor beside them: the base's python3
-connecting at once, i.e. what `docker run` and the interpreter's start cost.
+connecting at once, i.e. what `docker run` and the interpreter's start cost. And inside each image, the
+time `import pipe.pipe` takes (`python3 -X importtime`): what bytecode saves, without docker run's noise.
 
 With `--push-mib N`: the peak RSS of a push of an N MiB image (random bytes, 4 layers, from the daemon
 through the mounted socket) by the first image, beside the same push by the pipe from the checkout; each
@@ -97,6 +98,13 @@ def first_request_seconds(image: str, layout: Path, base: str | None = None) -> 
     return seconds
 
 
+def import_ms(image: str) -> float:
+    """`import pipe.pipe` inside the image, as `python3 -X importtime` counts it (no docker run in it)."""
+    r = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python3", image, "-X", "importtime", "-c",
+                        "import pipe.pipe"], capture_output=True, text=True, timeout=60, check=True)
+    return int(r.stderr.strip().splitlines()[-1].split("|")[1]) / 1000
+
+
 PUSH_LAYERS = 4
 PUSH_PACKAGE = "bench-pipe-image-push"
 PUSH_TIMEOUT = 600.0
@@ -170,6 +178,11 @@ def push_peak_rss(pipe_image: str, source: str, workdir: Path, how: str) -> floa
         registry.stop()
 
 
+def summary(values: list[float], digits: int) -> dict[str, float]:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pipe_image", description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+")
@@ -194,8 +207,13 @@ def main(argv: list[str] | None = None) -> int:
                 floor = args.base if ref == FLOOR else None
                 times[ref].append(first_request_seconds(ref, layout, floor))
     for ref, values in times.items():
-        results.setdefault(ref, {})["first_request_s"] = {"median": round(statistics.median(values), 3),
-                                           "min": round(min(values), 3), "max": round(max(values), 3)}
+        results.setdefault(ref, {})["first_request_s"] = summary(values, 3)
+    imports: dict[str, list[float]] = {ref: [] for ref in args.images}
+    for rep in range(args.reps):
+        for ref in rotate(tuple(imports), rep):
+            imports[ref].append(import_ms(ref))
+    for ref, values in imports.items():
+        results[ref]["import_pipe_ms"] = summary(values, 0)
     if args.push_mib:
         with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
             source = build_push_image(Path(tmp) / "context", args.push_mib)
