@@ -39,8 +39,8 @@ def check_same(pushed: str, **pulled: str | None) -> None:
             raise DemoFailed(f"the digest read back by {how} ({digest}) differs from the pushed one ({pushed})")
 
 
-def without_daemon(work: Path, variables: dict[str, str], host: str, reader: tuple[str, str]) -> None:
-    print("== no Docker daemon answers `docker info`: writing a small OCI image layout (demo/layout.py)")
+def without_daemon(work: Path, variables: dict[str, str], host: str, reader: tuple[str, str], why: str) -> None:
+    print(f"== {why}: writing a small OCI image layout (demo/layout.py)")
     layout = write_layout(work / "layout", sample_files(), tag=TAGS[0])
     print(f"== pushing it with the pipe: IMAGE_ARCHIVE={layout.path} TAGS='{' '.join(TAGS)}'", flush=True)
     pushed = push({**variables, "IMAGE_ARCHIVE": str(layout.path)}, work / "shared")["digest"]
@@ -91,8 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== the embedded registry listens on {registry.url} (workspace {WORKSPACE}, package {PACKAGE})")
         variables = {"IMAGE_NAME": PACKAGE, "TAGS": " ".join(TAGS), "WORKSPACE": WORKSPACE, "REGISTRY": registry.host,
                      "BITBUCKET_PACKAGES_USERNAME": PUSHER, "BITBUCKET_PACKAGES_TOKEN": tokens[PUSHER]}
-        run = with_daemon if daemon_answers() and not args.no_daemon else without_daemon
-        run(work, variables, registry.host, ("reader", tokens["reader"]))
+        reader = ("reader", tokens["reader"])
+        if args.no_daemon:
+            without_daemon(work, variables, registry.host, reader, "--no-daemon")
+        elif daemon_answers():
+            with_daemon(work, variables, registry.host, reader)
+        else:
+            without_daemon(work, variables, registry.host, reader, "no Docker daemon answers `docker info`")
         return 0
     except KeyboardInterrupt:
         print("demo: interrupted; removing what it made", file=sys.stderr)
