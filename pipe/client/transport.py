@@ -118,7 +118,7 @@ class Transport:
             self.sleep(wait)
             waited += wait
 
-    def fetch_token(self, url: str, credentials: tuple[str, str], what: str) -> requests.Response:
+    def fetch_token(self, url: str, credentials: tuple[str, str] | None, what: str) -> requests.Response:
         return self.send("GET", url, authorize=False, auth=credentials, what=what)
 
     def close(self) -> None:

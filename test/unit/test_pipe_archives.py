@@ -308,5 +308,5 @@ def test_image_archive_problems_are_named_together(tmp_path):
     assert "IMAGE_ARCHIVE 'nope.tar' does not exist" in text
     assert "remove PUSH_ENGINE=docker" in text
     assert "PLATFORMS entry 'amd64' is not os/architecture" in text
-    with pytest.raises(InvalidVariables, match="set IMAGE_ARCHIVE, or remove PLATFORMS"):
+    with pytest.raises(InvalidVariables, match="set IMAGE_ARCHIVE or SOURCE_IMAGE, or remove PLATFORMS"):
         parse_settings({**BASE, "PLATFORMS": "linux/amd64"})
