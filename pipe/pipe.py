@@ -235,6 +235,8 @@ class PushContainerImagePipe(Pipe):
                 self.log_info(note)
             for detail in image.details:
                 self.log_debug(detail)
+            for warning in image.warnings:
+                self.log_warning(warning)
             session = PushSession(
                 registry, list(settings.tags), TransferProgress(self.log_info, self.log_debug),
                 EngineOptions(chunk_size=settings.chunk_size, parallel=settings.parallelism,

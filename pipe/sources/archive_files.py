@@ -20,9 +20,8 @@ from typing import BinaryIO, Collection, Iterator, Protocol
 from isal import igzip_threaded
 
 from ..errors import PipeFailure, capital
+from ..oci import GZIP_MAGIC, ZSTD_MAGIC
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SMALL_FILE = 4 * 1024 * 1024  # kept from the listing pass of a gzip tar: manifests, configs, index.json
 SMALL_TOTAL = 64 * 1024 * 1024
 TAR_BUFFER = 1024 * 1024

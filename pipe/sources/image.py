@@ -67,6 +67,7 @@ class SourceImage:
     check: Callable[[int], None] = lambda limit: None  # before anything is sent: blobs present and under `limit`
     notes: list[str] = field(default_factory=list)  # what the source holds, for the log
     details: list[str] = field(default_factory=list)  # the same for the DEBUG log
+    warnings: list[str] = field(default_factory=list)  # what the source holds that is pushed, but is not right
     lenders: dict[str, str] = field(default_factory=dict)  # blob digest -> a package of the destination's registry
     config_of: Callable[[str], bytes] | None = None  # reads a config the destination lacks (a registry source)
 
