@@ -73,7 +73,7 @@ def source_login(settings: Settings, source: SourceSettings) -> tuple[str, Secre
     registry, else anonymous; and how messages name that."""
     if source.credentials_given:
         return source.username, source.password, f"SOURCE_USERNAME={source.username}"
-    if source.reference.registry == settings.registry:
+    if source.on(settings.registry):
         return settings.username, settings.token, f"the pipe's own credentials, user {settings.username}"
     return "", Secret(""), "anonymously"
 
@@ -178,7 +178,7 @@ class PushContainerImagePipe(Pipe):
         settings = self.settings
         reference = source.reference
         username, password, who = source_login(settings, source)
-        same_registry = reference.registry == settings.registry
+        same_registry = source.on(settings.registry)
         client = RegistryClient(reference.endpoint, reference.repository, username, password,
                                 ca_file=source.ca_file or (settings.ca_file if same_registry else None),
                                 sleep=self.sleep, parallel=settings.parallelism, actions="pull")
@@ -199,7 +199,7 @@ class PushContainerImagePipe(Pipe):
     def _promotion(self) -> bool:
         """SOURCE_IMAGE is the destination package itself: only manifests are written."""
         source = self.settings.source
-        return source is not None and source.reference.registry == self.settings.registry and \
+        return source is not None and source.on(self.settings.registry) and \
             source.reference.repository == f"{self.settings.workspace}/{self.settings.image.name}"
 
     def _push_message(self, reference: str) -> Callable[[RegistryError], str]:
@@ -220,7 +220,7 @@ class PushContainerImagePipe(Pipe):
         destination = settings.destination
         learn_from = [(f"{settings.workspace}/{package}", tag) for package, tag in settings.cache_from]
         pull_from = [name for name, _ in learn_from]
-        if settings.source is not None and settings.source.reference.registry == settings.registry:
+        if settings.source is not None and settings.source.on(settings.registry):
             pull_from.append(settings.source.reference.repository)  # to mount its blobs
         registry = self.registry_client(settings, pull_from, self.sleep)
         try:

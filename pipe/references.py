@@ -147,6 +147,7 @@ class Destination:
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"  # where docker sends docker.io's API requests
+DOCKER_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")  # all Docker Hub to docker
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def parse_source_image(value: str, registry: str, repository: str) -> tuple[Sour
     else:
         first, _, rest = name.partition("/")
         if rest and looks_like_domain(first):
-            host, path = first, rest
+            host, path = (DOCKER_HUB if first in DOCKER_HUB_ALIASES else first), rest
             why = registry_problem(host)
             if why:
                 problems.append(f"SOURCE_IMAGE '{shown}' has an invalid registry '{host}': {why}")
@@ -211,5 +212,4 @@ def parse_source_image(value: str, registry: str, repository: str) -> tuple[Sour
             problems.append(f"SOURCE_IMAGE '{shown}' is not a valid image reference: {why}")
     if problems:
         return None, problems
-    return SourceReference(host.lower() if host == DOCKER_HUB else host, path, tag, digest or None, shown,
-                           implicit), []
+    return SourceReference(host, path, tag, digest or None, shown, implicit), []

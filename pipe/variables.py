@@ -84,6 +84,10 @@ class SourceSettings:
     def credentials_given(self) -> bool:
         return bool(self.username)
 
+    def on(self, registry: str) -> bool:
+        """Whether the source is in `registry` (host names are case-insensitive)."""
+        return self.reference.registry.lower() == registry.lower()
+
 
 @dataclass(frozen=True)
 class Settings:
