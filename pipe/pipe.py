@@ -193,7 +193,7 @@ class PushContainerImagePipe(Pipe):
 
         return RegistrySource(client, reference, settings.platforms,
                               lend_to_destination=same_registry and not self._promotion,
-                              describe=describe)
+                              describe=describe, promotion=self._promotion)
 
     @property
     def _promotion(self) -> bool:
