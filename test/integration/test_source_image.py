@@ -1,0 +1,236 @@
+"""SOURCE_IMAGE: the pipe copies an image already in a registry, between the emulator and distribution 2.8
+(htpasswd, anonymous, TLS), with no daemon reachable from the copy. What it wrote is read back with
+skopeo (`inspect --raw`: the same bytes on both sides) and `docker pull`; what it sent is counted by a
+loopback HTTP proxy in front of a registry. Every refusal ends in one line with nothing tagged.
+
+One emulator and the distribution registries serve the whole module (starting them is the slow part);
+each test copies into packages of its own, so one test's blobs never make another's copy a no-op.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.accounts import TOKENS, default_config
+from harness.reference_registry import DistributionRegistry
+from harness.registry_process import RegistryProcess
+from test.helpers import archives as fx
+from test.helpers.certificates import make_ca_and_server_cert
+from test.helpers.oci_client import docker, docker_login, image_id, skopeo
+from test.helpers.pipe_runner import (
+    PipeRun,
+    assert_no_secret,
+    assert_one_line_failure,
+    pipe_variables,
+    read_output,
+    run_pipe,
+)
+from test.helpers.starting import start_or_fail
+
+MiB = 1024 * 1024
+APP = "acme/my-container-app"
+MESSAGE = "hello from a source registry"
+NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the copy must need no daemon
+# Packages of the module's emulator (all of repository web-app but tool-image, of tools): one per test.
+PACKAGES = ("from-auth", "from-auth-multi", "from-anon", "from-tls", "dropped", "refused", "seeded-multi")
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+FOREIGN_URL = "https://example.invalid/layer.tar.gz"
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# -- the module's registries and images --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory) -> RegistryProcess:
+    config = default_config()
+    config["workspaces"]["acme"]["packages"].update({name: "web-app" for name in PACKAGES})
+    reg = start_or_fail("the registry", RegistryProcess(tmp_path_factory.mktemp("emulator") / "root", config).start)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory) -> DistributionRegistry:
+    """distribution 2.8, no auth; it takes schema-1 manifests and foreign layers, for the refusals."""
+    reg = DistributionRegistry(tmp_path_factory.mktemp("plain"), extra_config={
+        "compatibility": {"schema1": {"enabled": True}},
+        "validation": {"manifests": {"urls": {"allow": [r"^https://example\.invalid/"]}}},
+    })
+    start_or_fail("docker-registry", reg.start)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory) -> tuple[DistributionRegistry, Path, Path]:
+    """distribution 2.8 over TLS with a throwaway CA: (registry, the CA file, a skopeo --cert-dir)."""
+    base = tmp_path_factory.mktemp("tls")
+    ca, cert, key = make_ca_and_server_cert(base)
+    cert_dir = base / "certs"
+    cert_dir.mkdir()
+    shutil.copy(ca, cert_dir / "ca.crt")
+    reg = DistributionRegistry(base / "registry", tls=(ca, cert, key))
+    start_or_fail("docker-registry over TLS", reg.start)
+    yield reg, ca, cert_dir
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
+def image(docker_daemon, tmp_path_factory) -> str:
+    """A runnable image: busybox, 3 MiB of random bytes (several 1 MiB chunks) and a small layer."""
+    ref = fx.build_runnable_image("source-image:module", tmp_path_factory.mktemp("ctx"), [3 * MiB, 40_000], MESSAGE)
+    yield ref
+    fx.remove_images(ref)
+
+
+@pytest.fixture(scope="module")
+def layout(image, tmp_path_factory) -> fx.Archive:
+    return fx.skopeo_oci_layout(image, tmp_path_factory.mktemp("layout") / "oci", ref_name="1.0")
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory) -> fx.Archive:
+    return fx.buildah_multiplatform(tmp_path_factory.mktemp("multi") / "oci", layer_size=64 * 1024, message=MESSAGE)
+
+
+# -- moving images in and reading them back ---------------------------------------------------------------
+
+def emulator_creds(user: str = "pipelines") -> str:
+    return f"{user}:{TOKENS[user]}"
+
+
+def seed(archive: fx.Archive, target: str, creds: str | None = None, cert_dir: Path | None = None) -> None:
+    """skopeo copy --all of an OCI layout to docker://target, byte for byte."""
+    tls = [f"--dest-cert-dir={cert_dir}"] if cert_dir else ["--dest-tls-verify=false"]
+    auth = ["--dest-creds", creds] if creds else ["--dest-no-creds"]
+    r = skopeo("copy", "-q", "--all", *tls, *auth, f"oci:{archive.path}:{archive.ref_names[0]}", f"docker://{target}")
+    assert r.returncode == 0, r.stderr
+
+
+def raw(target: str, creds: str | None = None, cert_dir: Path | None = None) -> bytes:
+    """The manifest (or index) under docker://target as its registry stores it."""
+    tls = [f"--cert-dir={cert_dir}"] if cert_dir else ["--tls-verify=false"]
+    auth = ["--creds", creds] if creds else ["--no-creds"]
+    r = skopeo("inspect", "--raw", *tls, *auth, f"docker://{target}")
+    assert r.returncode == 0, r.stderr
+    return r.stdout.encode()
+
+
+def absent(emulator: RegistryProcess, package: str, tag: str) -> bool:
+    r = requests.get(f"{emulator.url}/v2/acme/{package}/manifests/{tag}", timeout=30,
+                     headers={"Authorization": f"Bearer {emulator.token('boss', f'repository:acme/{package}:pull')}"})
+    return r.status_code == 404
+
+
+def copy(host: str, source: str, package: str, tags: str, out: Path | None = None, **overrides: str) -> PipeRun:
+    variables = pipe_variables(host, package, SOURCE_IMAGE=source, TAGS=tags, **NO_DAEMON, **overrides)
+    if out is not None:
+        variables["BITBUCKET_PIPE_SHARED_STORAGE_DIR"] = str(out)
+    return run_pipe(variables, timeout=120)
+
+
+def image_size(archive: fx.Archive) -> int:
+    """Every blob an image's manifests name (layers once each, configs), as stored."""
+    blobs = {}
+    for stored in archive.images:
+        blobs.update(zip(stored.layer_digests, stored.layer_sizes, strict=True))
+        blobs[stored.config_digest] = len(fx._layout_blob(archive.path, stored.config_digest))
+    return sum(blobs.values())
+
+
+def layer_count(archive: fx.Archive) -> int:
+    return len({digest for stored in archive.images for digest in stored.layer_digests})
+
+
+def assert_copied(run: PipeRun, out: Path, source: str, digest: str) -> dict:
+    assert run.returncode == 0, str(run)
+    assert run.last_line.startswith(f"✔ Copied {source} to ") or f"Copied {source} to " in run.last_line, str(run)
+    output = read_output(out)
+    assert output["source"] == "registry" and output["source_image"] == source, output
+    assert output["digest"] == digest, output
+    return output
+
+
+# -- 1. the same package: tags only ---------------------------------------------------------------------------
+
+class TestPromotion:
+    def test_new_tags_write_manifests_only(self, emulator, layout, http_proxy_factory, docker_config, docker_refs,
+                                           tmp_path):
+        seed(layout, f"{emulator.host}/{APP}:1.0", emulator_creds())
+        proxy = http_proxy_factory(emulator.url)
+        blobs = len(layout.layer_digests) + 1
+        for source, tags in ((":1.0", "production 1.4.0"), (f"{proxy.host}/{APP}:1.0", "staging")):
+            proxy.reset_log()
+            out = tmp_path / tags.split()[0]
+            run = copy(proxy.host, source, "my-container-app", tags, out)
+            output = assert_copied(run, out, source, layout.top_digest)
+            assert (output["pushed_bytes"], output["layers_uploaded"], output["layers_mounted"]) == (0, 0, 0), output
+            assert "0 copied" in run.last_line, run.last_line
+            assert proxy.count("GET", r"/blobs/") == 0, [r for r in proxy.requests() if "/blobs/" in r.path]
+            for method in ("POST", "PATCH", "PUT"):
+                assert proxy.count(method, r"/blobs/") == 0, f"{method} on a blob in a promotion"
+            heads = {r.path.rsplit("/", 1)[-1] for r in proxy.requests("HEAD", r"/blobs/")}
+            assert heads == {*layout.layer_digests, layout.config_digest}, heads
+            assert proxy.count("HEAD", r"/blobs/") == blobs, "each blob confirmed once"
+            assert proxy.count("PUT", r"/manifests/") == len(tags.split())
+            for tag in tags.split():
+                assert sha256(raw(f"{emulator.host}/{APP}:{tag}", emulator_creds("reader"))) == layout.top_digest
+            assert_no_secret(run, "pipelines", TOKENS["pipelines"])
+            assert "" not in output["platforms"], "a platform not read is left out, not named ''"
+        docker_login(emulator, "reader")
+        pulled = []
+        for tag in ("1.0", "production"):
+            remote = f"{emulator.host}/{APP}:{tag}"
+            docker_refs.append(remote)
+            r = docker("pull", remote)
+            assert r.returncode == 0, r.stderr
+            pulled.append(image_id(remote))
+        assert pulled[0] == pulled[1], "the new tag is the very same image"
+        r = docker("run", "--rm", "--network", "none", f"{emulator.host}/{APP}:production", timeout=120)
+        assert r.stdout.strip() == MESSAGE, (r.stdout, r.stderr)
+
+
+# -- 2. another package of the workspace: mounts ---------------------------------------------------------------
+
+class TestAnotherPackage:
+    def test_blobs_are_mounted_and_nothing_is_sent(self, emulator, layout, tmp_path):
+        seed(layout, f"{emulator.host}/{APP}:2.0", emulator_creds())
+        out = tmp_path / "out"
+        source = f"{emulator.host}/{APP}:2.0"
+        run = copy(emulator.host, source, "other-app", "from-app", out)
+        output = assert_copied(run, out, source, layout.top_digest)
+        assert output["pushed_bytes"] == 0 and output["layers_uploaded"] == 0, output
+        assert output["layers_mounted"] == len(layout.layer_digests), output
+        assert f"{len(layout.layer_digests)} mounted" in run.last_line, run.last_line
+        assert sha256(raw(f"{emulator.host}/acme/other-app:from-app", emulator_creds("reader"))) == layout.top_digest
+
+    def test_credentials_that_cannot_read_the_source_stream_or_fail(self, emulator, multi, tmp_path):
+        """tool-image belongs to repository tools: web-app's pipeline credentials cannot read it."""
+        seed(multi, f"{emulator.host}/acme/tool-image:multi", emulator_creds())
+        user, token = emulator.pipeline_credentials("web-app")
+        source = f"{emulator.host}/acme/tool-image:multi"
+        as_web_app = {"BITBUCKET_PACKAGES_USERNAME": user, "BITBUCKET_PACKAGES_TOKEN": token}
+
+        refused = copy(emulator.host, source, "other-app", "tools-refused", **as_web_app)
+        line = assert_one_line_failure(refused, emulator.host, "SOURCE_USERNAME", "acme/tool-image")
+        assert "BITBUCKET_PACKAGES" not in line, line
+        assert absent(emulator, "other-app", "tools-refused")
+
+        out = tmp_path / "out"
+        run = copy(emulator.host, source, "other-app", "tools", out, SOURCE_USERNAME="boss",
+                   SOURCE_PASSWORD=TOKENS["boss"], **as_web_app)
+        output = assert_copied(run, out, source, multi.top_digest)
+        assert output["layers_mounted"] == 0, output
+        assert output["layers_uploaded"] == layer_count(multi) and output["pushed_bytes"] > 0, output
+        assert f"{layer_count(multi)} copied" in run.last_line and "0 mounted" in run.last_line, run.last_line
+        assert sorted(output["platforms"]) == ["linux/amd64", "linux/arm64"], output
+        assert sha256(raw(f"{emulator.host}/acme/other-app:tools", emulator_creds("reader"))) == multi.top_digest
+        assert_no_secret(run, "boss", TOKENS["boss"])
