@@ -18,6 +18,7 @@ import requests
 from harness.accounts import TOKENS, default_config
 from harness.reference_registry import DistributionRegistry
 from harness.registry_process import RegistryProcess
+from test.fixtures.registries import REFERENCE_PASSWORD, REFERENCE_USER
 from test.helpers import archives as fx
 from test.helpers.certificates import make_ca_and_server_cert
 from test.helpers.oci_client import docker, docker_login, image_id, skopeo
@@ -234,3 +235,99 @@ class TestAnotherPackage:
         assert sorted(output["platforms"]) == ["linux/amd64", "linux/arm64"], output
         assert sha256(raw(f"{emulator.host}/acme/other-app:tools", emulator_creds("reader"))) == multi.top_digest
         assert_no_secret(run, "boss", TOKENS["boss"])
+
+
+# -- 3. another registry: a streamed copy ----------------------------------------------------------------------
+
+class TestOtherRegistries:
+    def test_from_distribution_with_htpasswd(self, reference_registry_auth, emulator, layout, multi,
+                                             http_proxy_factory, tmp_path):
+        ref = reference_registry_auth
+        login = {"SOURCE_USERNAME": REFERENCE_USER, "SOURCE_PASSWORD": REFERENCE_PASSWORD}
+        ref_creds = f"{REFERENCE_USER}:{REFERENCE_PASSWORD}"
+        for archive, path, package in ((layout, "acme/app:1.0", "from-auth"),
+                                       (multi, "acme/multi:1", "from-auth-multi")):
+            seed(archive, f"{ref.host}/{path}", ref_creds)
+            out = tmp_path / package
+            source = f"{ref.host}/{path}"
+            run = copy(emulator.host, source, package, "copied", out, DEBUG="true", **login)
+            output = assert_copied(run, out, source, archive.top_digest)
+            assert output["layers_uploaded"] == layer_count(archive) and output["layers_mounted"] == 0, output
+            assert output["pushed_bytes"] == image_size(archive), "every layer and config, each once"
+            assert raw(f"{emulator.host}/acme/{package}:copied", emulator_creds("reader")) == \
+                raw(f"{ref.host}/{path}", ref_creds), "the same bytes on both sides"
+            assert_no_secret(run, REFERENCE_USER, REFERENCE_PASSWORD)
+            assert_no_secret(run, "pipelines", TOKENS["pipelines"])
+        # A re-run finds everything there: no layer is read from the source, none is sent.
+        proxy = http_proxy_factory(ref.url)
+        out = tmp_path / "again"
+        source = f"{proxy.host}/acme/app:1.0"
+        again = copy(emulator.host, source, "from-auth", "again", out, **login)
+        output = assert_copied(again, out, source, layout.top_digest)
+        assert (output["pushed_bytes"], output["layers_uploaded"]) == (0, 0), output
+        assert output["layers_skipped"] == len(layout.layer_digests), output
+        for digest in layout.layer_digests:
+            assert proxy.count("GET", rf"/blobs/{digest}") == 0, f"{digest} read again"
+
+    def test_to_distribution(self, emulator, plain, layout, multi, tmp_path):
+        seed(layout, f"{emulator.host}/{APP}:3.0", emulator_creds())
+        seed(multi, f"{emulator.host}/acme/seeded-multi:1", emulator_creds())
+        login = {"SOURCE_USERNAME": "reader", "SOURCE_PASSWORD": TOKENS["reader"]}
+        for archive, path, package in ((layout, f"{APP}:3.0", "mirror"),
+                                       (multi, "acme/seeded-multi:1", "mirror-multi")):
+            out = tmp_path / package
+            source = f"{emulator.host}/{path}"
+            run = copy(plain.host, source, package, "copied", out, **login)
+            output = assert_copied(run, out, source, archive.top_digest)
+            assert output["layers_uploaded"] == layer_count(archive), output
+            assert raw(f"{plain.host}/acme/{package}:copied") == raw(source, emulator_creds("reader"))
+            assert_no_secret(run, "reader", TOKENS["reader"])
+        copied = skopeo("copy", "-q", "--all", "--src-tls-verify=false", f"docker://{plain.host}/acme/mirror-multi:copied",
+                        f"oci:{tmp_path / 'back'}:1")
+        assert copied.returncode == 0, copied.stderr
+
+    def test_from_an_anonymous_source(self, plain, emulator, layout, tmp_path):
+        seed(layout, f"{plain.host}/acme/app:1.0")
+        out = tmp_path / "out"
+        source = f"{plain.host}/acme/app:1.0"
+        run = copy(emulator.host, source, "from-anon", "copied", out)
+        assert_copied(run, out, source, layout.top_digest)
+        assert "anonymously" in run.stderr, run.stderr
+        assert sha256(raw(f"{emulator.host}/acme/from-anon:copied", emulator_creds("reader"))) == layout.top_digest
+
+    def test_from_distribution_over_tls(self, tls, emulator, layout, tmp_path):
+        reg, ca, cert_dir = tls
+        seed(layout, f"{reg.host}/acme/app:1.0", cert_dir=cert_dir)
+        source = f"{reg.host}/acme/app:1.0"
+        untrusted = copy(emulator.host, source, "from-tls", "untrusted")
+        assert_one_line_failure(untrusted, reg.host, "SOURCE_CA_FILE", "certificate")
+        assert absent(emulator, "from-tls", "untrusted")
+        out = tmp_path / "out"
+        run = copy(emulator.host, source, "from-tls", "copied", out, SOURCE_CA_FILE=str(ca))
+        assert_copied(run, out, source, layout.top_digest)
+        assert raw(f"{emulator.host}/acme/from-tls:copied", emulator_creds("reader")) == raw(source, cert_dir=cert_dir)
+
+
+# -- 4. connections dropped mid-blob ----------------------------------------------------------------------------
+
+class TestDroppedConnections:
+    def test_both_sides_resume_where_they_were(self, plain, emulator, layout, http_proxy_factory, tmp_path):
+        seed(layout, f"{plain.host}/acme/big:1.0")
+        big = max(zip(layout.images[0].layer_sizes, layout.layer_digests, strict=True))[1]
+        src, dst = http_proxy_factory(plain.url), http_proxy_factory(emulator.url)
+        src.cut("GET", rf"/blobs/{big}$", after_bytes=1536 * 1024)
+        dst.drop("PATCH", r"/blobs/uploads/", after_bytes=512 * 1024, skip=1)
+        out = tmp_path / "out"
+        source = f"{src.host}/acme/big:1.0"
+        run = copy(dst.host, source, "dropped", "resumed", out, CHUNK_SIZE_MB="1")
+        assert_copied(run, out, source, layout.top_digest)
+        assert [r.fault for r in src.requests() if r.fault] == ["cut"], src.requests()
+        assert [r.fault for r in dst.requests() if r.fault] == ["drop"], dst.requests()
+        assert src.count("GET", rf"/blobs/{big}$") == 2, "the source read goes on with a Range request"
+        size = image_size(layout)
+        read, sent = src.bytes_out("GET", r"/blobs/"), dst.bytes_in(None, r"/blobs/uploads/")
+        assert size <= read <= size + MiB, (read, size)
+        assert size - len(fx._layout_blob(layout.path, layout.config_digest)) <= sent <= size + MiB, (sent, size)
+        back = skopeo("copy", "-q", "--src-tls-verify=false", "--src-creds", emulator_creds("reader"),
+                      f"docker://{emulator.host}/acme/dropped:resumed", f"oci:{tmp_path / 'back'}:1")
+        assert back.returncode == 0, back.stderr
