@@ -239,7 +239,6 @@ class HttpProxy:
                         if cut is not None and entry.bytes_out + len(piece) >= cut:
                             await response.write(piece[:cut - entry.bytes_out])
                             entry.bytes_out, entry.fault = cut, "cut"
-                            await response.drain()
                             if request.transport is not None:
                                 request.transport.close()  # what was written still arrives, then the end
                             raise asyncio.CancelledError  # the client's connection is gone

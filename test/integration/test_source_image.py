@@ -8,14 +8,20 @@ each test copies into packages of its own, so one test's blobs never make anothe
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import json
+import os
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
 import requests
 
 from harness.accounts import TOKENS, default_config
+from harness.ports import free_port
 from harness.reference_registry import DistributionRegistry
 from harness.registry_process import RegistryProcess
 from test.fixtures.registries import REFERENCE_PASSWORD, REFERENCE_USER
@@ -38,9 +44,14 @@ MESSAGE = "hello from a source registry"
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the copy must need no daemon
 # Packages of the module's emulator (all of repository web-app but tool-image, of tools): one per test.
 PACKAGES = ("from-auth", "from-auth-multi", "from-anon", "from-tls", "dropped", "refused", "seeded-multi")
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-FOREIGN_URL = "https://example.invalid/layer.tar.gz"
+FOREIGN_URL = "https://example.invalid/layer.tar.gz"  # allowed by `plain`'s validation, never fetched
 
 
 def sha256(data: bytes) -> str:
@@ -331,3 +342,131 @@ class TestDroppedConnections:
         back = skopeo("copy", "-q", "--src-tls-verify=false", "--src-creds", emulator_creds("reader"),
                       f"docker://{emulator.host}/acme/dropped:resumed", f"oci:{tmp_path / 'back'}:1")
         assert back.returncode == 0, back.stderr
+
+
+# -- 5. refusals ------------------------------------------------------------------------------------------------
+
+def layer_tar() -> bytes:
+    """A plain tar of one small random file: what an uncompressed layer holds."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = os.urandom(4096)
+        info = tarfile.TarInfo("data.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def handmade(layers: list[tuple[bytes, dict]], diff_ids: list[str], oci: bool) -> tuple[bytes, bytes]:
+    """(config, manifest) of an image whose layer descriptors are given (blob, extra fields): the tests
+    label them as they please."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG if oci else DOCKER_CONFIG, "size": len(config),
+                           "digest": sha256(config)},
+                "layers": [{"size": len(blob), "digest": sha256(blob), **fields} for blob, fields in layers]}
+    return config, json.dumps(manifest, indent=2).encode()
+
+
+def put_by_hand(reg: DistributionRegistry, repository: str, tag: str, blobs: list[bytes], manifest: bytes) -> str:
+    """Blobs (POST + PUT) and the manifest over plain HTTP, as any client can; returns the manifest digest."""
+    for blob in blobs:
+        r = requests.post(f"{reg.url}/v2/{repository}/blobs/uploads/", timeout=30)
+        assert r.status_code == 202, r.text
+        location = requests.compat.urljoin(reg.url, r.headers["Location"])
+        r = requests.put(location, params={"digest": sha256(blob)}, data=blob, timeout=30)
+        assert r.status_code == 201, r.text
+    r = requests.put(f"{reg.url}/v2/{repository}/manifests/{tag}", data=manifest, timeout=30,
+                     headers={"Content-Type": json.loads(manifest)["mediaType"]})
+    assert r.status_code == 201, r.text
+    return r.headers["Docker-Content-Digest"]
+
+
+def write_layout(directory: Path, blobs: list[bytes], manifest: bytes) -> Path:
+    """The same image as an OCI layout directory (oci-layout, index.json, blobs/sha256/)."""
+    (directory / "blobs" / "sha256").mkdir(parents=True)
+    for blob in [*blobs, manifest]:
+        (directory / "blobs" / "sha256" / sha256(blob).removeprefix("sha256:")).write_bytes(blob)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": sha256(manifest), "size": len(manifest),
+         "annotations": {"org.opencontainers.image.ref.name": "1"}}]}))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def refused_sources(plain, layout, multi, tmp_path_factory) -> dict[str, str]:
+    """What the refusals copy from `plain`; the mislabeled image also as an OCI layout (IMAGE_ARCHIVE)."""
+    seed(layout, f"{plain.host}/acme/app:1.0")
+    seed(multi, f"{plain.host}/acme/multi:1")
+    tar = layer_tar()
+    config, manifest = handmade([(tar, {"mediaType": OCI_LAYER_GZIP})], [sha256(tar)], oci=True)
+    put_by_hand(plain, "acme/mislabeled", "1", [config, tar], manifest)
+    mislabeled = write_layout(tmp_path_factory.mktemp("mislabeled") / "oci", [config, tar], manifest)
+    shipped, foreign = gzip.compress(layer_tar(), mtime=0), gzip.compress(layer_tar(), mtime=0)
+    config, manifest = handmade([(shipped, {"mediaType": DOCKER_LAYER_GZIP}),
+                                 (foreign, {"mediaType": DOCKER_FOREIGN, "urls": [FOREIGN_URL]})],
+                                [sha256(gzip.decompress(shipped)), sha256(gzip.decompress(foreign))], oci=False)
+    put_by_hand(plain, "acme/foreign", "1", [config, shipped, foreign], manifest)
+    # skopeo writes (and signs) a schema 1 manifest; `plain` takes it with compatibility.schema1 enabled.
+    r = skopeo("copy", "-q", "--format", "v2s1", "--dest-tls-verify=false", f"oci:{layout.path}:1.0",
+               f"docker://{plain.host}/acme/schema1:1")
+    assert r.returncode == 0, r.stderr
+    return {"mislabeled layout": str(mislabeled), "mislabeled digest": sha256(tar)}
+
+
+WRONG_PASSWORD = "wrong-pass-5e7b"
+
+
+class TestRefusals:
+    @pytest.mark.parametrize("case", ["missing tag", "missing platform", "wrong password", "unreachable",
+                                      "with IMAGE_ARCHIVE", "mislabeled layer", "mislabeled archive",
+                                      "foreign layer", "schema 1"])
+    def test_refused_in_one_line_and_nothing_tagged(self, case, plain, reference_registry_auth, emulator, layout,
+                                                     refused_sources, tmp_path):
+        closed = f"127.0.0.1:{free_port()}"
+        digest = refused_sources["mislabeled digest"]
+        source, words, extra = {
+            "missing tag": (f"{plain.host}/acme/app:nope", ["acme/app:nope", plain.host, "not found"], {}),
+            "missing platform": (f"{plain.host}/acme/multi:1", ["linux/s390x", "linux/amd64", "linux/arm64"],
+                                 {"PLATFORMS": "linux/s390x"}),
+            "wrong password": (f"{reference_registry_auth.host}/acme/app:1.0",
+                               [reference_registry_auth.host, f"SOURCE_USERNAME={REFERENCE_USER}"],
+                               {"SOURCE_USERNAME": REFERENCE_USER, "SOURCE_PASSWORD": WRONG_PASSWORD}),
+            "unreachable": (f"{closed}/acme/app:1.0", [closed, "unreachable"], {}),
+            "with IMAGE_ARCHIVE": (f"{plain.host}/acme/app:1.0", ["SOURCE_IMAGE and IMAGE_ARCHIVE"],
+                                   {"IMAGE_ARCHIVE": str(layout.path)}),
+            "mislabeled layer": (f"{plain.host}/acme/mislabeled:1", ["layer 1 of 1", digest[:19], "tar+gzip",
+                                                                     "uncompressed tar", "nothing was tagged"], {}),
+            "mislabeled archive": (None, ["layer 1 of 1", digest[:19], "tar+gzip", "uncompressed tar"],
+                                   {"IMAGE_ARCHIVE": refused_sources["mislabeled layout"]}),
+            "foreign layer": (f"{plain.host}/acme/foreign:1", ["layer 2 of 2", "foreign", FOREIGN_URL], {}),
+            "schema 1": (f"{plain.host}/acme/schema1:1", ["schema 1", "push it again"], {}),
+        }[case]
+        tag = case.replace(" ", "-").lower()
+        variables = pipe_variables(emulator.host, "refused", TAGS=tag, **NO_DAEMON, **extra)
+        if source is not None:
+            variables["SOURCE_IMAGE"] = source
+        run = run_pipe(variables, timeout=120)
+        if case == "with IMAGE_ARCHIVE":  # a variables problem: the list of them, one per line
+            assert run.returncode != 0 and "Traceback" not in run.output, str(run)
+            assert all(word in run.stdout for word in words), str(run)
+            line = run.stdout
+        else:
+            line = assert_one_line_failure(run, *words)
+        assert "BITBUCKET_PACKAGES" not in line, "a source's failure is not worded as the destination's"
+        assert absent(emulator, "refused", tag)
+        assert_no_secret(run, REFERENCE_USER, WRONG_PASSWORD)
+        assert_no_secret(run, "pipelines", TOKENS["pipelines"])
+
+    def test_the_source_password_is_never_printed_with_debug(self, reference_registry_auth, emulator, tmp_path):
+        """DEBUG=true logs every request and a traceback: the source's password (right or wrong) is in none."""
+        source = f"{reference_registry_auth.host}/acme/debug:1.0"
+        for password in (WRONG_PASSWORD, REFERENCE_PASSWORD):
+            run = copy(emulator.host, source, "refused", "debug", DEBUG="true", SOURCE_USERNAME=REFERENCE_USER,
+                       SOURCE_PASSWORD=password)
+            assert run.returncode != 0 and "DEBUG" in run.stderr, str(run)
+            assert reference_registry_auth.host in run.last_line, run.last_line
+            assert_no_secret(run, REFERENCE_USER, password)
+        assert absent(emulator, "refused", "debug")
