@@ -147,6 +147,7 @@ class Destination:
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"  # where docker sends docker.io's API requests
+DOCKER_HUB_LEGACY = "index.docker.io"  # docker reads it as docker.io
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,9 @@ class SourceReference:
 def parse_source_image(value: str, registry: str, repository: str) -> tuple[SourceReference | None, list[str]]:
     """Parse SOURCE_IMAGE; `registry` and `repository` are the destination's, for the `:tag` short form."""
     shown = value
+    if "://" in value:
+        return None, [f"SOURCE_IMAGE '{shown}' has a URL scheme: give host[:port]/path:tag without it, e.g. "
+                      f"{value.split('://', 1)[1]}"]
     name, _, digest = value.partition("@")
     problems = []
     if digest and not DIGEST.fullmatch(digest):
@@ -198,7 +202,7 @@ def parse_source_image(value: str, registry: str, repository: str) -> tuple[Sour
     else:
         first, _, rest = name.partition("/")
         if rest and looks_like_domain(first):
-            host, path = first, rest
+            host, path = (DOCKER_HUB if first == DOCKER_HUB_LEGACY else first), rest
             why = registry_problem(host)
             if why:
                 problems.append(f"SOURCE_IMAGE '{shown}' has an invalid registry '{host}': {why}")
