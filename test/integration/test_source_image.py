@@ -42,8 +42,10 @@ MiB = 1024 * 1024
 APP = "acme/my-container-app"
 MESSAGE = "hello from a source registry"
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the copy must need no daemon
-# Packages of the module's emulator (all of repository web-app but tool-image, of tools): one per test.
-PACKAGES = ("from-auth", "from-auth-multi", "from-anon", "from-tls", "dropped", "refused", "seeded-multi")
+# Packages added to the module's emulator, of repository web-app like my-container-app and other-app (tool-image is
+# of tools): one per copy, so that each starts cold.
+PACKAGES = ("from-auth", "from-auth-multi", "from-anon", "from-anon-list", "from-tls", "dropped", "refused",
+            "seeded-multi")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -297,7 +299,7 @@ class TestOtherRegistries:
                         f"oci:{tmp_path / 'back'}:1")
         assert copied.returncode == 0, copied.stderr
 
-    def test_from_an_anonymous_source(self, plain, emulator, layout, tmp_path):
+    def test_from_an_anonymous_source(self, plain, emulator, layout, multi, tmp_path):
         seed(layout, f"{plain.host}/acme/app:1.0")
         out = tmp_path / "out"
         source = f"{plain.host}/acme/app:1.0"
@@ -305,6 +307,18 @@ class TestOtherRegistries:
         assert_copied(run, out, source, layout.top_digest)
         assert "anonymously" in run.stderr, run.stderr
         assert sha256(raw(f"{emulator.host}/acme/from-anon:copied", emulator_creds("reader"))) == layout.top_digest
+        # A Docker manifest list (skopeo converts the OCI index) travels as well, byte for byte.
+        r = skopeo("copy", "-q", "--all", "--format", "v2s2", "--dest-tls-verify=false",
+                   f"oci:{multi.path}:{multi.ref_names[0]}", f"docker://{plain.host}/acme/list:1")
+        assert r.returncode == 0, r.stderr
+        listed = raw(f"{plain.host}/acme/list:1")
+        assert json.loads(listed)["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+        out = tmp_path / "list"
+        source = f"{plain.host}/acme/list:1"
+        run = copy(emulator.host, source, "from-anon-list", "copied", out)
+        output = assert_copied(run, out, source, sha256(listed))
+        assert sorted(output["platforms"]) == ["linux/amd64", "linux/arm64"], output
+        assert raw(f"{emulator.host}/acme/from-anon-list:copied", emulator_creds("reader")) == listed
 
     def test_from_distribution_over_tls(self, tls, emulator, layout, tmp_path):
         reg, ca, cert_dir = tls
