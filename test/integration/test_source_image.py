@@ -211,6 +211,19 @@ class TestPromotion:
         r = docker("run", "--rm", "--network", "none", f"{emulator.host}/{APP}:production", timeout=120)
         assert r.stdout.strip() == MESSAGE, (r.stdout, r.stderr)
 
+    def test_a_blob_the_registry_lost_is_never_tagged_over(self, emulator, layout, http_proxy_factory):
+        """The registry answers HEAD and GET of one layer with 404 (as if it lost the blob): no tag is written."""
+        seed(layout, f"{emulator.host}/{APP}:lost-src", emulator_creds())
+        proxy = http_proxy_factory(emulator.url)
+        lost = layout.layer_digests[-1]
+        for method in ("HEAD", "GET"):
+            proxy.fail(method, rf"/blobs/{lost}$", 404, times=20,
+                       body=b'{"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown"}]}')
+        run = copy(proxy.host, ":lost-src", "my-container-app", "lost")
+        assert_one_line_failure(run, "has no layer 3 of 3", lost[:19], "incomplete", "nothing was tagged")
+        assert proxy.count("PUT", r"/manifests/") == 0, "no tag over a missing blob"
+        assert absent(emulator, "my-container-app", "lost")
+
 
 # -- 2. another package of the workspace: mounts ---------------------------------------------------------------
 
