@@ -44,8 +44,8 @@ MESSAGE = "hello from a source registry"
 NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the copy must need no daemon
 # Packages added to the module's emulator, of repository web-app like my-container-app and other-app (tool-image is
 # of tools): one per copy, so that each starts cold.
-PACKAGES = ("from-auth", "from-auth-multi", "from-anon", "from-anon-list", "from-tls", "dropped", "refused",
-            "seeded-multi")
+PACKAGES = ("from-auth", "from-auth-multi", "from-anon", "from-anon-list", "from-tls", "picked", "dropped",
+            "refused", "seeded-multi")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -332,6 +332,20 @@ class TestOtherRegistries:
         output = assert_copied(run, out, source, sha256(listed))
         assert sorted(output["platforms"]) == ["linux/amd64", "linux/arm64"], output
         assert raw(f"{emulator.host}/acme/from-anon-list:copied", emulator_creds("reader")) == listed
+
+    def test_platforms_picks_from_a_source_index(self, plain, emulator, multi, tmp_path):
+        seed(multi, f"{plain.host}/acme/multi:1")
+        out = tmp_path / "out"
+        run = copy(emulator.host, f"{plain.host}/acme/multi:1", "picked", "arm", out, PLATFORMS="linux/arm64")
+        assert run.returncode == 0, str(run)
+        output = read_output(out)
+        arm = multi.image("linux/arm64")
+        assert output["platforms"] == ["linux/arm64"] and output["digest"] != multi.top_digest, output
+        assert output["manifests"] == [{"platform": "linux/arm64", "digest": arm.manifest_digest}], output
+        assert "Left out by PLATFORMS: linux/amd64" in run.stderr and "digest" in run.stderr, run.stderr
+        index = json.loads(raw(f"{emulator.host}/acme/picked:arm", emulator_creds("reader")))
+        assert [m["digest"] for m in index["manifests"]] == [arm.manifest_digest], index
+        assert output["layers_uploaded"] == len(arm.layer_digests), "the left-out platform's layers stay behind"
 
     def test_from_distribution_over_tls(self, tls, emulator, layout, tmp_path):
         reg, ca, cert_dir = tls
