@@ -183,7 +183,8 @@ class PushContainerImagePipe(Pipe):
                                 ca_file=source.ca_file or (settings.ca_file if same_registry else None),
                                 sleep=self.sleep, parallel=settings.parallelism, actions="pull")
         self.clients.append(client)
-        self.log_info(f"Reading the source from {reference.registry} {'as ' if who.startswith('SOURCE') else ''}{who}")
+        how = "as " if who.startswith("SOURCE") else "" if who == "anonymously" else "with "
+        self.log_info(f"Reading the source from {reference.registry} {how}{who}")
         hint = docker_hub_hint(settings, source)
 
         def describe(failure: RegistryFailure) -> str:
@@ -193,7 +194,7 @@ class PushContainerImagePipe(Pipe):
 
         return RegistrySource(client, reference, settings.platforms,
                               lend_to_destination=same_registry and not self._promotion,
-                              describe=describe)
+                              describe=describe, promotion=self._promotion)
 
     @property
     def _promotion(self) -> bool:

@@ -183,6 +183,9 @@ class SourceReference:
 def parse_source_image(value: str, registry: str, repository: str) -> tuple[SourceReference | None, list[str]]:
     """Parse SOURCE_IMAGE; `registry` and `repository` are the destination's, for the `:tag` short form."""
     shown = value
+    if "://" in value:
+        return None, [f"SOURCE_IMAGE '{shown}' has a URL scheme: give host[:port]/path:tag without it, e.g. "
+                      f"{value.split('://', 1)[1]}"]
     name, _, digest = value.partition("@")
     problems = []
     if digest and not DIGEST.fullmatch(digest):

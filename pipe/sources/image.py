@@ -73,7 +73,8 @@ class SourceImage:
 
     @property
     def platform_names(self) -> list[str]:
-        return [p.platform for p in self.platforms if p.attests is None and p.platform != "unknown/unknown"]
+        # An unread platform (a registry source's config not fetched) is left out, not named "".
+        return [p.platform for p in self.platforms if p.attests is None and p.platform not in ("", "unknown/unknown")]
 
 
 class LayerPass(Protocol):

@@ -48,15 +48,18 @@ class SourceManifest:
 
 class RegistrySource:
     """`client` reads the source repository (pull only); `lend_to_destination`: the source is another
-    package of the destination's registry, whose blobs the destination can mount. `describe` words a
-    failure of the source registry (never in the destination's terms)."""
+    package of the destination's registry, whose blobs the destination can mount; `promotion`: it is
+    the destination package itself, so no blob is read. `describe` words a failure of the source
+    registry (never in the destination's terms)."""
 
     def __init__(self, client: RegistryClient, reference: SourceReference, platforms: tuple[str, ...], *,
-                 lend_to_destination: bool, describe: Callable[[RegistryFailure], str]) -> None:
+                 lend_to_destination: bool, describe: Callable[[RegistryFailure], str],
+                 promotion: bool = False) -> None:
         self.client = client
         self.reference = reference
         self.platforms = platforms
         self.lend = lend_to_destination
+        self.promotion = promotion
         self.describe = describe
         self.configs: dict[str, bytes] = {}
 
@@ -157,7 +160,9 @@ class RegistrySource:
                                   f"layer ({layer.media_type}, {layer.digest[:19]}, served from {urls}): registries "
                                   "do not hold it, so the pipe cannot copy it; copy an image built on a base whose "
                                   "layers are all distributable")
-        if not platform and (self.platforms or not self.lend):
+        # A config is read for its platform only when PLATFORMS asks, or when it may travel anyway (another
+        # registry): a mount or a promotion reads no blob.
+        if not platform and (self.platforms or not (self.lend or self.promotion)):
             platform = platform_of(self._json(self._config(config.digest), config.digest))
             if self.platforms:
                 if not any(platform_matches(platform, want) for want in self.platforms):

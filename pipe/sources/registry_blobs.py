@@ -53,6 +53,10 @@ class BlobStream:
                     raise ConnectionError(f"the stream ended at byte {self.offset} of {self.size}")
             except RegistryFailure as exc:
                 self.close()
+                if exc.status == 404:
+                    raise PipeFailure(f"The source registry {self.client.registry} has no {self.label} "
+                                      f"({self.digest[:19]}) that its manifest names: the source image is "
+                                      "incomplete (nothing was tagged)") from exc
                 raise PipeFailure(self.describe(exc)) from exc
             except DROPPED as exc:
                 self.close()
