@@ -75,6 +75,19 @@ def platform_matches(platform: str, wanted: str) -> bool:
     return have[:2] == want[:2] and (len(want) < 3 or have[2:3] == want[2:3])
 
 
+def is_tar_header(head: bytes) -> bool:
+    """Whether 512 bytes are a tar header: POSIX/GNU (`ustar`), or pre-POSIX (v7) with a valid checksum."""
+    if len(head) < LABEL_BYTES:
+        return False
+    if head[TAR_MAGIC_AT:TAR_MAGIC_AT + 5] == b"ustar":
+        return True
+    try:
+        stored = int(head[148:156].split(b"\0", 1)[0].strip() or b"-1", 8)
+    except ValueError:
+        return False
+    return stored == sum(head[:148]) + 256 + sum(head[156:512])
+
+
 def content_problem(media_type: str, head: bytes) -> str | None:
     """Why a layer's first bytes (LABEL_BYTES, or all of a shorter blob) are not what its media type
     says, or None. Types the pipe does not know (artifacts, attestations) are not checked."""
@@ -85,7 +98,7 @@ def content_problem(media_type: str, head: bytes) -> str | None:
     elif media_type in UNCOMPRESSED_LAYERS:
         block = head[:LABEL_BYTES]
         # A tar starts with a header, or (an empty layer) with the zero blocks that end an archive.
-        expected, ok = "tar", head[TAR_MAGIC_AT:TAR_MAGIC_AT + 5] == b"ustar" or (len(block) > 0 and not any(block))
+        expected, ok = "tar", is_tar_header(block) or (len(block) > 0 and not any(block))
     else:
         return None
     if ok:
@@ -94,7 +107,7 @@ def content_problem(media_type: str, head: bytes) -> str | None:
         found = "gzip"
     elif head.startswith(ZSTD_MAGIC):
         found = "zstd"
-    elif head[TAR_MAGIC_AT:TAR_MAGIC_AT + 5] == b"ustar":
+    elif is_tar_header(head[:LABEL_BYTES]):
         found = "an uncompressed tar"
     else:
         found = "neither gzip, zstd nor tar"
