@@ -5,6 +5,7 @@
 - An uncompressed layer's compressed digest is not known until it is compressed, so it is learned
   from the manifests (and their configs' diff IDs) under the target tags and CACHE_FROM, then
   confirmed with a HEAD or mounted.
+- A registry source's blobs (and configs) in another package of the same registry are mounted from it.
 - Each config is confirmed with a HEAD; a manifest the engine would write, already stored under a
   target tag for exactly this image with all its layers, is reused byte for byte.
 """
@@ -44,8 +45,12 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
     client = session.client
     result = Plan()
     stored = {layer.key: layer.stored for p in image.platforms for layer in p.layers if layer.stored is not None}
+    # Where a blob the destination lacks can be mounted from: the source's own package (a registry
+    # source in the same registry), then CACHE_FROM's.
+    lenders = dict(image.lenders)
+    if stored and session.learn_from:
+        lenders = {**mountable(client, session.learn_from), **lenders}
     if stored:
-        lenders = mountable(client, session.learn_from) if session.learn_from else {}
         for key, blob in stored.items():
             if client.has_blob(key) is not None:
                 result.have[key] = blob
@@ -64,7 +69,10 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
     for platform in image.platforms:
         digest = platform.identity.image_id
         if digest not in result.configs:
-            result.configs[digest] = client.has_blob(digest)
+            size = client.has_blob(digest)
+            if size is None and digest in image.lenders and client.mount(digest, image.lenders[digest]):
+                size = platform.config_size
+            result.configs[digest] = size
     return result
 
 

@@ -25,7 +25,10 @@ OUTPUT_FILE_NAME = "bbc-packages-push-container-image.json"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Variables the pipe reads; never inherited from the environment the tests run in.
 PIPE_VARIABLES = ("IMAGE_NAME", "TAGS", "WORKSPACE", "BITBUCKET_WORKSPACE", "BITBUCKET_PACKAGES_USERNAME",
-                  "BITBUCKET_PACKAGES_TOKEN", "REGISTRY", "DEBUG", "BITBUCKET_PIPE_SHARED_STORAGE_DIR")
+                  "BITBUCKET_PACKAGES_TOKEN", "REGISTRY", "DEBUG", "BITBUCKET_PIPE_SHARED_STORAGE_DIR", "PUSH_ENGINE",
+                  "CACHE_FROM", "COMPRESSION_LEVEL", "UPLOAD_PARALLELISM", "CHUNK_SIZE_MB", "REGISTRY_CA_FILE",
+                  "IMAGE_ARCHIVE", "PLATFORMS", "BITBUCKET_CLONE_DIR", "SOURCE_IMAGE", "SOURCE_USERNAME",
+                  "SOURCE_PASSWORD", "SOURCE_CA_FILE")
 
 
 @dataclass
