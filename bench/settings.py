@@ -34,6 +34,10 @@ class Settings:
     archive_layer_bytes: int = 128 * MiB
     archive_reps: int = 3  # three, so the median is a measured run, not the mean of two
     archive_deadline_s: float = 20 * 60
+    # The image phase: the pipe image with and without bytecode; the peak RSS of a push of image_push_mib.
+    image_reps: int = 7
+    image_push_mib: int = 1024
+    image_push_reps: int = 3
 
     def data_sizes(self) -> list[int]:
         small = self.small_clients * self.small_blobs * self.small_size + self.small_size
@@ -46,4 +50,5 @@ QUICK = Settings(
     small_clients=4, small_blobs=8, pipe_reps=1, pipe_layers=(4 * MiB,) * 4, deadline_s=5 * 60,
     engine_layer_bytes=8 * MiB, engine_reps=1, engine_deadline_s=10 * 60,
     archive_layer_bytes=8 * MiB, archive_reps=1, archive_deadline_s=5 * 60,
+    image_reps=1, image_push_mib=64, image_push_reps=1,
 )

@@ -1,4 +1,5 @@
-"""The pipe image's weight and start: `python -m bench.pipe_image IMAGE... [--base BASE] [--reps N]`.
+"""The pipe image's weight and start, for the `image` phase (bench/phases/image.py) and for any images:
+`python -m bench.pushes.pipe_image IMAGE... [--base BASE] [--reps N] [--push-mib N]`.
 
 For each image: its size over the base (uncompressed, as `docker image inspect` says) and compressed
 (`docker save | gzip -6`, minus the same of the base: about what a step pulls), and the time from
@@ -32,9 +33,10 @@ from harness.accounts import TOKENS, default_config
 from harness.paths import REPO_ROOT
 from harness.registry_process import RegistryProcess
 
-from .ordering import rotate
+from ..ordering import rotate
 
 RUN_TIMEOUT = 30.0
+BASE = "bbc-pipe-base:bookworm"  # what scripts/build-pipe-image.sh builds on
 
 
 def size(ref: str) -> int:
@@ -183,48 +185,54 @@ def summary(values: list[float], digits: int) -> dict[str, float]:
             "max": round(max(values), digits)}
 
 
+def measure(images: list[str], base: str, reps: int, compressed: bool = True, push_mib: int = 0,
+            push_reps: int = 3) -> dict:
+    """Every figure of the module docstring for `images`; the push (when push_mib) by the first of them."""
+    results: dict[str, dict] = {ref: {"mb_over_base": (size(ref) - size(base)) / 1e6} for ref in images}
+    if compressed:
+        base_gzip = compressed_size(base)
+        for ref in images:
+            results[ref]["gzip_mb_over_base"] = (compressed_size(ref) - base_gzip) / 1e6
+    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
+        layout = write_layout(Path(tmp) / "layout", {"hello.txt": b"hello\n"}).path
+        for ref in images:
+            first_request_seconds(ref, layout)  # warm: the image's layers in the page cache
+        times: dict[str, list[float]] = {ref: [] for ref in (*images, FLOOR)}
+        for rep in range(reps):
+            for ref in rotate(tuple(times), rep):
+                times[ref].append(first_request_seconds(ref, layout, base if ref == FLOOR else None))
+    for ref, values in times.items():
+        results.setdefault(ref, {})["first_request_s"] = summary(values, 3)
+    imports: dict[str, list[float]] = {ref: [] for ref in images}
+    for rep in range(reps):
+        for ref in rotate(tuple(imports), rep):
+            imports[ref].append(import_ms(ref))
+    for ref, values in imports.items():
+        results[ref]["import_pipe_ms"] = summary(values, 0)
+    if push_mib:
+        with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
+            source = build_push_image(Path(tmp) / "context", push_mib)
+            try:
+                peaks: dict[str, list[float]] = {"image": [], "checkout": []}
+                for rep in range(push_reps):
+                    for how in rotate(tuple(peaks), rep):
+                        peaks[how].append(push_peak_rss(images[0], source, Path(tmp) / f"{how}-{rep}", how))
+            finally:
+                subprocess.run(["docker", "rmi", "-f", source], capture_output=True, timeout=300)
+        results["push_peak_rss_mb"] = {"mib": push_mib, "image": images[0], **peaks}
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.pipe_image", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.pushes.pipe_image", description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+")
-    parser.add_argument("--base", default="bbc-pipe-base:bookworm")
+    parser.add_argument("--base", default=BASE)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--push-mib", type=int, default=0, help="also the peak RSS of a push of this many MiB")
     parser.add_argument("--push-reps", type=int, default=3)
     parser.add_argument("--no-compressed", action="store_true", help="skip docker save | gzip (slow)")
     args = parser.parse_args(argv)
-    results: dict[str, dict] = {ref: {"mb_over_base": (size(ref) - size(args.base)) / 1e6} for ref in args.images}
-    if not args.no_compressed:
-        base = compressed_size(args.base)
-        for ref in args.images:
-            results[ref]["gzip_mb_over_base"] = (compressed_size(ref) - base) / 1e6
-    with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
-        layout = write_layout(Path(tmp) / "layout", {"hello.txt": b"hello\n"}).path
-        for ref in args.images:
-            first_request_seconds(ref, layout)  # warm: the image's layers in the page cache
-        times: dict[str, list[float]] = {ref: [] for ref in (*args.images, FLOOR)}
-        for rep in range(args.reps):
-            for ref in rotate(tuple(times), rep):
-                floor = args.base if ref == FLOOR else None
-                times[ref].append(first_request_seconds(ref, layout, floor))
-    for ref, values in times.items():
-        results.setdefault(ref, {})["first_request_s"] = summary(values, 3)
-    imports: dict[str, list[float]] = {ref: [] for ref in args.images}
-    for rep in range(args.reps):
-        for ref in rotate(tuple(imports), rep):
-            imports[ref].append(import_ms(ref))
-    for ref, values in imports.items():
-        results[ref]["import_pipe_ms"] = summary(values, 0)
-    if args.push_mib:
-        with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
-            source = build_push_image(Path(tmp) / "context", args.push_mib)
-            try:
-                peaks: dict[str, list[float]] = {"image": [], "checkout": []}
-                for rep in range(args.push_reps):
-                    for how in rotate(tuple(peaks), rep):
-                        peaks[how].append(push_peak_rss(args.images[0], source, Path(tmp) / f"{how}-{rep}", how))
-            finally:
-                subprocess.run(["docker", "rmi", "-f", source], capture_output=True, timeout=300)
-        results["push_peak_rss_mb"] = {"mib": args.push_mib, "image": args.images[0], **peaks}
+    results = measure(args.images, args.base, args.reps, not args.no_compressed, args.push_mib, args.push_reps)
     json.dump(results, sys.stdout, indent=2)
     print()
     return 0
