@@ -43,8 +43,8 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	touch $@
 
 # The embedded registry against distribution 2.8, the pipe against docker push, the push engines
-# against docker push and the export floor, pushes from archives against skopeo copy, and the
-# registry's pages (~25 min in all; BENCHMARKS.md).
+# against docker push and the export floor, pushes from archives against skopeo copy, the
+# registry's pages, and the pipe image with and without bytecode (~30 min in all; BENCHMARKS.md).
 bench: $(BENCH_STAMP)
 	$(PY) -m bench
 
