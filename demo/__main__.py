@@ -12,14 +12,17 @@ import argparse
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from .daemon import DockerFailed, build_tiny_image, daemon_answers, pull_digest, remove_images
+import requests
+
+from .daemon import build_tiny_image, daemon_answers, pull_digest, remove_images
 from .layout import write_layout
-from .pulling import ReadBackFailed, read_back, skopeo_digest
-from .pushing import PushFailed, push
+from .pulling import read_back, skopeo_digest
+from .pushing import push
 from .workspace import PACKAGE, PUSHER, WORKSPACE, config_for, members_of, start_registry
 
 TAGS = ("1.0", "latest")
@@ -102,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("demo: interrupted; removing what it made", file=sys.stderr)
         return 130
-    except (DemoFailed, PushFailed, ReadBackFailed, DockerFailed, RuntimeError) as exc:
+    # DemoFailed, PushFailed, ReadBackFailed and DockerFailed are RuntimeErrors, as is a registry that does
+    # not start; the others are a tool or a connection failing on the way.
+    except (RuntimeError, OSError, subprocess.SubprocessError, requests.RequestException) as exc:
         print(f"demo: FAILED: {exc}", file=sys.stderr)
         if registry is not None and registry.log().strip():
             print("--- the registry's log (last lines)\n" + "\n".join(registry.log().splitlines()[-15:]),
