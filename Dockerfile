@@ -16,7 +16,7 @@ RUN python3 -m venv /tmp/build-venv \
  && rm -rf /opt/pipe/lib/bin \
  && if [ "$PIPE_BYTECODE" = 1 ]; then python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/pipe/lib; fi
 COPY pipe /opt/pipe/pipe
-RUN rm -rf /opt/pipe/pipe/__pycache__ \
+RUN find /opt/pipe/pipe -name __pycache__ -prune -exec rm -rf {} + \
  && if [ "$PIPE_BYTECODE" = 1 ]; then python3 -m compileall -q --invalidation-mode unchecked-hash /opt/pipe/pipe; fi
 
 FROM ${BASE_IMAGE}
