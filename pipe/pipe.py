@@ -114,6 +114,8 @@ class PushContainerImagePipe(Pipe):
         settings = self.settings
         started = time.monotonic()
         what = settings.archive_shown if settings.archive is not None else settings.image
+        for note in settings.tag_notes:
+            self.log_info(note)
         self.log_info(f"Pushing {what} to {settings.destination.repository} with tags: {' '.join(settings.tags)}")
         client = None if settings.archive is not None else daemon.connect(self.env)
         if client is not None and settings.engine == "docker":
