@@ -23,8 +23,10 @@ from bitbucket_pipes_toolkit import Pipe, fail
 from . import daemon
 from .client.api import RegistryClient
 from .docker_engine import DaemonPush
+from .engine.preview import Preview
 from .engine.push import push
 from .engine.session import EngineOptions, PushSession
+from .engine.tags import TagChange
 from .errors import (
     Kind,
     PipeFailure,
@@ -118,11 +120,19 @@ class PushContainerImagePipe(Pipe):
             self.log_info(note)
         self.log_info(f"Pushing {what} to {settings.destination.repository} with tags: {' '.join(settings.tags)}")
         client = None if settings.archive is not None else daemon.connect(self.env)
-        if client is not None and settings.engine == "docker":
+        if settings.dry_run and settings.engine == "docker":
+            self.log_info("DRY_RUN plans with the native engine: the daemon's push (PUSH_ENGINE=docker) chooses its "
+                          "own layers, so the layers it would upload may differ")
+        elif client is not None and settings.engine == "docker":
             return self._report(self._push_with_daemon(client), started)
         try:
             result = self._push_natively(self._source(client))
+            if isinstance(result, Preview):
+                return self._report_dry_run(result)
         except NotUnderstood as exc:
+            if settings.dry_run:
+                raise PipeFailure(f"Dry run: the registry answered in a way the pipe does not understand ({exc}); "
+                                  "nothing was written. Please report this answer") from exc
             if client is None:
                 raise PipeFailure(f"The registry answered the push in a way the pipe does not understand ({exc}); "
                                   "with IMAGE_ARCHIVE there is no Docker daemon to push through instead. Please "
@@ -153,8 +163,9 @@ class PushContainerImagePipe(Pipe):
                           self.retry_policy, self.sleep).run()
 
     # -- the native engine (PUSH_ENGINE=native, and every archive) -----------------------------
-    def _push_natively(self, source: Source) -> PushResult:
-        """Log in, check push access, read the source, then plan -> transfer -> publish."""
+    def _push_natively(self, source: Source) -> PushResult | Preview:
+        """Log in, check push access, read the source, then plan -> transfer -> publish (a dry run: the
+        plan's preview)."""
         settings = self.settings
         destination = settings.destination
         learn_from = [(f"{settings.workspace}/{package}", tag) for package, tag in settings.cache_from]
@@ -164,7 +175,10 @@ class PushContainerImagePipe(Pipe):
                 error, registry=settings.registry, username=settings.username))
             self.log_info(f"Logged in to {settings.registry} as {settings.username}")
             describe = self._push_message(destination.reference(settings.tags[0]))
-            self._registry_step(registry.check_push_access, describe)
+            if settings.dry_run:
+                self._check_push_access_unwritten(registry)
+            else:
+                self._registry_step(registry.check_push_access, describe)
             image = source.image()
             for note in image.notes:
                 self.log_info(note)
@@ -173,12 +187,14 @@ class PushContainerImagePipe(Pipe):
             session = PushSession(
                 registry, list(settings.tags), TransferProgress(self.log_info, self.log_debug),
                 EngineOptions(chunk_size=settings.chunk_size, parallel=settings.parallelism,
-                              level=settings.compression_level),
+                              level=settings.compression_level, dry_run=settings.dry_run),
                 learn_from, on_tag=lambda tag, digest: self.log_info(
-                    f"Pushed {destination.reference(tag)} digest: {digest}"))
+                    f"Pushed {destination.reference(tag)} digest: {digest}"), protect=settings.protect_tags)
             result = self._registry_step(lambda: push(session, image), describe)
         finally:
             registry.close()
+        if isinstance(result, Preview):
+            return result
         if result.layers_uploaded:
             detail = (f"{layers_text(result.layers_uploaded)} uploaded ({format_bytes(result.pushed_bytes)}), "
                       f"{result.layers_mounted} mounted, {result.layers_skipped} already in the registry")
@@ -190,6 +206,37 @@ class PushContainerImagePipe(Pipe):
             self.log_info(f"Index {result.index_digest} of {len(result.manifests)} platforms: " +
                           ", ".join(f"{platform} {digest}" for platform, digest in result.manifests))
         return result
+
+    def _check_push_access_unwritten(self, registry: RegistryClient) -> None:
+        """A dry run starts no upload: push access is read off the registry's token when it says."""
+        settings = self.settings
+        granted = registry.granted_push()
+        if granted is None:
+            self.log_info(f"Dry run: push access is not checked: {settings.registry} tells it only when an upload "
+                          "starts, which a dry run does not do")
+        elif not granted:
+            raise PipeFailure(
+                f"Dry run: {settings.registry} grants user {settings.username} no push on "
+                f"{settings.workspace}/{settings.image.name}: the package {settings.image.name} may not exist in "
+                f"workspace {settings.workspace} (create it and link it to a repository), or these credentials "
+                "lack push permission on the repository it is linked to")
+        else:
+            self.log_info(f"Dry run: push access to {settings.workspace}/{settings.image.name} granted")
+
+    def _log_tag_changes(self, result: PushResult) -> None:
+        for tag, previous in result.previous:
+            self.log_info(f"Tag {tag}: {TagChange(tag, previous, result.digest, False).done}")
+
+    def _report_dry_run(self, preview: Preview) -> dict[str, Any]:
+        """Print the plan; exit 0 when the push would be allowed. No output file: nothing was pushed."""
+        settings = self.settings
+        for line in preview.lines():
+            self.log_info(line)
+        if preview.refusal:
+            raise PipeFailure(f"Dry run: {preview.refusal}")
+        self.success(f"Dry run: pushing {preview.source_image} to {settings.destination.repository} with tags "
+                     f"{' '.join(change.tag for change in preview.tags)} is allowed; nothing was written")
+        return {}
 
     @staticmethod
     def _registry_step(operation: Callable[[], T], describe: Callable[[RegistryError], str]) -> T:
@@ -206,6 +253,7 @@ class PushContainerImagePipe(Pipe):
         settings = self.settings
         duration = time.monotonic() - started
         output = build_output(settings.destination, result, duration)
+        self._log_tag_changes(result)
         self.log_info(f"Reference by digest: {output['reference_by_digest']}")
         if settings.shared_storage_dir:
             try:

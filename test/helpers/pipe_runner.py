@@ -24,7 +24,8 @@ OUTPUT_FILE_NAME = "bbc-packages-push-container-image.json"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Variables the pipe reads; never inherited from the environment the tests run in.
 PIPE_VARIABLES = ("IMAGE_NAME", "TAGS", "WORKSPACE", "BITBUCKET_WORKSPACE", "BITBUCKET_PACKAGES_USERNAME",
-                  "BITBUCKET_PACKAGES_TOKEN", "REGISTRY", "DEBUG", "BITBUCKET_PIPE_SHARED_STORAGE_DIR")
+                  "BITBUCKET_PACKAGES_TOKEN", "REGISTRY", "DEBUG", "BITBUCKET_PIPE_SHARED_STORAGE_DIR", "PROTECT_TAGS",
+                  "DRY_RUN", "BITBUCKET_BRANCH", "BITBUCKET_TAG", "BITBUCKET_COMMIT", "BITBUCKET_BUILD_NUMBER")
 
 
 @dataclass

@@ -361,6 +361,14 @@ class MemoryRegistry:
     def get_manifest(self, reference, repository=None):
         return self.manifests.get(reference)
 
+    def head_manifest(self, reference):
+        self.requests.append(f"HEAD manifest {reference}")
+        found = self.manifests.get(reference)
+        return None if found is None else digest_of(found[1])
+
+    def granted_push(self):
+        return not self.refuse_push
+
     def put_manifest(self, reference, media_type, body):
         doc = json.loads(body)
         for descriptor in [doc["config"], *doc["layers"]]:
