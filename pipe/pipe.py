@@ -12,6 +12,7 @@ line that says what happened and what to do (a traceback only with DEBUG=true).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -26,7 +27,7 @@ from .docker_engine import DaemonPush
 from .engine.preview import Preview
 from .engine.push import push
 from .engine.session import EngineOptions, PushSession
-from .engine.tags import TagChange
+from .engine.tags import TagChange, check_by_image, is_protected, previous_digests
 from .errors import (
     Kind,
     PipeFailure,
@@ -159,8 +160,33 @@ class PushContainerImagePipe(Pipe):
         )
 
     def _push_with_daemon(self, client: Any) -> PushResult:
-        return DaemonPush(client, self.settings, self.log_info, self.log_warning, self.log_debug, self._push_message,
-                          self.retry_policy, self.sleep).run()
+        previous = self._tags_before_daemon_push(client)
+        result = DaemonPush(client, self.settings, self.log_info, self.log_warning, self.log_debug, self._push_message,
+                            self.retry_policy, self.sleep).run()
+        return dataclasses.replace(result, previous=tuple(previous.items()))
+
+    def _tags_before_daemon_push(self, client: Any) -> dict[str, str | None]:
+        """What each tag points at before the daemon pushes (the pipe's own client, one HEAD each), and
+        PROTECT_TAGS. The daemon writes its manifest itself, so its digest is unknown beforehand: a
+        protected tag is compared by image instead, refused when it holds another image config than the
+        local image's ID. Without PROTECT_TAGS a registry that cannot be asked only costs the record."""
+        settings = self.settings
+        registry = self.registry_client(settings, [], self.sleep)
+        try:
+            registry.connect()
+            previous = previous_digests(registry, settings.tags)
+            if any(held is not None and is_protected(tag, settings.protect_tags) for tag, held in previous.items()):
+                image_id = daemon.find_image(client, str(settings.image)).id
+                check_by_image(registry, previous, settings.protect_tags, image_id)
+            return previous
+        except (RegistryFailure, NotUnderstood) as exc:
+            if settings.protect_tags:
+                raise PipeFailure(f"PROTECT_TAGS needs to know what the tags hold, but {settings.registry} could not "
+                                  f"be asked ({exc}): nothing was pushed") from exc
+            self.log_warning(f"Could not ask {settings.registry} what the tags pointed at before the push ({exc})")
+            return {}
+        finally:
+            registry.close()
 
     # -- the native engine (PUSH_ENGINE=native, and every archive) -----------------------------
     def _push_natively(self, source: Source) -> PushResult | Preview:

@@ -36,7 +36,7 @@ def push(session: PushSession, image: SourceImage) -> PushResult | Preview:
     tag_changes = changes(previous, would, session.protect)
     unknown = [key for key in keys if key not in found.have and key not in found.to_mount]
     image_id = image.platforms[0].identity.image_id
-    refused = refusal(tag_changes, image_id, f"{layers_text(len(unknown))} the registry lacks "
+    refused = refusal(tag_changes, image_id, f"{layers_text(len(unknown))} not found in the registry "
                                               f"{'is' if len(unknown) == 1 else 'are'} compressed")
     if session.options.dry_run:
         return preview(image, found, would, tag_changes, refused)

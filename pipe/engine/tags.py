@@ -12,6 +12,7 @@ more before the first tag is put, for a blob the registry would not lend after a
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Callable, Iterable
@@ -53,6 +54,16 @@ def previous_digests(client: RegistryClient, tags: Iterable[str]) -> dict[str, s
     return {tag: client.head_manifest(tag) for tag in tags}
 
 
+def config_digest(client: RegistryClient, digest: str) -> str | None:
+    """The config an image manifest names (None for an index or an unreadable answer)."""
+    found = client.get_manifest(digest)
+    try:
+        config = json.loads(found[1]).get("config") if found else None
+    except ValueError:
+        return None
+    return str(config.get("digest")) if isinstance(config, dict) else None
+
+
 def is_protected(tag: str, patterns: Iterable[str]) -> bool:
     return any(fnmatchcase(tag, pattern) for pattern in patterns)
 
@@ -82,3 +93,14 @@ def check_before_tags(previous: dict[str, str | None], patterns: Iterable[str], 
         if message:
             raise ProtectedTags(message.replace("Nothing was pushed", "No tag was pushed"))
     return check
+
+
+def check_by_image(client: RegistryClient, previous: dict[str, str | None], patterns: Iterable[str],
+                   image_id: str) -> None:
+    """PROTECT_TAGS for a push whose manifest is written by someone else (the daemon's push), so its
+    digest is unknown beforehand: a protected tag is refused when it holds another image config."""
+    found = [TagChange(tag, digest, None, True) for tag, digest in previous.items()
+             if digest is not None and is_protected(tag, patterns) and config_digest(client, digest) != image_id]
+    message = refusal(found, image_id, "the daemon has pushed it")
+    if message:
+        raise ProtectedTags(message)

@@ -206,3 +206,24 @@ class TestDryRun:
         assert f"Dry run: the tags would point at {held}" in identical.stderr
         for tag in ("3.1.0", "3.1", "3", "latest"):
             assert f"Dry run: tag {tag}: unchanged" in identical.stderr
+
+
+class TestDaemonEngine:
+    def test_the_daemons_push_records_prior_tags_and_protects_by_image(self, registry, image_factory, tmp_path):
+        first, other = image_factory(layers=[45_000]), image_factory(layers=[55_000])
+        variables = {**RELEASE, "BITBUCKET_TAG": "v5.0.0", "PUSH_ENGINE": "docker"}
+        seeded = run_pipe(pipe_variables(registry.host, first, **variables))
+        assert seeded.returncode == 0, str(seeded)
+        held = printed_digest(seeded)
+        before = (emulator_tags(registry), emulator_blobs(registry))
+
+        run = run_pipe(pipe_variables(registry.host, other, **variables))
+        assert_one_line_failure(run, "PROTECT_TAGS", "5.0.0 holds", held, image_id(other))
+        assert (emulator_tags(registry), emulator_blobs(registry)) == before
+
+        out = tmp_path / "shared"
+        again = run_pipe(pipe_variables(registry.host, first, BITBUCKET_PIPE_SHARED_STORAGE_DIR=str(out), **variables))
+        assert again.returncode == 0, str(again)
+        output = read_output(out)
+        assert output["engine"] == "docker"
+        assert output["previous_digests"] == dict.fromkeys(["5.0.0", "5.0", "5", "latest"], held)
