@@ -4,10 +4,12 @@ for each tag in TAGS.
 
 Run as `python3 -m pipe` from a checkout, or as the pipe image's ENTRYPOINT, with the variables in
 the environment (variables.py). It reads as variables -> source -> push -> report:
-validate every variable; choose the source (the daemon's image is found now, an archive is read
-after the login); log in and check push access, so bad credentials fail before any layer is read;
-push (native: engine/push.py, for every source; docker: docker_engine.py); print the references and
-digest and write the output file (outputs.py). Exit 0 only when every tag was pushed; otherwise one
+validate every variable (TAGS placeholders expanded); choose the source (the daemon's image is
+found now, an archive is read after the login); log in and check push access, so bad credentials
+fail before any layer is read; push (native: engine/push.py, for every source, PROTECT_TAGS and
+DRY_RUN included; docker: docker_engine.py); print the references, digest and what each tag held
+before, and write the output file (outputs.py); a dry run prints its plan and writes nothing.
+Exit 0 only when every tag was pushed (a dry run: when the push would be allowed); otherwise one
 line that says what happened and what to do (a traceback only with DEBUG=true).
 """
 from __future__ import annotations

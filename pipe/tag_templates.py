@@ -24,8 +24,7 @@ SEMVER = re.compile(
     r"(?:-(?P<pre>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?\Z")
 KNOWN = "{branch} {tag} {version} {semver} {commit} {commit:N} (N from 4 to 40) {build}"
-SOURCES = {"branch": "BITBUCKET_BRANCH", "tag": "BITBUCKET_TAG", "version": "BITBUCKET_TAG",
-           "semver": "BITBUCKET_TAG", "commit": "BITBUCKET_COMMIT", "build": "BITBUCKET_BUILD_NUMBER"}
+NAMES = ("branch", "tag", "version", "semver", "build")  # and commit, commit:N
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def _values(name: str, build: BuildValues) -> tuple[list[str], str | None]:
 
 def placeholder_problem(name: str) -> str | None:
     """Why `{name}` is not a placeholder, or None when it is one."""
-    if name in SOURCES:
+    if name in NAMES:
         return None
     match = COMMIT.match(name)
     if match:
