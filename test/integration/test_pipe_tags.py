@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness.accounts import TOKENS
+from pipe.client.api import RegistryClient
+from pipe.scrubbing import Secret
 from test.helpers import archives as fx
 from test.helpers.oci_client import docker, image_id, skopeo
 from test.helpers.pipe_runner import assert_no_secret, assert_one_line_failure, pipe_variables, read_output, run_pipe
@@ -227,3 +231,56 @@ class TestDaemonEngine:
         output = read_output(out)
         assert output["engine"] == "docker"
         assert output["previous_digests"] == dict.fromkeys(["5.0.0", "5.0", "5", "latest"], held)
+
+
+class TestAskingTheRegistry:
+    def test_a_registry_without_docker_content_digest_on_head_is_asked_with_a_get(self):
+        body = b'{"schemaVersion": 2, "layers": []}'
+        seen: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self, with_body: bool) -> None:
+                seen.append(f"{self.command} {self.path}")
+                if self.path == "/v2/":
+                    status, payload = 200, b"{}"
+                elif self.path == f"/v2/{APP}/manifests/held":
+                    status, payload = 200, body
+                else:
+                    status, payload = 404, b'{"errors": [{"code": "MANIFEST_UNKNOWN"}]}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if with_body:
+                    self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                self.answer(True)
+
+            def do_HEAD(self) -> None:
+                self.answer(False)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            client = RegistryClient(f"127.0.0.1:{server.server_port}", APP, "u", Secret("t"))
+            client.connect()
+            assert client.granted_push() is None  # no token: the registry does not say
+            assert client.head_manifest("held") == "sha256:" + hashlib.sha256(body).hexdigest()
+            assert client.head_manifest("new") is None
+            client.close()
+        finally:
+            server.shutdown()
+        assert seen == ["GET /v2/", f"HEAD /v2/{APP}/manifests/held", f"GET /v2/{APP}/manifests/held",
+                        f"HEAD /v2/{APP}/manifests/new"]
+
+    def test_a_dry_run_with_credentials_that_cannot_push_fails_without_writing(self, registry, image_factory,
+                                                                               http_proxy_factory):
+        proxy = http_proxy_factory(registry.url)
+        run = run_pipe(pipe_variables(proxy.host, image_factory(layers=[10_000]), user="reader", DRY_RUN="true"))
+        assert_one_line_failure(run, "Dry run", "grants user reader no push", "acme/my-container-app")
+        assert writes(proxy, 0) == []
+        assert_no_secret(run, "reader", TOKENS["reader"])
