@@ -1,7 +1,8 @@
 """The reference registry: Debian's `docker-registry` (distribution 2.8) on 127.0.0.1, for tests and bench/.
 
-With no auth, or with htpasswd (bcrypt) basic auth. Storage, config and log live in `workdir`; the log
-(access log included unless `quiet`) is readable with `log()`.
+With no auth, or with htpasswd (bcrypt) basic auth; over plain HTTP, or over TLS with a certificate the
+caller makes (`tls=(ca, cert, key)`: the CA is what clients trust). Storage, config and log live in
+`workdir`; the log (access log included unless `quiet`) is readable with `log()`.
 
     with DistributionRegistry(tmp_path / "ref", users={"alice": "s3cret"}) as reg:
         docker login reg.host -u alice ...; skopeo copy ... docker://{reg.host}/acme/app:1
@@ -38,12 +39,13 @@ def htpasswd_line(user: str, password: str) -> str:
 
 class DistributionRegistry:
     def __init__(self, workdir: Path, users: dict[str, str] | None = None, quiet: bool = False,
-                 extra_config: dict | None = None) -> None:
+                 extra_config: dict | None = None, tls: tuple[Path, Path, Path] | None = None) -> None:
         self.workdir = workdir
         self.root = workdir / "root"
         self.users = dict(users or {})
         self.quiet = quiet
         self.extra_config = extra_config or {}
+        self.tls = tls
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -53,7 +55,7 @@ class DistributionRegistry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     @property
     def pid(self) -> int:
@@ -72,6 +74,9 @@ class DistributionRegistry:
             "storage": {"filesystem": {"rootdirectory": str(self.root)}, "delete": {"enabled": True}},
             "http": {"addr": self.host},
         }
+        if self.tls:
+            _, cert, key = self.tls
+            config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}
         if self.users:
             htpasswd = self.workdir / "htpasswd"
             htpasswd.write_text("".join(htpasswd_line(u, p) + "\n" for u, p in self.users.items()))
@@ -94,7 +99,8 @@ class DistributionRegistry:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"docker-registry exited with {self.proc.returncode}: {self.log()}")
             try:
-                if requests.get(f"{self.url}/v2/", timeout=2).status_code in ready:
+                verify = str(self.tls[0]) if self.tls else True
+                if requests.get(f"{self.url}/v2/", timeout=2, verify=verify).status_code in ready:
                     return self
             except requests.RequestException:
                 pass

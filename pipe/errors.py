@@ -261,3 +261,36 @@ def push_failure_message(error: RegistryError, *, reference: str, registry: str,
         return (f"Push of {reference} failed: the connection to {registry} was lost during the upload, "
                 f"try again later (error: {error.detail})")
     return f"Push of {reference} failed: {error.detail}"
+
+
+def source_failure_message(error: RegistryError, *, source: str, registry: str, repository: str, who: str,
+                           hint: str = "") -> str:
+    """A failure of the source registry (SOURCE_IMAGE), in its own terms: `who` says how the pipe logged
+    in there (SOURCE_USERNAME=..., the pipe's own credentials, or anonymously); `hint` follows."""
+    kind = error.kind
+    if kind in (Kind.UNAUTHORIZED, Kind.DENIED, Kind.CREDENTIALS_EXPIRED, Kind.SCOPE_MISSING, Kind.OTHER_REPOSITORY):
+        if who == "anonymously":
+            fix = (f"it does not let anonymous users read {repository}: set SOURCE_USERNAME and SOURCE_PASSWORD "
+                   "to an account of that registry that can")
+        elif who.startswith("SOURCE_USERNAME"):
+            fix = (f"check SOURCE_USERNAME / SOURCE_PASSWORD (they log in to the source registry, not to the "
+                   f"destination) and that this account can read {repository}")
+        else:
+            fix = (f"these credentials cannot read {repository}; set SOURCE_USERNAME / SOURCE_PASSWORD to an "
+                   "account that can")
+        text = f"The source registry {registry} refused to let the pipe read {source} ({who}): {fix}{_said(error)}"
+    elif kind is Kind.NAME_UNKNOWN:
+        text = (f"Source image {source} not found: registry {registry} has no such tag or digest in {repository}, "
+                f"or no repository {repository}{_said(error)}")
+    elif kind in (Kind.UNREACHABLE, Kind.CONNECTION_LOST, Kind.TIMEOUT):
+        text = (f"Source registry {registry} unreachable: check SOURCE_IMAGE (and SOURCE_CA_FILE for a private CA) "
+                f"and that the step can reach it over the network (error: {error.detail})")
+    elif kind is Kind.RATE_LIMITED:
+        text = (f"The source registry {registry} rate-limited the copy of {source}: try again later, or log in "
+                f"with SOURCE_USERNAME / SOURCE_PASSWORD (anonymous pulls get the lowest limit){_said(error)}")
+    elif kind is Kind.SERVER_ERROR:
+        text = (f"The source registry {registry} answered with a server error for {source}: try again later"
+                f"{_said(error)}")
+    else:
+        text = f"Reading {source} from the source registry {registry} failed: {error.detail}"
+    return text + (f". {hint}" if hint else "")

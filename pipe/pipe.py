@@ -1,15 +1,15 @@
 """bbc-packages-push-container-image: push an image built earlier in the step (or saved as an
-archive, IMAGE_ARCHIVE) to the Bitbucket container registry, as `<REGISTRY>/<WORKSPACE>/<name>:<tag>`
-for each tag in TAGS.
+archive, IMAGE_ARCHIVE, or already in a registry, SOURCE_IMAGE) to the Bitbucket container registry,
+as `<REGISTRY>/<WORKSPACE>/<name>:<tag>` for each tag in TAGS.
 
 Run as `python3 -m pipe` from a checkout, or as the pipe image's ENTRYPOINT, with the variables in
 the environment (variables.py). It reads as variables -> source -> push -> report:
 validate every variable (TAGS placeholders expanded); choose the source (the daemon's image is
-found now, an archive is read after the login); log in and check push access, so bad credentials
-fail before any layer is read; push (native: engine/push.py, for every source, PROTECT_TAGS and
-DRY_RUN included; docker: docker_engine.py); print the references, digest and what each tag held
-before, and write the output file (outputs.py); a dry run prints its plan and writes nothing.
-Exit 0 only when every tag was pushed (a dry run: when the push would be allowed); otherwise one
+found now, an archive or a source registry is read after the login); log in and check push access,
+so bad credentials fail before any layer is read; push (native: engine/push.py, for every source,
+PROTECT_TAGS and DRY_RUN included; docker: docker_engine.py); print the references, digest and what
+each tag held before, and write the output file (outputs.py); a dry run prints its plan and writes
+nothing. Exit 0 only when every tag was pushed (a dry run: when the push would be allowed); otherwise one
 line that says what happened and what to do (a traceback only with DEBUG=true).
 """
 from __future__ import annotations
@@ -38,16 +38,18 @@ from .errors import (
     attempts_suffix,
     login_failure_message,
     push_failure_message,
+    source_failure_message,
 )
 from .outputs import build_output, write_output
 from .progress import TransferProgress, format_bytes, format_duration
 from .result import PushResult
 from .retry import DAEMON_RETRIES, RetryPolicy
-from .scrubbing import Scrubber, encoded_forms, install
+from .scrubbing import Scrubber, Secret, encoded_forms, install
 from .sources.archive import ArchiveSource
 from .sources.daemon_export import DaemonSource
 from .sources.image import Source, layers_text
-from .variables import SCHEMA, InvalidVariables, Settings, parse_settings, schema_problems
+from .sources.registry import RegistrySource
+from .variables import SCHEMA, InvalidVariables, Settings, SourceSettings, parse_settings, schema_problems
 
 T = TypeVar("T")
 
@@ -71,6 +73,27 @@ def connect_registry(settings: Settings, pull_from: list[str], sleep: Callable[[
                           parallel=settings.parallelism)
 
 
+def source_login(settings: Settings, source: SourceSettings) -> tuple[str, Secret, str]:
+    """Who the pipe is at the source registry: SOURCE_USERNAME, else its own credentials on the same
+    registry, else anonymous; and how messages name that."""
+    if source.credentials_given:
+        return source.username, source.password, f"SOURCE_USERNAME={source.username}"
+    if source.on(settings.registry):
+        return settings.username, settings.token, f"the pipe's own credentials, user {settings.username}"
+    return "", Secret(""), "anonymously"
+
+
+def docker_hub_hint(settings: Settings, source: SourceSettings) -> str:
+    """A name without a host is Docker Hub's; when it names the destination package, say so."""
+    reference = source.reference
+    if not reference.implicit_registry or reference.repository.rsplit("/", 1)[-1] != settings.image.name:
+        return ""
+    suffix = f"@{reference.digest}" if reference.digest else f":{reference.tag or 'latest'}"
+    return (f"SOURCE_IMAGE {reference.shown} has no registry host, so it means Docker Hub ({reference}); for this "
+            f"workspace's package write {settings.registry}/{settings.workspace}/{settings.image.name}{suffix}, or "
+            f"{suffix} alone for IMAGE_NAME's package")
+
+
 class PushContainerImagePipe(Pipe):
     """The pipe: the toolkit's Pipe with this pipe's schema, validation and run."""
 
@@ -87,10 +110,15 @@ class PushContainerImagePipe(Pipe):
         # Scrub before anything can be printed, validation messages included.
         self.scrubber = Scrubber(encoded_forms(environ.get("BITBUCKET_PACKAGES_USERNAME") or "",
                                                environ.get("BITBUCKET_PACKAGES_TOKEN") or ""))
+        if (environ.get("SOURCE_PASSWORD") or "").strip():
+            for form in encoded_forms((environ.get("SOURCE_USERNAME") or "").strip(),
+                                      (environ.get("SOURCE_PASSWORD") or "").strip()):
+                self.scrubber.add(form)
         install(self.scrubber)
         self.retry_policy = retry_policy  # the daemon's push (PUSH_ENGINE=docker)
         self.sleep = sleep
         self.registry_client = registry_client
+        self.clients: list[RegistryClient] = []  # of the source registry, closed with the destination's
         super().__init__(pipe_metadata=METADATA, schema=SCHEMA, env=environ, check_for_newer_version=False)
 
     def validate(self) -> dict[str, Any]:
@@ -118,11 +146,16 @@ class PushContainerImagePipe(Pipe):
         super().run()
         settings = self.settings
         started = time.monotonic()
-        what = settings.archive_shown if settings.archive is not None else settings.image
         for note in settings.tag_notes:
             self.log_info(note)
-        self.log_info(f"Pushing {what} to {settings.destination.repository} with tags: {' '.join(settings.tags)}")
-        client = None if settings.archive is not None else daemon.connect(self.env)
+        if settings.source is not None:
+            self.log_info(f"Copying {settings.source.reference.shown} to {settings.destination.repository} with "
+                          f"tags: {' '.join(settings.tags)}")
+        else:
+            what = settings.archive_shown if settings.archive is not None else settings.image
+            self.log_info(f"Pushing {what} to {settings.destination.repository} with tags: {' '.join(settings.tags)}")
+        daemonless = settings.archive is not None or settings.source is not None
+        client = None if daemonless else daemon.connect(self.env)
         if settings.dry_run and settings.engine == "docker":
             self.log_info("DRY_RUN plans with the native engine: the daemon's push (PUSH_ENGINE=docker) chooses its "
                           "own layers, so the layers it would upload may differ")
@@ -138,8 +171,8 @@ class PushContainerImagePipe(Pipe):
                                   "nothing was written. Please report this answer") from exc
             if client is None:
                 raise PipeFailure(f"The registry answered the push in a way the pipe does not understand ({exc}); "
-                                  "with IMAGE_ARCHIVE there is no Docker daemon to push through instead. Please "
-                                  "report this answer") from exc
+                                  "with IMAGE_ARCHIVE or SOURCE_IMAGE there is no Docker daemon to push through "
+                                  "instead. Please report this answer") from exc
             self.log_warning(
                 f"The registry answered the native push in a way it does not understand ({exc}); pushing once "
                 "more through the Docker daemon (PUSH_ENGINE=docker). Please report this answer.")
@@ -149,10 +182,41 @@ class PushContainerImagePipe(Pipe):
     def _source(self, client: Any) -> Source:
         """Where the image comes from: the one place a source is chosen."""
         settings = self.settings
+        if settings.source is not None:
+            return self._registry_source(settings.source)
         if settings.archive is not None:
             return ArchiveSource(settings.archive, settings.archive_shown or settings.archive, settings.image,
                                  settings.platforms)
         return DaemonSource(client, str(settings.image))
+
+    def _registry_source(self, source: SourceSettings) -> RegistrySource:
+        settings = self.settings
+        reference = source.reference
+        username, password, who = source_login(settings, source)
+        same_registry = source.on(settings.registry)
+        client = RegistryClient(reference.endpoint, reference.repository, username, password,
+                                ca_file=source.ca_file or (settings.ca_file if same_registry else None),
+                                sleep=self.sleep, parallel=settings.parallelism, actions="pull")
+        self.clients.append(client)
+        how = "as " if who.startswith("SOURCE") else "" if who == "anonymously" else "with "
+        self.log_info(f"Reading the source from {reference.registry} {how}{who}")
+        hint = docker_hub_hint(settings, source)
+
+        def describe(failure: RegistryFailure) -> str:
+            return source_failure_message(failure.error, source=reference.shown, registry=reference.registry,
+                                          repository=reference.repository, who=who, hint=hint) + \
+                attempts_suffix(failure.attempts)
+
+        return RegistrySource(client, reference, settings.platforms,
+                              lend_to_destination=same_registry and not self._promotion,
+                              describe=describe, promotion=self._promotion)
+
+    @property
+    def _promotion(self) -> bool:
+        """SOURCE_IMAGE is the destination package itself: only manifests are written."""
+        source = self.settings.source
+        return source is not None and source.on(self.settings.registry) and \
+            source.reference.repository == f"{self.settings.workspace}/{self.settings.image.name}"
 
     def _push_message(self, reference: str) -> Callable[[RegistryError], str]:
         settings = self.settings
@@ -197,7 +261,10 @@ class PushContainerImagePipe(Pipe):
         settings = self.settings
         destination = settings.destination
         learn_from = [(f"{settings.workspace}/{package}", tag) for package, tag in settings.cache_from]
-        registry = self.registry_client(settings, [name for name, _ in learn_from], self.sleep)
+        pull_from = [name for name, _ in learn_from]
+        if settings.source is not None and settings.source.on(settings.registry):
+            pull_from.append(settings.source.reference.repository)  # to mount its blobs
+        registry = self.registry_client(settings, pull_from, self.sleep)
         try:
             self._registry_step(registry.connect, lambda error: login_failure_message(
                 error, registry=settings.registry, username=settings.username))
@@ -205,13 +272,15 @@ class PushContainerImagePipe(Pipe):
             describe = self._push_message(destination.reference(settings.tags[0]))
             if settings.dry_run:
                 self._check_push_access_unwritten(registry)
-            else:
+            elif not self._promotion:  # a new tag of the same package reads nothing: its PUT says it all
                 self._registry_step(registry.check_push_access, describe)
             image = source.image()
             for note in image.notes:
                 self.log_info(note)
             for detail in image.details:
                 self.log_debug(detail)
+            for warning in image.warnings:
+                self.log_warning(warning)
             session = PushSession(
                 registry, list(settings.tags), TransferProgress(self.log_info, self.log_debug),
                 EngineOptions(chunk_size=settings.chunk_size, parallel=settings.parallelism,
@@ -221,10 +290,13 @@ class PushContainerImagePipe(Pipe):
             result = self._registry_step(lambda: push(session, image), describe)
         finally:
             registry.close()
+            for client in self.clients:
+                client.close()
         if isinstance(result, Preview):
             return result
+        verb = "copied" if result.source == "registry" else "uploaded"
         if result.layers_uploaded:
-            detail = (f"{layers_text(result.layers_uploaded)} uploaded ({format_bytes(result.pushed_bytes)}), "
+            detail = (f"{layers_text(result.layers_uploaded)} {verb} ({format_bytes(result.pushed_bytes)}), "
                       f"{result.layers_mounted} mounted, {result.layers_skipped} already in the registry")
         else:
             detail = (f"nothing new uploaded: {result.layers_skipped} already in the registry, "
@@ -290,6 +362,13 @@ class PushContainerImagePipe(Pipe):
                 raise PipeFailure(f"Pushed, but could not write the output file in "
                                   f"BITBUCKET_PIPE_SHARED_STORAGE_DIR={settings.shared_storage_dir}: {exc}") from exc
             self.log_info(f"Wrote {path}")
+        if result.source == "registry":
+            moved = (f"{result.layers_uploaded} copied ({format_bytes(result.pushed_bytes)}), "
+                     f"{result.layers_mounted} mounted, {result.layers_skipped} already there")
+            self.success(f"Copied {result.source_image} to {settings.destination.repository} with tags "
+                         f"{' '.join(result.tags)} (digest {result.digest}; layers: {moved}; "
+                         f"{format_duration(duration)})")
+            return output
         uploaded = ("nothing new uploaded, every layer was already in the registry" if result.uploaded_nothing
                     else f"{format_bytes(result.pushed_bytes)} uploaded")
         self.success(f"Pushed {settings.destination.repository} with tags {' '.join(result.tags)} (digest "

@@ -143,3 +143,76 @@ class Destination:
 
     def reference_by_digest(self, digest: str) -> str:
         return f"{self.repository}@{digest}"
+
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_ENDPOINT = "registry-1.docker.io"  # where docker sends docker.io's API requests
+DOCKER_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")  # all Docker Hub to docker
+
+
+@dataclass(frozen=True)
+class SourceReference:
+    """SOURCE_IMAGE: an image already in a registry, as docker reads a reference.
+
+    A name without a registry host is Docker Hub's (`nginx` is `docker.io/library/nginx`); `:tag` or
+    `@digest` alone names the destination package itself (`same_package`), filled in by the caller.
+    """
+
+    registry: str  # host[:port] as written (docker.io for Docker Hub)
+    repository: str
+    tag: str | None
+    digest: str | None
+    shown: str  # as the user wrote it, for messages and the output file
+    implicit_registry: bool = False  # no host was written: Docker Hub by docker's rule
+
+    @property
+    def endpoint(self) -> str:
+        """The host[:port] the API requests go to."""
+        return DOCKER_HUB_ENDPOINT if self.registry == DOCKER_HUB else self.registry
+
+    @property
+    def reference(self) -> str:
+        """What the manifest is asked for: the digest when given (it wins over a tag), else the tag."""
+        return self.digest or self.tag or DEFAULT_TAG
+
+    def __str__(self) -> str:
+        suffix = f"@{self.digest}" if self.digest else f":{self.tag or DEFAULT_TAG}"
+        return f"{self.registry}/{self.repository}{suffix}"
+
+
+def parse_source_image(value: str, registry: str, repository: str) -> tuple[SourceReference | None, list[str]]:
+    """Parse SOURCE_IMAGE; `registry` and `repository` are the destination's, for the `:tag` short form."""
+    shown = value
+    if "://" in value:
+        return None, [f"SOURCE_IMAGE '{shown}' has a URL scheme: give host[:port]/path:tag without it, e.g. "
+                      f"{value.split('://', 1)[1]}"]
+    name, _, digest = value.partition("@")
+    problems = []
+    if digest and not DIGEST.fullmatch(digest):
+        problems.append(f"SOURCE_IMAGE '{shown}' has an invalid digest '{digest}': give sha256: and 64 hex digits")
+    name, tag = split_name_and_tag(name)
+    if tag is not None and tag_problem(tag):
+        problems.append(f"SOURCE_IMAGE '{shown}' has an invalid tag '{tag}': {tag_problem(tag)}")
+    implicit = False
+    if not name:  # ":tag" or "@sha256:...": the destination package at another tag or digest
+        if tag is None and not digest:
+            problems.append(f"SOURCE_IMAGE '{shown}' names no image: give registry/path:tag, or :tag for another "
+                            "tag of IMAGE_NAME's package")
+        host, path = registry, repository
+    else:
+        first, _, rest = name.partition("/")
+        if rest and looks_like_domain(first):
+            host, path = (DOCKER_HUB if first in DOCKER_HUB_ALIASES else first), rest
+            why = registry_problem(host)
+            if why:
+                problems.append(f"SOURCE_IMAGE '{shown}' has an invalid registry '{host}': {why}")
+        else:
+            host, path, implicit = DOCKER_HUB, name, True
+        if host == DOCKER_HUB and "/" not in path:
+            path = f"library/{path}"  # Docker Hub's official images
+        why = repository_name_problem(path)
+        if why:
+            problems.append(f"SOURCE_IMAGE '{shown}' is not a valid image reference: {why}")
+    if problems:
+        return None, problems
+    return SourceReference(host, path, tag, digest or None, shown, implicit), []

@@ -12,7 +12,9 @@
    the offset the registry reports (one status GET, itself a request of 1.), budget `CHUNK_RESUMES`:
    at most 5 PATCHes of one chunk and 120 s of waiting. A blob whose upload the registry forgot (the
    status answers 404) is read from the source again and sent from its first byte, in at most
-   `BLOB_PASSES` passes over the source in all.
+   `BLOB_PASSES` passes over the source in all. A blob read from a source registry (SOURCE_IMAGE)
+   whose stream drops goes on from the byte it reached (`Range`), budget `CHUNK_RESUMES` too
+   (`sources/registry_blobs.py`): at most 5 reads of one blob and 120 s of waiting.
 3. The daemon's push (`PUSH_ENGINE=docker`) is opaque to the pipe, so the pipe retries the daemon's
    login and each tag's push as a whole (`pipe.py`), budget `DAEMON_RETRIES`: 3 attempts, 60 s. The
    daemon itself already retries each layer 5 times before it reports a failure.

@@ -15,7 +15,9 @@ from .references import (
     NAME_TOTAL_MAX,
     Destination,
     ImageName,
+    SourceReference,
     parse_image_name,
+    parse_source_image,
     registry_problem,
     repository_name_problem,
     split_name_and_tag,
@@ -49,6 +51,10 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "IMAGE_ARCHIVE": dict(_TEXT),
     "PLATFORMS": dict(_TEXT),
     "BITBUCKET_CLONE_DIR": dict(_TEXT),
+    "SOURCE_IMAGE": dict(_TEXT),
+    "SOURCE_USERNAME": dict(_TEXT),
+    "SOURCE_PASSWORD": dict(_TEXT),
+    "SOURCE_CA_FILE": dict(_TEXT),
     "PROTECT_TAGS": dict(_TEXT),
     "DRY_RUN": dict(_TEXT),
     # The step's own variables, for the placeholders of TAGS (tag_templates.py).
@@ -73,6 +79,25 @@ class InvalidVariables(Exception):
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """SOURCE_IMAGE and how to log in to its registry (no credentials: the pipe's own for the same
+    registry, else anonymous)."""
+
+    reference: SourceReference
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""), repr=False)
+    ca_file: str | None = None
+
+    @property
+    def credentials_given(self) -> bool:
+        return bool(self.username)
+
+    def on(self, registry: str) -> bool:
+        """Whether the source is in `registry` (host names are case-insensitive)."""
+        return self.reference.registry.lower() == registry.lower()
+
+
+@dataclass(frozen=True)
 class Settings:
     image: ImageName
     tags: tuple[str, ...]
@@ -91,6 +116,7 @@ class Settings:
     archive: str | None = None  # IMAGE_ARCHIVE resolved against the clone directory
     archive_shown: str | None = None  # IMAGE_ARCHIVE as the user wrote it, for messages
     platforms: tuple[str, ...] = ()
+    source: SourceSettings | None = None  # SOURCE_IMAGE: copy from a registry
     tag_notes: tuple[str, ...] = ()  # TAGS entries left out in this build, and why: logged by the pipe
     protect_tags: tuple[str, ...] = ()  # PROTECT_TAGS patterns
     dry_run: bool = False
@@ -193,6 +219,40 @@ def resolve_archive(raw: str, clone_dir: str) -> str:
     return os.path.normpath(os.path.join(clone_dir or os.getcwd(), os.path.expanduser(raw)))
 
 
+def parse_source(values: Mapping[str, Any], registry: str, repository: str,
+                 problems: list[str]) -> SourceSettings | None:
+    """SOURCE_IMAGE and its credentials; `repository` is the destination's (workspace/package)."""
+    raw = _text(values, "SOURCE_IMAGE")
+    username = _text(values, "SOURCE_USERNAME")
+    password = str(values.get("SOURCE_PASSWORD") or "").strip()
+    ca_file = _text(values, "SOURCE_CA_FILE") or None
+    if not raw:
+        given = [name for name, value in (("SOURCE_USERNAME", username), ("SOURCE_PASSWORD", password),
+                                          ("SOURCE_CA_FILE", ca_file)) if value]
+        if given:
+            problems.append(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set without SOURCE_IMAGE: "
+                            "set SOURCE_IMAGE to the image to copy, or remove them")
+        return None
+    reference, reference_problems = parse_source_image(raw, registry, repository)
+    problems += reference_problems
+    if bool(username) != bool(password):
+        missing, present = ("SOURCE_PASSWORD", "SOURCE_USERNAME") if username else ("SOURCE_USERNAME",
+                                                                                    "SOURCE_PASSWORD")
+        problems.append(f"{present} is set without {missing}: give both to log in to the source registry, or "
+                        "neither (the pipe's own credentials on the same registry, else anonymous)")
+    if ca_file and not os.path.isfile(ca_file):
+        problems.append(f"SOURCE_CA_FILE '{ca_file}' is not a file: give the path of a PEM file of CA certificates")
+    if _text(values, "IMAGE_ARCHIVE"):
+        problems.append("SOURCE_IMAGE and IMAGE_ARCHIVE are both set: the pipe copies from a registry or pushes "
+                        "an archive, not both; remove one")
+    if (_text(values, "PUSH_ENGINE") or "native").lower() == "docker":
+        problems.append("SOURCE_IMAGE is copied by the native engine (no Docker daemon is used): remove "
+                        "PUSH_ENGINE=docker")
+    if reference is None:
+        return None
+    return SourceSettings(reference, username, Secret(password), ca_file)
+
+
 def parse_debug(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"))
 
@@ -274,7 +334,7 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
 
     archive_raw = _text(values, "IMAGE_ARCHIVE")
     archive = resolve_archive(archive_raw, _text(values, "BITBUCKET_CLONE_DIR")) if archive_raw else None
-    if archive is not None:
+    if archive is not None and not _text(values, "SOURCE_IMAGE"):
         if engine == "docker" and _text(values, "PUSH_ENGINE"):
             problems.append("IMAGE_ARCHIVE is pushed by the native engine only (no Docker daemon is used): remove "
                             "PUSH_ENGINE=docker, or remove IMAGE_ARCHIVE to push an image the daemon holds")
@@ -284,9 +344,11 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
                             "step's `artifacts`")
     platforms, platform_problems = parse_platforms(_text(values, "PLATFORMS"))
     problems += platform_problems
-    if platforms and archive is None:
-        problems.append("PLATFORMS chooses platforms of a multi-platform image in IMAGE_ARCHIVE: set IMAGE_ARCHIVE, "
-                        "or remove PLATFORMS (an image in the Docker daemon has one platform)")
+    source = parse_source(values, registry, f"{workspace}/{image.name if image else ''}", problems)
+    if platforms and archive is None and not _text(values, "SOURCE_IMAGE"):
+        problems.append("PLATFORMS chooses platforms of a multi-platform image in IMAGE_ARCHIVE or SOURCE_IMAGE: "
+                        "set IMAGE_ARCHIVE or SOURCE_IMAGE, or remove PLATFORMS (an image in the Docker daemon has "
+                        "one platform)")
 
     if image and not problems:
         repository = Destination(registry, workspace, image.name).repository
@@ -317,6 +379,7 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
         archive=archive,
         archive_shown=archive_raw or None,
         platforms=platforms,
+        source=source,
         tag_notes=tuple(expanded.notes),
         protect_tags=protect_tags,
         dry_run=dry_run,

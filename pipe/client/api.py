@@ -39,8 +39,9 @@ class RegistryClient:
 
     def __init__(self, registry: str, repository: str, username: str, token: Secret, *, ca_file: str | None = None,
                  policy: RetryPolicy = REQUEST_RETRIES, sleep: Callable[[float], None] = time.sleep,
-                 pull_from: Iterable[str] = (), parallel: int = 4) -> None:
+                 pull_from: Iterable[str] = (), parallel: int = 4, actions: str = "pull,push") -> None:
         self.registry = registry
+        self.actions = actions  # "pull" for a source registry: the pipe asks for no more than it needs
         self.repository = repository
         self.username = username
         self._token = token
@@ -66,7 +67,7 @@ class RegistryClient:
             self.transport.auth = Anonymous()
 
     def _scopes(self) -> list[str]:
-        return [f"repository:{self.repository}:pull,push"] + [f"repository:{name}:pull" for name in self.pull_from]
+        return [f"repository:{self.repository}:{self.actions}"] + [f"repository:{name}:pull" for name in self.pull_from]
 
     def url(self, path_or_url: str) -> str:
         return self.transport.url(path_or_url)
@@ -88,6 +89,18 @@ class RegistryClient:
                 return None
             body = response.raw.read(limit + 1, decode_content=True)
         return None if len(body) > limit else body
+
+    def open_blob(self, digest: str, start: int = 0, repository: str | None = None) -> Any:
+        """A blob's body as a stream from byte `start` (a `Range` request after a dropped read); the
+        caller reads `.raw` and closes it. A registry that ignores the range is a failure here."""
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        response = self.transport.send("GET", f"/v2/{repository or self.repository}/blobs/{digest}", stream=True,
+                                       headers=headers)
+        if start and response.status_code != 206:
+            response.close()
+            raise RegistryFailure(RegistryError(Kind.OTHER, f"the registry answered a range request for {digest} "
+                                                f"with HTTP {response.status_code}, not 206", False))
+        return response
 
     def mount(self, digest: str, source: str) -> bool:
         """Mount `digest` from `source` (same registry); False when the registry offers an upload instead."""

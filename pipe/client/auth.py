@@ -97,7 +97,7 @@ class Bearer:
     """
 
     def __init__(self, challenge: Challenge, username: str, token: Secret, scopes: list[str],
-                 fetch: Callable[[str, tuple[str, str]], requests.Response]) -> None:
+                 fetch: Callable[[str, tuple[str, str] | None], requests.Response]) -> None:
         self.challenge = challenge
         self.username = username
         self.token = token
@@ -144,8 +144,9 @@ class Bearer:
         query = [("service", self.challenge.service)] if self.challenge.service else []
         query += [("scope", scope) for scope in self.scopes]
         realm = self.challenge.realm
-        response = self.fetch(f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}",
-                              (self.username, self.token.reveal()))
+        # No username: an anonymous token, as Docker Hub gives for public images.
+        credentials = (self.username, self.token.reveal()) if self.username else None
+        response = self.fetch(f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}", credentials)
         try:
             body = response.json()
             bearer = body.get("token") or body.get("access_token")
@@ -161,9 +162,9 @@ class Bearer:
 
 
 def for_challenge(challenge: Challenge, username: str, token: Secret, scopes: list[str],
-                  fetch: Callable[[str, tuple[str, str]], requests.Response]) -> Auth:
+                  fetch: Callable[[str, tuple[str, str] | None], requests.Response]) -> Auth:
     if challenge.scheme == "bearer":
         return Bearer(challenge, username, token, scopes, fetch)
-    if challenge.scheme == "basic":
+    if challenge.scheme == "basic" and username:
         return Basic(username, token)
     return Anonymous()

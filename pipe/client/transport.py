@@ -11,6 +11,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from ..errors import RegistryFailure
 from ..retry import FIRST_CONTACT, REQUEST_RETRIES, RetryPolicy
 from .answers import connection_failure, failure, is_loopback
 from .auth import Anonymous, Auth
@@ -69,17 +70,26 @@ class Transport:
     def discover(self, what: str) -> requests.Response:
         """`GET /v2/` unauthenticated, settling the scheme on the way: https, or plain http on loopback
         only, as docker allows (with a CA file TLS was meant, so a TLS failure is not tried in plain)."""
+        refused_tls: requests.exceptions.SSLError | None = None
         if is_loopback(self.registry):
             try:
                 response = self.session.get(self.url("/v2/"), timeout=TIMEOUTS)
                 self.answered = True
                 return response
-            except requests.exceptions.SSLError:
+            except requests.exceptions.SSLError as exc:
                 if not self.ca_file:
                     self.base = f"http://{self.registry}"
+                    refused_tls = exc
             except requests.ConnectionError:
                 self.base = f"http://{self.registry}"
-        return self.send("GET", "/v2/", ok=(401,), authorize=False, what=what)
+        try:
+            return self.send("GET", "/v2/", ok=(401,), authorize=False, what=what)
+        except RegistryFailure as problem:
+            if refused_tls is not None and problem.status == 400:
+                # A TLS port answers plain HTTP with 400: the certificate was the problem, say so.
+                self.base = f"https://{self.registry}"
+                raise connection_failure(refused_tls) from problem
+            raise
 
     def send(self, method: str, path: str, *, ok: tuple[int, ...] = (), retry: bool = True, authorize: bool = True,
              what: str | None = None, **kwargs: Any) -> requests.Response:
@@ -118,7 +128,7 @@ class Transport:
             self.sleep(wait)
             waited += wait
 
-    def fetch_token(self, url: str, credentials: tuple[str, str], what: str) -> requests.Response:
+    def fetch_token(self, url: str, credentials: tuple[str, str] | None, what: str) -> requests.Response:
         return self.send("GET", url, authorize=False, auth=credentials, what=what)
 
     def close(self) -> None:

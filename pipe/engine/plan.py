@@ -5,6 +5,7 @@
 - An uncompressed layer's compressed digest is not known until it is compressed, so it is learned
   from the manifests (and their configs' diff IDs) under the target tags and CACHE_FROM, then
   confirmed with a HEAD or mounted.
+- A registry source's blobs (and configs) in another package of the same registry are mounted from it.
 - Each config is confirmed with a HEAD; a manifest the engine would write, already stored under a
   target tag for exactly this image with all its layers, is reused byte for byte.
 
@@ -34,6 +35,7 @@ class Plan:
     mounted: set[str] = field(default_factory=set)  # keys whose blob was mounted from another package
     to_mount: dict[str, tuple[Descriptor, str]] = field(default_factory=dict)  # key -> (blob, lending package)
     configs: dict[str, int | None] = field(default_factory=dict)  # config digest -> its size in the target
+    config_mounts: dict[str, tuple[int | None, str]] = field(default_factory=dict)  # digest -> (size, lender)
     existing: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # platform -> a manifest to reuse
 
 
@@ -48,8 +50,12 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
     client = session.client
     result = Plan()
     stored = {layer.key: layer.stored for p in image.platforms for layer in p.layers if layer.stored is not None}
+    # Where a blob the destination lacks can be mounted from: the source's own package (a registry
+    # source in the same registry), then CACHE_FROM's.
+    lenders = dict(image.lenders)
+    if stored and session.learn_from:
+        lenders = {**mountable(client, session.learn_from), **lenders}
     if stored:
-        lenders = mountable(client, session.learn_from) if session.learn_from else {}
         for key, blob in stored.items():
             if client.has_blob(key) is not None:
                 result.have[key] = blob
@@ -68,6 +74,8 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
         digest = platform.identity.image_id
         if digest not in result.configs:
             result.configs[digest] = client.has_blob(digest)
+            if result.configs[digest] is None and digest in image.lenders:
+                result.config_mounts[digest] = (platform.config_size, image.lenders[digest])
     return result
 
 
@@ -140,6 +148,10 @@ def mount(client: RegistryClient, found: Plan, image: SourceImage) -> None:
             found.have[key] = blob
             found.mounted.add(key)
     found.to_mount = {}
+    for digest, (size, repository) in found.config_mounts.items():
+        if client.mount(digest, repository):
+            found.configs[digest] = size
+    found.config_mounts = {}
     for position, platform in enumerate(image.platforms):
         if position in found.existing and not all(layer.key in found.have for layer in platform.layers):
             del found.existing[position]  # a layer it names was not lent: the engine writes a new manifest

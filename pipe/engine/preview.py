@@ -25,7 +25,7 @@ class Preview:
     source: str
     source_image: str
     layers: list[LayerFate]
-    configs: list[tuple[str, bool]]  # (config digest, already in the registry)
+    configs: list[tuple[str, str]]  # (config digest, its fate, as a layer's)
     digest: str | None  # what the tags would point at; None: known once the layers are compressed
     tags: list[TagChange]
     refusal: str | None = None  # PROTECT_TAGS' message when it would refuse
@@ -37,8 +37,7 @@ class Preview:
     def lines(self) -> list[str]:
         lines = [f"Dry run: {layer.label}: {layer.fate}" +
                  (f" ({format_bytes(layer.size)})" if layer.size is not None else "") for layer in self.layers]
-        lines += [f"Dry run: config {digest[:19]}: {IN_REGISTRY if held else TO_UPLOAD}"
-                  for digest, held in self.configs]
+        lines += [f"Dry run: config {digest[:19]}: {fate}" for digest, fate in self.configs]
         lines.append(f"Dry run: layers: {layers_text(self.count(TO_UPLOAD))} {TO_UPLOAD}, "
                      f"{self.count('to mount')} to mount, {self.count(IN_REGISTRY)} {IN_REGISTRY}")
         target = self.digest or "a new manifest (its digest is known once its layers are compressed)"
@@ -67,5 +66,7 @@ def preview(image: SourceImage, found: Plan, digest: str | None, tags: list[TagC
                 layers.append(LayerFate(label, f"to mount from {lender}", blob.size))
             else:
                 layers.append(LayerFate(label, TO_UPLOAD, layer.stored.size if layer.stored else None))
-    configs = [(digest_, size is not None) for digest_, size in found.configs.items()]
+    configs = [(config, IN_REGISTRY if size is not None else
+                f"to mount from {found.config_mounts[config][1]}" if config in found.config_mounts else TO_UPLOAD)
+               for config, size in found.configs.items()]
     return Preview(image.kind, image.shown, layers, configs, digest, tags, refusal, image.platform_names)

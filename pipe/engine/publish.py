@@ -152,6 +152,8 @@ def known_config_sizes(image: SourceImage, plan: Plan, configs: dict[str, bytes]
     for platform in image.platforms:
         if platform.config is not None:
             sizes.setdefault(platform.identity.image_id, len(platform.config))
+        elif platform.config_size is not None:
+            sizes.setdefault(platform.identity.image_id, platform.config_size)
     for digest, body in (configs or {}).items():
         sizes.setdefault(digest, len(body))
     return sizes

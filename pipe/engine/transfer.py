@@ -20,7 +20,7 @@ from typing import Callable
 from ..client.api import ChunkedUploadRefused, RegistryClient, UploadLost
 from ..compression import GzipLayer, return_big_buffers_to_the_kernel
 from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure, blob_too_large_message, capital
-from ..oci import Descriptor, hex_digest
+from ..oci import LABEL_BYTES, Descriptor, content_problem, hex_digest
 from ..retry import BLOB_PASSES, CHUNK_RESUMES, RetryPolicy
 from ..sources.image import LayerEntry, LayerPass
 from .session import PushSession
@@ -65,6 +65,33 @@ def send_chunk(client: RegistryClient, location: str, data: memoryview, start: i
         if on_sent:
             on_sent(len(data) - sent)
         return location
+
+
+class LabelCheck:
+    """A blob's first bytes against the media type its manifest declares, as it streams: a manifest
+    must not say gzip of a plain tar (docker's pull copes by sniffing; tools that trust it fail)."""
+
+    def __init__(self, entry: LayerEntry) -> None:
+        self.entry = entry
+        self.head = b""
+        self.decided = not entry.media_type
+
+    def see(self, data: bytes) -> None:
+        if not self.decided:
+            self.head += data[:LABEL_BYTES - len(self.head)]
+            if len(self.head) >= LABEL_BYTES:
+                self.end()
+
+    def end(self) -> None:
+        if self.decided:
+            return
+        self.decided = True
+        why = content_problem(self.entry.media_type, self.head)
+        if why:
+            name = f" ({self.entry.stored.digest[:19]})" if self.entry.stored is not None else ""
+            raise PipeFailure(f"{capital(self.entry.label)}{name} is refused: {why}. Its manifest states something "
+                              "false; build or save the image again with a tool that labels its layers (nothing was "
+                              "tagged)")
 
 
 class _LayerUpload:
@@ -251,11 +278,14 @@ class Transfer:
             self._send_stored(entry, upload)
             return
         gzip = GzipLayer(upload.feed, level=options.level, threads=options.threads)
+        label = LabelCheck(entry)
         try:
             while True:
                 data = entry.read(READ_SIZE)
                 if not data:
+                    label.end()
                     break
+                label.see(data)
                 gzip.write(data)
                 progress.read(len(data))
                 if upload.error is not None:
@@ -276,11 +306,14 @@ class Transfer:
         assert entry.stored is not None
         blob = entry.stored
         size = 0
+        label = LabelCheck(entry)
         try:
             while True:
                 data = entry.read(READ_SIZE)
                 if not data:
+                    label.end()
                     break
+                label.see(data)
                 size += len(data)  # the source's reader hashes what it hands out
                 upload.feed(data)
                 self.session.progress.read(len(data))

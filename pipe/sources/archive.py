@@ -48,6 +48,10 @@ class ArchiveSource:
                  f"{' '.join(layout.platforms) or 'platform not stated'}"]
         if layout.left_out:
             notes.append(f"Left out by PLATFORMS: {' '.join(layout.left_out)}")
+        warnings = []
+        if archive.files.size("oci-layout") is None:
+            warnings.append(f"{capital(archive.files.description)} has no oci-layout file, which the OCI image layout "
+                            "spec requires: pushing it as a layout anyway; write it with a current tool")
         platforms = [PlatformImage(m.raw_image, tuple(Layer(layer.blob.digest, None if layer.raw else layer.blob)
                                                       for layer in m.layers),
                                    config=m.config_bytes, manifest=(m.descriptor, m.body), attests=m.attests)
@@ -56,7 +60,7 @@ class ArchiveSource:
         return SourceImage(archive.kind, self.shown, platforms, open=lambda: LayoutLayers(files, layout),
                            index=(layout.top, layout.top_body) if layout.is_index else None,
                            size=sum(layer.blob.size for m in layout.manifests for layer in m.layers),
-                           check=lambda limit: check_blobs(files, layout, limit), notes=notes)
+                           check=lambda limit: check_blobs(files, layout, limit), notes=notes, warnings=warnings)
 
 
 def check_blobs(files: ArchiveFiles, layout: LayoutImage, limit: int) -> None:

@@ -20,9 +20,8 @@ from typing import BinaryIO, Collection, Iterator, Protocol
 from isal import igzip_threaded
 
 from ..errors import PipeFailure, capital
+from ..oci import GZIP_MAGIC, ZSTD_MAGIC, is_tar_header
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SMALL_FILE = 4 * 1024 * 1024  # kept from the listing pass of a gzip tar: manifests, configs, index.json
 SMALL_TOTAL = 64 * 1024 * 1024
 TAR_BUFFER = 1024 * 1024
@@ -258,18 +257,6 @@ class GzipTarFiles:
 
 
 # -- which one ----------------------------------------------------------------------------------
-def _is_tar(head: bytes) -> bool:
-    if len(head) < 512:
-        return False
-    if head[257:262] == b"ustar":
-        return True
-    try:  # a pre-POSIX (v7) header: its checksum must hold
-        stored = int(head[148:156].split(b"\0", 1)[0].strip() or b"-1", 8)
-    except ValueError:
-        return False
-    return stored == sum(head[:148]) + 256 + sum(head[156:512])
-
-
 def open_files(path: Path, shown: str) -> ArchiveFiles:
     """The container at `path` (`shown` is how the user named it), by its content."""
     if path.is_dir():
@@ -289,14 +276,14 @@ def open_files(path: Path, shown: str) -> ArchiveFiles:
                 inner = raw.read(512)
         except (OSError, EOFError, ValueError) as exc:
             raise damaged(f"the gzip file {shown}", exc) from exc
-        if not _is_tar(inner):
+        if not is_tar_header(inner):
             raise PipeFailure(f"IMAGE_ARCHIVE {shown} is gzip-compressed but holds no tar archive: give a docker "
                               "save tar (plain or gzip), an OCI archive tar or an OCI layout directory")
         return GzipTarFiles(path, f"the archive {shown}")
     if head[:4] == ZSTD_MAGIC:
         raise PipeFailure(f"IMAGE_ARCHIVE {shown} is zstd-compressed: the pipe reads plain or gzip-compressed "
                           "tars; decompress it first (`zstd -d`) or save it with gzip")
-    if not _is_tar(head):
+    if not is_tar_header(head):
         raise PipeFailure(f"IMAGE_ARCHIVE {shown} is not an image archive (neither a tar, a gzip-compressed tar, "
                           "nor an OCI layout directory): give the file that `docker save`, `skopeo copy` or "
                           "`buildah push` wrote")

@@ -20,7 +20,6 @@ from typing import Any
 
 from ..errors import PipeFailure, capital
 from ..oci import (
-    ATTESTATION_SUBJECT,
     IMAGE_NAME_ANNOTATION,
     INDEX_TYPES,
     OCI_INDEX,
@@ -34,6 +33,7 @@ from ..oci import (
 )
 from .archive_files import ArchiveFiles, safe_name
 from .image import LocalImage
+from .index_children import rebuilt_index, select_children
 
 MAX_METADATA = 8 * 1024 * 1024
 
@@ -254,48 +254,9 @@ def _index_children(files: ArchiveFiles, doc: dict[str, Any], platforms: tuple[s
                     shown: str) -> tuple[list[LayoutManifest], list[str], bool]:
     """The manifests of an index that PLATFORMS keeps (attestations follow their image), the platforms
     left out, and whether anything was left out."""
-    children = [c for c in doc.get("manifests") or [] if isinstance(c, dict)]
-    kept: list[LayoutManifest] = []
-    left_out: list[str] = []
-    kept_digests: set[str] = set()
-    attestations = []
-    for child in children:
-        descriptor = _descriptor(child, files.description)
-        platform = platform_of(child.get("platform"))
-        attests = (child.get("annotations") or {}).get(ATTESTATION_SUBJECT)
-        if attests:
-            attestations.append((descriptor, platform, attests))
-            continue
-        if platforms and not any(platform_matches(platform, want) for want in platforms):
-            left_out.append(platform or descriptor.digest)
-            continue
-        kept.append(_manifest(files, descriptor, platform, None))
-        kept_digests.add(descriptor.digest)
-    if not kept:
-        available = ", ".join(platform_of(c.get("platform")) or c.get("digest", "?") for c in children
-                              if not (c.get("annotations") or {}).get(ATTESTATION_SUBJECT))
-        raise PipeFailure(f"PLATFORMS asks for {' '.join(platforms)}, but the image in {shown} is built for "
-                          f"{available}: set PLATFORMS to some of these, or leave it out to push them all")
-    dropped = 0
-    for descriptor, platform, attests in attestations:
-        if attests in kept_digests:
-            kept.append(_manifest(files, descriptor, platform, attests))
-        else:
-            dropped += 1
-    return kept, left_out, bool(left_out or dropped)
-
-
-def _rebuilt_index(doc: dict[str, Any], media_type: str, manifests: list[LayoutManifest]) -> tuple[Descriptor, bytes]:
-    """An index of just `manifests`, keeping the original's other fields and each child's descriptor."""
-    by_digest = {str(c.get("digest")): c for c in doc.get("manifests") or [] if isinstance(c, dict)}
-    new = dict(doc)
-    new["manifests"] = [by_digest.get(m.descriptor.digest) or
-                        {"mediaType": m.descriptor.media_type, "digest": m.descriptor.digest,
-                         "size": m.descriptor.size} for m in manifests]
-    new.setdefault("schemaVersion", 2)
-    new["mediaType"] = media_type
-    body = json.dumps(new, indent=2).encode()
-    return Descriptor(digest_of(body), len(body), media_type), body
+    selection = select_children(doc, platforms, shown, capital(files.description))
+    manifests = [_manifest(files, child.descriptor, child.platform, child.attests) for child in selection.children]
+    return manifests, selection.left_out, selection.changed
 
 
 def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given: str,
@@ -336,7 +297,7 @@ def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given:
     if media_type in INDEX_TYPES:
         manifests, left_out, changed = _index_children(files, top_doc, platforms, shown)
         if changed or top is None:
-            top, top_body = _rebuilt_index(top_doc, media_type, manifests)
+            top, top_body = rebuilt_index(top_doc, media_type, [m.descriptor for m in manifests])
         return LayoutImage(top, top_body, manifests, names, left_out)
     assert top is not None
     manifest = _manifest(files, top, platform_of(descriptor_doc.get("platform")), None)

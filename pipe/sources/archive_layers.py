@@ -18,14 +18,14 @@ from .image import LayerEntry, check_diff_id, position_label
 
 
 def _entry(reader: Reader, key: str, size: int, keys: frozenset[str], label: str, candidates: frozenset[int],
-           stored: Descriptor | None = None) -> LayerEntry:
+           stored: Descriptor | None = None, media_type: str = "") -> LayerEntry:
     def read(n: int) -> bytes:
         data = reader.read(n)
         if not entry.unhashed:
             entry.hasher.update(data)
         return data
 
-    entry = LayerEntry(key, size, keys, label, read, candidates, stored)
+    entry = LayerEntry(key, size, keys, label, read, candidates, stored, media_type=media_type)
     return entry
 
 
@@ -86,10 +86,10 @@ class LayoutLayers:
             blob, label, kind = self.blobs[path]
             keys = frozenset({blob.digest})
             if kind == "stored":
-                yield _entry(reader, path, blob.size, keys, label, frozenset(), stored=blob)
+                yield _entry(reader, path, blob.size, keys, label, frozenset(), stored=blob, media_type=blob.media_type)
                 continue
             # An uncompressed layer: its digest is its diff ID, the engine compresses it.
-            entry = _entry(reader, path, blob.size, keys, label, frozenset({0}))
+            entry = _entry(reader, path, blob.size, keys, label, frozenset({0}), media_type=blob.media_type)
             yield entry
             if not entry.unhashed:
                 _drain(entry)

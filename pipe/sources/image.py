@@ -49,6 +49,7 @@ class PlatformImage:
     config: bytes | None  # None: the source's pass gives it (the daemon's export)
     manifest: tuple[Descriptor, bytes] | None = None  # as stored; None: the engine writes a Docker manifest
     attests: str | None = None  # the digest of the manifest this attestation describes
+    config_size: int | None = None  # as the stored manifest names it, when `config` is not read yet
 
     @property
     def platform(self) -> str:
@@ -66,10 +67,14 @@ class SourceImage:
     check: Callable[[int], None] = lambda limit: None  # before anything is sent: blobs present and under `limit`
     notes: list[str] = field(default_factory=list)  # what the source holds, for the log
     details: list[str] = field(default_factory=list)  # the same for the DEBUG log
+    warnings: list[str] = field(default_factory=list)  # what the source holds that is pushed, but is not right
+    lenders: dict[str, str] = field(default_factory=dict)  # blob digest -> a package of the destination's registry
+    config_of: Callable[[str], bytes] | None = None  # reads a config the destination lacks (a registry source)
 
     @property
     def platform_names(self) -> list[str]:
-        return [p.platform for p in self.platforms if p.attests is None and p.platform != "unknown/unknown"]
+        # An unread platform (a registry source's config not fetched) is left out, not named "".
+        return [p.platform for p in self.platforms if p.attests is None and p.platform not in ("", "unknown/unknown")]
 
 
 class LayerPass(Protocol):
@@ -93,6 +98,7 @@ class LayerEntry:
     `keys`: what it may stand for, as the engine counts what the registry has and what was uploaded:
     the diff IDs of the positions it may hold (an uncompressed layer, compressed by the engine), or
     its own digest (`stored`: a blob uploaded as it is, checked against that digest on the way).
+    `media_type`, when the source declares one, is checked against the first bytes as they stream.
     Read it with `read`, or `skip` it; `diff_id` is known once the source has checked it.
     """
 
@@ -104,6 +110,7 @@ class LayerEntry:
     candidates: frozenset[int] = frozenset()
     stored: Descriptor | None = None
     diff_id: str | None = None
+    media_type: str = ""  # what the source's manifest says it is; its content is checked against it
     unhashed: bool = False
     hasher: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
 

@@ -22,6 +22,7 @@ import requests
 
 from harness.accounts import EMAIL, TOKENS, default_config
 from harness.registry_process import RegistryProcess
+from test.helpers.certificates import make_ca_and_server_cert
 from test.helpers.oci_client import Client, digest_of, docker, verify_tagged_image
 from test.helpers.pipe_runner import assert_no_secret, pipe_variables, run_pipe
 
@@ -35,30 +36,6 @@ class Tls:
     plain: RegistryProcess  # the same config over plain HTTP
     ca: Path
     cert_dir: Path  # ca.crt only, for skopeo --cert-dir
-
-
-def openssl(*args: str) -> None:
-    r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        pytest.fail(f"openssl {' '.join(args[:2])} failed: {r.stderr}")
-
-
-def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA valid for a day, and a certificate for 127.0.0.1 signed by it."""
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl CLI is needed for the TLS tests: install openssl (`bash .ci/run` does)")
-    ca_key, ca, key, csr, cert = (directory / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "1",
-            "-subj", "/CN=throwaway test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
-    extensions = directory / "server.ext"
-    extensions.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                          "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-                          "authorityKeyIdentifier=keyid,issuer\nsubjectKeyIdentifier=hash\n")
-    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-            "-out", str(cert), "-days", "1", "-extfile", str(extensions))
-    return ca, cert, key
 
 
 @pytest.fixture(scope="module")

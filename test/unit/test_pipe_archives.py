@@ -15,7 +15,8 @@ import pytest
 from pipe.engine.publish import rebuilt_index, rebuilt_manifest
 from pipe.errors import PipeFailure
 from pipe.oci import OCI_INDEX, OCI_MANIFEST, Descriptor, platform_matches
-from pipe.sources.archive import check_blobs
+from pipe.references import ImageName
+from pipe.sources.archive import ArchiveSource, check_blobs
 from pipe.sources.archive_files import open_files, safe_name
 from pipe.sources.archive_images import name_matches, read_archive
 from pipe.sources.archive_layers import DockerArchiveLayers, LayoutLayers
@@ -308,5 +309,15 @@ def test_image_archive_problems_are_named_together(tmp_path):
     assert "IMAGE_ARCHIVE 'nope.tar' does not exist" in text
     assert "remove PUSH_ENGINE=docker" in text
     assert "PLATFORMS entry 'amd64' is not os/architecture" in text
-    with pytest.raises(InvalidVariables, match="set IMAGE_ARCHIVE, or remove PLATFORMS"):
+    with pytest.raises(InvalidVariables, match="set IMAGE_ARCHIVE or SOURCE_IMAGE, or remove PLATFORMS"):
         parse_settings({**BASE, "PLATFORMS": "linux/amd64"})
+
+
+def test_a_layout_without_its_oci_layout_file_is_pushed_with_a_warning_naming_it(tmp_path):
+    layout = Layout(tmp_path / "dir")
+    layout.add(layout.image(), "latest")
+    root = layout.write()
+    assert ArchiveSource(str(root), "dir", ImageName("app", "latest"), ()).image().warnings == []
+    (root / "oci-layout").unlink()
+    warnings = ArchiveSource(str(root), "dir", ImageName("app", "latest"), ()).image().warnings
+    assert len(warnings) == 1 and "has no oci-layout file" in warnings[0]

@@ -1,0 +1,117 @@
+"""The blobs of a source registry as the engine reads them: one entry per distinct blob, each opened
+only when the engine reads it (a blob the destination holds is never fetched), streamed and hashed on
+the way, never held whole. A stream that drops goes on from the byte it reached with a `Range`
+request, within the budget `retry.CHUNK_RESUMES`; the engine checks the digest before the upload ends.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import requests
+import urllib3.exceptions
+
+from ..client.api import RegistryClient
+from ..errors import PipeFailure, RegistryFailure
+from ..oci import Descriptor
+from ..retry import CHUNK_RESUMES, RetryPolicy
+from .image import LayerEntry
+
+if TYPE_CHECKING:
+    from .registry import SourceManifest
+
+log = logging.getLogger(__name__)
+
+# What a dropped stream raises from `response.raw.read`.
+DROPPED = (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+
+
+class BlobStream:
+    """`read(n)` over one blob of the source, resumed after a drop; at most the blob's size is read."""
+
+    def __init__(self, client: RegistryClient, digest: str, size: int, label: str,
+                 describe: Callable[[RegistryFailure], str], policy: RetryPolicy = CHUNK_RESUMES) -> None:
+        self.client = client
+        self.digest = digest
+        self.size = size
+        self.label = label
+        self.describe = describe
+        self.policy = policy
+        self.offset = 0
+        self.response: Any = None
+        self.opened = 0
+        self.waited = 0.0
+
+    def read(self, n: int) -> bytes:
+        while self.offset < self.size:
+            try:
+                if self.response is None:
+                    self.opened += 1
+                    self.response = self.client.open_blob(self.digest, self.offset)
+                data = self.response.raw.read(min(n, self.size - self.offset))
+                if not data:
+                    raise ConnectionError(f"the stream ended at byte {self.offset} of {self.size}")
+            except RegistryFailure as exc:
+                self.close()
+                if exc.status == 404:
+                    raise PipeFailure(f"The source registry {self.client.registry} has no {self.label} "
+                                      f"({self.digest[:19]}) that its manifest names: the source image is "
+                                      "incomplete (nothing was tagged)") from exc
+                raise PipeFailure(self.describe(exc)) from exc
+            except DROPPED as exc:
+                self.close()
+                wait = self.policy.next_wait(self.opened, self.waited, None)
+                if wait is None:
+                    raise PipeFailure(f"Reading {self.label} from the source registry {self.client.registry} "
+                                      f"failed {self.opened} times (last: {exc}); try again later") from exc
+                log.warning("Reading %s from %s dropped at byte %d (%s); resuming in %.0f s", self.label,
+                            self.client.registry, self.offset, exc, wait)
+                self.client.sleep(wait)
+                self.waited += wait
+                continue
+            self.offset += len(data)
+            return data
+        self.close()
+        return b""
+
+    def close(self) -> None:
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+
+
+class RegistryBlobs:
+    """The LayerPass of a registry source: every config is known before the sweep."""
+
+    config: bytes | None = None
+
+    def __init__(self, client: RegistryClient, manifests: list[SourceManifest],
+                 describe: Callable[[RegistryFailure], str]) -> None:
+        self.client = client
+        self.describe = describe
+        self.blobs: dict[str, tuple[int, str, str]] = {}  # digest -> (size, media type, label)
+        for manifest in manifests:
+            where = " of an attestation" if manifest.attests else (f" of {manifest.platform}"
+                                                                   if len(manifests) > 1 else "")
+            for i, layer in enumerate(manifest.layers):
+                self.blobs.setdefault(layer.digest, (layer.size, layer.media_type,
+                                                     f"layer {i + 1} of {len(manifest.layers)}{where}"))
+
+    def layers(self) -> Iterator[LayerEntry]:
+        for digest, (size, media_type, label) in self.blobs.items():
+            stream = BlobStream(self.client, digest, size, label, self.describe)
+            entry = LayerEntry(digest, size, frozenset({digest}), label, stream.read,
+                               stored=Descriptor(digest, size, media_type), media_type=media_type)
+            entry.read = hashed(entry, stream)
+            try:
+                yield entry
+            finally:
+                stream.close()
+
+
+def hashed(entry: LayerEntry, stream: BlobStream) -> Callable[[int], bytes]:
+    def read(n: int) -> bytes:
+        data = stream.read(n)
+        entry.hasher.update(data)
+        return data
+    return read
