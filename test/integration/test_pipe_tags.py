@@ -284,3 +284,32 @@ class TestAskingTheRegistry:
         assert_one_line_failure(run, "Dry run", "grants user reader no push", "acme/my-container-app")
         assert writes(proxy, 0) == []
         assert_no_secret(run, "reader", TOKENS["reader"])
+
+
+class TestRegistrySource:
+    def test_a_dry_run_of_a_copy_plans_its_mounts_without_making_them(self, registry, image_factory,
+                                                                       http_proxy_factory, tmp_path):
+        layout = fx.skopeo_oci_layout(image_factory(layers=[35_000, 15_000]), tmp_path / "layout", "1.0")
+        seeded = push_archive(registry.host, layout.path, TAGS="2.0")
+        assert seeded.returncode == 0, str(seeded)
+        proxy = http_proxy_factory(registry.url)
+        source = f"{proxy.host}/{APP}:2.0"
+        out = tmp_path / "shared"
+        variables = pipe_variables(proxy.host, "other-app", SOURCE_IMAGE=source, TAGS="copied", **NO_DAEMON,
+                                   BITBUCKET_PIPE_SHARED_STORAGE_DIR=str(out))
+        dry = run_pipe({**variables, "DRY_RUN": "true"})
+        assert dry.returncode == 0, str(dry)
+        assert writes(proxy, 0) == [] and not out.exists()
+        count = len(layout.images[0].layer_digests)
+        assert f"Dry run: layers: 0 layers to upload, {count} to mount, 0 already in the registry" in dry.stderr
+        assert f"to mount from {APP}" in dry.stderr
+        assert f"Dry run: the tags would point at {layout.top_digest}" in dry.stderr
+        assert "Dry run: tag copied: new" in dry.stderr
+
+        real = run_pipe(variables)
+        assert real.returncode == 0, str(real)
+        output = read_output(out)
+        assert (output["layers_mounted"], output["layers_uploaded"], output["digest"]) == (count, 0, layout.top_digest)
+        assert output["previous_digests"] == {"copied": None}
+        mounts = [r for r in proxy.requests("POST") if "mount=" in r.query and r.status == 201]
+        assert len(mounts) == count + 1, mounts  # the layers and the config, made by the real copy only
