@@ -19,7 +19,8 @@ writes `bbc-packages-push-container-image.json` into that directory (created if 
       "source": "daemon",                                 # or docker-archive, oci-layout, oci-archive (IMAGE_ARCHIVE)
       "platforms": ["linux/amd64"],                       # every platform pushed
       "index_digest": null,                               # the index under the tags, for a multi-platform image
-      "manifests": []                                     # under an index: [{"platform", "digest"}] per platform
+      "manifests": [],                                    # under an index: [{"platform", "digest"}] per platform
+      "previous_digests": {"latest": "sha256:...", "1.2.0": null}  # what each tag pointed at before (null: new)
     }
 
 The file is written atomically (temporary file in the same directory, then rename), so a reader
@@ -59,6 +60,7 @@ def build_output(destination: Destination, result: PushResult, duration_seconds:
         "platforms": list(result.platforms),
         "index_digest": result.index_digest,
         "manifests": [{"platform": platform, "digest": digest} for platform, digest in result.manifests],
+        "previous_digests": dict(result.previous),
     }
 
 

@@ -4,14 +4,17 @@ as `<REGISTRY>/<WORKSPACE>/<name>:<tag>` for each tag in TAGS.
 
 Run as `python3 -m pipe` from a checkout, or as the pipe image's ENTRYPOINT, with the variables in
 the environment (variables.py). It reads as variables -> source -> push -> report:
-validate every variable; choose the source (the daemon's image is found now, an archive or a source
-registry is read after the login); log in and check push access, so bad credentials fail before any layer is read;
-push (native: engine/push.py, for every source; docker: docker_engine.py); print the references and
-digest and write the output file (outputs.py). Exit 0 only when every tag was pushed; otherwise one
+validate every variable (TAGS placeholders expanded); choose the source (the daemon's image is
+found now, an archive or a source registry is read after the login); log in and check push access,
+so bad credentials fail before any layer is read; push (native: engine/push.py, for every source,
+PROTECT_TAGS and DRY_RUN included; docker: docker_engine.py); print the references, digest and what
+each tag held before, and write the output file (outputs.py); a dry run prints its plan and writes
+nothing. Exit 0 only when every tag was pushed (a dry run: when the push would be allowed); otherwise one
 line that says what happened and what to do (a traceback only with DEBUG=true).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -23,8 +26,10 @@ from bitbucket_pipes_toolkit import Pipe, fail
 from . import daemon
 from .client.api import RegistryClient
 from .docker_engine import DaemonPush
+from .engine.preview import Preview
 from .engine.push import push
 from .engine.session import EngineOptions, PushSession
+from .engine.tags import TagChange, check_by_image, is_protected, previous_digests
 from .errors import (
     Kind,
     PipeFailure,
@@ -141,6 +146,8 @@ class PushContainerImagePipe(Pipe):
         super().run()
         settings = self.settings
         started = time.monotonic()
+        for note in settings.tag_notes:
+            self.log_info(note)
         if settings.source is not None:
             self.log_info(f"Copying {settings.source.reference.shown} to {settings.destination.repository} with "
                           f"tags: {' '.join(settings.tags)}")
@@ -149,11 +156,19 @@ class PushContainerImagePipe(Pipe):
             self.log_info(f"Pushing {what} to {settings.destination.repository} with tags: {' '.join(settings.tags)}")
         daemonless = settings.archive is not None or settings.source is not None
         client = None if daemonless else daemon.connect(self.env)
-        if client is not None and settings.engine == "docker":
+        if settings.dry_run and settings.engine == "docker":
+            self.log_info("DRY_RUN plans with the native engine: the daemon's push (PUSH_ENGINE=docker) chooses its "
+                          "own layers, so the layers it would upload may differ")
+        elif client is not None and settings.engine == "docker":
             return self._report(self._push_with_daemon(client), started)
         try:
             result = self._push_natively(self._source(client))
+            if isinstance(result, Preview):
+                return self._report_dry_run(result)
         except NotUnderstood as exc:
+            if settings.dry_run:
+                raise PipeFailure(f"Dry run: the registry answered in a way the pipe does not understand ({exc}); "
+                                  "nothing was written. Please report this answer") from exc
             if client is None:
                 raise PipeFailure(f"The registry answered the push in a way the pipe does not understand ({exc}); "
                                   "with IMAGE_ARCHIVE or SOURCE_IMAGE there is no Docker daemon to push through "
@@ -211,12 +226,38 @@ class PushContainerImagePipe(Pipe):
         )
 
     def _push_with_daemon(self, client: Any) -> PushResult:
-        return DaemonPush(client, self.settings, self.log_info, self.log_warning, self.log_debug, self._push_message,
-                          self.retry_policy, self.sleep).run()
+        previous = self._tags_before_daemon_push(client)
+        result = DaemonPush(client, self.settings, self.log_info, self.log_warning, self.log_debug, self._push_message,
+                            self.retry_policy, self.sleep).run()
+        return dataclasses.replace(result, previous=tuple(previous.items()))
+
+    def _tags_before_daemon_push(self, client: Any) -> dict[str, str | None]:
+        """What each tag points at before the daemon pushes (the pipe's own client, one HEAD each), and
+        PROTECT_TAGS. The daemon writes its manifest itself, so its digest is unknown beforehand: a
+        protected tag is compared by image instead, refused when it holds another image config than the
+        local image's ID. Without PROTECT_TAGS a registry that cannot be asked only costs the record."""
+        settings = self.settings
+        registry = self.registry_client(settings, [], self.sleep)
+        try:
+            registry.connect()
+            previous = previous_digests(registry, settings.tags)
+            if any(held is not None and is_protected(tag, settings.protect_tags) for tag, held in previous.items()):
+                image_id = daemon.find_image(client, str(settings.image)).id
+                check_by_image(registry, previous, settings.protect_tags, image_id)
+            return previous
+        except (RegistryFailure, NotUnderstood) as exc:
+            if settings.protect_tags:
+                raise PipeFailure(f"PROTECT_TAGS needs to know what the tags hold, but {settings.registry} could not "
+                                  f"be asked ({exc}): nothing was pushed") from exc
+            self.log_warning(f"Could not ask {settings.registry} what the tags pointed at before the push ({exc})")
+            return {}
+        finally:
+            registry.close()
 
     # -- the native engine (PUSH_ENGINE=native, and every archive) -----------------------------
-    def _push_natively(self, source: Source) -> PushResult:
-        """Log in, check push access, read the source, then plan -> transfer -> publish."""
+    def _push_natively(self, source: Source) -> PushResult | Preview:
+        """Log in, check push access, read the source, then plan -> transfer -> publish (a dry run: the
+        plan's preview)."""
         settings = self.settings
         destination = settings.destination
         learn_from = [(f"{settings.workspace}/{package}", tag) for package, tag in settings.cache_from]
@@ -229,7 +270,9 @@ class PushContainerImagePipe(Pipe):
                 error, registry=settings.registry, username=settings.username))
             self.log_info(f"Logged in to {settings.registry} as {settings.username}")
             describe = self._push_message(destination.reference(settings.tags[0]))
-            if not self._promotion:  # a new tag of the same package reads nothing: its PUT says it all
+            if settings.dry_run:
+                self._check_push_access_unwritten(registry)
+            elif not self._promotion:  # a new tag of the same package reads nothing: its PUT says it all
                 self._registry_step(registry.check_push_access, describe)
             image = source.image()
             for note in image.notes:
@@ -241,14 +284,16 @@ class PushContainerImagePipe(Pipe):
             session = PushSession(
                 registry, list(settings.tags), TransferProgress(self.log_info, self.log_debug),
                 EngineOptions(chunk_size=settings.chunk_size, parallel=settings.parallelism,
-                              level=settings.compression_level),
+                              level=settings.compression_level, dry_run=settings.dry_run),
                 learn_from, on_tag=lambda tag, digest: self.log_info(
-                    f"Pushed {destination.reference(tag)} digest: {digest}"))
+                    f"Pushed {destination.reference(tag)} digest: {digest}"), protect=settings.protect_tags)
             result = self._registry_step(lambda: push(session, image), describe)
         finally:
             registry.close()
             for client in self.clients:
                 client.close()
+        if isinstance(result, Preview):
+            return result
         verb = "copied" if result.source == "registry" else "uploaded"
         if result.layers_uploaded:
             detail = (f"{layers_text(result.layers_uploaded)} {verb} ({format_bytes(result.pushed_bytes)}), "
@@ -261,6 +306,37 @@ class PushContainerImagePipe(Pipe):
             self.log_info(f"Index {result.index_digest} of {len(result.manifests)} platforms: " +
                           ", ".join(f"{platform} {digest}" for platform, digest in result.manifests))
         return result
+
+    def _check_push_access_unwritten(self, registry: RegistryClient) -> None:
+        """A dry run starts no upload: push access is read off the registry's token when it says."""
+        settings = self.settings
+        granted = registry.granted_push()
+        if granted is None:
+            self.log_info(f"Dry run: push access is not checked: {settings.registry} tells it only when an upload "
+                          "starts, which a dry run does not do")
+        elif not granted:
+            raise PipeFailure(
+                f"Dry run: {settings.registry} grants user {settings.username} no push on "
+                f"{settings.workspace}/{settings.image.name}: the package {settings.image.name} may not exist in "
+                f"workspace {settings.workspace} (create it and link it to a repository), or these credentials "
+                "lack push permission on the repository it is linked to")
+        else:
+            self.log_info(f"Dry run: push access to {settings.workspace}/{settings.image.name} granted")
+
+    def _log_tag_changes(self, result: PushResult) -> None:
+        for tag, previous in result.previous:
+            self.log_info(f"Tag {tag}: {TagChange(tag, previous, result.digest, False).done}")
+
+    def _report_dry_run(self, preview: Preview) -> dict[str, Any]:
+        """Print the plan; exit 0 when the push would be allowed. No output file: nothing was pushed."""
+        settings = self.settings
+        for line in preview.lines():
+            self.log_info(line)
+        if preview.refusal:
+            raise PipeFailure(f"Dry run: {preview.refusal}")
+        self.success(f"Dry run: pushing {preview.source_image} to {settings.destination.repository} with tags "
+                     f"{' '.join(change.tag for change in preview.tags)} is allowed; nothing was written")
+        return {}
 
     @staticmethod
     def _registry_step(operation: Callable[[], T], describe: Callable[[RegistryError], str]) -> T:
@@ -277,6 +353,7 @@ class PushContainerImagePipe(Pipe):
         settings = self.settings
         duration = time.monotonic() - started
         output = build_output(settings.destination, result, duration)
+        self._log_tag_changes(result)
         self.log_info(f"Reference by digest: {output['reference_by_digest']}")
         if settings.shared_storage_dir:
             try:

@@ -19,6 +19,7 @@ class PushResult:
     layers_read: bool = True  # whether any layer was read from the source
     manifests: tuple[tuple[str, str], ...] = ()  # (platform, manifest digest) under an index
     index_digest: str | None = None
+    previous: tuple[tuple[str, str | None], ...] = ()  # (tag, what it pointed at before; None: new)
 
     @property
     def uploaded_nothing(self) -> bool:

@@ -24,6 +24,7 @@ from .references import (
     tag_problem,
 )
 from .scrubbing import Secret
+from .tag_templates import BuildValues, expand_tags
 
 DEFAULT_REGISTRY = "crg.apkg.io"
 
@@ -54,6 +55,13 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "SOURCE_USERNAME": dict(_TEXT),
     "SOURCE_PASSWORD": dict(_TEXT),
     "SOURCE_CA_FILE": dict(_TEXT),
+    "PROTECT_TAGS": dict(_TEXT),
+    "DRY_RUN": dict(_TEXT),
+    # The step's own variables, for the placeholders of TAGS (tag_templates.py).
+    "BITBUCKET_BRANCH": dict(_TEXT),
+    "BITBUCKET_TAG": dict(_TEXT),
+    "BITBUCKET_COMMIT": dict(_TEXT),
+    "BITBUCKET_BUILD_NUMBER": dict(_TEXT),
 }
 
 ENGINES = ("native", "docker")
@@ -109,6 +117,9 @@ class Settings:
     archive_shown: str | None = None  # IMAGE_ARCHIVE as the user wrote it, for messages
     platforms: tuple[str, ...] = ()
     source: SourceSettings | None = None  # SOURCE_IMAGE: copy from a registry
+    tag_notes: tuple[str, ...] = ()  # TAGS entries left out in this build, and why: logged by the pipe
+    protect_tags: tuple[str, ...] = ()  # PROTECT_TAGS patterns
+    dry_run: bool = False
 
     @property
     def destination(self) -> Destination:
@@ -131,18 +142,32 @@ def schema_problems(errors: Mapping[str, Any], values: Mapping[str, Any]) -> lis
     return problems
 
 
-def parse_tags(raw: str, default: str) -> tuple[tuple[str, ...], list[str]]:
-    """Split TAGS on whitespace, drop repeats (keeping order), name each invalid entry."""
-    tags: list[str] = []
+PATTERN = re.compile(r"[\w.\-*?\[\]!]+", re.ASCII)
+
+
+def parse_protect_tags(raw: str) -> tuple[tuple[str, ...], list[str]]:
+    """PROTECT_TAGS: space-separated shell-style patterns (fnmatch: `*`, `?`, `[...]`) of tags that,
+    once in the registry, are never moved to another digest."""
+    found: list[str] = []
     problems = []
-    for entry in raw.split() or [default]:
-        why = tag_problem(entry)
-        if why:
-            hint = " (TAGS is space-separated)" if "," in entry else ""
-            problems.append(f"TAGS entry '{entry}' is not a valid tag: {why}{hint}")
-        elif entry not in tags:
-            tags.append(entry)
-    return tuple(tags), problems
+    for entry in raw.split():
+        if not PATTERN.fullmatch(entry):
+            hint = " (PROTECT_TAGS is space-separated)" if "," in entry else ""
+            problems.append(f"PROTECT_TAGS entry '{entry}' is not a tag pattern: use tag characters and the shell "
+                            f"wildcards * ? [...], e.g. \"[0-9]*.*.*\" or \"v*\"{hint}")
+        elif entry not in found:
+            found.append(entry)
+    return tuple(found), problems
+
+
+def parse_flag(values: Mapping[str, Any], name: str, problems: list[str]) -> bool:
+    raw = _text(values, name).lower()
+    if raw in ("", "false", "no", "0", "off"):
+        return False
+    if raw in ("true", "yes", "1", "on"):
+        return True
+    problems.append(f"{name} must be true or false, got '{_text(values, name)}'")
+    return False
 
 
 def parse_cache_from(raw: str, package: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
@@ -245,8 +270,11 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
         image, image_problems = parse_image_name(image_value)
         problems += image_problems
 
-    tags, tag_problems = parse_tags(_text(values, "TAGS"), image.tag if image else "latest")
-    problems += tag_problems
+    expanded = expand_tags(_text(values, "TAGS"), image.tag if image else "latest", BuildValues.of(values))
+    problems += expanded.problems
+    protect_tags, protect_problems = parse_protect_tags(_text(values, "PROTECT_TAGS"))
+    problems += protect_problems
+    dry_run = parse_flag(values, "DRY_RUN", problems)
 
     workspace = _text(values, "WORKSPACE")
     workspace_source = "WORKSPACE"
@@ -335,7 +363,7 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
     assert image is not None
     return Settings(
         image=image,
-        tags=tags,
+        tags=tuple(expanded.tags),
         workspace=workspace,
         username=username,
         token=Secret(str(token)),
@@ -352,4 +380,7 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
         archive_shown=archive_raw or None,
         platforms=platforms,
         source=source,
+        tag_notes=tuple(expanded.notes),
+        protect_tags=protect_tags,
+        dry_run=dry_run,
     )

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import urlencode, urlsplit
 
 from ..errors import Kind, RegistryError, RegistryFailure
-from ..oci import ACCEPTED_MANIFESTS
+from ..oci import ACCEPTED_MANIFESTS, digest_of
 from ..retry import REQUEST_RETRIES, RetryPolicy
 from ..scrubbing import Secret
 from .answers import answer_text, failure, parse_range_end
@@ -129,6 +129,14 @@ class RegistryClient:
         before any layer is read."""
         self.cancel(self.start_upload())
 
+    def granted_push(self) -> bool | None:
+        """Whether the registry's bearer token grants push on this repository, read off its `access`
+        claim (distribution's token format) without a request; None when the registry does not say
+        (HTTP Basic, or an opaque token). A dry run checks push access this way: no upload is started."""
+        granted = getattr(self.transport.auth, "granted", None)
+        actions = granted(self.repository) if granted else None
+        return None if actions is None else "push" in actions
+
     def cancel(self, location: str) -> None:
         try:
             self.transport.send("DELETE", location, retry=False, ok=(404, 405))
@@ -186,6 +194,20 @@ class RegistryClient:
             except (ValueError, AttributeError):
                 media_type = ""
         return media_type, response.content
+
+    def head_manifest(self, reference: str) -> str | None:
+        """The digest a tag (or digest) of this repository points at now, or None when it is unknown. A
+        registry that omits `Docker-Content-Digest` on HEAD is asked again with a GET and the bytes hashed."""
+        path = f"/v2/{self.repository}/manifests/{reference}"
+        headers = {"Accept": ", ".join(ACCEPTED_MANIFESTS)}
+        response = self.transport.send("HEAD", path, headers=headers, ok=(404,))
+        if response.status_code == 404:
+            return None
+        digest = response.headers.get("Docker-Content-Digest")
+        if digest:
+            return digest
+        found = self.get_manifest(reference)
+        return None if found is None else digest_of(found[1])
 
     def put_manifest(self, reference: str, media_type: str, body: bytes) -> str | None:
         """PUT a manifest; the digest the registry reports (None when it reports none)."""

@@ -5,6 +5,7 @@ pipe's credentials for the scopes it needs, renewed shortly before it expires an
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
@@ -120,6 +121,24 @@ class Bearer:
                 log.debug("The registry refused the token (expired?): fetching a new one")
                 self._renew()
         return True
+
+    def granted(self, repository: str) -> frozenset[str] | None:
+        """The actions the current token's `access` claim grants on `repository`; None when the token
+        is not a JWT with that claim. Only read, never trusted for anything but a dry run's answer."""
+        with self.lock:
+            if self.bearer is None:
+                self._renew()
+            bearer = self.bearer or ""
+        parts = bearer.split(".")
+        if len(parts) != 3:
+            return None
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            access = claims["access"]
+            return frozenset(action for entry in access if entry.get("type") == "repository" and
+                             entry.get("name") == repository for action in entry.get("actions") or [])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     def _renew(self) -> None:
         query = [("service", self.challenge.service)] if self.challenge.service else []

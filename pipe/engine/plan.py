@@ -8,6 +8,9 @@
 - A registry source's blobs (and configs) in another package of the same registry are mounted from it.
 - Each config is confirmed with a HEAD; a manifest the engine would write, already stored under a
   target tag for exactly this image with all its layers, is reused byte for byte.
+
+The plan only reads (HEAD, GET): a mount is a write, so it is planned here and made by `mount` once
+the push is allowed (PROTECT_TAGS) and real (not DRY_RUN).
 """
 from __future__ import annotations
 
@@ -30,14 +33,16 @@ MAX_MANIFESTS_TO_LEND = 64  # an index and its children, read to find what anoth
 class Plan:
     have: dict[str, Descriptor] = field(default_factory=dict)  # layer key -> blob in the target
     mounted: set[str] = field(default_factory=set)  # keys whose blob was mounted from another package
+    to_mount: dict[str, tuple[Descriptor, str]] = field(default_factory=dict)  # key -> (blob, lending package)
     configs: dict[str, int | None] = field(default_factory=dict)  # config digest -> its size in the target
+    config_mounts: dict[str, tuple[int | None, str]] = field(default_factory=dict)  # digest -> (size, lender)
     existing: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # platform -> a manifest to reuse
 
 
 @dataclass
 class Learned:
     layers: dict[str, Descriptor] = field(default_factory=dict)  # diff ID -> blob in the target
-    mounted: set[str] = field(default_factory=set)
+    to_mount: dict[str, tuple[Descriptor, str]] = field(default_factory=dict)  # diff ID -> (blob, package)
     manifest: tuple[str, bytes] | None = None  # a manifest in the target of exactly this image
 
 
@@ -54,25 +59,23 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
         for key, blob in stored.items():
             if client.has_blob(key) is not None:
                 result.have[key] = blob
-            elif key in lenders and client.mount(key, lenders[key]):
-                result.have[key] = blob
-                result.mounted.add(key)
+            elif key in lenders:
+                result.to_mount[key] = (blob, lenders[key])
     for position, platform in enumerate(image.platforms):
         raw = {layer.key for layer in platform.layers if layer.stored is None}
-        if not raw or raw <= set(result.have):
+        if not raw or raw <= set(result.have) | set(result.to_mount):
             continue
         learned = learn(client, platform.identity, session.references, raw)
         result.have.update(learned.layers)
-        result.mounted |= learned.mounted
+        result.to_mount.update({k: v for k, v in learned.to_mount.items() if k not in result.have})
         if platform.manifest is None and learned.manifest is not None:
             result.existing[position] = learned.manifest
     for platform in image.platforms:
         digest = platform.identity.image_id
         if digest not in result.configs:
-            size = client.has_blob(digest)
-            if size is None and digest in image.lenders and client.mount(digest, image.lenders[digest]):
-                size = platform.config_size
-            result.configs[digest] = size
+            result.configs[digest] = client.has_blob(digest)
+            if result.configs[digest] is None and digest in image.lenders:
+                result.config_mounts[digest] = (platform.config_size, image.lenders[digest])
     return result
 
 
@@ -103,7 +106,7 @@ def _image_manifest(client: RegistryClient, repository: str, reference: str,
 def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[str, str]],
           wanted: set[str]) -> Learned:
     """Read the manifests under `references` ((repository, tag) pairs): which of the `wanted` diff IDs
-    the registry holds compressed, confirmed with a HEAD or mounted into the target."""
+    the registry holds compressed, confirmed with a HEAD or to be mounted into the target."""
     learned = Learned()
     known: dict[str, tuple[Descriptor, str]] = {}
     for repository, reference in references:
@@ -130,12 +133,28 @@ def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[
     for diff_id, (blob, repository) in known.items():
         if client.has_blob(blob.digest) is not None:
             learned.layers[diff_id] = blob
-        elif repository != client.repository and client.mount(blob.digest, repository):
-            learned.layers[diff_id] = blob
-            learned.mounted.add(diff_id)
-    if learned.manifest is not None and not all(d in learned.layers for d in image.diff_ids):
+        elif repository != client.repository:
+            learned.to_mount[diff_id] = (blob, repository)
+    if learned.manifest is not None and not all(d in learned.layers or d in learned.to_mount
+                                                for d in image.diff_ids):
         learned.manifest = None  # its layers are not all there any more: write a new one
     return learned
+
+
+def mount(client: RegistryClient, found: Plan, image: SourceImage) -> None:
+    """Make the planned mounts; a blob the registry will not lend is left for the transfer."""
+    for key, (blob, repository) in found.to_mount.items():
+        if client.mount(blob.digest, repository):
+            found.have[key] = blob
+            found.mounted.add(key)
+    found.to_mount = {}
+    for digest, (size, repository) in found.config_mounts.items():
+        if client.mount(digest, repository):
+            found.configs[digest] = size
+    found.config_mounts = {}
+    for position, platform in enumerate(image.platforms):
+        if position in found.existing and not all(layer.key in found.have for layer in platform.layers):
+            del found.existing[position]  # a layer it names was not lent: the engine writes a new manifest
 
 
 def mountable(client: RegistryClient, learn_from: Iterable[tuple[str, str]]) -> dict[str, str]:

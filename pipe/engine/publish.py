@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from ..client.api import RegistryClient
@@ -81,15 +82,14 @@ def upload_configs(client: RegistryClient, plan: Plan, configs: dict[str, bytes]
 
 
 def platform_manifest(platform: PlatformImage, position: int, plan: Plan, done: dict[str, Descriptor],
-                      configs: dict[str, bytes]) -> tuple[Descriptor, bytes, bool]:
+                      config_sizes: dict[str, int]) -> tuple[Descriptor, bytes, bool]:
     """The manifest that goes up for one platform, and whether it differs from the source's own."""
     if platform.manifest is None:
         existing = plan.existing.get(position)
         if existing is not None:
             media_type, body = existing
         else:
-            config_digest = platform.identity.image_id
-            config = Descriptor(config_digest, plan.configs.get(config_digest) or len(configs[config_digest]))
+            config = Descriptor(platform.identity.image_id, config_sizes[platform.identity.image_id])
             media_type, body = DOCKER_MANIFEST, build_manifest(config, [done[layer.key] for layer in platform.layers])
         return Descriptor(digest_of(body), len(body), media_type), body, False
     if any(layer.stored is None for layer in platform.layers):
@@ -100,32 +100,80 @@ def platform_manifest(platform: PlatformImage, position: int, plan: Plan, done: 
     return descriptor, body, False
 
 
-def publish(client: RegistryClient, image: SourceImage, plan: Plan, done: dict[str, Descriptor],
-            configs: dict[str, bytes], tags: list[str],
-            on_tag: Callable[[str, str], None]) -> tuple[str, list[tuple[str, str]]]:
-    """Each platform's manifest (by digest, under an index), then the top under every tag.
-    Returns the top's digest and (platform, manifest digest) of each image manifest."""
+@dataclass
+class Composed:
+    """Every manifest a push puts: each platform's (by digest, under an index) and the top, under the tags."""
+
+    top: tuple[Descriptor, bytes]
+    children: list[tuple[Descriptor, bytes]] = field(default_factory=list)
+    published: list[tuple[str, str]] = field(default_factory=list)  # (platform, digest) of each image manifest
+    rebuilt: int = 0
+
+
+def compose(image: SourceImage, plan: Plan, done: dict[str, Descriptor], config_sizes: dict[str, int]) -> Composed:
+    """The manifests, from the blobs alone: pure, so a dry run and PROTECT_TAGS know the digest the tags
+    would get before any layer is read, whenever the registry already holds every layer."""
     replaced: dict[str, Descriptor] = {}
+    children: list[tuple[Descriptor, bytes]] = []
     published: list[tuple[str, str]] = []
     top: tuple[Descriptor, bytes] | None = image.index
     for position, platform in enumerate(image.platforms):
-        descriptor, body, rebuilt = platform_manifest(platform, position, plan, done, configs)
+        descriptor, body, rebuilt = platform_manifest(platform, position, plan, done, config_sizes)
         if rebuilt and platform.manifest is not None:
             replaced[platform.manifest[0].digest] = descriptor
         if platform.attests is None:
             published.append((platform.platform, descriptor.digest))
         if image.index is not None:
-            put(client, [descriptor.digest], descriptor, body)
+            children.append((descriptor, body))
         else:
             top = (descriptor, body)
     assert top is not None
     if image.index is not None and replaced:
         top = rebuilt_index(image.index, replaced)
-    if replaced:
-        log.info("%d manifest(s) were rebuilt with compressed layers: their digests differ from the layout's",
-                 len(replaced))
-    descriptor, body = top
+    return Composed(top, children, published, len(replaced))
+
+
+def planned_digest(image: SourceImage, plan: Plan) -> str | None:
+    """The digest the tags would get, when the plan alone tells it: every layer in the registry or to be
+    mounted, every config's size known. None when a layer must be compressed first."""
+    known = {**plan.have, **{key: blob for key, (blob, _) in plan.to_mount.items()}}
+    if any(layer.key not in known for p in image.platforms for layer in p.layers
+           if p.manifest is None or layer.stored is None):
+        return None
+    sizes = known_config_sizes(image, plan)
+    if any(p.manifest is None and p.identity.image_id not in sizes for p in image.platforms):
+        return None
+    return compose(image, plan, known, sizes).top[0].digest
+
+
+def known_config_sizes(image: SourceImage, plan: Plan, configs: dict[str, bytes] | None = None) -> dict[str, int]:
+    """Each config's size, as the registry holds it or as the source (or its sweep) gave it."""
+    sizes = {digest: size for digest, size in plan.configs.items() if size is not None}
+    for platform in image.platforms:
+        if platform.config is not None:
+            sizes.setdefault(platform.identity.image_id, len(platform.config))
+        elif platform.config_size is not None:
+            sizes.setdefault(platform.identity.image_id, platform.config_size)
+    for digest, body in (configs or {}).items():
+        sizes.setdefault(digest, len(body))
+    return sizes
+
+
+def publish(client: RegistryClient, image: SourceImage, plan: Plan, done: dict[str, Descriptor],
+            configs: dict[str, bytes], tags: list[str], on_tag: Callable[[str, str], None],
+            before_tags: Callable[[str], None] = lambda digest: None) -> tuple[str, list[tuple[str, str]]]:
+    """Each platform's manifest (by digest, under an index), then the top under every tag; `before_tags`
+    sees the top's digest before any tag is put (PROTECT_TAGS' last word). Returns the top's digest and
+    (platform, manifest digest) of each image manifest."""
+    composed = compose(image, plan, done, known_config_sizes(image, plan, configs))
+    descriptor, body = composed.top
     if digest_of(body) != descriptor.digest:
         raise PipeFailure(f"The manifest pushed hashes to {digest_of(body)}, not {descriptor.digest}: this is a bug")
+    before_tags(descriptor.digest)
+    for child, child_body in composed.children:
+        put(client, [child.digest], child, child_body)
+    if composed.rebuilt:
+        log.info("%d manifest(s) were rebuilt with compressed layers: their digests differ from the layout's",
+                 composed.rebuilt)
     put(client, tags, descriptor, body, on_tag)
-    return descriptor.digest, published
+    return descriptor.digest, composed.published

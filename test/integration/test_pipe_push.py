@@ -19,7 +19,8 @@ APP = "acme/my-container-app"
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 OUTPUT_FIELDS = {"registry", "workspace", "image", "source_image", "digest", "tags", "references",
                  "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
-                 "layers_mounted", "layers_skipped", "source", "platforms", "index_digest", "manifests"}
+                 "layers_mounted", "layers_skipped", "source", "platforms", "index_digest", "manifests",
+                 "previous_digests"}
 
 
 def registry_state(registry) -> tuple[int, int, list[tuple[str, str]]]:

@@ -137,6 +137,8 @@ def run_pipe(monkeypatch, client, env=None, sleeps=None, **pipe_options):
     monkeypatch.setattr(sys, "stderr", buffer)
     monkeypatch.setattr(daemon.docker, "from_env", lambda **kwargs: client)
     sleeps = [] if sleeps is None else sleeps
+    # The daemon's push (PUSH_ENGINE=docker) asks the registry what the tags held before, too.
+    pipe_options.setdefault("registry_client", MemoryRegistry())
     pipe = pipe_module.PushContainerImagePipe(env={**ENV, **(env or {})}, retry_policy=RetryPolicy(),
                                               sleep=sleeps.append, **pipe_options)
     try:
@@ -361,6 +363,14 @@ class MemoryRegistry:
     def get_manifest(self, reference, repository=None):
         return self.manifests.get(reference)
 
+    def head_manifest(self, reference):
+        self.requests.append(f"HEAD manifest {reference}")
+        found = self.manifests.get(reference)
+        return None if found is None else digest_of(found[1])
+
+    def granted_push(self):
+        return not self.refuse_push
+
     def put_manifest(self, reference, media_type, body):
         doc = json.loads(body)
         for descriptor in [doc["config"], *doc["layers"]]:
@@ -440,3 +450,40 @@ def test_no_push_access_fails_before_the_export(monkeypatch, output):
     assert docker_client.exports == 0 and registry.blobs == {} and registry.manifests == {}
     assert registry.closed
     assert TOKEN not in text
+
+
+def test_a_dry_run_reads_no_layer_and_writes_nothing(monkeypatch, output, tmp_path):
+    registry, docker_client = MemoryRegistry(), ExportingDaemon()
+    env = {"BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(tmp_path), "DRY_RUN": "true"}
+    assert run_native(monkeypatch, registry, docker_client, env) == 0
+    text = output.getvalue()
+    assert docker_client.exports == 0 and not registry.uploads and not registry.manifests
+    assert [r for r in registry.requests if r.startswith(("POST", "PUT"))] == []
+    assert "Dry run: layers: 2 layers to upload, 0 to mount, 0 already in the registry" in text
+    assert "Dry run: tag latest: new" in text and "Dry run: tag v1: new" in text
+    assert not (tmp_path / OUTPUT_FILE_NAME).exists()
+    assert TOKEN not in text
+
+
+def test_protect_tags_refuses_before_the_export_and_a_rerun_of_the_same_image_passes(monkeypatch, output, tmp_path):
+    registry = MemoryRegistry()
+    assert run_native(monkeypatch, registry, ExportingDaemon(), {"TAGS": "latest"}) == 0
+    pushed = registry.manifests["latest"]
+    held = digest_of(pushed[1])
+    other = ("application/json", b'{"config": {"digest": "sha256:another-image"}}')
+    registry.manifests["1.0.0"] = registry.manifests[digest_of(other[1])] = other
+    docker_client = ExportingDaemon()
+    assert run_native(monkeypatch, registry, docker_client, {"TAGS": "1.0.0 latest", "PROTECT_TAGS": "*.*.*"}) == 1
+    assert f"1.0.0 holds {digest_of(other[1])}, and this push would give it {held}" in output.getvalue()
+    assert docker_client.exports == 0 and registry.manifests["1.0.0"] == other  # not one layer read
+
+    del registry.manifests["latest"]  # now the plan cannot tell the digest: a new manifest of this image
+    assert run_native(monkeypatch, registry, docker_client, {"TAGS": "1.0.0 latest", "PROTECT_TAGS": "*.*.*"}) == 1
+    assert f"would give it a new manifest of image {EXPORTED_ID}" in output.getvalue()
+    assert docker_client.exports == 0 and "latest" not in registry.manifests
+
+    registry.manifests["1.0.0"] = pushed  # the tag on this very image: re-running is not a change
+    env = {"TAGS": "1.0.0 latest", "PROTECT_TAGS": "*.*.*", "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(tmp_path)}
+    assert run_native(monkeypatch, registry, ExportingDaemon(), env) == 0
+    data = json.loads((tmp_path / OUTPUT_FILE_NAME).read_text())
+    assert data["previous_digests"] == {"1.0.0": held, "latest": None} and data["digest"] == held

@@ -4,7 +4,8 @@
 import pytest
 
 from pipe.references import ImageName
-from pipe.variables import InvalidVariables, parse_settings, parse_tags, schema_problems
+from pipe.tag_templates import BuildValues, expand_tags
+from pipe.variables import InvalidVariables, parse_settings, schema_problems
 
 GOOD = {
     "IMAGE_NAME": "my-container-app:1.0",
@@ -99,8 +100,9 @@ def test_too_long_pushed_name():
     assert "longer than 255 characters" in problems[0]
 
 
-def test_parse_tags_uses_default_when_empty():
-    assert parse_tags("", "dev") == (("dev",), [])
+def test_empty_tags_expand_to_the_default():
+    expanded = expand_tags("", "dev", BuildValues())
+    assert (expanded.tags, expanded.notes, expanded.problems) == (["dev"], [], [])
 
 
 def test_schema_problems_debug_wording():

@@ -1,0 +1,106 @@
+"""The target tags as the registry holds them before a push: what each points at (one HEAD per tag),
+how the push would change it (`new`, `unchanged`, `moves from <digest>`), and PROTECT_TAGS.
+
+The rule of PROTECT_TAGS: a target tag matching a pattern that already points at a digest is refused
+unless the push is known to give it that same digest. The plan (reads only: no layer is read, nothing
+is written) knows the digest whenever the registry already holds every layer and config of the image,
+or the source stores its manifest as it goes up (an OCI layout). When it does not, some layer of the
+image is not in the registry, so the tag cannot hold this image's manifest: its blobs would be there,
+and the plan would have found them through the tag's own manifest. Either way the answer comes before
+any layer is read or sent, and then nothing at all is pushed. `publish` checks the final digest once
+more before the first tag is put, for a blob the registry would not lend after all.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Callable, Iterable
+
+from ..client.api import RegistryClient
+from ..errors import PipeFailure
+
+
+class ProtectedTags(PipeFailure):
+    """PROTECT_TAGS refuses the push: the message names each tag, what it holds and what it would get."""
+
+
+@dataclass(frozen=True)
+class TagChange:
+    tag: str
+    previous: str | None  # what the tag points at before the push; None: a new tag
+    digest: str | None  # what the push gives it; None: known only once a layer is compressed
+    protected: bool
+
+    @property
+    def state(self) -> str:
+        if self.previous is None:
+            return "new"
+        if self.previous == self.digest:
+            return "unchanged"
+        return f"moves from {self.previous}"
+
+    @property
+    def done(self) -> str:
+        """The state once pushed, for the log: `new`, `unchanged` or `moved from <digest>`."""
+        return self.state.replace("moves from", "moved from")
+
+    @property
+    def refused(self) -> bool:
+        return self.protected and self.previous is not None and self.previous != self.digest
+
+
+def previous_digests(client: RegistryClient, tags: Iterable[str]) -> dict[str, str | None]:
+    return {tag: client.head_manifest(tag) for tag in tags}
+
+
+def config_digest(client: RegistryClient, digest: str) -> str | None:
+    """The config an image manifest names (None for an index or an unreadable answer)."""
+    found = client.get_manifest(digest)
+    try:
+        config = json.loads(found[1]).get("config") if found else None
+    except ValueError:
+        return None
+    return str(config.get("digest")) if isinstance(config, dict) else None
+
+
+def is_protected(tag: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatchcase(tag, pattern) for pattern in patterns)
+
+
+def changes(previous: dict[str, str | None], digest: str | None, patterns: Iterable[str]) -> list[TagChange]:
+    patterns = tuple(patterns)
+    return [TagChange(tag, held, digest, is_protected(tag, patterns)) for tag, held in previous.items()]
+
+
+def refusal(found: list[TagChange], image_id: str, reason: str = "") -> str | None:
+    """The one line that refuses the push, or None when PROTECT_TAGS allows it."""
+    refused = [change for change in found if change.refused]
+    if not refused:
+        return None
+    would = (refused[0].digest if refused[0].digest is not None else
+             f"a new manifest of image {image_id} (its digest is known only once {reason})")
+    held = ", ".join(f"{change.tag} holds {change.previous}" for change in refused)
+    return (f"PROTECT_TAGS refuses the push: {held}, and this push would give "
+            f"{'it' if len(refused) == 1 else 'them'} {would}. Nothing was pushed. A protected tag never moves: "
+            "push a new tag, or leave this one out of PROTECT_TAGS if it is meant to move")
+
+
+def check_before_tags(previous: dict[str, str | None], patterns: Iterable[str], image_id: str) -> Callable[[str], None]:
+    """The last check, with the digest the push really made, before the first tag is put."""
+    def check(digest: str) -> None:
+        message = refusal(changes(previous, digest, patterns), image_id)
+        if message:
+            raise ProtectedTags(message.replace("Nothing was pushed", "No tag was pushed"))
+    return check
+
+
+def check_by_image(client: RegistryClient, previous: dict[str, str | None], patterns: Iterable[str],
+                   image_id: str) -> None:
+    """PROTECT_TAGS for a push whose manifest is written by someone else (the daemon's push), so its
+    digest is unknown beforehand: a protected tag is refused when it holds another image config."""
+    found = [TagChange(tag, digest, None, True) for tag, digest in previous.items()
+             if digest is not None and is_protected(tag, patterns) and config_digest(client, digest) != image_id]
+    message = refusal(found, image_id, "the daemon has pushed it")
+    if message:
+        raise ProtectedTags(message)
