@@ -1,6 +1,7 @@
 """The transfer: one sweep over the source's layers; the layers the registry has are skipped unread,
 the others compressed on every core (compression.py) or sent as stored, in chunks, several layers at
-once, by a bounded pool of uploaders.
+once, by a bounded pool of uploaders. A source whose blobs open on their own (a registry) is also read
+several blobs at once.
 
 Per-blob resume lives here (see retry.py for the budgets): a chunk that fails transiently goes on
 from the offset the registry reports (`send_chunk`); a blob whose upload the registry forgot is read
@@ -219,6 +220,7 @@ class Transfer:
     have: dict[str, Descriptor]
     chunked_refused: bool = False  # set once the registry refused a PATCH: later blobs go whole
     pending: list[tuple[_LayerUpload, Future, LayerEntry]] = field(default_factory=list)
+    reads: list[Future] = field(default_factory=list)  # blobs read on reader threads (parallel_reads)
 
     @property
     def uploaded(self) -> dict[str, Descriptor]:
@@ -229,6 +231,10 @@ class Transfer:
         options = self.session.options
         # Compressed chunks held at once, across all layers: what bounds the pipe's memory.
         slots = threading.Semaphore(options.parallel + 1)
+        # A source whose blobs open independently (a registry) is read `parallel` blobs at once; at most
+        # that many uploads are then open, so each has its pool thread and no chunk waits for one.
+        readers = ThreadPoolExecutor(options.parallel, thread_name_prefix="read") if source.parallel_reads else None
+        active = threading.Semaphore(options.parallel)
         try:
             with ThreadPoolExecutor(options.parallel, thread_name_prefix="upload") as pool:
                 try:
@@ -242,13 +248,19 @@ class Transfer:
                             entry.skip()
                             self.session.progress.skipped(entry.size)
                             continue
-                        self._upload(entry, pool, slots)
+                        if readers is not None and entry.stored is not None:
+                            self._upload_beside(entry, pool, slots, readers, active)
+                        else:
+                            self._upload(entry, pool, slots)
                     self._wait()
                 except BaseException:
                     for upload, _, _ in self.pending:
                         upload.error = upload.error or PipeFailure("cancelled")
                         upload.abandon()
                     raise
+                finally:
+                    if readers is not None:
+                        readers.shutdown(wait=True)
         finally:
             lost = self._collect()  # also on failure: what finished is not sent again
         return lost - set(self.uploaded) - set(self.have)
@@ -301,6 +313,18 @@ class Transfer:
         upload.close(digest, size)
         progress.layer_compressed(entry.label, entry.size, size, time.monotonic() - started)
 
+    def _upload_beside(self, entry: LayerEntry, pool: ThreadPoolExecutor, slots: threading.Semaphore,
+                       readers: ThreadPoolExecutor, active: threading.Semaphore) -> None:
+        """A stored blob read on a reader thread, while the sweep goes on to the next one."""
+        while not active.acquire(timeout=0.2):
+            self._check_failures()
+        upload = _LayerUpload(self, slots, entry.label)
+        future = pool.submit(upload.run)
+        future.add_done_callback(lambda _: active.release())
+        self.pending.append((upload, future, entry))
+        self.session.progress.layer_started(entry.label, entry.size, compressed=True)
+        self.reads.append(readers.submit(self._send_stored, entry, upload))
+
     def _send_stored(self, entry: LayerEntry, upload: _LayerUpload) -> None:
         """A blob uploaded as it is stored; its bytes must hash to its digest before the upload ends."""
         assert entry.stored is not None
@@ -330,11 +354,18 @@ class Transfer:
         upload.close(blob.digest, blob.size)
 
     def _check_failures(self) -> None:
+        for read in self.reads:
+            problem = read.exception() if read.done() else None
+            if problem is not None:
+                raise problem
         for upload, _, _ in self.pending:
             if upload.error is not None:
                 raise upload.error
 
     def _wait(self) -> None:
+        for read in self.reads:
+            read.result()
+        self.reads.clear()
         for upload, future, _ in self.pending:
             future.result()
             if upload.error is not None:

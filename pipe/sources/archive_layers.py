@@ -41,6 +41,7 @@ class DockerArchiveLayers:
         self.files = files
         self.image = archive.image
         self.config: bytes | None = archive.config
+        self.parallel_reads = False  # one forward sweep of the archive
         diff_ids = archive.image.diff_ids
         # One entry per distinct layer (docker save links a repeated layer to its first copy).
         self.paths: dict[str, frozenset[int]] = {}
@@ -67,6 +68,7 @@ class LayoutLayers:
     """An OCI layout's layer blobs for the engine, each distinct blob once, across all its platforms."""
 
     config: bytes | None = None  # every config of a layout is known before the sweep
+    parallel_reads = False  # one forward sweep (the only order a gzip tar has)
 
     def __init__(self, files: ArchiveFiles, layout: LayoutImage) -> None:
         self.files = files

@@ -76,6 +76,7 @@ class ExportStream:
     image: LocalImage
     chunks: Iterator[bytes]
     config: bytes | None = None
+    parallel_reads = False  # the daemon sends one stream
     seen: dict[str, str] = field(default_factory=dict)  # entry key -> diff ID
     bytes_read: int = 0
 

@@ -81,6 +81,7 @@ class LayerPass(Protocol):
     """One sweep over the source's layers; `config` is the config's bytes once the sweep is done."""
 
     config: bytes | None
+    parallel_reads: bool  # its blobs open independently (a registry's): the engine reads several at once
 
     def layers(self) -> Iterator[LayerEntry]: ...
 

@@ -1,6 +1,6 @@
 """The blobs of a source registry as the engine reads them: one entry per distinct blob, each opened
-only when the engine reads it (a blob the destination holds is never fetched), streamed and hashed on
-the way, never held whole. A stream that drops goes on from the byte it reached with a `Range`
+only when the engine reads it (a blob the destination holds is never fetched), several at once,
+streamed and hashed on the way, never held whole. A stream that drops goes on from the byte it reached with a `Range`
 request, within the budget `retry.CHUNK_RESUMES`; the engine checks the digest before the upload ends.
 """
 from __future__ import annotations
@@ -84,6 +84,7 @@ class RegistryBlobs:
     """The LayerPass of a registry source: every config is known before the sweep."""
 
     config: bytes | None = None
+    parallel_reads = True  # each blob is a GET of its own
 
     def __init__(self, client: RegistryClient, manifests: list[SourceManifest],
                  describe: Callable[[RegistryFailure], str]) -> None:
@@ -103,10 +104,8 @@ class RegistryBlobs:
             entry = LayerEntry(digest, size, frozenset({digest}), label, stream.read,
                                stored=Descriptor(digest, size, media_type), media_type=media_type)
             entry.read = hashed(entry, stream)
-            try:
-                yield entry
-            finally:
-                stream.close()
+            # The stream closes itself at its end or on a failure; the engine may read several at once.
+            yield entry
 
 
 def hashed(entry: LayerEntry, stream: BlobStream) -> Callable[[int], bytes]:
