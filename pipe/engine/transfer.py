@@ -331,9 +331,11 @@ class Transfer:
         blob = entry.stored
         size = 0
         label = LabelCheck(entry)
+        # Read a chunk at a time: it goes up as it is read, with no buffer of parts to join.
+        piece = self.session.options.chunk_size
         try:
             while True:
-                data = entry.read(READ_SIZE)
+                data = entry.read(piece)
                 if not data:
                     label.end()
                     break
