@@ -22,7 +22,7 @@ from .phases import NAMES, new_phases
 from .profiling import Profiler
 from .registries.embedded import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
 from .registries.reference import ReferenceRegistry
-from .report import chart
+from .report import chart, copy_chart
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -175,6 +175,17 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             traceback.print_exc()
             table += f"\n**chart failed**: {type(exc).__name__}: {exc}\n"
+    cop = results.get("copy") or {}
+    if cop.get("summary"):
+        try:
+            publish = copy_chart.publishes(settings)
+            png = copy_chart.draw(cop, RESULTS_DIR / f"{name}-copy.png", f"Copy from a registry, {name}", publish)
+            if png:
+                table += f"\nchart: {png}{f' (copied to {copy_chart.STABLE_PATH})' if publish else ''}\n"
+        except Exception as exc:  # the figures are written either way
+            failed = True
+            traceback.print_exc()
+            table += f"\n**copy chart failed**: {type(exc).__name__}: {exc}\n"
     (RESULTS_DIR / f"{name}.md").write_text(table)
     print()
     print(table)
