@@ -72,8 +72,9 @@ def _checked(out: dict, dest: Endpoint, want: str) -> dict:
 
 
 def pipe_copy(bench: EngineBench, source: str, source_creds: str | None, dest: Endpoint, want: str, others: dict,
-              timeout: float) -> dict:
-    """The pipe copying `source` (SOURCE_IMAGE as written: a full reference, or `:tag`) to `dest`."""
+              timeout: float, variables: dict[str, str] | None = None, wrap: list[str] | None = None) -> dict:
+    """The pipe copying `source` (SOURCE_IMAGE as written: a full reference, or `:tag`) to `dest`; `variables`:
+    more pipe variables (e.g. UPLOAD_PARALLELISM); `wrap`: a command the pipe runs under (a profiler)."""
     outdir = bench.workdir / f"out-{bench.counter}-copy"
     env = bench._env()
     env.update({
@@ -88,9 +89,10 @@ def pipe_copy(bench: EngineBench, source: str, source_creds: str | None, dest: E
     })
     if source_creds:
         env["SOURCE_USERNAME"], _, env["SOURCE_PASSWORD"] = source_creds.partition(":")
+    env.update(variables or {})
     os.sync()  # untimed: no dirty pages of an earlier step are written back during this one
-    out = measure.run([sys.executable, "-m", "pipe"], env, timeout, bench.log_file(f"pipe-copy-{dest.package}"),
-                      others, cwd=REPO_ROOT)
+    log = bench.log_file(f"pipe-copy-{dest.package}")
+    out = measure.run([*(wrap or []), sys.executable, "-m", "pipe"], env, timeout, log, others, cwd=REPO_ROOT)
     written = json.loads((outdir / OUTPUT_FILE).read_text())
     out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
     return _checked(out, dest, want)
@@ -112,13 +114,13 @@ def skopeo_copy(bench: EngineBench, source: Endpoint, dest: Endpoint, want: str,
 
 
 def floor_copy(bench: EngineBench, source: Endpoint, dest: Endpoint, blobs: list[tuple[str, int]], others: dict,
-               timeout: float) -> dict:
+               timeout: float, parallelism: int = FLOOR_PARALLELISM) -> dict:
     """The bare loop; the spec (tokens included) goes in a file of the run's workdir, never on a command line."""
     spec = bench.workdir / f"floor-{bench.counter}.json"
     spec.write_text(json.dumps({
         "source": {"base": source.base, "repository": source.repository, "headers": source.headers},
         "dest": {"base": dest.base, "repository": dest.repository, "headers": dest.headers},
-        "blobs": [list(b) for b in blobs], "parallelism": FLOOR_PARALLELISM,
+        "blobs": [list(b) for b in blobs], "parallelism": parallelism,
     }))
     log = bench.log_file(f"floor-{dest.package}")
     os.sync()
