@@ -17,6 +17,7 @@ measurement is recorded under `errors` and the others go on.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 import traceback
@@ -41,7 +42,7 @@ from ..stats import summarize_runs
 PROMOTE_TOOLS = ("pipe", "skopeo", "docker")
 COPY_TOOLS = ("pipe", "skopeo", "floor")
 SOURCE_TAG = "a"
-METRICS = ("seconds", "cpu_s", "peak_rss_mb", "embedded_cpu_s", "reference_cpu_s", "dockerd_cpu_s",
+METRICS = ("seconds", "load_1m", "cpu_s", "peak_rss_mb", "embedded_cpu_s", "reference_cpu_s", "dockerd_cpu_s",
            "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
            "floor_bytes", "skopeo_blobs_copied", "skopeo_blobs_skipped")
 
@@ -136,12 +137,14 @@ class CopyRun:
     # -- measurements --------------------------------------------------------------------
     def _record(self, case: str, tool: str, fn: Callable[[], dict]) -> dict | None:
         print(f"   {case} {tool}", flush=True)
+        load = os.getloadavg()[0]  # other work on the machine: the same-run ratios are what to compare
         try:
             out = fn()
         except Exception as exc:
             self.errors.append(f"{case} {tool}: {type(exc).__name__}: {exc}")
             traceback.print_exc()
             return None
+        out["load_1m"] = round(load, 2)
         self.runs.setdefault(case, {}).setdefault(tool, []).append(out)
         return out
 
@@ -234,6 +237,7 @@ class CopyRun:
             "layer_bytes": s.copy_layer_bytes,
             "image_bytes": s.copy_layers * s.copy_layer_bytes,
             "reps": reps,
+            "cores": os.cpu_count(),
             "images": self.facts,
             "summary": summarize_runs(self.runs, METRICS),
             "runs": self.runs,

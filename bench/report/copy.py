@@ -103,8 +103,14 @@ def markdown(cop: dict) -> str:
         return ""
     if "summary" not in cop:
         return f"\n### Copy from a registry (SOURCE_IMAGE)\n\n**failed**: {cop.get('error', 'no figures')}\n"
+    loads = [r["load_1m"] for tools in (cop.get("runs") or {}).values() for runs in tools.values() for r in runs
+             if r.get("load_1m") is not None]
     lines = [f"\n### Copy from a registry (SOURCE_IMAGE): real files, {cop['layers']} layers, "
-             f"{size(cop['image_bytes'])} per image (repetitions {cop.get('reps')})\n",
+             f"{size(cop['image_bytes'])} per image (repetitions {cop.get('reps')})\n"]
+    if loads:
+        lines.append(f"Load average (1 min) as each measurement started: {min(loads):.2f}-{max(loads):.2f} "
+                     f"(median {sorted(loads)[len(loads) // 2]:.2f}) on {cop.get('cores')} cores.\n")
+    lines += [
              "| Case | Tool | Time, s (min-max) | Tool CPU, s | emulator CPU, s | distribution CPU, s | dockerd CPU, s "
              "| Peak RSS, MB | Sent, MB | Image, MB | Layers up/mounted/skipped (skopeo: blobs in its log) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
