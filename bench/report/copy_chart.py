@@ -45,6 +45,8 @@ def draw(cop: dict, out: Path, title: str, publish: bool) -> Path | None:
         bars(ax, summ, promote, PROMOTE_TOOLS, TOOL_NAMES, COLOURS, _label, "%.2f")
         ax.set_ylabel("seconds (median; whiskers: min-max)")
         ax.set_title("a new tag for an image in the emulator", fontsize=9)
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.35)  # room for the legend above the tall docker bar
+        ax.legend(fontsize=8, loc="upper left")
     if copies:
         ax = panels.pop(0)
         bars(ax, summ, copies, COPY_TOOLS, TOOL_NAMES, COLOURS, _label, "%.2f")
