@@ -22,7 +22,7 @@ from .phases import NAMES, new_phases
 from .profiling import Profiler
 from .registries.embedded import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
 from .registries.reference import ReferenceRegistry
-from .report import chart
+from .report import chart, copy_chart
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--archive-layer-mib", type=int, help="archive phase: MiB per layer (default 128; quick 8)")
     p.add_argument("--archive-layers", type=int, help="archive phase: layers of the image (default 8)")
     p.add_argument("--archive-reps", type=int, help="archive phase: repetitions (default 3; quick 1)")
+    p.add_argument("--copy-layer-mib", type=int, help="copy phase: MiB per layer (default 128; quick 8)")
+    p.add_argument("--copy-layers", type=int, help="copy phase: layers per image (default 8)")
+    p.add_argument("--copy-reps", type=int, help="copy phase: repetitions (default 3; quick 1)")
     return p.parse_args(argv)
 
 
@@ -65,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         ("engine_layer_bytes", args.engine_layer_mib and args.engine_layer_mib * 2**20),
         ("engine_layers", args.engine_layers), ("engine_reps", args.engine_reps),
         ("archive_layer_bytes", args.archive_layer_mib and args.archive_layer_mib * 2**20),
-        ("archive_layers", args.archive_layers), ("archive_reps", args.archive_reps)) if v}
+        ("archive_layers", args.archive_layers), ("archive_reps", args.archive_reps),
+        ("copy_layer_bytes", args.copy_layer_mib and args.copy_layer_mib * 2**20),
+        ("copy_layers", args.copy_layers), ("copy_reps", args.copy_reps)) if v}
     settings = dataclasses.replace(settings, **engine_overrides)
     wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = set(wanted) - set(ALL_PHASES)
@@ -170,6 +175,17 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             traceback.print_exc()
             table += f"\n**chart failed**: {type(exc).__name__}: {exc}\n"
+    cop = results.get("copy") or {}
+    if cop.get("summary"):
+        try:
+            publish = copy_chart.publishes(settings)
+            png = copy_chart.draw(cop, RESULTS_DIR / f"{name}-copy.png", f"Copy from a registry, {name}", publish)
+            if png:
+                table += f"\nchart: {png}{f' (copied to {copy_chart.STABLE_PATH})' if publish else ''}\n"
+        except Exception as exc:  # the figures are written either way
+            failed = True
+            traceback.print_exc()
+            table += f"\n**copy chart failed**: {type(exc).__name__}: {exc}\n"
     (RESULTS_DIR / f"{name}.md").write_text(table)
     print()
     print(table)

@@ -38,6 +38,14 @@ class Settings:
     image_reps: int = 7
     image_push_mib: int = 1024
     image_push_reps: int = 3
+    # The copy phase: SOURCE_IMAGE against `skopeo copy` and the GET -> PUT floor, images of
+    # copy_layers x copy_layer_bytes (a promotion also at copy_layers x copy_small_layer_bytes).
+    copy_layers: int = 8
+    copy_layer_bytes: int = 128 * MiB
+    copy_small_layer_bytes: int = 8 * MiB
+    copy_reps: int = 3
+    copy_directions: tuple[str, ...] = ("reference-embedded", "embedded-reference")  # <source>-<destination>
+    copy_deadline_s: float = 30 * 60
 
     def data_sizes(self) -> list[int]:
         small = self.small_clients * self.small_blobs * self.small_size + self.small_size
@@ -51,4 +59,5 @@ QUICK = Settings(
     engine_layer_bytes=8 * MiB, engine_reps=1, engine_deadline_s=10 * 60,
     archive_layer_bytes=8 * MiB, archive_reps=1, archive_deadline_s=5 * 60,
     image_reps=1, image_push_mib=64, image_push_reps=1,
+    copy_layer_bytes=8 * MiB, copy_small_layer_bytes=1 * MiB, copy_reps=1, copy_deadline_s=10 * 60,
 )

@@ -2,12 +2,14 @@
 
 Registry against distribution 2.8: ingest, serving, memory, small. The pipe's pushes: push (against
 `docker push`), engine (native and docker engines against `docker push` and the export floor), archive
-(IMAGE_ARCHIVE against `skopeo copy`). The registry's pages: ui. The pipe image: image.
+(IMAGE_ARCHIVE against `skopeo copy`), copy (SOURCE_IMAGE against `skopeo copy`, `docker pull` + `docker push`
+and the GET -> PUT floor). The registry's pages: ui. The pipe image: image.
 """
 from __future__ import annotations
 
 from ..phase import Phase
 from .archive import ArchivePhase
+from .copy import CopyPhase
 from .engine import EnginePhase
 from .image import ImagePhase
 from .ingest import IngestPhase
@@ -18,7 +20,7 @@ from .small import SmallPhase
 from .ui import UiPhase
 
 KINDS: tuple[type[Phase], ...] = (IngestPhase, ServingPhase, MemoryPhase, SmallPhase, PushPhase, EnginePhase,
-                                  ArchivePhase, UiPhase, ImagePhase)
+                                  ArchivePhase, CopyPhase, UiPhase, ImagePhase)
 NAMES = tuple(kind.name for kind in KINDS)
 
 

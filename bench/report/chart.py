@@ -1,5 +1,6 @@
 """The push phases as a chart: median time per case, one bar per tool side by side, min-max whiskers.
-The engine phase on the left, the archive phase (when it ran) on the right, each with its own tools."""
+The engine phase on the left, the archive phase (when it ran) on the right, each with its own tools.
+The copy phase has its own chart (report/copy_chart.py), drawn with the same bars."""
 from __future__ import annotations
 
 import shutil
@@ -25,8 +26,8 @@ ARCHIVE_TOOLS = ("skopeo", "pipe")
 ARCHIVE_COLOURS = {"skopeo": "#b07aa1", "pipe": "#1f6fb4"}
 
 
-def _bars(ax, summ: dict, cases: list[str], tools: tuple[str, ...], names: dict[str, str], colours: dict[str, str],
-          label: Callable[[str], str]) -> None:
+def bars(ax, summ: dict, cases: list[str], tools: tuple[str, ...], names: dict[str, str], colours: dict[str, str],
+        label: Callable[[str], str], value_format: str = "%.1f") -> None:
     width = 0.8 / len(tools)
     for i, tool in enumerate(tools):
         xs, heights, low, high = [], [], [], []
@@ -39,9 +40,9 @@ def _bars(ax, summ: dict, cases: list[str], tools: tuple[str, ...], names: dict[
             low.append(s["median"] - s["min"])
             high.append(s["max"] - s["median"])
         if xs:
-            bars = ax.bar(xs, heights, width, yerr=[low, high], capsize=3, label=names[tool].replace("`", ""),
-                          color=colours[tool])
-            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
+            drawn = ax.bar(xs, heights, width, yerr=[low, high], capsize=3, label=names[tool].replace("`", ""),
+                           color=colours[tool])
+            ax.bar_label(drawn, fmt=value_format, fontsize=7, padding=2)
     ax.set_xticks(range(len(cases)), [label(c) for c in cases], fontsize=8)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -75,14 +76,14 @@ def draw(eng: dict, out: Path, title: str, publish: bool, archive: dict | None =
             kind, _, suffix = c.partition("/")
             return f"{KIND_NAMES.get(kind, c)} {size(eng['image_bytes'])}\n{CASE_NAMES[suffix]}".replace(", ", ",\n")
 
-        _bars(ax, summ, cases, TOOLS, TOOL_NAMES, COLOURS, label)
+        bars(ax, summ, cases, TOOLS, TOOL_NAMES, COLOURS, label)
         ax.set_ylabel("seconds (median; whiskers: min-max)")
         if "native" not in (eng.get("engines_reported") or []):
             ax.set_title("(native engine not landed: PUSH_ENGINE=native ran the daemon's push)", fontsize=9)
     if arc_cases:
         ax = panels.pop(0)
         arc_size = size((archive or {})["image_bytes"])
-        _bars(ax, arc_summ, arc_cases, ARCHIVE_TOOLS, ARCHIVE_TOOL_NAMES, ARCHIVE_COLOURS,
+        bars(ax, arc_summ, arc_cases, ARCHIVE_TOOLS, ARCHIVE_TOOL_NAMES, ARCHIVE_COLOURS,
               lambda c: f"{ARCHIVE_CASE_NAMES[c]}\nreal files {arc_size}, cold".replace("`", "").replace(", ", ",\n"))
         ax.set_title("from an archive, no daemon", fontsize=9)
         if not cases:

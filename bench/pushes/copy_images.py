@@ -1,0 +1,205 @@
+"""The images of the copy phase, written straight as OCI layouts (no daemon, no build) and pushed into a
+source registry once per run, before anything is timed.
+
+Real files, as the engine phase's `usr` kind: consecutive cuts of one tar stream of /usr, each cut one
+file of a layer tar, gzip-compressed (isal level 1, as the pipe compresses) into the layout, so the
+registries hold compressed layers that every tool copies as stored. Each layer also holds a file
+with a fresh nonce, so no two images of a run share a blob: a blob purged after one copy is never
+another image's.
+
+- `image`: one linux/amd64 image of `layers` layers;
+- `index`: a two-platform OCI index (linux/amd64 and linux/arm64), half the layers each, the same
+  total size as `image`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from isal import isal_zlib
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+LAYOUT_TAG = "latest"
+PIECE = 1024**2
+SEED_TIMEOUT = 900.0
+KINDS = ("image", "index")
+PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
+
+
+@dataclass(frozen=True)
+class Blob:
+    digest: str
+    size: int
+    media_type: str
+
+
+@dataclass
+class CopyImage:
+    """One layout: its blobs (layers and configs), its manifests, and the digest a copy must keep."""
+    kind: str
+    layout: Path
+    digest: str  # of the top manifest or index
+    media_type: str
+    blobs: list[Blob] = field(default_factory=list)  # layers then configs, in manifest order
+    manifests: list[Blob] = field(default_factory=list)  # the image manifests (and the index, last)
+
+    @property
+    def compressed_bytes(self) -> int:
+        return sum(b.size for b in self.blobs)
+
+    @property
+    def digests(self) -> list[str]:
+        """Everything a registry stores for it (distribution keeps manifests as blobs too)."""
+        return [b.digest for b in self.blobs + self.manifests]
+
+
+class _GzipSink:
+    """A file-like target for tarfile: the tar bytes hashed (diff_id), gzipped, the gzip bytes hashed and written."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.diff = hashlib.sha256()
+        self.blob = hashlib.sha256()
+        self.size = 0
+        self.z = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)  # gzip wrapper, level 1
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self.blob.update(data)
+            self.out.write(data)
+            self.size += len(data)
+
+    def write(self, data: bytes) -> int:
+        self.diff.update(data)
+        self._emit(self.z.compress(data))
+        return len(data)
+
+    def close(self) -> None:
+        self._emit(self.z.flush())
+
+
+class _Cut:
+    """`size` bytes of a stream, read in pieces (tarfile copies a member from it)."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self.stream = stream
+        self.left = size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.stream.read(n) if n else b""
+        if n and not data:
+            raise RuntimeError("a tar of /usr is smaller than the image asked for")
+        self.left -= len(data)
+        return data
+
+
+def _write_blob(layout: Path, data: bytes, media_type: str) -> Blob:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / digest[7:]).write_bytes(data)
+    return Blob(digest, len(data), media_type)
+
+
+def _layer(layout: Path, usr: BinaryIO, index: int, size: int, nonce: str) -> tuple[Blob, str]:
+    """One gzip layer: a nonce file and `size` bytes of /usr's tar stream as one file. Returns it and its diff_id."""
+    tmp = layout / "blobs" / "sha256" / f"tmp-{index}"
+    with open(tmp, "wb") as out:
+        sink = _GzipSink(out)
+        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT,
+                          copybufsize=PIECE) as tar:  # type: ignore[call-overload]
+            note = f"{nonce} layer {index}\n".encode()
+            info = tarfile.TarInfo("bench-nonce")
+            info.size, info.mtime = len(note), 0
+            tar.addfile(info, io.BytesIO(note))
+            info = tarfile.TarInfo(f"layer{index}.bin")
+            info.size, info.mtime = size, 0
+            tar.addfile(info, _Cut(usr, size))
+        sink.close()
+    digest = "sha256:" + sink.blob.hexdigest()
+    tmp.rename(layout / "blobs" / "sha256" / digest[7:])
+    return Blob(digest, sink.size, OCI_LAYER_GZIP), "sha256:" + sink.diff.hexdigest()
+
+
+def _manifest(layout: Path, layers: list[tuple[Blob, str]], os_: str, arch: str, nonce: str) -> tuple[Blob, Blob]:
+    config = json.dumps({
+        "architecture": arch, "os": os_, "created": "2026-12-01T00:00:00Z",
+        "config": {"Labels": {"bench.nonce": nonce}},
+        "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
+    }, sort_keys=True).encode()
+    config_blob = _write_blob(layout, config, OCI_CONFIG)
+    body = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_blob.digest, "size": config_blob.size},
+        "layers": [{"mediaType": b.media_type, "digest": b.digest, "size": b.size} for b, _ in layers],
+    }).encode()
+    return config_blob, _write_blob(layout, body, OCI_MANIFEST)
+
+
+def write(kind: str, layout: Path, layers: int, layer_bytes: int) -> CopyImage:
+    """Write the layout of one `kind` image (see the module's docstring) into `layout`."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown image kind {kind!r}: {KINDS}")
+    shutil.rmtree(layout, ignore_errors=True)
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    nonce = secrets.token_hex(8)
+    platforms = PLATFORMS[:1] if kind == "image" else PLATFORMS
+    per = [layers] if kind == "image" else [layers // 2, layers - layers // 2]
+    tar = subprocess.Popen(["tar", "-cf", "-", "--one-file-system", "-C", "/", "usr"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    assert tar.stdout is not None
+    image = CopyImage(kind, layout, "", OCI_MANIFEST if kind == "image" else OCI_INDEX)
+    descriptors = []
+    try:
+        count = 0
+        for (os_, arch), n in zip(platforms, per, strict=True):
+            made = [_layer(layout, tar.stdout, count + i, layer_bytes, nonce) for i in range(n)]
+            count += n
+            config, manifest = _manifest(layout, made, os_, arch, nonce)
+            image.blobs += [b for b, _ in made] + [config]
+            image.manifests.append(manifest)
+            descriptors.append({"mediaType": OCI_MANIFEST, "digest": manifest.digest, "size": manifest.size,
+                                "platform": {"os": os_, "architecture": arch}})
+    finally:
+        tar.stdout.close()
+        tar.kill()  # cut off on purpose once enough is read
+        tar.wait(30)
+    top = descriptors[0]
+    if kind == "index":
+        index = _write_blob(layout, json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                                "manifests": descriptors}).encode(), OCI_INDEX)
+        image.manifests.append(index)
+        top = {"mediaType": OCI_INDEX, "digest": index.digest, "size": index.size}
+    image.digest = top["digest"]
+    top = {k: v for k, v in top.items() if k != "platform"}
+    top["annotations"] = {"org.opencontainers.image.ref.name": LAYOUT_TAG}
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    return image
+
+
+def seed(image: CopyImage, dest: str, creds: str | None) -> float:
+    """`skopeo copy --all` of the layout to `dest` (docker://host/repo:tag), as stored (no conversion).
+    Returns the seconds it took (untimed in the figures)."""
+    cmd = ["skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false"]
+    if creds:
+        cmd += ["--dest-creds", creds]
+    cmd += [f"oci:{image.layout}:{LAYOUT_TAG}", dest]
+    t0 = time.monotonic()
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=SEED_TIMEOUT, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"seeding {dest} with skopeo failed: {r.stderr.strip()[-500:]}")
+    return round(time.monotonic() - t0, 1)
