@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..stats import ratio
 from .engine import RSS_LIMIT_MB
-from .format import fmt, med, megabytes, size, verdict
+from .format import fmt, med, megabytes, seconds_range, size, verdict
 
 TOOL_NAMES = {"pipe": "pipe, IMAGE_ARCHIVE", "skopeo": "`skopeo copy`"}
 CASE_NAMES = {"oci-layout": "OCI layout, gzip layers", "docker-archive": "docker-archive (`docker save`)"}
@@ -27,13 +27,6 @@ def targets(arc: dict) -> list[dict]:
                     "limit": f"< {RSS_LIMIT_MB:g}", "met": None if worst is None else worst < RSS_LIMIT_MB,
                     "fmt": "{:.0f}"})
     return out
-
-
-def _range(d: dict | None) -> str:
-    s = (d or {}).get("seconds") or {}
-    if s.get("median") is None:
-        return "n/a"
-    return f"{s['median']:.2f}" + (f" ({s['min']:.2f}-{s['max']:.2f})" if s.get("n", 0) > 1 else "")
 
 
 def markdown(arc: dict) -> str:
@@ -64,7 +57,7 @@ def markdown(arc: dict) -> str:
                 blobs = (f"{fmt(med(d, 'skopeo_blobs_copied'), '{:.0f}')} "
                          f"({fmt(med(d, 'skopeo_blobs_skipped'), '{:.0f}')})")
             lines.append(
-                f"| {CASE_NAMES[case]} | {TOOL_NAMES[tool]} | {_range(d)} | {fmt(med(d, 'cpu_s'))} "
+                f"| {CASE_NAMES[case]} | {TOOL_NAMES[tool]} | {seconds_range(d)} | {fmt(med(d, 'cpu_s'))} "
                 f"| {fmt(med(d, 'registry_cpu_s'))} | {fmt(med(d, 'dockerd_cpu_s'))} "
                 f"| {fmt(med(d, 'peak_rss_mb'), '{:.0f}')} | {megabytes(med(d, 'output_pushed_bytes'))} "
                 f"| {megabytes(med(d, 'compressed_image_bytes'))} | {blobs} |")

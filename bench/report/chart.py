@@ -88,11 +88,16 @@ def draw(eng: dict, out: Path, title: str, publish: bool, archive: dict | None =
         ax.set_title("from an archive, no daemon", fontsize=9)
         if not cases:
             ax.set_ylabel("seconds (median; whiskers: min-max)")
+    return save(fig, title, out, STABLE_PATH if publish else None)
+
+
+def save(fig: Figure, title: str, out: Path, publish_to: Path | None) -> Path:
+    """Title, lay out and write a chart; a full-size run also copies it where the docs show it."""
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    if publish:
-        STABLE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out, STABLE_PATH)
+    if publish_to is not None:
+        publish_to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out, publish_to)
     return out

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..stats import ratio
 from .engine import RSS_LIMIT_MB
-from .format import fmt, med, megabytes, size, verdict
+from .format import fmt, med, megabytes, seconds_range, size, verdict
 
 TOOL_NAMES = {
     "pipe": "pipe, SOURCE_IMAGE",
@@ -83,13 +83,6 @@ def targets(cop: dict) -> list[dict]:
     return out
 
 
-def _range(d: dict | None) -> str:
-    s = (d or {}).get("seconds") or {}
-    if s.get("median") is None:
-        return "n/a"
-    return f"{s['median']:.2f}" + (f" ({s['min']:.2f}-{s['max']:.2f})" if s.get("n", 0) > 1 else "")
-
-
 def _blobs(tool: str, d: dict) -> str:
     if tool in ("pipe", "rerun"):
         return "/".join(fmt(med(d, f"output_layers_{k}"), "{:.0f}") for k in ("uploaded", "mounted", "skipped"))
@@ -122,7 +115,7 @@ def markdown(cop: dict) -> str:
                 continue
             sent = med(d, "output_pushed_bytes") if tool in ("pipe", "rerun") else med(d, "floor_bytes")
             lines.append(
-                f"| {case_name(case)} | {TOOL_NAMES[tool]} | {_range(d)} | {fmt(med(d, 'cpu_s'))} "
+                f"| {case_name(case)} | {TOOL_NAMES[tool]} | {seconds_range(d)} | {fmt(med(d, 'cpu_s'))} "
                 f"| {fmt(med(d, 'embedded_cpu_s'))} | {fmt(med(d, 'reference_cpu_s'))} "
                 f"| {fmt(med(d, 'dockerd_cpu_s')) if tool == 'docker' else ''} "
                 f"| {fmt(med(d, 'peak_rss_mb'), '{:.0f}')} | {megabytes(sent) if sent is not None else ''} "

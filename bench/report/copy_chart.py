@@ -3,7 +3,6 @@ size), the cold copies between the registries on the right (skopeo, the floor, t
 with the bars of report/chart.py."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from matplotlib.figure import Figure  # drawn straight to a file: no pyplot, no display backend
@@ -11,7 +10,7 @@ from matplotlib.figure import Figure  # drawn straight to a file: no pyplot, no 
 from harness.paths import REPO_ROOT
 
 from ..settings import FULL, Settings
-from .chart import bars
+from .chart import bars, save
 from .copy import TOOL_NAMES, case_name, ordered
 
 STABLE_PATH = REPO_ROOT / "docs" / "bench-copy.png"
@@ -51,11 +50,4 @@ def draw(cop: dict, out: Path, title: str, publish: bool) -> Path | None:
         ax = panels.pop(0)
         bars(ax, summ, copies, COPY_TOOLS, TOOL_NAMES, COLOURS, _label, "%.2f")
         ax.set_title("between distribution 2.8 and the emulator, destination empty", fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    if publish:
-        STABLE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out, STABLE_PATH)
-    return out
+    return save(fig, title, out, STABLE_PATH if publish else None)

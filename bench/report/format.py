@@ -26,3 +26,11 @@ def size(nbytes: int) -> str:
 
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+
+def seconds_range(figures: dict | None) -> str:
+    """`median (min-max)` of a measurement's seconds, for the tables."""
+    s = (figures or {}).get("seconds") or {}
+    if s.get("median") is None:
+        return "n/a"
+    return f"{s['median']:.2f}" + (f" ({s['min']:.2f}-{s['max']:.2f})" if s.get("n", 0) > 1 else "")
