@@ -23,9 +23,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from bitbucket_pipes_toolkit import Pipe, fail
 
-from . import daemon
 from .client.api import RegistryClient
-from .docker_engine import DaemonPush
 from .engine.preview import Preview
 from .engine.push import push
 from .engine.session import EngineOptions, PushSession
@@ -45,11 +43,12 @@ from .progress import TransferProgress, format_bytes, format_duration
 from .result import PushResult
 from .retry import DAEMON_RETRIES, RetryPolicy
 from .scrubbing import Scrubber, Secret, encoded_forms, install
-from .sources.archive import ArchiveSource
-from .sources.daemon_export import DaemonSource
 from .sources.image import Source, layers_text
 from .sources.registry import RegistrySource
 from .variables import SCHEMA, InvalidVariables, Settings, SourceSettings, parse_settings, schema_problems
+
+# The daemon's modules (the docker SDK) and the archive readers are imported where they are used: a copy
+# from a registry, the quickest run of the pipe, loads neither (its start-up is in BENCHMARKS.md).
 
 T = TypeVar("T")
 
@@ -155,7 +154,10 @@ class PushContainerImagePipe(Pipe):
             what = settings.archive_shown if settings.archive is not None else settings.image
             self.log_info(f"Pushing {what} to {settings.destination.repository} with tags: {' '.join(settings.tags)}")
         daemonless = settings.archive is not None or settings.source is not None
-        client = None if daemonless else daemon.connect(self.env)
+        client = None
+        if not daemonless:
+            from . import daemon
+            client = daemon.connect(self.env)
         if settings.dry_run and settings.engine == "docker":
             self.log_info("DRY_RUN plans with the native engine: the daemon's push (PUSH_ENGINE=docker) chooses its "
                           "own layers, so the layers it would upload may differ")
@@ -185,8 +187,10 @@ class PushContainerImagePipe(Pipe):
         if settings.source is not None:
             return self._registry_source(settings.source)
         if settings.archive is not None:
+            from .sources.archive import ArchiveSource
             return ArchiveSource(settings.archive, settings.archive_shown or settings.archive, settings.image,
                                  settings.platforms)
+        from .sources.daemon_export import DaemonSource
         return DaemonSource(client, str(settings.image))
 
     def _registry_source(self, source: SourceSettings) -> RegistrySource:
@@ -226,6 +230,7 @@ class PushContainerImagePipe(Pipe):
         )
 
     def _push_with_daemon(self, client: Any) -> PushResult:
+        from .docker_engine import DaemonPush
         previous = self._tags_before_daemon_push(client)
         result = DaemonPush(client, self.settings, self.log_info, self.log_warning, self.log_debug, self._push_message,
                             self.retry_policy, self.sleep).run()
@@ -242,7 +247,8 @@ class PushContainerImagePipe(Pipe):
             registry.connect()
             previous = previous_digests(registry, settings.tags)
             if any(held is not None and is_protected(tag, settings.protect_tags) for tag, held in previous.items()):
-                image_id = daemon.find_image(client, str(settings.image)).id
+                from .daemon import find_image
+                image_id = find_image(client, str(settings.image)).id
                 check_by_image(registry, previous, settings.protect_tags, image_id)
             return previous
         except (RegistryFailure, NotUnderstood) as exc:

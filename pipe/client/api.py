@@ -151,9 +151,10 @@ class RegistryClient:
         offset = parse_range_end(response.headers.get("Range"))
         return (offset or 0), self.url(response.headers.get("Location") or location)
 
-    def patch(self, location: str, data: memoryview, start: int) -> str:
-        """Append `data` at byte `start` of the upload, once; the next location. A failure is for the
-        transfer to resume (its body may have been half taken), so the transport does not re-send it."""
+    def patch(self, location: str, data: Any, start: int) -> str:
+        """Append `data` (bytes, or a body with a length that streams: engine/chunks.py) at byte `start`
+        of the upload, once; the next location. A failure is for the transfer to resume (its body may
+        have been half taken), so the transport does not re-send it."""
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
         if data:
             headers["Content-Range"] = f"{start}-{start + len(data) - 1}"

@@ -4,12 +4,17 @@ transiently. The only per-request retry in the pipe (budget `retry.REQUEST_RETRI
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import ssl
+import threading
 import time
 from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util.ssl_ import create_urllib3_context
 
 from ..errors import RegistryFailure
 from ..retry import FIRST_CONTACT, REQUEST_RETRIES, RetryPolicy
@@ -23,6 +28,25 @@ CONNECT_TIMEOUT = 15.0
 # this is treated as a dropped connection, and the upload resumes from what it acknowledged.
 READ_TIMEOUT = 120.0
 TIMEOUTS = (CONNECT_TIMEOUT, READ_TIMEOUT)
+PROBE_TIMEOUT = 5.0
+
+
+def speaks_tls(registry: str) -> bool | None:
+    """Whether the registry's port completes a TLS handshake: the scheme only, asked with no CA loaded
+    (a CA bundle costs ~40 ms of CPU to load, and a plain-HTTP port never needs it); the certificate is
+    checked by the request that follows. None when nothing answers in time."""
+    where = urlsplit(f"//{registry}")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((where.hostname or "", where.port or 443), timeout=PROBE_TIMEOUT) as sock, \
+                context.wrap_socket(sock):
+            return True
+    except (ssl.SSLError, ConnectionResetError):  # a plain-HTTP server answers a ClientHello with 400, or drops it
+        return False
+    except OSError:
+        return None
 
 
 class CaSession(requests.Session):
@@ -45,6 +69,36 @@ class CaSession(requests.Session):
         return settings
 
 
+class OneContextAdapter(HTTPAdapter):
+    """Every HTTPS connection of the session shares one SSL context, its CA bundle loaded once, when the
+    first one is made: urllib3 otherwise loads the bundle again for each new connection (~40 ms of CPU
+    each, and a push opens several)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.context = create_urllib3_context()
+        self.loaded: str | None = None  # the CA file or directory in the context
+        self.loads = 0
+        self._lock = threading.Lock()
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, ssl_context=self.context, **kwargs)
+
+    def cert_verify(self, conn, url, verify, cert):  # type: ignore[no-untyped-def]
+        super().cert_verify(conn, url, verify, cert)
+        where = getattr(conn, "ca_certs", None) or getattr(conn, "ca_cert_dir", None)
+        if where is None or getattr(conn, "conn_kw", {}).get("ssl_context") is not self.context:
+            return  # plain HTTP, no verification, or a pool of a proxy: urllib3's own way
+        with self._lock:
+            if self.loaded is None:
+                self.context.load_verify_locations(**({"capath": where} if os.path.isdir(where) else
+                                                      {"cafile": where}))
+                self.loaded = where
+                self.loads += 1
+        if where == self.loaded:
+            conn.ca_certs = conn.ca_cert_dir = None  # in the context already
+
+
 class Transport:
     """HTTP to one registry: its scheme, its session, its credentials; thread-safe."""
 
@@ -58,7 +112,7 @@ class Transport:
         self.answered = False  # the registry answered once: from then on, a lost answer is worth more patience
         self.sleep = sleep
         self.session = CaSession(ca_file)
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=parallel + 4, max_retries=0)
+        adapter = OneContextAdapter(pool_connections=2, pool_maxsize=parallel + 4, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.base = f"https://{registry}"
@@ -71,7 +125,9 @@ class Transport:
         """`GET /v2/` unauthenticated, settling the scheme on the way: https, or plain http on loopback
         only, as docker allows (with a CA file TLS was meant, so a TLS failure is not tried in plain)."""
         refused_tls: requests.exceptions.SSLError | None = None
-        if is_loopback(self.registry):
+        if is_loopback(self.registry) and not self.ca_file and speaks_tls(self.registry) is False:
+            self.base = f"http://{self.registry}"
+        elif is_loopback(self.registry):
             try:
                 response = self.session.get(self.url("/v2/"), timeout=TIMEOUTS)
                 self.answered = True

@@ -1,11 +1,12 @@
 """The transfer: one sweep over the source's layers; the layers the registry has are skipped unread,
 the others compressed on every core (compression.py) or sent as stored, in chunks, several layers at
-once, by a bounded pool of uploaders. A source whose blobs open on their own (a registry) is also read
-several blobs at once.
+once, by a bounded pool of uploaders. A source whose blobs open on their own (a registry) is copied
+several blobs at once instead, each read and sent on one thread with every PATCH streamed as the
+source delivers it (`_StoredCopy`).
 
-Per-blob resume lives here (see retry.py for the budgets): a chunk that fails transiently goes on
-from the offset the registry reports (`send_chunk`); a blob whose upload the registry forgot is read
-again in a later sweep over the source (`transfer`).
+Per-blob resume lives here and in chunks.py (see retry.py for the budgets): a chunk that fails
+transiently goes on from the offset the registry reports (`send_chunk`); a blob whose upload the
+registry forgot is read again in a later sweep over the source (`transfer`).
 """
 from __future__ import annotations
 
@@ -18,54 +19,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..client.api import ChunkedUploadRefused, RegistryClient, UploadLost
+from ..client.api import ChunkedUploadRefused, UploadLost
 from ..compression import GzipLayer, return_big_buffers_to_the_kernel
 from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure, blob_too_large_message, capital
 from ..oci import LABEL_BYTES, Descriptor, content_problem, hex_digest
-from ..retry import BLOB_PASSES, CHUNK_RESUMES, RetryPolicy
+from ..retry import BLOB_PASSES
 from ..sources.image import LayerEntry, LayerPass
+from .chunks import PIECE, StreamedChunk, send_chunk
 from .session import PushSession
 
 log = logging.getLogger(__name__)
-
-READ_SIZE = 1024 * 1024
-
-
-def send_chunk(client: RegistryClient, location: str, data: memoryview, start: int,
-               on_sent: Callable[[int], None] | None = None, policy: RetryPolicy = CHUNK_RESUMES) -> str:
-    """Append `data` at byte `start`; after a dropped connection, a time-out or a 5xx, ask where the
-    upload stands and send only what is missing. Returns the next location."""
-    sent = 0  # of data, acknowledged by the registry
-    attempt = 0
-    waited = 0.0
-    while True:
-        attempt += 1
-        try:
-            location = client.patch(location, data[sent:], start + sent)
-        except RegistryFailure as problem:
-            wait = policy.next_wait(attempt, waited, problem.retry_after) if problem.transient else None
-            if wait is None:
-                problem.attempts = max(problem.attempts, attempt)
-                raise
-            log.warning("Upload of a chunk to %s failed (%s); resuming in %.0f s", client.repository, problem, wait)
-            client.sleep(wait)
-            waited += wait
-            held, location = client.upload_status(location)
-            if held < start or held > start + len(data):
-                raise UploadLost(f"the registry holds {held} bytes of the upload, expected {start} to "
-                                 f"{start + len(data)}") from problem
-            acknowledged = held - start
-            if on_sent and acknowledged > sent:
-                on_sent(acknowledged - sent)
-            sent = acknowledged
-            log.info("Resuming the upload at byte %d (the registry kept %d bytes of the interrupted chunk)",
-                     held, acknowledged)
-            if not data or sent == len(data):
-                return location
-            continue
-        if on_sent:
-            on_sent(len(data) - sent)
-        return location
 
 
 class LabelCheck:
@@ -212,6 +175,107 @@ class _LayerUpload:
             self.done.set()
 
 
+class _StoredCopy:
+    """One stored blob of a registry source, read and sent on one reader thread: each chunk is a PATCH
+    whose body streams from the source's GET (chunks.StreamedChunk), so no chunk waits whole in memory
+    before it goes and the source's read overlaps the destination's write. The bytes must hash to
+    the blob's digest before the upload is finished."""
+
+    def __init__(self, transfer: Transfer, entry: LayerEntry) -> None:
+        assert entry.stored is not None
+        self.transfer = transfer
+        self.client = transfer.session.client
+        self.progress = transfer.session.progress
+        self.entry = entry
+        self.blob = entry.stored
+        self.label = LabelCheck(entry)
+        self.digest: str | None = None
+        self.size = 0
+        self.error: BaseException | None = None
+        self.lost = False
+        self.stopped = threading.Event()
+        self.finished = False
+
+    def abandon(self) -> None:
+        self.stopped.set()
+
+    def _read(self, n: int) -> bytes:
+        if self.stopped.is_set():
+            raise PipeFailure("cancelled")
+        data = self.entry.read(n)
+        self.label.see(data)
+        self.progress.read(len(data))
+        return data
+
+    def run(self) -> None:
+        try:
+            if self.stopped.is_set():
+                return
+            self.progress.layer_started(self.entry.label, self.entry.size, compressed=True)
+            self._copy()
+            self.digest, self.size = self.blob.digest, self.blob.size
+            self.finished = True
+        except UploadLost as exc:
+            log.warning("The registry dropped the upload of %s (%s): it will be sent again", self.entry.label, exc)
+            self.lost = True
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.error = exc
+
+    def _copy(self) -> None:
+        chunk_size = self.transfer.session.options.chunk_size
+        location: str | None = None
+        offset = 0
+        try:
+            if self.transfer.chunked_refused:
+                self._whole(None)
+                return
+            location = self.client.start_upload()
+            while offset < self.blob.size:
+                chunk = StreamedChunk(self._read, min(chunk_size, self.blob.size - offset), capital(self.entry.label))
+                try:
+                    location = send_chunk(self.client, location, chunk, offset, self.progress.sent)
+                except ChunkedUploadRefused as exc:
+                    if offset:
+                        raise
+                    log.info("The registry refused a chunked upload (%s): sending each layer in one request", exc)
+                    self.transfer.chunked_refused = True
+                    self.client.cancel(location)
+                    location = None
+                    self._whole(chunk)
+                    return
+                offset += len(chunk)
+            self._check()
+            self.client.finish_upload(location, self.blob.digest)
+            location = None
+        finally:
+            if location is not None:
+                self.client.cancel(location)
+
+    def _whole(self, first: StreamedChunk | None) -> None:
+        """The blob in one PUT, from a spool file (a registry that takes no PATCH)."""
+        with tempfile.TemporaryFile(prefix="pipe-blob-") as spool:
+            if first is not None:
+                for piece in first.drain():
+                    spool.write(piece)
+            while data := self._read(PIECE):
+                spool.write(data)
+            self._check()
+            spool.seek(0)
+            self.client.finish_upload(self.client.start_upload(), self.blob.digest, spool, self.blob.size)
+            self.progress.sent(self.blob.size)
+
+    def _check(self) -> None:
+        if self.entry.read(1):
+            raise PipeFailure(f"{capital(self.entry.label)} is longer than the {self.blob.size} bytes its manifest "
+                              "names")
+        self.label.end()
+        digest = hex_digest(self.entry.hasher)
+        if digest != self.blob.digest:
+            raise PipeFailure(f"{capital(self.entry.label)} does not match its digest: its {self.blob.size} bytes "
+                              f"hash to {digest}, but its manifest names {self.blob.digest}. The source registry "
+                              "serves a damaged blob: push the image there again")
+
+
 @dataclass
 class Transfer:
     """The sweeps of one push; `have` (layer key -> blob in the target) grows with what is sent."""
@@ -219,8 +283,7 @@ class Transfer:
     session: PushSession
     have: dict[str, Descriptor]
     chunked_refused: bool = False  # set once the registry refused a PATCH: later blobs go whole
-    pending: list[tuple[_LayerUpload, Future, LayerEntry]] = field(default_factory=list)
-    reads: list[Future] = field(default_factory=list)  # blobs read on reader threads (parallel_reads)
+    pending: list[tuple[_LayerUpload | _StoredCopy, Future, LayerEntry]] = field(default_factory=list)
 
     @property
     def uploaded(self) -> dict[str, Descriptor]:
@@ -231,10 +294,9 @@ class Transfer:
         options = self.session.options
         # Compressed chunks held at once, across all layers: what bounds the pipe's memory.
         slots = threading.Semaphore(options.parallel + 1)
-        # A source whose blobs open independently (a registry) is read `parallel` blobs at once; at most
-        # that many uploads are then open, so each has its pool thread and no chunk waits for one.
-        readers = ThreadPoolExecutor(options.parallel, thread_name_prefix="read") if source.parallel_reads else None
-        active = threading.Semaphore(options.parallel)
+        # A source whose blobs open independently (a registry) is copied `parallel` blobs at once, each
+        # read and sent on one thread of its own.
+        readers = ThreadPoolExecutor(options.parallel, thread_name_prefix="copy") if source.parallel_reads else None
         try:
             with ThreadPoolExecutor(options.parallel, thread_name_prefix="upload") as pool:
                 try:
@@ -249,7 +311,8 @@ class Transfer:
                             self.session.progress.skipped(entry.size)
                             continue
                         if readers is not None and entry.stored is not None:
-                            self._upload_beside(entry, pool, slots, readers, active)
+                            copy = _StoredCopy(self, entry)
+                            self.pending.append((copy, readers.submit(copy.run), entry))
                         else:
                             self._upload(entry, pool, slots)
                     self._wait()
@@ -293,7 +356,7 @@ class Transfer:
         label = LabelCheck(entry)
         try:
             while True:
-                data = entry.read(READ_SIZE)
+                data = entry.read(PIECE)
                 if not data:
                     label.end()
                     break
@@ -312,18 +375,6 @@ class Transfer:
             raise
         upload.close(digest, size)
         progress.layer_compressed(entry.label, entry.size, size, time.monotonic() - started)
-
-    def _upload_beside(self, entry: LayerEntry, pool: ThreadPoolExecutor, slots: threading.Semaphore,
-                       readers: ThreadPoolExecutor, active: threading.Semaphore) -> None:
-        """A stored blob read on a reader thread, while the sweep goes on to the next one."""
-        while not active.acquire(timeout=0.2):
-            self._check_failures()
-        upload = _LayerUpload(self, slots, entry.label)
-        future = pool.submit(upload.run)
-        future.add_done_callback(lambda _: active.release())
-        self.pending.append((upload, future, entry))
-        self.session.progress.layer_started(entry.label, entry.size, compressed=True)
-        self.reads.append(readers.submit(self._send_stored, entry, upload))
 
     def _send_stored(self, entry: LayerEntry, upload: _LayerUpload) -> None:
         """A blob uploaded as it is stored; its bytes must hash to its digest before the upload ends."""
@@ -356,18 +407,11 @@ class Transfer:
         upload.close(blob.digest, blob.size)
 
     def _check_failures(self) -> None:
-        for read in self.reads:
-            problem = read.exception() if read.done() else None
-            if problem is not None:
-                raise problem
         for upload, _, _ in self.pending:
             if upload.error is not None:
                 raise upload.error
 
     def _wait(self) -> None:
-        for read in self.reads:
-            read.result()
-        self.reads.clear()
         for upload, future, _ in self.pending:
             future.result()
             if upload.error is not None:

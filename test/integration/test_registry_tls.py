@@ -9,9 +9,12 @@ verified TLS (docker excepted: it skips verification for loopback registries, se
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,9 @@ import requests
 
 from harness.accounts import EMAIL, TOKENS, default_config
 from harness.registry_process import RegistryProcess
+from pipe.client.api import RegistryClient
+from pipe.client.transport import speaks_tls
+from pipe.scrubbing import Secret
 from test.helpers.certificates import make_ca_and_server_cert
 from test.helpers.oci_client import Client, digest_of, docker, verify_tagged_image
 from test.helpers.pipe_runner import assert_no_secret, pipe_variables, run_pipe
@@ -155,3 +161,45 @@ def test_an_oci_library_that_insists_on_https_works_over_tls_and_refuses_plain_h
     with pytest.raises(requests.exceptions.SSLError):
         untrusting.push_blob(data=iter([b"never sent"]), digest=digest_of(b"never sent"))
 
+
+
+def test_the_scheme_probe_tells_a_tls_port_from_a_plain_one(tls):
+    assert speaks_tls(tls.registry.host) is True
+    assert speaks_tls(tls.plain.host) is False
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert speaks_tls(f"127.0.0.1:{port}") is None  # nothing listens there
+
+
+def _connections_and_loads(registry: RegistryProcess, ca_file: str | None) -> tuple[int, int]:
+    """Four uploads started at once by one client; (connections it opened, CA loads of its adapter).
+    Each connection must have used the adapter's context with no CA file of its own: urllib3 loads a
+    connection's CA file again at each handshake."""
+    user, secret = registry.pipeline_credentials("web-app")
+    client = RegistryClient(registry.host, APP, user, Secret(secret), ca_file=ca_file, parallel=4)
+    try:
+        client.connect()
+        together = threading.Barrier(4)
+
+        def upload(_: int) -> None:
+            together.wait(timeout=30)
+            client.cancel(client.start_upload())
+
+        with ThreadPoolExecutor(4) as threads:
+            list(threads.map(upload, range(4)))
+        adapter = client.transport.session.get_adapter(client.url("/v2/"))
+        pools = [adapter.poolmanager.pools[key] for key in adapter.poolmanager.pools.keys()]
+        for conn in (c for pool in pools for c in pool.pool.queue if c is not None):
+            if ca_file:
+                assert conn.ssl_context is adapter.context and conn.ca_certs is None and conn.ca_cert_dir is None
+        return sum(pool.num_connections for pool in pools), adapter.loads
+    finally:
+        client.close()
+
+
+def test_the_ca_file_is_loaded_once_for_all_the_connections_of_a_client(tls):
+    connections, loads = _connections_and_loads(tls.registry, str(tls.ca))
+    assert connections >= 2, "the uploads shared one connection: the test proves nothing"
+    assert loads == 1
+    assert _connections_and_loads(tls.plain, None)[1] == 0  # plain HTTP loads no CA at all

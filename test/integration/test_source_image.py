@@ -45,7 +45,7 @@ NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the copy must 
 # Packages added to the module's emulator, of repository web-app like my-container-app and other-app (tool-image is
 # of tools): one per copy, so that each starts cold.
 PACKAGES = ("from-auth", "from-auth-multi", "from-anon", "from-anon-list", "from-tls", "picked", "dropped",
-            "refused", "seeded-multi")
+            "refused", "seeded-multi", "whole")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -384,6 +384,23 @@ class TestDroppedConnections:
                       f"docker://{emulator.host}/acme/dropped:resumed", f"oci:{tmp_path / 'back'}:1")
         assert back.returncode == 0, back.stderr
 
+
+    def test_a_registry_that_takes_no_patch_gets_each_blob_whole(self, plain, emulator, layout, http_proxy_factory,
+                                                                 tmp_path):
+        seed(layout, f"{plain.host}/acme/whole:1.0")
+        dst = http_proxy_factory(emulator.url)
+        dst.fail("PATCH", r"/blobs/uploads/", 405, times=100,
+                 body=b'{"errors":[{"code":"UNSUPPORTED","message":"chunked uploads are not supported"}]}')
+        out = tmp_path / "out"
+        source = f"{plain.host}/acme/whole:1.0"
+        run = copy(dst.host, source, "whole", "1.0", out, CHUNK_SIZE_MB="1")
+        assert_copied(run, out, source, layout.top_digest)
+        assert "refused a chunked upload" in run.stderr, str(run)
+        layers = len(layout.layer_digests)
+        # Refused once per blob copied at once at most, then every blob goes in one PUT.
+        assert 1 <= dst.count("PATCH", r"/blobs/uploads/") <= 3, dst.requests("PATCH")
+        assert dst.count("PUT", r"/blobs/uploads/", status=201) == layers + 1  # and the config
+        assert dst.bytes_in("PUT", r"/blobs/uploads/") == image_size(layout)
 
 # -- 5. refusals ------------------------------------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ from pipe.client.answers import is_loopback, parse_range_end, parse_retry_after
 from pipe.client.auth import parse_challenge
 from pipe.client.transport import CaSession
 from pipe.compression import GzipLayer
+from pipe.engine.chunks import PIECE, StreamedChunk
 from pipe.engine.publish import build_manifest
+from pipe.errors import PipeFailure
 from pipe.oci import Descriptor
 from pipe.sources.positions import ChainPositions
 from pipe.variables import InvalidVariables, parse_settings
@@ -270,3 +272,41 @@ def test_abort_ends_the_compressor_threads_whatever_they_hold():
         stopper.start()
         stopper.join(15)
         assert not stopper.is_alive(), f"abort {i + 1} did not end"
+
+
+class CountedReads:
+    """A source of `data` that counts what was read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.offset = 0
+
+    def read(self, n: int) -> bytes:
+        piece = self.data[self.offset:self.offset + n]
+        self.offset += len(piece)
+        return piece
+
+
+def test_a_streamed_chunk_reads_as_it_is_sent_and_a_resend_reads_only_the_rest():
+    data = os.urandom(2 * PIECE + 1234)
+    source = CountedReads(data + b"next chunk")
+    chunk = StreamedChunk(source.read, len(data), "Layer 1 of 1")
+    body = chunk[0:]
+    assert len(body) == len(data) and source.offset == 0  # nothing read before the request sends it
+    pieces = iter(body)
+    first = next(pieces)
+    assert bytes(first) == data[:PIECE] and source.offset == PIECE
+    # The request dropped after one piece; the registry kept 1000 bytes: the rest goes again.
+    rest = chunk[1000:]
+    assert len(rest) == len(data) - 1000
+    assert b"".join(bytes(p) for p in rest) == data[1000:]
+    assert source.offset == len(data)  # the chunk's end, not a byte of the next one
+    assert b"".join(bytes(p) for p in chunk[0:]) == data  # sent again from memory: nothing more read
+    assert source.offset == len(data)
+    assert b"".join(chunk.drain()) == data and chunk.pieces == []
+
+
+def test_a_streamed_chunk_whose_source_ends_early_is_refused():
+    chunk = StreamedChunk(CountedReads(b"x" * 10).read, 20, "Layer 2 of 3")
+    with pytest.raises(PipeFailure, match="Layer 2 of 3 ended 10 bytes before its declared size"):
+        b"".join(chunk[0:])
