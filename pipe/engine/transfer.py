@@ -142,12 +142,8 @@ class _LayerUpload:
                         location = send_chunk(self.client, location, memoryview(chunk), offset, self.progress.sent)
                         offset += len(chunk)
                     except ChunkedUploadRefused as exc:
-                        if offset:
-                            raise
                         # Keep this blob (and the next ones) in a file and PUT each whole.
-                        log.info("The registry refused a chunked upload (%s): sending each layer in one request", exc)
-                        self.transfer.chunked_refused = True
-                        self.client.cancel(location)
+                        self.transfer.refuse_chunks(exc, location, offset)
                         location = None
                         spool = tempfile.TemporaryFile(prefix="pipe-blob-")
                         spool.write(chunk)
@@ -235,11 +231,7 @@ class _StoredCopy:
                 try:
                     location = send_chunk(self.client, location, chunk, offset, self.progress.sent)
                 except ChunkedUploadRefused as exc:
-                    if offset:
-                        raise
-                    log.info("The registry refused a chunked upload (%s): sending each layer in one request", exc)
-                    self.transfer.chunked_refused = True
-                    self.client.cancel(location)
+                    self.transfer.refuse_chunks(exc, location, offset)
                     location = None
                     self._whole(chunk)
                     return
@@ -288,6 +280,15 @@ class Transfer:
     @property
     def uploaded(self) -> dict[str, Descriptor]:
         return self.session.uploaded
+
+    def refuse_chunks(self, refused: ChunkedUploadRefused, location: str, offset: int) -> None:
+        """The registry took no PATCH for an upload at `offset`: from its first byte, this blob and the
+        next ones go whole (one PUT each); past it, the upload fails."""
+        if offset:
+            raise refused
+        log.info("The registry refused a chunked upload (%s): sending each layer in one request", refused)
+        self.chunked_refused = True
+        self.session.client.cancel(location)
 
     def sweep(self, source: LayerPass, only: set[str] | None = None) -> set[str]:
         """One pass over the source; returns the keys whose upload the registry dropped."""
