@@ -13,6 +13,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Callable
 
 from . import report
 from .blobs.data import BlobSource
@@ -49,6 +50,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--copy-layers", type=int, help="copy phase: layers per image (default 8)")
     p.add_argument("--copy-reps", type=int, help="copy phase: repetitions (default 3; quick 1)")
     return p.parse_args(argv)
+
+
+def chart_line(what: str, draw: Callable[[], tuple[Path | None, bool]], stable: Path) -> tuple[str, bool]:
+    """The table's line for one chart (`draw`: its file, and whether it was copied to `stable`), and
+    whether drawing it failed: the figures are written either way."""
+    try:
+        png, published = draw()
+    except Exception as exc:
+        traceback.print_exc()
+        return f"\n**{what} failed**: {type(exc).__name__}: {exc}\n", True
+    if not png:
+        return "", False
+    return f"\nchart: {png}{f' (copied to {stable})' if published else ''}\n", False
 
 
 def _kill_client(pool: ProcessPoolExecutor) -> None:
@@ -166,26 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     table = report.markdown(results)
     eng, arc = results.get("engine") or {}, results.get("archive") or {}
     if eng.get("summary") or arc.get("summary"):
-        try:
+        def push_chart() -> tuple[Path | None, bool]:
             publish = chart.publishes(settings, eng, arc)
-            png = chart.draw(eng, RESULTS_DIR / f"{name}-push.png", f"Push, {name}", publish, arc)
-            if png:
-                table += f"\nchart: {png}{f' (copied to {chart.STABLE_PATH})' if publish else ''}\n"
-        except Exception as exc:  # the figures are written either way
-            failed = True
-            traceback.print_exc()
-            table += f"\n**chart failed**: {type(exc).__name__}: {exc}\n"
+            return chart.draw(eng, RESULTS_DIR / f"{name}-push.png", f"Push, {name}", publish, arc), publish
+        line, broke = chart_line("chart", push_chart, chart.STABLE_PATH)
+        table, failed = table + line, failed or broke
     cop = results.get("copy") or {}
     if cop.get("summary"):
-        try:
+        def copy_figure() -> tuple[Path | None, bool]:
             publish = copy_chart.publishes(settings)
             png = copy_chart.draw(cop, RESULTS_DIR / f"{name}-copy.png", f"Copy from a registry, {name}", publish)
-            if png:
-                table += f"\nchart: {png}{f' (copied to {copy_chart.STABLE_PATH})' if publish else ''}\n"
-        except Exception as exc:  # the figures are written either way
-            failed = True
-            traceback.print_exc()
-            table += f"\n**copy chart failed**: {type(exc).__name__}: {exc}\n"
+            return png, publish
+        line, broke = chart_line("copy chart", copy_figure, copy_chart.STABLE_PATH)
+        table, failed = table + line, failed or broke
     (RESULTS_DIR / f"{name}.md").write_text(table)
     print()
     print(table)

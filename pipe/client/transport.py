@@ -125,9 +125,10 @@ class Transport:
         """`GET /v2/` unauthenticated, settling the scheme on the way: https, or plain http on loopback
         only, as docker allows (with a CA file TLS was meant, so a TLS failure is not tried in plain)."""
         refused_tls: requests.exceptions.SSLError | None = None
-        if is_loopback(self.registry) and not self.ca_file and speaks_tls(self.registry) is False:
+        loopback = is_loopback(self.registry)
+        if loopback and not self.ca_file and speaks_tls(self.registry) is False:
             self.base = f"http://{self.registry}"
-        elif is_loopback(self.registry):
+        elif loopback:
             try:
                 response = self.session.get(self.url("/v2/"), timeout=TIMEOUTS)
                 self.answered = True

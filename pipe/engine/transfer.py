@@ -58,6 +58,16 @@ class LabelCheck:
                               "tagged)")
 
 
+def check_stored(entry: LayerEntry, size: int, remedy: str) -> None:
+    """A stored blob's `size` bytes, hashed by its reader (`entry.hasher`), against the digest and size
+    its manifest names; before its upload is finished."""
+    assert entry.stored is not None
+    blob, digest = entry.stored, hex_digest(entry.hasher)
+    if (digest, size) != (blob.digest, blob.size):
+        raise PipeFailure(f"{capital(entry.label)} does not match its digest: it holds {size} bytes hashing to "
+                          f"{digest}, but its manifest names {blob.size} bytes {blob.digest}. {remedy}")
+
+
 class _LayerUpload:
     """One blob's upload: chunks from the compressor in, PATCHes out on a pool thread."""
 
@@ -257,15 +267,10 @@ class _StoredCopy:
             self.progress.sent(self.blob.size)
 
     def _check(self) -> None:
-        if self.entry.read(1):
-            raise PipeFailure(f"{capital(self.entry.label)} is longer than the {self.blob.size} bytes its manifest "
-                              "names")
+        # Every chunk was read whole, so the size is the blob's (its stream never reads past it).
         self.label.end()
-        digest = hex_digest(self.entry.hasher)
-        if digest != self.blob.digest:
-            raise PipeFailure(f"{capital(self.entry.label)} does not match its digest: its {self.blob.size} bytes "
-                              f"hash to {digest}, but its manifest names {self.blob.digest}. The source registry "
-                              "serves a damaged blob: push the image there again")
+        check_stored(self.entry, self.blob.size, "The source registry serves a damaged blob: push the image there "
+                     "again")
 
 
 @dataclass
@@ -397,11 +402,7 @@ class Transfer:
                 self.session.progress.read(len(data))
                 if upload.error is not None:
                     raise upload.error
-            digest = hex_digest(entry.hasher)
-            if (digest, size) != (blob.digest, blob.size):
-                raise PipeFailure(f"{capital(entry.label)} does not match its digest: it holds "
-                                  f"{size} bytes hashing to {digest}, but its manifest names {blob.size} bytes "
-                                  f"{blob.digest}. The archive is damaged: build or save the image again")
+            check_stored(entry, size, "The archive is damaged: build or save the image again")
         except BaseException:
             upload.abandon()
             raise

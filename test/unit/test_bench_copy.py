@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.pushes import copy_images
 from bench.report import copy as copy_report
+from bench.run import chart_line
 from bench.stats import summarize_runs
 
 KIB = 1024
@@ -78,3 +79,15 @@ def test_targets_judge_the_ratios_and_the_bytes_sent() -> None:
     assert got[f"{name}: pipe sent, MB (every run)"]["met"] is False  # one run sent a byte less
     assert got[f"{name}: re-run, bytes sent (every run)"]["met"] is True
     assert got["pipe peak RSS, worst run, MB"]["value"] == 100.0
+
+
+def test_a_chart_that_fails_to_draw_is_one_line_and_a_failed_run(tmp_path):
+    def broken() -> tuple[Path | None, bool]:
+        raise ValueError("no data")
+
+    assert chart_line("copy chart", broken, tmp_path / "s.png") == ("\n**copy chart failed**: ValueError: no data\n",
+                                                                   True)
+    drawn = tmp_path / "c.png"
+    assert chart_line("chart", lambda: (drawn, True), tmp_path / "s.png") == (
+        f"\nchart: {drawn} (copied to {tmp_path / 's.png'})\n", False)
+    assert chart_line("chart", lambda: (None, False), tmp_path / "s.png") == ("", False)
