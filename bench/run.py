@@ -13,7 +13,6 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Callable
 
 from . import report
 from .blobs.data import BlobSource
@@ -24,6 +23,7 @@ from .profiling import Profiler
 from .registries.embedded import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
 from .registries.reference import ReferenceRegistry
 from .report import chart, copy_chart
+from .report.format import chart_line
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -50,19 +50,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--copy-layers", type=int, help="copy phase: layers per image (default 8)")
     p.add_argument("--copy-reps", type=int, help="copy phase: repetitions (default 3; quick 1)")
     return p.parse_args(argv)
-
-
-def chart_line(what: str, draw: Callable[[], tuple[Path | None, bool]], stable: Path) -> tuple[str, bool]:
-    """The table's line for one chart (`draw`: its file, and whether it was copied to `stable`), and
-    whether drawing it failed: the figures are written either way."""
-    try:
-        png, published = draw()
-    except Exception as exc:
-        traceback.print_exc()
-        return f"\n**{what} failed**: {type(exc).__name__}: {exc}\n", True
-    if not png:
-        return "", False
-    return f"\nchart: {png}{f' (copied to {stable})' if published else ''}\n", False
 
 
 def _kill_client(pool: ProcessPoolExecutor) -> None:

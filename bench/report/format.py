@@ -1,5 +1,10 @@
-"""How the reports write figures: one formatting of missing values, medians, sizes and verdicts for every table."""
+"""How the reports write figures: one formatting of missing values, medians, sizes and verdicts for every table
+(no plotting library: the tests import it without bench's extras)."""
 from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Callable
 
 
 def fmt(value: float | None, spec: str = "{:.2f}") -> str:
@@ -34,3 +39,16 @@ def seconds_range(figures: dict | None) -> str:
     if s.get("median") is None:
         return "n/a"
     return f"{s['median']:.2f}" + (f" ({s['min']:.2f}-{s['max']:.2f})" if s.get("n", 0) > 1 else "")
+
+
+def chart_line(what: str, draw: Callable[[], tuple[Path | None, bool]], stable: Path) -> tuple[str, bool]:
+    """The table's line for one chart (`draw`: its file, and whether it was copied to `stable`), and
+    whether drawing it failed: the figures are written either way."""
+    try:
+        png, published = draw()
+    except Exception as exc:
+        traceback.print_exc()
+        return f"\n**{what} failed**: {type(exc).__name__}: {exc}\n", True
+    if not png:
+        return "", False
+    return f"\nchart: {png}{f' (copied to {stable})' if published else ''}\n", False

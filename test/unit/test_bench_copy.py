@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.pushes import copy_images
 from bench.report import copy as copy_report
-from bench.run import chart_line
+from bench.report.format import chart_line
 from bench.stats import summarize_runs
 
 KIB = 1024
