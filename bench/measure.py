@@ -86,6 +86,8 @@ def run(cmd: list[str], env: dict[str, str], timeout: float, log: Path, others: 
     return {
         "seconds": round(seconds, 3),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),  # the command's and its children's (time's is ~0)
+        "sys_s": round(usage.ru_stime, 3),
+        "minor_faults": usage.ru_minflt,  # each one a page the host may fault in too (freed_pages.py)
         "peak_rss_mb": None if peak_kib is None else round(peak_kib * 1024 / 1e6, 1),
         **other.result,
     }

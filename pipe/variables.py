@@ -68,6 +68,9 @@ ENGINES = ("native", "docker")
 DEFAULT_LEVEL = 1
 DEFAULT_PARALLELISM = 3
 DEFAULT_CHUNK_MB = 16
+# A copy from a registry (SOURCE_IMAGE) holds each chunk until the registry acknowledges it, so its memory
+# is UPLOAD_PARALLELISM x this: 32 MiB halves its requests for ~50 MB more (BENCHMARKS.md, copy).
+COPY_CHUNK_MB = 32
 
 
 class InvalidVariables(Exception):
@@ -326,8 +329,8 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
                               "gzip effort of the native engine; 1 is fastest end to end")
     parallelism = parse_bounded_int(values, "UPLOAD_PARALLELISM", DEFAULT_PARALLELISM, 1, 16, problems,
                                     "layers uploaded at once")
-    chunk_mb = parse_bounded_int(values, "CHUNK_SIZE_MB", DEFAULT_CHUNK_MB, 1, 256, problems,
-                                 "MiB per upload request")
+    chunk_mb = parse_bounded_int(values, "CHUNK_SIZE_MB", COPY_CHUNK_MB if _text(values, "SOURCE_IMAGE") else
+                                 DEFAULT_CHUNK_MB, 1, 256, problems, "MiB per upload request")
     ca_file = _text(values, "REGISTRY_CA_FILE") or None
     if ca_file and not os.path.isfile(ca_file):
         problems.append(f"REGISTRY_CA_FILE '{ca_file}' is not a file: give the path of a PEM file of CA certificates")

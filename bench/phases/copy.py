@@ -10,7 +10,8 @@ Cases:
   embedded registry, each way, cold: the pipe, `skopeo copy --all`, and the floor (the same blobs streamed
   GET -> PUT by a bare parallel loop, bench/pushes/blob_floor.py); after the pipe's copy, the pipe again
   to the same place (`rerun`: it finds everything there). Each cold copy goes to a package or repository
-  made for it; afterwards the blobs it stored are purged from the destination's root.
+  made for it; afterwards the blobs it stored are purged from the destination's root, and the next cold
+  copy starts once the VM has reported those freed pages to its host (freed_pages.py).
 The images are written as OCI layouts (pushes/copy_images.py) and pushed into their source registry
 before anything is timed. The tools of a case run in an order that rotates with the repetition; a failed
 measurement is recorded under `errors` and the others go on.
@@ -27,6 +28,7 @@ from typing import Callable
 
 from harness.accounts import TOKENS
 
+from .. import freed_pages
 from ..ordering import rotate
 from ..phase import Context, Deadline, Phase
 from ..pushes import copy_images
@@ -178,6 +180,7 @@ class CopyRun:
 
         def measure(tool: str) -> None:
             dest = self.fresh(to, f"{image.kind}-{tool}", "copied")
+            freed_pages.settle()  # the last copy's purged blobs: every tool starts from the same memory
             try:
                 if tool == "pipe":
                     run = partial(pipe_copy, b, pipe_source, pipe_creds, dest, image.digest, self.others, timeout)

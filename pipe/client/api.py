@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 from urllib.parse import urlencode, urlsplit
 
@@ -46,6 +47,7 @@ class RegistryClient:
         self.username = username
         self._token = token
         self.pull_from = sorted(set(pull_from) - {repository})
+        self.parallel = parallel
         self.transport = Transport(registry, ca_file=ca_file, policy=policy, sleep=sleep, parallel=parallel)
         self.sleep = sleep  # the transfer waits with it too, between resumes
         self.login = f"Login to {registry}"
@@ -79,6 +81,15 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         return int(response.headers.get("Content-Length") or 0)
+
+    def has_blobs(self, digests: Iterable[str]) -> dict[str, int | None]:
+        """`has_blob` of each digest in this repository, `parallel` HEADs at a time (a plan asks about
+        every layer before anything else can start)."""
+        wanted = list(dict.fromkeys(digests))
+        if len(wanted) < 2:
+            return {digest: self.has_blob(digest) for digest in wanted}
+        with ThreadPoolExecutor(min(self.parallel, len(wanted)), thread_name_prefix="head") as pool:
+            return dict(zip(wanted, pool.map(self.has_blob, wanted), strict=True))
 
     def get_blob(self, digest: str, repository: str | None = None, limit: int = CONFIG_LIMIT) -> bytes | None:
         """A small blob (a config), or None when absent or larger than `limit`."""

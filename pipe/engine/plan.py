@@ -55,12 +55,13 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
     lenders = dict(image.lenders)
     if stored and session.learn_from:
         lenders = {**mountable(client, session.learn_from), **lenders}
-    if stored:
-        for key, blob in stored.items():
-            if client.has_blob(key) is not None:
-                result.have[key] = blob
-            elif key in lenders:
-                result.to_mount[key] = (blob, lenders[key])
+    configs = [platform.identity.image_id for platform in image.platforms]
+    sizes = client.has_blobs([*stored, *configs])  # every HEAD at once: nothing else can start before them
+    for key, blob in stored.items():
+        if sizes[key] is not None:
+            result.have[key] = blob
+        elif key in lenders:
+            result.to_mount[key] = (blob, lenders[key])
     for position, platform in enumerate(image.platforms):
         raw = {layer.key for layer in platform.layers if layer.stored is None}
         if not raw or raw <= set(result.have) | set(result.to_mount):
@@ -73,7 +74,7 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
     for platform in image.platforms:
         digest = platform.identity.image_id
         if digest not in result.configs:
-            result.configs[digest] = client.has_blob(digest)
+            result.configs[digest] = sizes[digest]
             if result.configs[digest] is None and digest in image.lenders:
                 result.config_mounts[digest] = (platform.config_size, image.lenders[digest])
     return result

@@ -354,6 +354,9 @@ class MemoryRegistry:
         self.requests.append(f"HEAD {digest}")
         return len(self.blobs[digest]) if digest in self.blobs else None
 
+    def has_blobs(self, digests):
+        return {digest: self.has_blob(digest) for digest in dict.fromkeys(digests)}
+
     def get_blob(self, digest, repository=None, limit=1 << 24):
         return self.blobs.get(digest)
 

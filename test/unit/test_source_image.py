@@ -203,3 +203,10 @@ def test_content_that_matches_its_label(media_type, head):
 def test_content_that_contradicts_its_label_is_named(media_type, head, says, found):
     why = content_problem(media_type, head[:LABEL_BYTES])
     assert why == f"its media type {media_type} says {says}, but its content is {found}"
+
+
+def test_a_copy_sends_larger_chunks_unless_told():
+    # A copy's requests are its fixed cost (BENCHMARKS.md, copy); CHUNK_SIZE_MB still wins when given.
+    assert parse_settings(GOOD).chunk_size == 16 * 1024**2
+    assert parse_settings({**GOOD, "SOURCE_IMAGE": ":1.0"}).chunk_size == 32 * 1024**2
+    assert parse_settings({**GOOD, "SOURCE_IMAGE": ":1.0", "CHUNK_SIZE_MB": "4"}).chunk_size == 4 * 1024**2
