@@ -45,7 +45,7 @@ NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # the copy must 
 # Packages added to the module's emulator, of repository web-app like my-container-app and other-app (tool-image is
 # of tools): one per copy, so that each starts cold.
 PACKAGES = ("from-auth", "from-auth-multi", "from-anon", "from-anon-list", "from-tls", "picked", "dropped",
-            "refused", "seeded-multi", "whole")
+            "refused", "seeded-multi", "whole", "attested", "attested-arm")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -54,6 +54,7 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 FOREIGN_URL = "https://example.invalid/layer.tar.gz"  # allowed by `plain`'s validation, never fetched
+IN_TOTO = "application/vnd.in-toto+json"
 
 
 def sha256(data: bytes) -> str:
@@ -358,6 +359,80 @@ class TestOtherRegistries:
         run = copy(emulator.host, source, "from-tls", "copied", out, SOURCE_CA_FILE=str(ca))
         assert_copied(run, out, source, layout.top_digest)
         assert raw(f"{emulator.host}/acme/from-tls:copied", emulator_creds("reader")) == raw(source, cert_dir=cert_dir)
+
+
+def attestation(subject: str) -> tuple[list[bytes], bytes]:
+    """(blobs, manifest) of an attestation manifest as BuildKit writes one: an OCI manifest whose one layer is
+    an in-toto statement about `subject`."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://spdx.dev/Document",
+                            "subject": [{"name": "pkg", "digest": {"sha256": subject.removeprefix("sha256:")}}],
+                            "predicate": {"spdxVersion": "SPDX-2.3"}}).encode()
+    config = json.dumps({"architecture": "unknown", "os": "unknown", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [sha256(statement)]}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": OCI_CONFIG, "size": len(config), "digest": sha256(config)},
+                           "layers": [{"mediaType": IN_TOTO, "size": len(statement), "digest": sha256(statement),
+                                       "annotations": {"in-toto.io/predicate-type": "https://spdx.dev/Document"}}]},
+                          indent=2).encode()
+    return [config, statement], manifest
+
+
+@pytest.fixture(scope="module")
+def attested(plain, multi) -> dict[str, str]:
+    """`multi` in `plain` as BuildKit pushes it with provenance: the index also lists one attestation manifest
+    per platform (platform unknown/unknown, annotated with the manifest it describes). Maps each platform to
+    its attestation's digest; "index" to the index's."""
+    seed(multi, f"{plain.host}/acme/attested:base")
+    index = json.loads(fx._layout_blob(multi.path, multi.top_digest))
+    digests = {}
+    for image in multi.images:
+        blobs, manifest = attestation(image.manifest_digest)
+        digests[image.platform] = put_by_hand(plain, "acme/attested", sha256(manifest), blobs, manifest)
+        index["manifests"].append({
+            "mediaType": OCI_MANIFEST, "digest": sha256(manifest), "size": len(manifest),
+            "platform": {"architecture": "unknown", "os": "unknown"},
+            "annotations": {"vnd.docker.reference.digest": image.manifest_digest,
+                            "vnd.docker.reference.type": "attestation-manifest"}})
+    body = json.dumps(index, indent=2).encode()
+    digests["index"] = put_by_hand(plain, "acme/attested", "1", [], body)
+    return digests
+
+
+class TestAttestations:
+    def test_attestations_travel_with_the_whole_index(self, plain, emulator, multi, attested, tmp_path):
+        out = tmp_path / "out"
+        source = f"{plain.host}/acme/attested:1"
+        run = copy(emulator.host, source, "attested", "1", out)
+        output = assert_copied(run, out, source, attested["index"])
+        assert sorted(output["platforms"]) == ["linux/amd64", "linux/arm64"], "attestations are no platform"
+        assert raw(f"{emulator.host}/acme/attested:1", emulator_creds("reader")) == raw(source)
+        for platform in ("linux/amd64", "linux/arm64"):
+            digest = attested[platform]
+            copied = raw(f"{emulator.host}/acme/attested@{digest}", emulator_creds("reader"))
+            assert sha256(copied) == digest, platform
+            statement = json.loads(copied)["layers"][0]
+            bearer = emulator.token("reader", "repository:acme/attested:pull")
+            r = requests.get(f"{emulator.url}/v2/acme/attested/blobs/{statement['digest']}", timeout=30,
+                             headers={"Authorization": f"Bearer {bearer}"})
+            assert r.status_code == 200 and sha256(r.content) == statement["digest"], r.status_code
+            subject = json.loads(r.content)["subject"][0]["digest"]["sha256"]
+            assert "sha256:" + subject == multi.image(platform).manifest_digest
+
+    def test_platforms_keeps_the_attestation_of_each_platform_kept(self, plain, emulator, multi, attested, tmp_path):
+        out = tmp_path / "out"
+        run = copy(emulator.host, f"{plain.host}/acme/attested:1", "attested-arm", "arm", out,
+                   PLATFORMS="linux/arm64")
+        assert run.returncode == 0, str(run)
+        output = read_output(out)
+        arm = multi.image("linux/arm64")
+        assert output["platforms"] == ["linux/arm64"] and output["digest"] != attested["index"], output
+        index = json.loads(raw(f"{emulator.host}/acme/attested-arm:arm", emulator_creds("reader")))
+        assert [m["digest"] for m in index["manifests"]] == [arm.manifest_digest, attested["linux/arm64"]], index
+        assert index["manifests"][1]["annotations"]["vnd.docker.reference.digest"] == arm.manifest_digest
+        r = requests.get(f"{emulator.url}/v2/acme/attested-arm/manifests/{attested['linux/amd64']}", timeout=30,
+                         headers={"Accept": OCI_MANIFEST, "Authorization":
+                                  f"Bearer {emulator.token('reader', 'repository:acme/attested-arm:pull')}"})
+        assert r.status_code == 404, "the left-out platform's attestation stays behind"
 
 
 # -- 4. connections dropped mid-blob ----------------------------------------------------------------------------
