@@ -27,7 +27,7 @@ from harness.registry_process import RegistryProcess
 from test.fixtures.registries import REFERENCE_PASSWORD, REFERENCE_USER
 from test.helpers import archives as fx
 from test.helpers.certificates import make_ca_and_server_cert
-from test.helpers.oci_client import docker, docker_login, image_id, skopeo
+from test.helpers.oci_client import Client, docker, docker_login, image_id, skopeo
 from test.helpers.pipe_runner import (
     PipeRun,
     assert_no_secret,
@@ -411,9 +411,7 @@ class TestAttestations:
             copied = raw(f"{emulator.host}/acme/attested@{digest}", emulator_creds("reader"))
             assert sha256(copied) == digest, platform
             statement = json.loads(copied)["layers"][0]
-            bearer = emulator.token("reader", "repository:acme/attested:pull")
-            r = requests.get(f"{emulator.url}/v2/acme/attested/blobs/{statement['digest']}", timeout=30,
-                             headers={"Authorization": f"Bearer {bearer}"})
+            r = Client(emulator, "acme/attested", user="reader", actions="pull").get_blob(statement["digest"])
             assert r.status_code == 200 and sha256(r.content) == statement["digest"], r.status_code
             subject = json.loads(r.content)["subject"][0]["digest"]["sha256"]
             assert "sha256:" + subject == multi.image(platform).manifest_digest
@@ -429,9 +427,7 @@ class TestAttestations:
         index = json.loads(raw(f"{emulator.host}/acme/attested-arm:arm", emulator_creds("reader")))
         assert [m["digest"] for m in index["manifests"]] == [arm.manifest_digest, attested["linux/arm64"]], index
         assert index["manifests"][1]["annotations"]["vnd.docker.reference.digest"] == arm.manifest_digest
-        r = requests.get(f"{emulator.url}/v2/acme/attested-arm/manifests/{attested['linux/amd64']}", timeout=30,
-                         headers={"Accept": OCI_MANIFEST, "Authorization":
-                                  f"Bearer {emulator.token('reader', 'repository:acme/attested-arm:pull')}"})
+        r = Client(emulator, "acme/attested-arm", user="reader", actions="pull").get_manifest(attested["linux/amd64"])
         assert r.status_code == 404, "the left-out platform's attestation stays behind"
 
 
