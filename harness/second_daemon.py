@@ -6,6 +6,11 @@ listens on `tcp://127.0.0.1:PORT`, as a Pipelines step's docker service does on 
 knows nothing of what the main daemon pushed before, which is the point: images are copied in with
 `docker save | docker load`.
 
+By default it is the system's dockerd. `engine=` runs another one (harness/engines.py: Debian 13's
+Docker 26, unpacked beside the system's), with its own docker CLI and containerd first on PATH, and
+`containerd_store=True` gives it the containerd image store (`containerd-snapshotter` in its config
+file) instead of the classic graph drivers.
+
 Plain Python (bench/) uses it as a context manager; pytest uses the module-scoped `second_daemon`
 fixture in test/fixtures/docker.py:
 
@@ -15,6 +20,7 @@ fixture in test/fixtures/docker.py:
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -24,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .engines import Engine
 from .ports import free_port
 
 DOCKERD = "dockerd"
@@ -37,7 +44,10 @@ class SecondDaemonError(RuntimeError):
 
 class SecondDaemon:
     def __init__(self, storage_drivers: tuple[str, ...] = STORAGE_DRIVERS, start_timeout: float = 30.0,
-                 stop_timeout: float = 15.0, data_parent: Path | None = None, tcp: bool = False) -> None:
+                 stop_timeout: float = 15.0, data_parent: Path | None = None, tcp: bool = False,
+                 engine: Engine | None = None, containerd_store: bool = False) -> None:
+        self.engine = engine
+        self.containerd_store = containerd_store
         # Loopback only, plain TCP as in Pipelines (no TLS): never on another interface.
         self.tcp_port: int | None = free_port() if tcp else None
         self.storage_drivers = storage_drivers
@@ -79,27 +89,52 @@ class SecondDaemon:
             raise SecondDaemonError("the second daemon is not running")
         return self.proc.pid
 
+    @property
+    def cli(self) -> str:
+        """The docker CLI of this daemon's engine (the system's for the system's dockerd)."""
+        return str(self.engine.docker) if self.engine is not None else "docker"
+
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """An environment for a subprocess (docker CLI, the pipe) that talks to this daemon."""
         env = dict(os.environ if base is None else base)
         env["DOCKER_HOST"] = self.docker_host
         return env
 
+    def cli_env(self) -> dict[str, str]:
+        """The CLI's environment: another engine's CLI gets a config directory of its own, where it finds
+        its buildx plugin (and keeps its logins)."""
+        env = dict(os.environ)
+        if self.engine is not None:
+            config = self.workdir / "cli-config"
+            plugins = config / "cli-plugins"
+            if not plugins.exists():
+                plugins.mkdir(parents=True)
+                (plugins / "docker-buildx").symlink_to(self.engine.buildx)
+            env["DOCKER_CONFIG"] = str(config)
+        return env
+
+    def version(self) -> tuple[str, str]:
+        """(server version, API version) as the daemon reports them."""
+        r = self.docker("version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}", timeout=30)
+        server, api = r.stdout.split()
+        return server, api
+
     def log(self, tail: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "SecondDaemon":
-        if shutil.which(DOCKERD) is None:
+        if self.engine is None and shutil.which(DOCKERD) is None:
             raise SecondDaemonError("dockerd is not installed: apt-get install docker.io")
         try:
             _run(["ip", "link", "add", self.bridge, "type", "bridge"])
             self._bridge_created = True
             _run(["ip", "link", "set", self.bridge, "up"])
             failures = []
-            for driver in self.storage_drivers:
+            # The containerd store's snapshotter is chosen by dockerd itself (overlayfs here).
+            for driver in (None,) if self.containerd_store else self.storage_drivers:
                 if self._start_with(driver):
-                    self.storage_driver = driver
+                    self.storage_driver = driver or "overlayfs (containerd snapshotter)"
                     return self
                 failures.append(f"{driver}: {self.log(1500)}")
                 self._stop_process()
@@ -109,18 +144,25 @@ class SecondDaemon:
             self.stop()
             raise
 
-    def _start_with(self, driver: str) -> bool:
+    def _start_with(self, driver: str | None) -> bool:
         data, exec_root = self.data_root, self.workdir / "exec"
         data.mkdir(parents=True, exist_ok=True)
         exec_root.mkdir(exist_ok=True)
+        config = self.workdir / "daemon.json"
+        config.write_text(json.dumps({"features": {"containerd-snapshotter": True}} if self.containerd_store else {}))
         log = open(self.log_path, "ab")
         listen = ["-H", self.tcp_host] if self.tcp_port is not None else []
+        storage = ["--storage-driver", driver] if driver else []
+        env = dict(os.environ)
+        if self.engine is not None:  # its containerd and shims first on PATH; runc stays the system's
+            env["PATH"] = self.engine.path_prefix + os.pathsep + env.get("PATH", "")
         # --bridge names our own bridge; never --bridge=none, which deletes the main daemon's docker0.
         self.proc = subprocess.Popen(
-            [DOCKERD, "--data-root", str(data), "--exec-root", str(exec_root),
+            [str(self.engine.dockerd) if self.engine is not None else DOCKERD, "--config-file", str(config),
+             "--data-root", str(data), "--exec-root", str(exec_root),
              "--pidfile", str(self.workdir / "docker.pid"), "-H", self.docker_host, *listen,
-             "--iptables=false", "--ip-masq=false", f"--bridge={self.bridge}", "--storage-driver", driver],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+             "--iptables=false", "--ip-masq=false", f"--bridge={self.bridge}", *storage],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
         )
         log.close()
         deadline = time.monotonic() + self.start_timeout
@@ -128,9 +170,12 @@ class SecondDaemon:
             if self.proc.poll() is not None:
                 return False
             if self.socket.exists():
-                r = self.docker("info", "--format", "{{.Driver}}", timeout=10, check=False)
+                r = self.docker("info", "--format", "{{.Driver}} {{json .DriverStatus}}", timeout=10, check=False)
                 if r.returncode == 0:
-                    return r.stdout.strip() == driver
+                    found, _, status = r.stdout.strip().partition(" ")
+                    if self.containerd_store:
+                        return "io.containerd.snapshotter" in status
+                    return found == driver
             time.sleep(0.1)
         return False
 
@@ -154,8 +199,8 @@ class SecondDaemon:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-            # A killed dockerd leaves the containerd it started (its pid file is in our exec root).
-            _kill_pidfile(self.workdir / "exec" / "containerd" / "containerd.pid", str(self.workdir))
+        # A killed dockerd (here or by a test) leaves the containerd it started (its pid file is in our exec root).
+        _kill_pidfile(self.workdir / "exec" / "containerd" / "containerd.pid", str(self.workdir))
 
     def _remove_state(self) -> None:
         outside = [] if self.data_root.is_relative_to(self.workdir) else [self.data_root]
@@ -175,18 +220,21 @@ class SecondDaemon:
     def docker(self, *args: str, timeout: float = 300, check: bool = True,
                input: bytes | str | None = None) -> subprocess.CompletedProcess:
         """Run the docker CLI against this daemon."""
-        r = subprocess.run(["docker", "-H", self.docker_host, *args], capture_output=True, timeout=timeout,
-                           text=not isinstance(input, bytes), input=input)
+        r = subprocess.run([self.cli, "-H", self.docker_host, *args], capture_output=True, timeout=timeout,
+                           text=not isinstance(input, bytes), input=input, env=self.cli_env())
         if check and r.returncode != 0:
             raise SecondDaemonError(f"docker {' '.join(args)} on the second daemon failed: {r.stderr}")
         return r
 
-    def load(self, *refs: str, timeout: float = 600) -> None:
-        """Copy images from the main daemon: `docker save REFS | docker -H <this> load`, streamed."""
-        save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def load(self, *refs: str, timeout: float = 600, source: "SecondDaemon | None" = None) -> None:
+        """Copy images from the main daemon (or `source`): `docker save REFS | docker -H <this> load`, streamed.
+        Between two containerd-store daemons the save keeps each layer as stored, so every digest stays."""
+        saver = ["docker", "save", *refs] if source is None else [source.cli, "-H", source.docker_host, "save", *refs]
+        save = subprocess.Popen(saver, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=None if source is None else source.cli_env())
         try:
-            load = subprocess.run(["docker", "-H", self.docker_host, "load", "-q"], stdin=save.stdout,
-                                  capture_output=True, text=True, timeout=timeout)
+            load = subprocess.run([self.cli, "-H", self.docker_host, "load", "-q"], stdin=save.stdout,
+                                  capture_output=True, text=True, timeout=timeout, env=self.cli_env())
         finally:
             assert save.stdout is not None
             save.stdout.close()
