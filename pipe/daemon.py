@@ -1,4 +1,5 @@
-"""Everything the pipe asks of the Docker daemon: connect, find the image, log in, tag, push, untag.
+"""Everything the pipe asks of the Docker daemon: connect, which engine and image store it is, find the
+image, log in, tag, push, untag.
 
 Registry errors come back as `RegistryFailure` (classified, not yet worded); problems with the daemon
 itself as `PipeFailure` with the final message. The push goes through the daemon, exactly as
@@ -6,10 +7,12 @@ itself as `PipeFailure` with the final message. The push goes through the daemon
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import docker
 import requests
+import urllib3
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
@@ -29,7 +32,10 @@ from .scrubbing import Secret
 CONNECT_TIMEOUT = 30
 OPERATION_TIMEOUT = 900
 
+# A stream cut mid-way (the daemon gone while it streams a push or an export) surfaces from urllib3 as
+# itself (ProtocolError: IncompleteRead), not as a requests exception: both mean the daemon was lost.
 DaemonErrors = (DockerException, requests.RequestException)
+StreamErrors = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
 def connect(environ: Mapping[str, str]) -> docker.DockerClient:
@@ -41,6 +47,46 @@ def connect(environ: Mapping[str, str]) -> docker.DockerClient:
         raise PipeFailure(no_daemon_message(environ.get("DOCKER_HOST") or None, str(exc))) from exc
     client.api.timeout = OPERATION_TIMEOUT
     return client
+
+
+CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter"  # `driver-type` of the containerd image store
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """The engine behind DOCKER_HOST, as it says itself."""
+
+    version: str
+    api_version: str
+    containerd_store: bool  # the containerd image store (compressed layers, image ID = manifest digest)
+
+    @property
+    def store(self) -> str:
+        return "the containerd image store" if self.containerd_store else "the classic image store"
+
+    def __str__(self) -> str:
+        return f"Docker {self.version} (API {self.api_version}), {self.store}"
+
+
+def uses_containerd_store(info: Mapping[str, Any]) -> bool:
+    """Whether `GET /info` describes the containerd image store: its `DriverStatus` names the snapshotter
+    (`[["driver-type", "io.containerd.snapshotter.v1"]]`); the classic graph drivers never do."""
+    status = info.get("DriverStatus") or []
+    return any(isinstance(pair, (list, tuple)) and len(pair) == 2 and str(pair[0]) == "driver-type"
+               and str(pair[1]).startswith(CONTAINERD_SNAPSHOTTER) for pair in status)
+
+
+def describe(client: docker.DockerClient) -> DaemonInfo:
+    """Detected, never configured: `GET /info` for the store; the API version the client settled on
+    (the SDK asks the daemon for its own, so it never speaks a newer one than the daemon offers)."""
+    try:
+        info = client.info()
+    except APIError as exc:
+        raise PipeFailure(f"The Docker daemon did not describe itself (GET /info): {exc.explanation or exc}") from exc
+    except requests.RequestException as exc:
+        raise PipeFailure(daemon_lost_message("asking the Docker daemon what it is", str(exc))) from exc
+    return DaemonInfo(str(info.get("ServerVersion") or "?"), str(client.api.api_version),
+                      uses_containerd_store(info))
 
 
 def find_image(client: docker.DockerClient, reference: str) -> Image:
@@ -80,7 +126,7 @@ def push(
         outcome = read_push_stream(stream, on_record=on_record)
     except APIError as exc:
         raise RegistryFailure(classify(str(exc.explanation or exc), exc.status_code)) from exc
-    except requests.RequestException as exc:
+    except StreamErrors as exc:
         raise PipeFailure(daemon_lost_message(f"pushing {reference}", str(exc))) from exc
     if outcome.error is not None:
         raise RegistryFailure(classify(outcome.error))

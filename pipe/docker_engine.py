@@ -1,94 +1,136 @@
-"""PUSH_ENGINE=docker: the daemon's own push, as `docker push` does it.
+"""The daemon's own push (PUSH_ENGINE=docker, and `auto` on the containerd image store), with the pipe's
+checks around it.
 
-Log in through the daemon (wrong credentials fail before anything is tagged), tag the local image
-under each target reference, push each tag reading the whole stream (push_stream.py), and remove the
-temporary tags, also on failure. The daemon's push is opaque, so this is the one place the pipe
-retries a whole operation (retry.py, `DAEMON_RETRIES`).
+Before it the pipe has logged in with its own client and checked push access, recorded what each tag
+held and decided PROTECT_TAGS (pipe.py). Here: tag the local image under the first target tag, push it
+through the daemon reading the whole stream (push_stream.py), untag it (also on failure); then write
+every other tag by copying the manifest the registry now holds (0 bytes: one GET, one PUT per tag), and
+read back what the tags point at (the index and its platforms, or the manifest and its config's
+platform) for the log and the output file. The daemon's push is opaque, so this is the one place the
+pipe retries a whole operation (retry.py, `DAEMON_RETRIES`).
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from . import daemon
-from .errors import PipeFailure, RegistryError, RegistryFailure, attempts_suffix, login_failure_message
+from .client.api import RegistryClient
+from .engine.publish import put
+from .errors import PipeFailure, RegistryError, RegistryFailure, attempts_suffix
+from .oci import INDEX_TYPES, Descriptor, platform_of
 from .progress import PushProgress, format_bytes
 from .push_stream import PushOutcome
 from .references import Destination
 from .result import PushResult
 from .retry import DAEMON_RETRIES, RetriesExhausted, RetryPolicy, call_with_retries
+from .scrubbing import Secret
 from .sources.image import layers_text
-from .variables import Settings
+from .sources.index_children import select_children
 
 T = TypeVar("T")
 Log = Callable[[str], None]
+
+# The daemon's words when an image of the containerd store lacks the content of some platform.
+MISSING_CONTENT = ("missing content", "content digest")
 
 
 @dataclass
 class DaemonPush:
     client: Any  # docker.DockerClient
-    settings: Settings
+    registry: RegistryClient  # the pipe's own, logged in: manifests are copied and read back with it
+    image: str  # the local image, as IMAGE_NAME names it
+    destination: Destination
+    tags: list[str]
+    username: str
+    token: Secret
     info: Log
     warning: Log
     debug: Log
     push_message: Callable[[str], Callable[[RegistryError], str]]  # reference -> how a failure is worded
+    explain_missing: Callable[[], None] = lambda: None  # raises the line naming the platforms without content
     policy: RetryPolicy = DAEMON_RETRIES
     sleep: Callable[[float], None] = time.sleep
+    on_tag: Callable[[str, str], None] = lambda tag, digest: None
 
     def run(self) -> PushResult:
-        settings = self.settings
-        destination: Destination = settings.destination
-        image = daemon.find_image(self.client, str(settings.image))
-        self.debug(f"Local image {settings.image} is {image.id}")
-        self._with_retries(
-            lambda: daemon.login(self.client, settings.registry, settings.username, settings.token),
-            f"Login to {settings.registry}",
-            lambda error: login_failure_message(error, registry=settings.registry, username=settings.username),
-        )
-        self.info(f"Logged in to {settings.registry} as {settings.username}")
-
+        image = daemon.find_image(self.client, self.image)
+        self.debug(f"Local image {self.image} is {image.id}")
+        first, others = self.tags[0], self.tags[1:]
         temporary_tags = daemon.TemporaryTags(self.client, self.warning)
-        outcomes: list[PushOutcome] = []
         try:
-            for tag in settings.tags:
-                temporary_tags.add(image, destination.repository, tag)
-            for tag in settings.tags:
-                outcomes.append(self._push(destination, tag))
+            temporary_tags.add(image, self.destination.repository, first)
+            outcome = self._push(first)
         finally:
             temporary_tags.remove()
-        digest = outcomes[0].digest
+        digest = outcome.digest
         assert digest is not None
-        if any(outcome.digest != digest for outcome in outcomes):
-            self.warning("The tags were pushed with different digests: the local image changed during the push")
-        attrs = image.attrs or {}
-        platform = "/".join(p for p in (attrs.get("Os"), attrs.get("Architecture"), attrs.get("Variant")) if p)
+        self.on_tag(first, digest)
+        held = self.registry.get_manifest(digest)
+        if held is None:
+            raise PipeFailure(f"The Docker daemon pushed {self.destination.reference(first)} as {digest}, but "
+                              f"{self.registry.registry} does not hold that manifest: run the step again")
+        media_type, body = held
+        if others:  # the same manifest under the other tags: no daemon push, no layer, no byte of the image
+            put(self.registry, others, Descriptor(digest, len(body), media_type), body, self.on_tag)
+        platforms, manifests, sizes = self._pushed(media_type, body)
+        # What went up, as the registry holds it: the progress records only estimate it.
+        pushed = sum(next((size for key, size in sizes.items() if key[7:].startswith(layer)), estimate)
+                     for layer, estimate in outcome.pushed.items())
+        is_index = media_type in INDEX_TYPES
         return PushResult(
-            engine="docker", source="daemon", source_image=str(settings.image), digest=digest,
-            tags=tuple(settings.tags), platforms=(platform,) if platform else (),
-            pushed_bytes=sum(o.uploaded_bytes for o in outcomes),
-            layers_uploaded=sum(o.layers_uploaded for o in outcomes),
-            layers_skipped=max(o.layers_existing for o in outcomes),
+            engine="docker", source="daemon", source_image=self.image, digest=digest, tags=tuple(self.tags),
+            platforms=tuple(platforms), pushed_bytes=pushed,
+            layers_uploaded=outcome.layers_uploaded, layers_skipped=outcome.layers_existing,
+            manifests=tuple(manifests) if is_index else (), index_digest=digest if is_index else None,
         )
 
-    def _push(self, destination: Destination, tag: str) -> PushOutcome:
-        settings = self.settings
-        reference = destination.reference(tag)
-        self.info(f"Pushing {reference}")
+    def _push(self, tag: str) -> PushOutcome:
+        reference = self.destination.reference(tag)
+        self.info(f"Pushing {reference} through the Docker daemon")
         progress = PushProgress(self.info, self.debug)
-        outcome = self._with_retries(
-            lambda: daemon.push(self.client, destination.repository, tag, settings.username, settings.token,
-                                progress),
-            f"Push of {reference}",
-            self.push_message(reference),
-        )
+        try:
+            outcome = self._with_retries(
+                lambda: daemon.push(self.client, self.destination.repository, tag, self.username, self.token,
+                                    progress),
+                f"Push of {reference}",
+                self.push_message(reference),
+            )
+        except PipeFailure as exc:
+            if any(words in str(exc).lower() for words in MISSING_CONTENT):
+                self.explain_missing()
+            raise
         if outcome.uploaded_nothing:
             detail = f"nothing new uploaded, {layers_text(outcome.layers_existing)} already in the registry"
         else:
             detail = (f"{layers_text(outcome.layers_uploaded)} uploaded ({format_bytes(outcome.uploaded_bytes)}), "
                       f"{outcome.layers_existing} already in the registry")
-        self.info(f"Pushed {reference} digest: {outcome.digest} ({detail})")
+        self.info(f"The Docker daemon pushed {reference} ({detail})")
         return outcome
+
+    def _pushed(self, media_type: str, body: bytes) -> tuple[list[str], list[tuple[str, str]], dict[str, int]]:
+        """What the tags point at, as the registry holds it: the platforms, each image manifest of an index
+        with its platform (attestations left out), and the size of every layer of every manifest."""
+        doc = _json(body)
+        if media_type not in INDEX_TYPES:
+            config_digest = (doc.get("config") or {}).get("digest")
+            config = _json(self.registry.get_blob(str(config_digest)) or b"") if config_digest else {}
+            platform = platform_of(config)
+            # The classic store names a pushed layer by its diff ID: the config says which blob that is.
+            layers = [layer for layer in doc.get("layers") or [] if isinstance(layer, dict)]
+            diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+            by_diff_id = ({str(d): int(layer.get("size") or 0) for d, layer in zip(diff_ids, layers, strict=True)}
+                          if len(diff_ids) == len(layers) else {})
+            return ([platform] if platform else []), [], {**_layer_sizes(doc), **by_diff_id}
+        sizes: dict[str, int] = {}
+        children = select_children(doc, (), self.image, "the pushed index").children
+        for child in children:
+            held = self.registry.get_manifest(child.descriptor.digest)
+            sizes.update(_layer_sizes(_json(held[1]) if held else {}))
+        images = [c for c in children if not c.attests]
+        return [c.platform for c in images], [(c.platform, c.descriptor.digest) for c in images], sizes
 
     def _with_retries(self, operation: Callable[[], T], what: str, describe: Callable[[RegistryError], str]) -> T:
         policy = self.policy
@@ -110,3 +152,16 @@ class DaemonPush:
         except RetriesExhausted as exc:
             assert isinstance(exc.last, RegistryFailure)
             raise PipeFailure(describe(exc.last.error) + attempts_suffix(exc.attempts)) from exc.last
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _layer_sizes(manifest: dict[str, Any]) -> dict[str, int]:
+    return {str(layer.get("digest")): int(layer.get("size") or 0) for layer in manifest.get("layers") or []
+            if isinstance(layer, dict)}

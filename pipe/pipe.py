@@ -27,7 +27,7 @@ from .client.api import RegistryClient
 from .engine.preview import Preview
 from .engine.push import push
 from .engine.session import EngineOptions, PushSession
-from .engine.tags import TagChange, check_by_image, is_protected, previous_digests
+from .engine.tags import ProtectedTags, TagChange, changes, check_by_image, is_protected, previous_digests, refusal
 from .errors import (
     Kind,
     PipeFailure,
@@ -154,34 +154,58 @@ class PushContainerImagePipe(Pipe):
             what = settings.archive_shown if settings.archive is not None else settings.image
             self.log_info(f"Pushing {what} to {settings.destination.repository} with tags: {' '.join(settings.tags)}")
         daemonless = settings.archive is not None or settings.source is not None
-        client = None
+        client, info = None, None
         if not daemonless:
             from . import daemon
             client = daemon.connect(self.env)
-        if settings.dry_run and settings.engine == "docker":
-            self.log_info("DRY_RUN plans with the native engine: the daemon's push (PUSH_ENGINE=docker) chooses its "
-                          "own layers, so the layers it would upload may differ")
-        elif client is not None and settings.engine == "docker":
-            return self._report(self._push_with_daemon(client), started)
+            info = daemon.describe(client)
+            self.log_info(f"Docker daemon: {info}")
+        if info is not None and self._engine(info) == "docker":
+            return self._push_with_daemon(client, info, started)
         try:
-            result = self._push_natively(self._source(client))
+            result = self._push_natively(self._source(client, info))
             if isinstance(result, Preview):
                 return self._report_dry_run(result)
         except NotUnderstood as exc:
             if settings.dry_run:
                 raise PipeFailure(f"Dry run: the registry answered in a way the pipe does not understand ({exc}); "
                                   "nothing was written. Please report this answer") from exc
-            if client is None:
+            if client is None or info is None:
                 raise PipeFailure(f"The registry answered the push in a way the pipe does not understand ({exc}); "
                                   "with IMAGE_ARCHIVE or SOURCE_IMAGE there is no Docker daemon to push through "
                                   "instead. Please report this answer") from exc
             self.log_warning(
                 f"The registry answered the native push in a way it does not understand ({exc}); pushing once "
                 "more through the Docker daemon (PUSH_ENGINE=docker). Please report this answer.")
-            result = self._push_with_daemon(client)
+            return self._push_with_daemon(client, info, started)
         return self._report(result, started)
 
-    def _source(self, client: Any) -> Source:
+    def _engine(self, info: Any) -> str:
+        """Which engine pushes an image of the daemon: PUSH_ENGINE, or for `auto` the faster one for the
+        daemon's image store (BENCHMARKS.md, "Docker engines"), said in the log."""
+        settings = self.settings
+        if settings.engine == "docker" and settings.dry_run and not info.containerd_store:
+            self.log_info("DRY_RUN plans with the native engine: the daemon's push (PUSH_ENGINE=docker) chooses its "
+                          "own layers, so the layers it would upload may differ")
+            return "native"
+        if settings.engine != "auto":
+            return settings.engine
+        if not info.containerd_store:
+            why = ("the classic image store keeps layers uncompressed: the pipe compresses them on every core and "
+                   "skips what the registry holds")
+            engine = "native"
+        elif settings.platforms:
+            why = "PLATFORMS keeps some platforms of the image, and only the native engine rebuilds its index"
+            engine = "native"
+        else:
+            why = ("the containerd image store keeps each layer compressed as it was built: the daemon sends them "
+                   "as they are, which is faster than reading them through its export")
+            engine = "docker"
+        chosen = "the native engine" if engine == "native" else "the Docker daemon's push"
+        self.log_info(f"PUSH_ENGINE auto: {chosen} ({why})")
+        return engine
+
+    def _source(self, client: Any, info: Any) -> Source:
         """Where the image comes from: the one place a source is chosen."""
         settings = self.settings
         if settings.source is not None:
@@ -191,7 +215,7 @@ class PushContainerImagePipe(Pipe):
             return ArchiveSource(settings.archive, settings.archive_shown or settings.archive, settings.image,
                                  settings.platforms)
         from .sources.daemon_export import DaemonSource
-        return DaemonSource(client, str(settings.image))
+        return DaemonSource(client, str(settings.image), info.containerd_store, settings.platforms)
 
     def _registry_source(self, source: SourceSettings) -> RegistrySource:
         settings = self.settings
@@ -229,36 +253,73 @@ class PushContainerImagePipe(Pipe):
             package=settings.image.name, username=settings.username,
         )
 
-    def _push_with_daemon(self, client: Any) -> PushResult:
+    def _push_with_daemon(self, client: Any, info: Any, started: float) -> dict[str, Any]:
+        """The daemon's push, with the pipe's checks around it: its own login and push access first, what
+        each tag held, PROTECT_TAGS (exact on the containerd store, where the image ID is the digest the
+        tags get; by image config on the classic one), a dry run's tag changes; then docker_engine.py."""
+        from .daemon import find_image
         from .docker_engine import DaemonPush
-        previous = self._tags_before_daemon_push(client)
-        result = DaemonPush(client, self.settings, self.log_info, self.log_warning, self.log_debug, self._push_message,
-                            self.retry_policy, self.sleep).run()
-        return dataclasses.replace(result, previous=tuple(previous.items()))
 
-    def _tags_before_daemon_push(self, client: Any) -> dict[str, str | None]:
-        """What each tag points at before the daemon pushes (the pipe's own client, one HEAD each), and
-        PROTECT_TAGS. The daemon writes its manifest itself, so its digest is unknown beforehand: a
-        protected tag is compared by image instead, refused when it holds another image config than the
-        local image's ID. Without PROTECT_TAGS a registry that cannot be asked only costs the record."""
         settings = self.settings
+        destination = settings.destination
+        image_id = find_image(client, str(settings.image)).id
         registry = self.registry_client(settings, [], self.sleep)
         try:
-            registry.connect()
+            self._login(registry, fallback=False)
+            previous = self._tags_before_daemon_push(registry, image_id, info.containerd_store)
+            if settings.dry_run:
+                digest = image_id if info.containerd_store else None
+                tag_changes = changes(previous, digest, settings.protect_tags)
+                return self._report_dry_run(Preview(
+                    "daemon", str(settings.image), None, [], digest, tag_changes,
+                    refusal(tag_changes, image_id, "the daemon has pushed it")))
+            result = DaemonPush(
+                client, registry, str(settings.image), destination, list(settings.tags), settings.username,
+                settings.token, self.log_info, self.log_warning, self.log_debug, self._push_message,
+                explain_missing=lambda: self._source(client, info).image(), policy=self.retry_policy,
+                sleep=self.sleep, on_tag=lambda tag, digest: self.log_info(
+                    f"Pushed {destination.reference(tag)} digest: {digest}")).run()
+        except RegistryFailure as exc:
+            raise PipeFailure(self._push_message(destination.reference(settings.tags[0]))(exc.error)
+                              + attempts_suffix(exc.attempts)) from exc
+        finally:
+            registry.close()
+        return self._report(dataclasses.replace(result, previous=tuple(previous.items())), started)
+
+    def _tags_before_daemon_push(self, registry: RegistryClient, image_id: str,
+                                 exact: bool) -> dict[str, str | None]:
+        """What each tag points at before the daemon pushes (one HEAD each), and PROTECT_TAGS: `exact` when
+        the image ID is the digest the tags will get (the containerd store); otherwise a protected tag is
+        compared by image, refused when it holds another image config than the local image's ID. Without
+        PROTECT_TAGS a registry that cannot be asked only costs the record."""
+        settings = self.settings
+        try:
             previous = previous_digests(registry, settings.tags)
-            if any(held is not None and is_protected(tag, settings.protect_tags) for tag, held in previous.items()):
-                from .daemon import find_image
-                image_id = find_image(client, str(settings.image)).id
+            if exact:
+                refused = refusal(changes(previous, image_id, settings.protect_tags), image_id)
+                if refused and not settings.dry_run:
+                    raise ProtectedTags(refused)
+            elif any(held is not None and is_protected(tag, settings.protect_tags) for tag, held in previous.items()):
                 check_by_image(registry, previous, settings.protect_tags, image_id)
             return previous
-        except (RegistryFailure, NotUnderstood) as exc:
+        except RegistryFailure as exc:
             if settings.protect_tags:
                 raise PipeFailure(f"PROTECT_TAGS needs to know what the tags hold, but {settings.registry} could not "
                                   f"be asked ({exc}): nothing was pushed") from exc
             self.log_warning(f"Could not ask {settings.registry} what the tags pointed at before the push ({exc})")
             return {}
-        finally:
-            registry.close()
+
+    def _login(self, registry: RegistryClient, fallback: bool = True) -> None:
+        """Log in and check push access (a dry run: without starting an upload), before anything is read."""
+        settings = self.settings
+        self._registry_step(registry.connect, lambda error: login_failure_message(
+            error, registry=settings.registry, username=settings.username), fallback)
+        self.log_info(f"Logged in to {settings.registry} as {settings.username}")
+        if settings.dry_run:
+            self._check_push_access_unwritten(registry)
+        elif not self._promotion:  # a new tag of the same package reads nothing: its PUT says it all
+            self._registry_step(registry.check_push_access,
+                                self._push_message(settings.destination.reference(settings.tags[0])), fallback)
 
     # -- the native engine (PUSH_ENGINE=native, and every archive) -----------------------------
     def _push_natively(self, source: Source) -> PushResult | Preview:
@@ -272,14 +333,8 @@ class PushContainerImagePipe(Pipe):
             pull_from.append(settings.source.reference.repository)  # to mount its blobs
         registry = self.registry_client(settings, pull_from, self.sleep)
         try:
-            self._registry_step(registry.connect, lambda error: login_failure_message(
-                error, registry=settings.registry, username=settings.username))
-            self.log_info(f"Logged in to {settings.registry} as {settings.username}")
+            self._login(registry)
             describe = self._push_message(destination.reference(settings.tags[0]))
-            if settings.dry_run:
-                self._check_push_access_unwritten(registry)
-            elif not self._promotion:  # a new tag of the same package reads nothing: its PUT says it all
-                self._registry_step(registry.check_push_access, describe)
             image = source.image()
             for note in image.notes:
                 self.log_info(note)
@@ -345,12 +400,14 @@ class PushContainerImagePipe(Pipe):
         return {}
 
     @staticmethod
-    def _registry_step(operation: Callable[[], T], describe: Callable[[RegistryError], str]) -> T:
-        """A registry failure in words; an answer the engine does not understand goes to the daemon."""
+    def _registry_step(operation: Callable[[], T], describe: Callable[[RegistryError], str],
+                       fallback: bool = True) -> T:
+        """A registry failure in words; an answer the native engine does not understand goes to the daemon
+        (`fallback`; the daemon's own push words it)."""
         try:
             return operation()
         except RegistryFailure as exc:
-            if exc.error.kind is Kind.OTHER and exc.status is not None:
+            if fallback and exc.error.kind is Kind.OTHER and exc.status is not None:
                 raise NotUnderstood(f"HTTP {exc.status}: {exc.error.detail}") from exc
             raise PipeFailure(describe(exc.error) + attempts_suffix(exc.attempts)) from exc
 

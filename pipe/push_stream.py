@@ -13,10 +13,14 @@ record, so the whole stream must be read to know the outcome. Records seen from 
     {"status": "v1: digest: sha256:b7c3... size: 735"}
     {"progressDetail": {}, "aux": {"Tag": "v1", "Digest": "sha256:b7c3...", "Size": 735}}
     {"errorDetail": {"message": "denied: ..."}, "error": "denied: ..."}
+
+The classic image store reports the digest twice (the status line and the `aux` record); the containerd
+image store (Docker 24+) only in the status line: either one is enough.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 PUSHING = "Pushing"
@@ -26,6 +30,8 @@ MOUNTED_FROM = "Mounted from "
 RETRYING_IN = "Retrying in "
 
 Record = Mapping[str, Any]
+# "<tag>: digest: sha256:<hex> size: <bytes>", the line `docker push` prints last.
+DIGEST_LINE = re.compile(r"^(?P<tag>[\w][\w.-]{0,127}): digest: (?P<digest>sha256:[0-9a-f]{64}) size: (?P<size>\d+)$")
 
 
 @dataclass
@@ -36,9 +42,19 @@ class PushOutcome:
     digest: str | None = None
     manifest_size: int | None = None
     error: str | None = None
-    uploaded_bytes: int = 0
-    layers_uploaded: int = 0
+    # Each layer the daemon pushed (its short ID: the diff ID's on the classic store, the stored blob's on the
+    # containerd store) -> the bytes its last progress record showed: only an estimate, as the daemon
+    # throttles those records and counts uncompressed bytes on the classic store.
+    pushed: dict[str, int] = field(default_factory=dict)
     layers_existing: int = 0
+
+    @property
+    def layers_uploaded(self) -> int:
+        return len(self.pushed)
+
+    @property
+    def uploaded_bytes(self) -> int:
+        return sum(self.pushed.values())
 
     @property
     def uploaded_nothing(self) -> bool:
@@ -87,14 +103,17 @@ def read_push_stream(records: Iterable[Record], on_record: Callable[[Record], No
         status = str(record.get("status") or "")
         layer = record.get("id")
         if not layer:
+            line = DIGEST_LINE.match(status)
+            if line and outcome.digest is None:
+                outcome.tag, outcome.digest = line["tag"], line["digest"]
+                outcome.manifest_size = int(line["size"])
             continue
         if status == PUSHING:
             current, total = _progress_numbers(record)
             # `current` is what was sent so far (it may pass `total`: tar framing); a daemon retry restarts it.
             sent[layer] = current or total
         elif status == PUSHED:
-            outcome.layers_uploaded += 1
-            outcome.uploaded_bytes += sent.pop(layer, 0)
+            outcome.pushed[str(layer)] = sent.pop(layer, 0)
         elif status == ALREADY_EXISTS or status.startswith(MOUNTED_FROM):
             outcome.layers_existing += 1
     return outcome

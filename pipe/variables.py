@@ -64,7 +64,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "BITBUCKET_BUILD_NUMBER": dict(_TEXT),
 }
 
-ENGINES = ("native", "docker")
+ENGINES = ("auto", "native", "docker")
 DEFAULT_LEVEL = 1
 DEFAULT_PARALLELISM = 3
 DEFAULT_CHUNK_MB = 16
@@ -110,7 +110,7 @@ class Settings:
     registry: str = DEFAULT_REGISTRY
     debug: bool = False
     shared_storage_dir: str | None = None
-    engine: str = "native"
+    engine: str = "auto"  # auto (by the daemon's image store), native or docker
     cache_from: tuple[tuple[str, str], ...] = ()  # (package, tag) pairs of the same workspace
     compression_level: int = DEFAULT_LEVEL
     parallelism: int = DEFAULT_PARALLELISM
@@ -320,9 +320,9 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
                 "them agree, or give IMAGE_NAME as the local name only"
             )
 
-    engine = (_text(values, "PUSH_ENGINE") or "native").lower()
+    engine = (_text(values, "PUSH_ENGINE") or "auto").lower()
     if engine not in ENGINES:
-        problems.append(f"PUSH_ENGINE must be native or docker, got '{engine}'")
+        problems.append(f"PUSH_ENGINE must be auto, native or docker, got '{engine}'")
     cache_from, cache_problems = parse_cache_from(_text(values, "CACHE_FROM"), image.name if image else "")
     problems += cache_problems
     level = parse_bounded_int(values, "COMPRESSION_LEVEL", DEFAULT_LEVEL, 0, 3, problems,
@@ -348,10 +348,10 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
     platforms, platform_problems = parse_platforms(_text(values, "PLATFORMS"))
     problems += platform_problems
     source = parse_source(values, registry, f"{workspace}/{image.name if image else ''}", problems)
-    if platforms and archive is None and not _text(values, "SOURCE_IMAGE"):
-        problems.append("PLATFORMS chooses platforms of a multi-platform image in IMAGE_ARCHIVE or SOURCE_IMAGE: "
-                        "set IMAGE_ARCHIVE or SOURCE_IMAGE, or remove PLATFORMS (an image in the Docker daemon has "
-                        "one platform)")
+    if platforms and engine == "docker" and archive is None and not _text(values, "SOURCE_IMAGE"):
+        problems.append("PLATFORMS keeps some platforms of a multi-platform image, but the daemon's push "
+                        "(PUSH_ENGINE=docker) sends every platform the image has: remove PUSH_ENGINE=docker (the "
+                        "native engine rebuilds the index with just those platforms), or remove PLATFORMS")
 
     if image and not problems:
         repository = Destination(registry, workspace, image.name).repository

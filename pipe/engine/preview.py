@@ -24,7 +24,7 @@ class LayerFate:
 class Preview:
     source: str
     source_image: str
-    layers: list[LayerFate]
+    layers: list[LayerFate] | None  # None: the daemon's push decides them (PUSH_ENGINE=docker)
     configs: list[tuple[str, str]]  # (config digest, its fate, as a layer's)
     digest: str | None  # what the tags would point at; None: known once the layers are compressed
     tags: list[TagChange]
@@ -32,14 +32,17 @@ class Preview:
     platforms: list[str] = field(default_factory=list)
 
     def count(self, fate: str) -> int:
-        return sum(1 for layer in self.layers if layer.fate.startswith(fate))
+        return sum(1 for layer in self.layers or () if layer.fate.startswith(fate))
 
     def lines(self) -> list[str]:
-        lines = [f"Dry run: {layer.label}: {layer.fate}" +
-                 (f" ({format_bytes(layer.size)})" if layer.size is not None else "") for layer in self.layers]
-        lines += [f"Dry run: config {digest[:19]}: {fate}" for digest, fate in self.configs]
-        lines.append(f"Dry run: layers: {layers_text(self.count(TO_UPLOAD))} {TO_UPLOAD}, "
-                     f"{self.count('to mount')} to mount, {self.count(IN_REGISTRY)} {IN_REGISTRY}")
+        if self.layers is None:
+            lines = ["Dry run: layers: the Docker daemon's push sends those the registry lacks, as it finds them"]
+        else:
+            lines = [f"Dry run: {layer.label}: {layer.fate}" +
+                     (f" ({format_bytes(layer.size)})" if layer.size is not None else "") for layer in self.layers]
+            lines += [f"Dry run: config {digest[:19]}: {fate}" for digest, fate in self.configs]
+            lines.append(f"Dry run: layers: {layers_text(self.count(TO_UPLOAD))} {TO_UPLOAD}, "
+                         f"{self.count('to mount')} to mount, {self.count(IN_REGISTRY)} {IN_REGISTRY}")
         target = self.digest or "a new manifest (its digest is known once its layers are compressed)"
         lines.append(f"Dry run: the tags would point at {target}")
         lines += [f"Dry run: tag {change.tag}: {change.state}" + (" (protected)" if change.protected else "")

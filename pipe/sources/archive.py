@@ -46,21 +46,31 @@ class ArchiveSource:
         names = ", ".join(layout.names) or "no name"
         notes = [f"Archive: {archive.kind} ({archive.files.container}), {what} ({names}): "
                  f"{' '.join(layout.platforms) or 'platform not stated'}"]
-        if layout.left_out:
-            notes.append(f"Left out by PLATFORMS: {' '.join(layout.left_out)}")
         warnings = []
         if archive.files.size("oci-layout") is None:
             warnings.append(f"{capital(archive.files.description)} has no oci-layout file, which the OCI image layout "
                             "spec requires: pushing it as a layout anyway; write it with a current tool")
-        platforms = [PlatformImage(m.raw_image, tuple(Layer(layer.blob.digest, None if layer.raw else layer.blob)
-                                                      for layer in m.layers),
-                                   config=m.config_bytes, manifest=(m.descriptor, m.body), attests=m.attests)
-                     for m in layout.manifests]
-        files = archive.files
-        return SourceImage(archive.kind, self.shown, platforms, open=lambda: LayoutLayers(files, layout),
-                           index=(layout.top, layout.top_body) if layout.is_index else None,
-                           size=sum(layer.blob.size for m in layout.manifests for layer in m.layers),
-                           check=lambda limit: check_blobs(files, layout, limit), notes=notes, warnings=warnings)
+        return layout_source(archive.kind, self.shown, archive.files, layout, notes, warnings)
+
+
+def layout_source(kind: str, shown: str, files: ArchiveFiles, layout: LayoutImage, notes: list[str],
+                  warnings: list[str]) -> SourceImage:
+    """An OCI layout's image for the engine (an archive's, or the containerd store's export): its blobs
+    go up as they are stored, so every digest stays the layout's."""
+    if layout.left_out:
+        notes = [*notes, f"Left out by PLATFORMS: {' '.join(layout.left_out)}"]
+    if layout.unattested:
+        notes = [*notes, f"Left out: the attestation manifests of {' '.join(layout.unattested)}, which "
+                         f"{files.description} does not hold (`docker pull` does not fetch them); the index is "
+                         "rebuilt without them, so its digest differs"]
+    platforms = [PlatformImage(m.raw_image, tuple(Layer(layer.blob.digest, None if layer.raw else layer.blob)
+                                                  for layer in m.layers),
+                               config=m.config_bytes, manifest=(m.descriptor, m.body), attests=m.attests)
+                 for m in layout.manifests]
+    return SourceImage(kind, shown, platforms, open=lambda: LayoutLayers(files, layout),
+                       index=(layout.top, layout.top_body) if layout.is_index else None,
+                       size=sum(layer.blob.size for m in layout.manifests for layer in m.layers),
+                       check=lambda limit: check_blobs(files, layout, limit), notes=notes, warnings=warnings)
 
 
 def check_blobs(files: ArchiveFiles, layout: LayoutImage, limit: int) -> None:

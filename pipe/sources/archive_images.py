@@ -33,7 +33,7 @@ from ..oci import (
 )
 from .archive_files import ArchiveFiles, safe_name
 from .image import LocalImage
-from .index_children import rebuilt_index, select_children
+from .index_children import Child, rebuilt_index, select_children
 
 MAX_METADATA = 8 * 1024 * 1024
 
@@ -91,6 +91,8 @@ class LayoutImage:
     manifests: list[LayoutManifest]
     names: tuple[str, ...]
     left_out: list[str] = field(default_factory=list)  # platforms PLATFORMS did not ask for
+    unattested: list[str] = field(default_factory=list)  # platforms whose attestations are not here (left out)
+    named: Descriptor | None = None  # what index.json names, before PLATFORMS (None: index.json is the index)
 
     @property
     def is_index(self) -> bool:
@@ -251,12 +253,36 @@ def _names(descriptor: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _index_children(files: ArchiveFiles, doc: dict[str, Any], platforms: tuple[str, ...],
-                    shown: str) -> tuple[list[LayoutManifest], list[str], bool]:
+                    shown: str) -> tuple[list[LayoutManifest], list[str], list[str], bool]:
     """The manifests of an index that PLATFORMS keeps (attestations follow their image), the platforms
-    left out, and whether anything was left out."""
+    left out, the platforms whose attestations are not here, and whether anything was left out.
+
+    An image manifest that is not here fails the push, naming its platform; an attestation that is not
+    here is left out (a `docker pull` into the containerd store does not fetch attestations), and the
+    index is rebuilt without it."""
     selection = select_children(doc, platforms, shown, capital(files.description))
-    manifests = [_manifest(files, child.descriptor, child.platform, child.attests) for child in selection.children]
-    return manifests, selection.left_out, selection.changed
+    absent = [child for child in selection.children if files.size(blob_path(child.descriptor.digest,
+                                                                            files.description)) is None]
+    if any(not child.attests for child in absent):
+        raise PipeFailure(absent_platforms_message(files, selection.children, absent, shown))
+    platform_of_digest = {child.descriptor.digest: child.platform for child in selection.children}
+    unattested = [platform_of_digest.get(child.attests or "", "") or "?" for child in absent]
+    manifests = [_manifest(files, child.descriptor, child.platform, child.attests) for child in selection.children
+                 if child not in absent]
+    return manifests, selection.left_out, unattested, selection.changed or bool(absent)
+
+
+def absent_platforms_message(files: ArchiveFiles, children: list[Child], absent: list[Child], shown: str) -> str:
+    """An index some of whose platforms have no content here (an image pulled for one platform, as a
+    `docker pull` of a multi-platform image into the containerd store leaves it): name them."""
+    missing = [child for child in absent if not child.attests]
+    held = [child.platform for child in children if not child.attests and child not in absent and child.platform]
+    fix = f"set PLATFORMS to {' '.join(held)} to push what is there, or " if held else ""
+    return (f"{capital(files.description)} holds no content for "
+            f"{', '.join(child.platform or 'a platform it does not name' for child in missing)} of the multi-platform "
+            f"image {shown} (its manifest{'s are' if len(missing) > 1 else ' is'} not there: "
+            f"{', '.join(child.descriptor.digest[:19] for child in missing)}): {fix}pull or build the image for every "
+            "platform first (`docker pull --platform`, `docker buildx build --platform ... --load`)")
 
 
 def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given: str,
@@ -270,6 +296,7 @@ def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given:
         raise PipeFailure(f"{capital(files.description)} holds no image (its index.json lists no manifest)")
     platforms_listed = [platform_of(e.get("platform")) for e in entries]
     top: Descriptor | None = None
+    named: Descriptor | None = None
     descriptor_doc: dict[str, Any] = {}
     if len(entries) > 1 and not any(_names(e) for e in entries) and all(platforms_listed) \
             and len(set(platforms_listed)) == len(entries):
@@ -293,18 +320,18 @@ def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given:
             raise PipeFailure(f"{capital(files.description)}: {found.digest} is not a manifest or an index")
         media_type = found.media_type or str(top_doc.get("mediaType") or "") or (
             OCI_INDEX if "manifests" in top_doc else OCI_MANIFEST)
-        top = Descriptor(found.digest, found.size, media_type)
+        top = named = Descriptor(found.digest, found.size, media_type)
     if media_type in INDEX_TYPES:
-        manifests, left_out, changed = _index_children(files, top_doc, platforms, shown)
+        manifests, left_out, unattested, changed = _index_children(files, top_doc, platforms, shown)
         if changed or top is None:
             top, top_body = rebuilt_index(top_doc, media_type, [m.descriptor for m in manifests])
-        return LayoutImage(top, top_body, manifests, names, left_out)
+        return LayoutImage(top, top_body, manifests, names, left_out, unattested, named)
     assert top is not None
     manifest = _manifest(files, top, platform_of(descriptor_doc.get("platform")), None)
     if platforms and not any(platform_matches(manifest.platform, want) for want in platforms):
         raise PipeFailure(f"PLATFORMS asks for {' '.join(platforms)}, but the image in {shown} is built for "
                           f"{manifest.platform or 'an unnamed platform'}: set PLATFORMS to match, or leave it out")
-    return LayoutImage(top, top_body, [manifest], names)
+    return LayoutImage(top, top_body, [manifest], names, named=named)
 
 
 def has_compressed_layers(files: ArchiveFiles, shown: str) -> bool:

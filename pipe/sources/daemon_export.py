@@ -1,5 +1,13 @@
 """An image as the Docker daemon holds it: inspect for the layer diff IDs, the export stream for bytes.
 
+Two image stores, two ways to read it. The classic store keeps layers uncompressed: the export hands
+them out, the engine compresses them (below). The containerd image store keeps each layer compressed as
+it was built and names the image by its manifest's digest (its index's, for a multi-platform image): the
+export is then read as an OCI layout (export_files.py), its blobs pushed as they are, so the digest the
+tags get is the image ID, as with `docker push`.
+
+The classic store's export:
+
 The export (`GET /images/{id}/get`, what `docker save` reads) is parsed as a tar *stream*
 (tar_stream.py): nothing is spooled to disk or kept whole in memory. Both layouts the daemon writes are understood:
 - docker <= 24: `<v1-id>/json` then `<v1-id>/layer.tar` per layer (in v1-ID order, see positions.py),
@@ -23,10 +31,13 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from ..daemon import find_image
+from ..daemon import StreamErrors, find_image
 from ..errors import PipeFailure, daemon_lost_message, image_missing_message
-from ..oci import digest_of
+from ..oci import digest_of, platform_matches
 from . import tar_stream
+from .archive import layout_source
+from .archive_images import layout_image
+from .export_files import ExportFiles
 from .image import (
     Layer,
     LayerEntry,
@@ -64,7 +75,7 @@ def _guarded(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
             chunk = next(chunks)
         except StopIteration:
             return
-        except (DockerException, requests.RequestException, OSError) as exc:
+        except (DockerException, *StreamErrors) as exc:
             raise PipeFailure(daemon_lost_message(what, str(exc))) from exc
         yield chunk
 
@@ -170,27 +181,55 @@ class ExportStream:
         self.seen[entry.key] = entry.diff_id
 
 
-def export(client: docker.DockerClient, image: LocalImage) -> ExportStream:
+def export_chunks(client: docker.DockerClient, image: LocalImage) -> Iterator[bytes]:
+    """The export of `image` (by ID: a tag moved meanwhile cannot change what is read), as chunks."""
     try:
         chunks = client.api.get_image(image.image_id, chunk_size=READ_SIZE)
     except ImageNotFound as exc:
         raise PipeFailure(image_missing_message(image.reference)) from exc
     except (APIError, requests.RequestException) as exc:
         raise PipeFailure(daemon_lost_message(f"exporting {image.reference}", str(exc))) from exc
-    return ExportStream(image, iter(chunks))
+    return _guarded(iter(chunks), f"exporting {image.reference}")
+
+
+def export(client: docker.DockerClient, image: LocalImage) -> ExportStream:
+    return ExportStream(image, export_chunks(client, image))
 
 
 class DaemonSource:
     """The image in the step's Docker daemon, found now (a missing image fails before the login) and
     read from its export only when something must be sent."""
 
-    def __init__(self, client: docker.DockerClient, reference: str) -> None:
+    def __init__(self, client: docker.DockerClient, reference: str, containerd_store: bool = False,
+                 platforms: tuple[str, ...] = ()) -> None:
         self.client = client
+        self.containerd_store = containerd_store
+        self.platforms = platforms
         self.identity = inspect(client, reference)
+        if platforms and not containerd_store and not any(platform_matches(self.identity.platform, want)
+                                                          for want in platforms):
+            raise PipeFailure(f"PLATFORMS asks for {' '.join(platforms)}, but the image {reference} in the Docker "
+                              f"daemon is built for {self.identity.platform}: set PLATFORMS to match, or leave it out")
 
     def image(self) -> SourceImage:
         identity = self.identity
+        if self.containerd_store:
+            return self._stored()
         platform = PlatformImage(identity, tuple(Layer(diff_id) for diff_id in identity.diff_ids), config=None)
         return SourceImage("daemon", identity.reference, [platform], open=lambda: export(self.client, identity),
                            size=identity.size, details=[f"Local image {identity.reference} is {identity.image_id} "
                                                         f"({layers_text(len(identity.diff_ids))})"])
+
+    def _stored(self) -> SourceImage:
+        """The containerd store's image: its export read as an OCI layout, every blob as it is stored."""
+        identity = self.identity
+        files = ExportFiles(lambda: export_chunks(self.client, identity),
+                            f"the Docker daemon's export of {identity.reference}")
+        layout = layout_image(files, identity.reference, "", "", identity.reference, self.platforms)
+        if layout.named is None or layout.named.digest != identity.image_id:
+            found = layout.named.digest if layout.named is not None else "no single image"
+            raise PipeFailure(f"The Docker daemon's export of {identity.reference} holds {found}, not the image "
+                              f"{identity.image_id}: the image changed during the push; run it again")
+        what = f"an index of {len(layout.platforms)} platforms" if layout.is_index else "one image"
+        notes = [f"Local image {identity.reference} is {identity.image_id}, {what}: {' '.join(layout.platforms)}"]
+        return layout_source("daemon", identity.reference, files, layout, notes, [])

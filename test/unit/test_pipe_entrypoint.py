@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from docker.errors import APIError, ImageNotFound
+from docker.errors import ImageNotFound
 
 from pipe import daemon
 from pipe import pipe as pipe_module
@@ -27,8 +27,17 @@ from pipe.retry import RetryPolicy
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TOKEN = "s3cr3t-T0ken-42"
-DIGEST = "sha256:" + "cd" * 32
 IMAGE_ID = "sha256:" + "11" * 32
+# What the scripted daemon's push leaves in the registry: a config, a layer and the manifest naming them.
+PUSHED_CONFIG = b'{"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}'
+PUSHED_LAYER = b"\x1f\x8b a layer"
+PUSHED_MANIFEST = json.dumps({
+    "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(PUSHED_CONFIG),
+               "digest": digest_of(PUSHED_CONFIG)},
+    "layers": [{"mediaType": DOCKER_LAYER_GZIP, "size": len(PUSHED_LAYER), "digest": digest_of(PUSHED_LAYER)}],
+}).encode()
+DIGEST = digest_of(PUSHED_MANIFEST)
 ENV = {
     "IMAGE_NAME": "my-container-app:dev",
     "TAGS": "latest v1",
@@ -73,8 +82,11 @@ class FakeImages:
 
 
 class FakeAPI:
-    def __init__(self, streams, local_tags):
+    api_version = "1.41"
+
+    def __init__(self, streams, local_tags, registry):
         self.timeout = 30
+        self.registry = registry  # where a push that reports a digest leaves its blobs and manifest
         self.streams = list(streams)
         self.local_tags = dict(local_tags)
         self.pushed = []
@@ -96,24 +108,34 @@ class FakeAPI:
         assert stream and decode
         self.auth_configs.append(auth_config)
         self.pushed.append(f"{repository}:{tag}")
-        return iter(self.streams.pop(0))
+        stream = self.streams.pop(0)
+        if any("aux" in record for record in stream):
+            self.registry.blobs.update({digest_of(PUSHED_CONFIG): PUSHED_CONFIG, digest_of(PUSHED_LAYER): PUSHED_LAYER})
+            self.registry.manifests[tag] = self.registry.manifests[DIGEST] = (DOCKER_MANIFEST, PUSHED_MANIFEST)
+        return iter(stream)
+
+
+def daemon_info(containerd_store=False):
+    status = ([["driver-type", "io.containerd.snapshotter.v1"]] if containerd_store
+              else [["Backing Filesystem", "extfs"]])
+    return {"ServerVersion": "20.10.24", "DriverStatus": status}
 
 
 class FakeClient:
-    def __init__(self, streams=(), login_error=None, image_present=True, local_tags=None):
-        self.api = FakeAPI(streams, local_tags or {"my-container-app:dev": IMAGE_ID})
+    """A scripted daemon: each push plays the next stream; the one that reports a digest leaves the image
+    in the registry client the pipe is given (`registry`), as a real daemon's push would."""
+
+    def __init__(self, streams=(), image_present=True, local_tags=None, registry=None, containerd_store=False):
+        self.registry = registry or MemoryRegistry()
+        self.api = FakeAPI(streams, local_tags or {"my-container-app:dev": IMAGE_ID}, self.registry)
         self.images = FakeImages(image_present)
-        self.login_error = login_error
-        self.logins = []
+        self.containerd_store = containerd_store
 
     def ping(self):
         return True
 
-    def login(self, username, password=None, registry=None, reauth=False):
-        self.logins.append((username, registry, reauth))
-        if self.login_error:
-            raise self.login_error
-        return {"Status": "Login Succeeded"}
+    def info(self):
+        return daemon_info(self.containerd_store)
 
 
 @pytest.fixture
@@ -137,8 +159,8 @@ def run_pipe(monkeypatch, client, env=None, sleeps=None, **pipe_options):
     monkeypatch.setattr(sys, "stderr", buffer)
     monkeypatch.setattr(daemon.docker, "from_env", lambda **kwargs: client)
     sleeps = [] if sleeps is None else sleeps
-    # The daemon's push (PUSH_ENGINE=docker) asks the registry what the tags held before, too.
-    pipe_options.setdefault("registry_client", MemoryRegistry())
+    # The daemon's push (PUSH_ENGINE=docker) logs in, asks what the tags held and copies manifests with it.
+    pipe_options.setdefault("registry_client", getattr(client, "registry", None) or MemoryRegistry())
     pipe = pipe_module.PushContainerImagePipe(env={**ENV, **(env or {})}, retry_policy=RetryPolicy(),
                                               sleep=sleeps.append, **pipe_options)
     try:
@@ -154,27 +176,55 @@ def run_native(monkeypatch, registry, docker_client, env=None):
 
 
 def test_pushes_every_tag_writes_output_and_removes_temporary_tags(monkeypatch, output, tmp_path):
-    client = FakeClient([ok_stream("latest"), ok_stream("v1", uploaded=False)])
+    client = FakeClient([ok_stream("latest")])
     assert run_pipe(monkeypatch, client, {"BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(tmp_path / "out")}) == 0
     text = output.getvalue()
-    assert client.logins == [("pipelines", "127.0.0.1:5077", True)]
-    assert client.api.pushed == ["127.0.0.1:5077/acme/my-container-app:latest",
-                                 "127.0.0.1:5077/acme/my-container-app:v1"]
+    # One daemon push, for the first tag; the other tag is the same manifest, copied by the pipe.
+    assert client.api.pushed == ["127.0.0.1:5077/acme/my-container-app:latest"]
+    assert client.registry.manifests["v1"] == (DOCKER_MANIFEST, PUSHED_MANIFEST)
+    assert client.registry.requests[:2] == ["GET /v2/", "POST upload"], "login and push access come first"
     assert client.api.auth_configs[0] == {"username": "pipelines", "password": TOKEN}
     assert client.api.local_tags == {"my-container-app:dev": IMAGE_ID}  # only the source image is left
-    assert f"Pushed 127.0.0.1:5077/acme/my-container-app:latest digest: {DIGEST} (1 layer uploaded (100 B)" in text
-    assert f"Pushed 127.0.0.1:5077/acme/my-container-app:v1 digest: {DIGEST} (nothing new uploaded" in text
+    assert "The Docker daemon pushed 127.0.0.1:5077/acme/my-container-app:latest (1 layer uploaded (100 B)" in text
+    assert f"Pushed 127.0.0.1:5077/acme/my-container-app:latest digest: {DIGEST}" in text
+    assert f"Pushed 127.0.0.1:5077/acme/my-container-app:v1 digest: {DIGEST}" in text
     assert "100 B uploaded" in text
     data = json.loads((tmp_path / "out" / OUTPUT_FILE_NAME).read_text())
     assert data["references"] == ["127.0.0.1:5077/acme/my-container-app:latest",
                                   "127.0.0.1:5077/acme/my-container-app:v1"]
     assert data["reference_by_digest"] == f"127.0.0.1:5077/acme/my-container-app@{DIGEST}"
     assert (data["digest"], data["tags"], data["pushed_bytes"]) == (DIGEST, ["latest", "v1"], 100)
+    assert (data["engine"], data["platforms"], data["index_digest"]) == ("docker", ["linux/amd64"], None)
     assert TOKEN not in text and TOKEN not in json.dumps(data)
 
 
+def test_auto_pushes_with_the_daemon_on_the_containerd_store(monkeypatch, output):
+    client = FakeClient([ok_stream("latest")], containerd_store=True)
+    assert run_pipe(monkeypatch, client, {"PUSH_ENGINE": "auto"}) == 0
+    text = output.getvalue()
+    assert "Docker daemon: Docker 20.10.24 (API 1.41), the containerd image store" in text
+    assert "PUSH_ENGINE auto: the Docker daemon's push (the containerd image store keeps each layer" in text
+    assert client.api.pushed == ["127.0.0.1:5077/acme/my-container-app:latest"]
+    assert client.registry.manifests["v1"] == (DOCKER_MANIFEST, PUSHED_MANIFEST)
+
+
+def test_on_the_containerd_store_protect_tags_and_dry_run_know_the_digest_exactly(monkeypatch, output):
+    # There the image ID is the digest the daemon's push gives the tags: both decide before any push.
+    client = FakeClient(containerd_store=True)
+    client.registry.manifests["1.0.0"] = (DOCKER_MANIFEST, PUSHED_MANIFEST)
+    env = {"PUSH_ENGINE": "auto", "TAGS": "1.0.0 latest", "PROTECT_TAGS": "*.*.*"}
+    assert run_pipe(monkeypatch, client, env) == 1
+    assert f"1.0.0 holds {DIGEST}, and this push would give it {IMAGE_ID}" in output.getvalue()
+    assert client.api.pushed == []
+    assert run_pipe(monkeypatch, client, {**env, "PROTECT_TAGS": "", "DRY_RUN": "true"}) == 0
+    text = output.getvalue()
+    assert f"Dry run: the tags would point at {IMAGE_ID}" in text and f"Dry run: tag 1.0.0: moves from {DIGEST}" in text
+    assert "Dry run: layers: the Docker daemon's push sends those the registry lacks" in text
+    assert client.api.pushed == [] and "latest" not in client.registry.manifests
+
+
 def test_repush_says_nothing_new(monkeypatch, output):
-    client = FakeClient([ok_stream("latest", False), ok_stream("v1", False)])
+    client = FakeClient([ok_stream("latest", False)])
     assert run_pipe(monkeypatch, client) == 0
     assert "nothing new uploaded, every layer was already in the registry" in output.getvalue()
 
@@ -191,8 +241,7 @@ def test_permanent_push_error_fails_once_and_cleans_up(monkeypatch, output):
 
 
 def test_transient_push_error_is_retried(monkeypatch, output):
-    client = FakeClient([error_stream("received unexpected HTTP status: 502 Bad Gateway"), ok_stream("latest"),
-                         ok_stream("v1", False)])
+    client = FakeClient([error_stream("received unexpected HTTP status: 502 Bad Gateway"), ok_stream("latest")])
     sleeps = []
     assert run_pipe(monkeypatch, client, sleeps=sleeps) == 0
     assert sleeps == [2.0]
@@ -207,9 +256,7 @@ def test_transient_errors_give_up_after_three_attempts(monkeypatch, output):
 
 
 def test_login_refused_fails_before_tagging(monkeypatch, output):
-    error = APIError("401", explanation="login attempt to http://127.0.0.1:5077/v2/ failed with status: 401 "
-                                        "Unauthorized")
-    client = FakeClient(login_error=error)
+    client = FakeClient(registry=MemoryRegistry(refuse_login=True))
     assert run_pipe(monkeypatch, client) == 1
     assert ("FAIL: Login to 127.0.0.1:5077 refused for user pipelines: check BITBUCKET_PACKAGES_USERNAME / "
             "BITBUCKET_PACKAGES_TOKEN") in output.getvalue()
@@ -227,7 +274,7 @@ def test_existing_user_tags_are_left_or_restored(monkeypatch, output):
     tags = {"my-container-app:dev": IMAGE_ID,
             "127.0.0.1:5077/acme/my-container-app:latest": IMAGE_ID,  # already the image: left alone
             "127.0.0.1:5077/acme/my-container-app:v1": other}        # another image: moved back afterwards
-    client = FakeClient([ok_stream("latest"), ok_stream("v1")], local_tags=tags)
+    client = FakeClient([ok_stream("latest")], local_tags=tags)
     assert run_pipe(monkeypatch, client) == 0
     assert client.api.local_tags == tags
 
@@ -305,6 +352,7 @@ class ExportingDaemon:
 
         class API:
             timeout = 30
+            api_version = "1.41"
 
             def get_image(self, image_id, chunk_size=None):
                 assert image_id == EXPORTED_ID
@@ -318,6 +366,9 @@ class ExportingDaemon:
     def ping(self):
         return True
 
+    def info(self):
+        return daemon_info()
+
 
 NATIVE_ENV = {"PUSH_ENGINE": "native"}
 
@@ -326,13 +377,14 @@ class MemoryRegistry:
     """The registry client's operations over dicts, checking what a registry checks: chunk offsets,
     digests on finishing an upload, and that a manifest's blobs are there."""
 
-    def __init__(self, settings=None, refuse_push=False):
+    def __init__(self, settings=None, refuse_push=False, refuse_login=False):
         self.repository = "acme/my-container-app"
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[str, tuple[str, bytes]] = {}  # tag or digest -> (media type, body)
         self.uploads: dict[str, bytearray] = {}
         self.requests: list[str] = []
         self.refuse_push = refuse_push
+        self.refuse_login = refuse_login
         self.closed = False
         self.sleep = lambda seconds: None
 
@@ -343,6 +395,9 @@ class MemoryRegistry:
 
     def connect(self):
         self.requests.append("GET /v2/")
+        if self.refuse_login:
+            raise RegistryFailure(RegistryError(Kind.UNAUTHORIZED, "unauthorized: authentication required", False),
+                                  status=401)
 
     def check_push_access(self):
         self.requests.append("POST upload")

@@ -127,7 +127,8 @@ def test_manifest_is_docker_schema2_with_the_config_as_given():
 def test_engine_variables_defaults_and_bounds():
     s = parse_settings(BASE)
     assert (s.engine, s.compression_level, s.parallelism, s.chunk_size, s.cache_from) == \
-        ("native", 1, 3, 16 * 1024 * 1024, ())
+        ("auto", 1, 3, 16 * 1024 * 1024, ())
+    assert parse_settings({**BASE, "PUSH_ENGINE": "native"}).engine == "native"
     s = parse_settings({**BASE, "PUSH_ENGINE": "Docker", "CACHE_FROM": "main base-image:3 main",
                         "CHUNK_SIZE_MB": "8", "UPLOAD_PARALLELISM": "2", "COMPRESSION_LEVEL": "3"})
     assert (s.engine, s.cache_from, s.chunk_size, s.parallelism, s.compression_level) == \
@@ -136,7 +137,7 @@ def test_engine_variables_defaults_and_bounds():
         parse_settings({**BASE, "PUSH_ENGINE": "fast", "CHUNK_SIZE_MB": "0", "UPLOAD_PARALLELISM": "x",
                         "COMPRESSION_LEVEL": "9", "CACHE_FROM": "other-ws/app:1", "REGISTRY_CA_FILE": "/nope.pem"})
     text = "\n".join(exc.value.problems)
-    for words in ("PUSH_ENGINE must be native or docker", "CHUNK_SIZE_MB must be a whole number from 1 to 256",
+    for words in ("PUSH_ENGINE must be auto, native or docker", "CHUNK_SIZE_MB must be a whole number from 1 to 256",
                   "UPLOAD_PARALLELISM must be", "COMPRESSION_LEVEL must be a whole number from 0 to 3",
                   "CACHE_FROM entry 'other-ws/app:1'", "REGISTRY_CA_FILE '/nope.pem' is not a file"):
         assert words in text

@@ -101,8 +101,32 @@ def test_error_without_error_detail():
 
 
 def test_stream_without_digest_is_not_a_success():
-    outcome = read_push_stream(FIRST_PUSH[:-1])
+    outcome = read_push_stream(FIRST_PUSH[:-2])
     assert outcome.error is None and not succeeded(outcome)
+
+
+# Recorded from dockerd 26.1 with the containerd image store: no `aux` record, the digest only in the
+# status line (and layers reported by the first 12 hex digits of their compressed digest).
+CONTAINERD_PUSH = [
+    {"status": "The push refers to repository [127.0.0.1:5099/acme/img]"},
+    {"status": "Pushed", "progressDetail": {}, "id": "4267170d6884"},
+    {"status": "Pushed", "progressDetail": {}, "id": "b9531094b65b"},
+    {"status": "x: digest: sha256:7d697a2c40ca063d2d72d98d31458e6b8a2658847226584d4c78d70f5ff34627 size: 760"},
+]
+
+
+def test_the_containerd_stores_status_line_gives_the_digest():
+    outcome = read_push_stream(CONTAINERD_PUSH)
+    assert succeeded(outcome)
+    assert (outcome.tag, outcome.digest, outcome.manifest_size) == (
+        "x", "sha256:7d697a2c40ca063d2d72d98d31458e6b8a2658847226584d4c78d70f5ff34627", 760)
+    assert (outcome.layers_uploaded, outcome.layers_existing) == (2, 0)
+
+
+def test_a_status_line_that_only_looks_like_a_digest_line_is_not_one():
+    for status in ("x: digest: sha256:abc size: 1", "x y: digest: sha256:" + "a" * 64 + " size: 1",
+                   "x: digest: sha256:" + "a" * 64 + " size: ", "The push refers to repository [h/x: digest]"):
+        assert read_push_stream([{"status": status}]).digest is None, status
 
 
 def test_junk_records_are_ignored():
