@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint unit integration image bench soak clean
+.PHONY: demo serve test lint unit integration engines image bench soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m demo.serve $(if $(ROOT),--root $(ROOT))
 
-test: $(STAMP)
+# Debian 13's Docker 26 (both image stores), buildx and oras beside the system's docker, for the tests that
+# run on every engine (harness/engines.py); a no-op once they are in ~/.cache/bbc-engines.
+engines:
+	bash harness/install-engines.sh
+
+test: $(STAMP) engines
 	$(PY) -m pytest test
 
 # ruff, configured in pyproject.toml: zero findings.
@@ -30,7 +35,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest test/unit
 
-integration: $(STAMP)
+integration: $(STAMP) engines
 	$(PY) -m pytest test/integration
 
 image: $(STAMP)
@@ -45,7 +50,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 # The embedded registry against distribution 2.8, the pipe against docker push, the push engines
 # against docker push and the export floor, pushes from archives against skopeo copy, the
 # registry's pages, and the pipe image with and without bytecode (~30 min in all; BENCHMARKS.md).
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) engines
 	$(PY) -m bench
 
 # A bounded soak of the registry (SOAK_SECONDS, default 180); see RELIABILITY.md. Not part of `make test`.

@@ -12,6 +12,8 @@ pytest_plugins = [
     "test.fixtures.registries",
     "test.fixtures.proxies",
     "test.fixtures.archives",
+    "test.fixtures.engines",
+    "test.fixtures.pipe_image",
 ]
 
 

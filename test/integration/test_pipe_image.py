@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from harness.accounts import TOKENS
-from harness.paths import REPO_ROOT
 from harness.ports import free_port
 from harness.second_daemon import SecondDaemon
 from test.helpers.oci_client import Client, docker, image_id
-from test.helpers.pipe_runner import PIPE_IMAGE, assert_no_secret, pipe_variables, read_output, run_pipe_image
+from test.helpers.pipe_runner import assert_no_secret, pipe_variables, read_output, run_pipe_image
 from test.helpers.starting import start_or_fail
 
 APP = "acme/my-container-app"
@@ -33,27 +30,6 @@ SHARED_UNDER_CLONE = ".bitbucket/pipelines/generated/pipeline/pipes"
 def docker_socket() -> str:
     host = os.environ.get("DOCKER_HOST", "")
     return host[len("unix://"):] if host.startswith("unix://") else "/var/run/docker.sock"
-
-
-@pytest.fixture(scope="session")
-def pipe_image(docker_daemon) -> str:
-    """Build the pipe image as `make image` does; fail loudly (never skip) when it cannot be built."""
-    previous = docker("image", "inspect", "--format", "{{.Id}}", PIPE_IMAGE, timeout=60).stdout.strip()
-    try:
-        r = subprocess.run(["bash", "scripts/build-pipe-image.sh"], cwd=REPO_ROOT, capture_output=True, text=True,
-                           timeout=900, env={**os.environ, "PYTHON": sys.executable, "IMAGE": PIPE_IMAGE})
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"building the pipe image took over {exc.timeout} s:\n{exc.stdout}\n{exc.stderr}", pytrace=False)
-    if r.returncode != 0:
-        pytest.fail(f"scripts/build-pipe-image.sh failed with {r.returncode}:\n{r.stdout}\n{r.stderr}", pytrace=False)
-    built = docker("image", "inspect", "--format", "{{.Id}}", PIPE_IMAGE, timeout=60)
-    assert built.returncode == 0, f"the build reported no image: {built.stderr}"
-    if previous and previous != built.stdout.strip():
-        # The build moved the tag: drop the superseded build if nothing else names or uses it (no -f).
-        tags = docker("image", "inspect", "--format", "{{len .RepoTags}}", previous, timeout=60).stdout.strip()
-        if tags == "0":
-            docker("rmi", previous, timeout=120)
-    return PIPE_IMAGE
 
 
 @pytest.fixture(scope="module")
