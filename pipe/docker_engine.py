@@ -42,6 +42,7 @@ class DaemonPush:
     client: Any  # docker.DockerClient
     registry: RegistryClient  # the pipe's own, logged in: manifests are copied and read back with it
     image: str  # the local image, as IMAGE_NAME names it
+    found: Any  # docker.models.images.Image: the local image as the daemon inspected it
     destination: Destination
     tags: list[str]
     username: str
@@ -56,12 +57,11 @@ class DaemonPush:
     on_tag: Callable[[str, str], None] = lambda tag, digest: None
 
     def run(self) -> PushResult:
-        image = daemon.find_image(self.client, self.image)
-        self.debug(f"Local image {self.image} is {image.id}")
+        self.debug(f"Local image {self.image} is {self.found.id}")
         first, others = self.tags[0], self.tags[1:]
         temporary_tags = daemon.TemporaryTags(self.client, self.warning)
         try:
-            temporary_tags.add(image, self.destination.repository, first)
+            temporary_tags.add(self.found, self.destination.repository, first)
             outcome = self._push(first)
         finally:
             temporary_tags.remove()
@@ -112,15 +112,15 @@ class DaemonPush:
 
     def _pushed(self, media_type: str, body: bytes) -> tuple[list[str], list[tuple[str, str]], dict[str, int]]:
         """What the tags point at, as the registry holds it: the platforms, each image manifest of an index
-        with its platform (attestations left out), and the size of every layer of every manifest."""
+        with its platform (attestations left out), and the size of every layer of every manifest, by its
+        digest and (a single image's) by its diff ID, as the classic store names a pushed layer."""
         doc = _json(body)
         if media_type not in INDEX_TYPES:
-            config_digest = (doc.get("config") or {}).get("digest")
-            config = _json(self.registry.get_blob(str(config_digest)) or b"") if config_digest else {}
-            platform = platform_of(config)
-            # The classic store names a pushed layer by its diff ID: the config says which blob that is.
+            attrs = self.found.attrs or {}
+            platform = platform_of({"os": attrs.get("Os"), "architecture": attrs.get("Architecture"),
+                                    "variant": attrs.get("Variant")})
             layers = [layer for layer in doc.get("layers") or [] if isinstance(layer, dict)]
-            diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+            diff_ids = (attrs.get("RootFS") or {}).get("Layers") or []
             by_diff_id = ({str(d): int(layer.get("size") or 0) for d, layer in zip(diff_ids, layers, strict=True)}
                           if len(diff_ids) == len(layers) else {})
             return ([platform] if platform else []), [], {**_layer_sizes(doc), **by_diff_id}

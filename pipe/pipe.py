@@ -262,7 +262,8 @@ class PushContainerImagePipe(Pipe):
 
         settings = self.settings
         destination = settings.destination
-        image_id = find_image(client, str(settings.image)).id
+        found = find_image(client, str(settings.image))
+        image_id = found.id
         registry = self.registry_client(settings, [], self.sleep)
         try:
             self._login(registry, fallback=False)
@@ -274,7 +275,7 @@ class PushContainerImagePipe(Pipe):
                     "daemon", str(settings.image), None, [], digest, tag_changes,
                     refusal(tag_changes, image_id, "the daemon has pushed it")))
             result = DaemonPush(
-                client, registry, str(settings.image), destination, list(settings.tags), settings.username,
+                client, registry, str(settings.image), found, destination, list(settings.tags), settings.username,
                 settings.token, self.log_info, self.log_warning, self.log_debug, self._push_message,
                 explain_missing=lambda: self._source(client, info).image(), policy=self.retry_policy,
                 sleep=self.sleep, on_tag=lambda tag, digest: self.log_info(
