@@ -14,6 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from harness.engines import ENGINE_KINDS
+
 from . import report
 from .blobs.data import BlobSource
 from .machine import describe
@@ -22,7 +24,7 @@ from .phases import NAMES, new_phases
 from .profiling import Profiler
 from .registries.embedded import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
 from .registries.reference import ReferenceRegistry
-from .report import chart, copy_chart
+from .report import chart, copy_chart, daemons_chart
 from .report.format import chart_line
 from .settings import FULL, QUICK
 
@@ -43,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--engine-layer-mib", type=int, help="engine phase: MiB per layer (default 128; quick 8)")
     p.add_argument("--engine-layers", type=int, help="engine phase: layers per image (default 8)")
     p.add_argument("--engine-reps", type=int, help="engine phase: repetitions (default 2; quick 1)")
+    p.add_argument("--engine-daemons", type=_daemons,
+                   help=f"engine phase: comma-separated subset of {','.join(ENGINE_KINDS)} (default all)")
     p.add_argument("--archive-layer-mib", type=int, help="archive phase: MiB per layer (default 128; quick 8)")
     p.add_argument("--archive-layers", type=int, help="archive phase: layers of the image (default 8)")
     p.add_argument("--archive-reps", type=int, help="archive phase: repetitions (default 3; quick 1)")
@@ -50,6 +54,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--copy-layers", type=int, help="copy phase: layers per image (default 8)")
     p.add_argument("--copy-reps", type=int, help="copy phase: repetitions (default 3; quick 1)")
     return p.parse_args(argv)
+
+
+def _daemons(value: str) -> tuple[str, ...]:
+    daemons = tuple(d.strip() for d in value.split(",") if d.strip())
+    unknown = sorted(set(daemons) - set(ENGINE_KINDS))
+    if unknown or not daemons:
+        raise argparse.ArgumentTypeError(f"not among {','.join(ENGINE_KINDS)}: {','.join(unknown)}")
+    return daemons
 
 
 def _kill_client(pool: ProcessPoolExecutor) -> None:
@@ -68,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     engine_overrides = {k: v for k, v in (
         ("engine_layer_bytes", args.engine_layer_mib and args.engine_layer_mib * 2**20),
         ("engine_layers", args.engine_layers), ("engine_reps", args.engine_reps),
+        ("engine_daemons", args.engine_daemons),
         ("archive_layer_bytes", args.archive_layer_mib and args.archive_layer_mib * 2**20),
         ("archive_layers", args.archive_layers), ("archive_reps", args.archive_reps),
         ("copy_layer_bytes", args.copy_layer_mib and args.copy_layer_mib * 2**20),
@@ -171,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
             publish = chart.publishes(settings, eng, arc)
             return chart.draw(eng, RESULTS_DIR / f"{name}-push.png", f"Push, {name}", publish, arc), publish
         line, broke = chart_line("chart", push_chart, chart.STABLE_PATH)
+        table, failed = table + line, failed or broke
+    if eng.get("summary"):
+        def daemons_figure() -> tuple[Path | None, bool]:
+            publish = chart.publishes(settings, eng, {})
+            png = daemons_chart.draw(eng, RESULTS_DIR / f"{name}-push-26.png", f"Push from Docker 26, {name}", publish)
+            return png, publish
+        line, broke = chart_line("Docker 26 chart", daemons_figure, daemons_chart.STABLE_PATH)
         table, failed = table + line, failed or broke
     cop = results.get("copy") or {}
     if cop.get("summary"):

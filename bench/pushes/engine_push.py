@@ -27,8 +27,11 @@ OUTPUT_FILE = "bbc-packages-push-container-image.json"
 USER = "pipelines"
 PACKAGE_PREFIX = "bench-e-"
 EXPORT_CHUNK = 1024**2
-# A push from an OCI layout stores an OCI manifest; both have `layers` and `config`.
-MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
+# A push from an OCI layout stores an OCI manifest; both have `layers` and `config`. A push from the containerd
+# image store stores BuildKit's index (the image and its attestation manifest): the image's manifest is measured.
+MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json",
+                  "application/vnd.oci.image.index.v1+json",
+                  "application/vnd.docker.distribution.manifest.list.v2+json")
 # Fields the pipe's output file gains with the native engine; absent today, reported as None.
 OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped", "source")
 
@@ -89,11 +92,21 @@ class EngineBench:
         """The tag must be there; its manifest gives the compressed size of what was pushed (and, when
         asked, the blobs' digests, to purge them from the registry's root afterwards)."""
         target = self.registry.target(package)
-        r = requests.get(f"http://{self.host}/v2/{target.repository}/manifests/{tag}", timeout=30,
-                         headers={**target.headers(), "Accept": ", ".join(MANIFEST_TYPES)})
-        if r.status_code != 200:
-            raise RuntimeError(f"{package}:{tag} is not in the registry after the push: HTTP {r.status_code}")
+
+        def get(reference: str) -> requests.Response:
+            r = requests.get(f"http://{self.host}/v2/{target.repository}/manifests/{reference}", timeout=30,
+                             headers={**target.headers(), "Accept": ", ".join(MANIFEST_TYPES)})
+            if r.status_code != 200:
+                raise RuntimeError(f"{package}:{reference} is not in the registry after the push: HTTP {r.status_code}")
+            return r
+
+        r = get(tag)
         manifest = r.json()
+        if "manifests" in manifest:  # the image's own manifest, not an attestation's (platform unknown/unknown)
+            image = next((m for m in manifest["manifests"] if (m.get("platform") or {}).get("os") != "unknown"), None)
+            if image is None:
+                raise RuntimeError(f"{package}:{tag} is an index without an image manifest")
+            manifest = get(image["digest"]).json()
         blobs = [*(manifest.get("layers") or []), manifest["config"]]
         out = {"compressed_image_bytes": sum(d["size"] for d in blobs),
                "manifest_digest": r.headers.get("Docker-Content-Digest")}
@@ -101,8 +114,8 @@ class EngineBench:
             out["blob_digests"] = [d["digest"] for d in blobs]
         return out
 
-    def _tag(self, image: str, ref: str, env: dict[str, str], docker_host: str | None) -> None:
-        r = subprocess.run(["docker", "tag", image, ref], capture_output=True, text=True, timeout=60, env=env)
+    def _tag(self, image: str, ref: str, env: dict[str, str], docker_host: str | None, cli: str) -> None:
+        r = subprocess.run([cli, "tag", image, ref], capture_output=True, text=True, timeout=60, env=env)
         if r.returncode != 0:
             raise RuntimeError(f"docker tag {image} {ref}: {r.stderr.strip()}")
         if docker_host is None:  # a fresh daemon goes away with its tags
@@ -110,21 +123,22 @@ class EngineBench:
 
     # -- measurements --------------------------------------------------------------------
     def docker_push(self, image: str, package: str, tag: str, others: dict, timeout: float,
-                    docker_host: str | None = None) -> dict:
+                    docker_host: str | None = None, cli: str = "docker") -> dict:
+        """`cli`: the daemon's own docker CLI (Docker 26's for its daemons), logged in through DOCKER_CONFIG."""
         ref = f"{self.host}/{WORKSPACE}/{package}:{tag}"
         env = self._env(docker_host)
-        self._tag(image, ref, env, docker_host)
+        self._tag(image, ref, env, docker_host, cli)
         os.sync()  # untimed: no dirty pages of an earlier step are written back during this one
-        out = measure.run(["docker", "push", ref], env, timeout, self.log_file(f"docker-push-{package}"), others)
+        out = measure.run([cli, "push", ref], env, timeout, self.log_file(f"docker-push-{package}"), others)
         out.update(self.check_tag(package, tag))
         return out
 
     def pipe(self, engine: str, image: str, package: str, tag: str, others: dict, timeout: float,
-             docker_host: str | None = None) -> dict:
+             docker_host: str | None = None, cli: str = "docker") -> dict:
         """The pipe from this checkout; the package is the local image's name, so the image is tagged so."""
         local = f"{package}:{tag}"
         env = self._env(docker_host)
-        self._tag(image, local, env, docker_host)
+        self._tag(image, local, env, docker_host, cli)
         env.update({"PUSH_ENGINE": engine, "IMAGE_NAME": local})
         return self._run_pipe(env, engine, package, tag, others, timeout)
 
@@ -154,14 +168,14 @@ class EngineBench:
         out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
         return out
 
-    def export(self, image: str, dockerd_pid: int | None, timeout: float, docker_host: str | None = None) -> dict:
+    def export(self, image: str, others: dict, timeout: float, docker_host: str | None = None) -> dict:
         """GET /images/{name}/get drained to nowhere: what reading the image from the daemon costs at least.
         `first_byte_s`: docker 20.10 copies the whole image into a temporary directory before it sends a byte."""
         client = docker.APIClient(base_url=docker_host or "unix:///var/run/docker.sock", timeout=timeout)
         first_byte = None
         try:
             os.sync()
-            with measure.Others({"dockerd": dockerd_pid}) as other:
+            with measure.Others(others) as other:
                 t0 = time.monotonic()
                 stream = client.get_image(image, chunk_size=EXPORT_CHUNK)
                 nbytes = 0
