@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Callable, Collection, Iterator
 
-from ..errors import PipeFailure
+from ..errors import PipeFailure, capital
 from . import tar_stream
 from .archive_files import SMALL_FILE, SMALL_TOTAL, Reader, safe_name
 
@@ -56,7 +56,7 @@ class ExportFiles:
         for name, member in self._members():
             self.sizes[name] = member.left
             if member.left <= SMALL_FILE and kept + member.left <= SMALL_TOTAL:
-                data = bytes(_MemberReader(member, self.damaged).read_all(SMALL_FILE))
+                data = _MemberReader(member, self.damaged).read_all(SMALL_FILE)
                 kept += len(data)
                 self.small[name] = data
 
@@ -69,13 +69,13 @@ class ExportFiles:
                     yield safe_name(info.name, self.description), member
         except tar_stream.TarStreamError as exc:
             if not seen_any:
-                raise PipeFailure(f"{self.description[:1].upper()}{self.description[1:]} is not a tar stream "
-                                  f"({exc}): check the docker service of this step") from exc
+                raise PipeFailure(f"{capital(self.description)} is not a tar stream ({exc}): check the docker "
+                                  "service of this step") from exc
             raise self.damaged(exc) from exc
 
     def damaged(self, exc: BaseException) -> PipeFailure:
-        return PipeFailure(f"{self.description[:1].upper()}{self.description[1:]} ended early or is damaged "
-                           f"({exc}): check the docker service of this step and run it again")
+        return PipeFailure(f"{capital(self.description)} ended early or is damaged ({exc}): check the docker "
+                           "service of this step and run it again")
 
     def size(self, name: str) -> int | None:
         return self.sizes.get(safe_name(name, self.description))

@@ -157,6 +157,24 @@ class TestEveryEngine:
         top_layer = manifest(registry, "latest")[1]["layers"][-1]["size"]
         assert top_layer <= output["pushed_bytes"] <= top_layer + 4 * KiB, (top_layer, output)
 
+    def test_the_native_engine_on_the_containerd_store_sends_only_the_new_blob_as_stored(
+            self, engine_26_containerd, fresh_engine, registry, tmp_path):
+        """PUSH_ENGINE=native reads a fresh daemon's export (twice: a listing, then the blobs the registry
+        lacks), skips what the registry holds, and sends the new layer as it is stored."""
+        base = engine_26_containerd.build(tmp_path / "base", [3 * MiB, 2 * MiB])
+        top = engine_26_containerd.build(tmp_path / "top", [400 * KiB], base=base)
+        assert run_pipe(variables(engine_26_containerd, registry.host, base, TAGS="latest")).returncode == 0
+        step = fresh_engine(CONTAINERD_26, top)
+        out = tmp_path / "out"
+        with TcpProxy(target_host="127.0.0.1", target_port=registry.port) as proxy:
+            run = run_pipe(variables(step, proxy.host, top, out, TAGS="latest", PUSH_ENGINE="native"))
+        assert run.returncode == 0, str(run)
+        output = read_output(out)
+        assert (output["engine"], output["layers_uploaded"], output["layers_skipped"]) == ("native", 1, 2), output
+        assert output["digest"] == step.image_id(top), "the stored manifest, byte for byte"
+        assert proxy.stats.bytes_from_client < 600 * KiB, proxy.stats
+        check_image(registry, "latest", step, top)
+
     def test_protect_tags_refuses_a_moved_release_and_a_rerun_passes(self, engine, registry, tmp_path):
         first = engine.build(tmp_path / "first", [50 * KiB])
         other = engine.build(tmp_path / "other", [60 * KiB])
