@@ -1,5 +1,5 @@
 """Everything the pipe asks of the Docker daemon: connect, which engine and image store it is, find the
-image, log in, tag, push, untag.
+image, tag, push, untag.
 
 Registry errors come back as `RegistryFailure` (classified, not yet worded); problems with the daemon
 itself as `PipeFailure` with the final message. The push goes through the daemon, exactly as
@@ -98,16 +98,6 @@ def find_image(client: docker.DockerClient, reference: str) -> Image:
         raise PipeFailure(f"Cannot inspect the local image {reference}: {exc.explanation or exc}") from exc
     except requests.RequestException as exc:
         raise PipeFailure(daemon_lost_message(f"looking up {reference}", str(exc))) from exc
-
-
-def login(client: docker.DockerClient, registry: str, username: str, token: Secret) -> None:
-    """Log in through the daemon, so wrong credentials fail before anything is tagged or uploaded."""
-    try:
-        client.login(username=username, password=token.reveal(), registry=registry, reauth=True)
-    except APIError as exc:
-        raise RegistryFailure(classify(str(exc.explanation or exc), exc.status_code)) from exc
-    except requests.RequestException as exc:
-        raise PipeFailure(daemon_lost_message(f"logging in to {registry}", str(exc))) from exc
 
 
 def push(

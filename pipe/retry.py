@@ -15,9 +15,10 @@
    `BLOB_PASSES` passes over the source in all. A blob read from a source registry (SOURCE_IMAGE)
    whose stream drops goes on from the byte it reached (`Range`), budget `CHUNK_RESUMES` too
    (`sources/registry_blobs.py`): at most 5 reads of one blob and 120 s of waiting.
-3. The daemon's push (`PUSH_ENGINE=docker`) is opaque to the pipe, so the pipe retries the daemon's
-   login and each tag's push as a whole (`pipe.py`), budget `DAEMON_RETRIES`: 3 attempts, 60 s. The
-   daemon itself already retries each layer 5 times before it reports a failure.
+3. The daemon's push (`PUSH_ENGINE=docker`, `auto` on the containerd store) is opaque to the pipe, so
+   the pipe retries it as a whole (`docker_engine.py`; the login and the other tags' manifest copies
+   are the registry client's requests of 1.), budget `DAEMON_RETRIES`: 3 attempts, 60 s. The daemon
+   itself already retries each layer 5 times before it reports a failure.
 
 Worst case for one request of the native engine: 6 attempts (7 with a token renewal), 60 s of
 waiting (the login: 3 attempts). For one chunk: 5 PATCHes, each resume preceded by a status GET of
