@@ -11,6 +11,11 @@ Docker 26, unpacked beside the system's), with its own docker CLI and containerd
 `containerd_store=True` gives it the containerd image store (`containerd-snapshotter` in its config
 file) instead of the classic graph drivers.
 
+`bridge_forwarding=True` lets containers on its bridge reach one another (a Pipelines step reaching a registry
+container, harness/pipelines_images.py): with br_netfilter on, bridged packets pass the host's FORWARD chain,
+whose policy the main daemon sets to DROP. One rule of ours, `-i BRIDGE -o BRIDGE -j ACCEPT` at the top of
+FORWARD, names only our bridge and is deleted at stop.
+
 Plain Python (bench/) uses it as a context manager; pytest uses the module-scoped `second_daemon`
 fixture in test/fixtures/docker.py:
 
@@ -45,8 +50,10 @@ class SecondDaemonError(RuntimeError):
 class SecondDaemon:
     def __init__(self, storage_drivers: tuple[str, ...] = STORAGE_DRIVERS, start_timeout: float = 30.0,
                  stop_timeout: float = 15.0, data_parent: Path | None = None, tcp: bool = False,
-                 engine: Engine | None = None, containerd_store: bool = False) -> None:
+                 engine: Engine | None = None, containerd_store: bool = False,
+                 bridge_forwarding: bool = False) -> None:
         self.engine = engine
+        self.bridge_forwarding = bridge_forwarding
         self.containerd_store = containerd_store
         # Loopback only, plain TCP as in Pipelines (no TLS): never on another interface.
         self.tcp_port: int | None = free_port() if tcp else None
@@ -62,6 +69,7 @@ class SecondDaemon:
         self.storage_driver: str | None = None
         self.proc: subprocess.Popen | None = None
         self._bridge_created = False
+        self._forward_rule_added = False
 
     # -- where it lives -------------------------------------------------------------------
     @property
@@ -130,6 +138,9 @@ class SecondDaemon:
             _run(["ip", "link", "add", self.bridge, "type", "bridge"])
             self._bridge_created = True
             _run(["ip", "link", "set", self.bridge, "up"])
+            if self.bridge_forwarding:
+                _run(["iptables", "-I", "FORWARD", "1", *self._forward_rule])
+                self._forward_rule_added = True
             failures = []
             # The containerd store's snapshotter is chosen by dockerd itself (overlayfs here).
             for driver in (None,) if self.containerd_store else self.storage_drivers:
@@ -143,6 +154,10 @@ class SecondDaemon:
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def _forward_rule(self) -> list[str]:
+        return ["-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]
 
     def _start_with(self, driver: str | None) -> bool:
         data, exec_root = self.data_root, self.workdir / "exec"
@@ -182,6 +197,9 @@ class SecondDaemon:
     def stop(self) -> None:
         """Stop by PID (SIGTERM, then SIGKILL), unmount what it left, delete its bridge and directories."""
         self._stop_process()
+        if self._forward_rule_added:
+            subprocess.run(["iptables", "-D", "FORWARD", *self._forward_rule], capture_output=True, timeout=30)
+            self._forward_rule_added = False
         if self._bridge_created:
             subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, timeout=30)
             self._bridge_created = False

@@ -10,17 +10,7 @@ IMAGE=${IMAGE:-bbc-packages-push-container-image:dev}
 BASE=${BASE:-bbc-pipe-base:bookworm}
 PYTHON=${PYTHON:-python3}
 
-if ! docker image inspect "$BASE" >/dev/null 2>&1; then
-  echo "== building base image $BASE from Debian packages (mmdebstrap, once)"
-  command -v mmdebstrap >/dev/null || { echo "mmdebstrap is missing: apt-get install -y mmdebstrap" >&2; exit 1; }
-  tarball=$(mktemp --suffix=.tar)
-  trap 'rm -f "$tarball"' EXIT
-  mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
-    --aptopt='APT::Install-Recommends "false"' \
-    --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/usr/share/doc/* "$1"/usr/share/man/*' \
-    bookworm "$tarball"
-  docker import --change 'ENV LANG=C.UTF-8' "$tarball" "$BASE" >/dev/null
-fi
+bash scripts/build-debian-base.sh "$BASE" python3,python3-venv,ca-certificates
 
 echo "== building wheels for requirements.txt on the host"
 rm -rf build/wheels && mkdir -p build/wheels
