@@ -4,7 +4,8 @@ The runner (pipeline_runner 0.6.3) pulls these names and, when a pull fails, run
 name (`container.pull_image`); where it calls `containers.run` directly, the image must already be local:
 
 - `k8s-docker.packages.atlassian.com/pause:3.8`, the step's network namespace (runner.py): busybox, `sleep`;
-- `alpine`, the artifacts container: `sh`, `find`, `tar` (artifacts.py): busybox;
+- `alpine`, the artifacts container: `sh`, `find`, `tar -T` (artifacts.py; Debian's busybox tar has no -T): the
+  tools base;
 - `alpine/git`, the clone: `git clone file://…` (repository.py): the tools base;
 - `atlassian/default-image:latest`, the step when the YAML names no `image:` (config.py): the tools base;
 - `docker:20.10.24-cli`, whose `/usr/local/bin/docker` is copied into the step (container.py): busybox and
@@ -75,7 +76,7 @@ def build(python: str, engine: Engine) -> StandIns:
     binaries = {f"bin/{Path(b).name}": engine.root / b for b in ENGINE_BINARIES} | {"bin/runc": RUNC}
     service = _image("docker-daemon", (FILES / "docker-daemon.Dockerfile").read_text(),
                      {**binaries, "dockerd-entrypoint.sh": FILES / "dockerd-entrypoint.sh"}, base=tools)
-    images = {PAUSE: pause, ALPINE: busybox, ALPINE_GIT: tools, DEFAULT_IMAGE: tools, DOCKER_CLI: cli,
+    images = {PAUSE: pause, ALPINE: tools, ALPINE_GIT: tools, DEFAULT_IMAGE: tools, DOCKER_CLI: cli,
               DOCKER_SERVICE: service}
     return StandIns(images=images, emulator=_emulator(python))
 

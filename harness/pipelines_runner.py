@@ -1,13 +1,15 @@
-"""bitbucket-pipeline-runner (PyPI, pinned in requirements-dev.txt), with the two parts of Pipelines' pipe command
+"""bitbucket-pipeline-runner (PyPI, pinned in requirements-dev.txt), with the three parts of Pipelines' pipe command
 line that its 0.6.3 leaves out; otherwise its own CLI: `python -m harness.pipelines_runner run PIPELINE ...`.
 
 The runner runs `pipe:` as `docker run … --env=DOCKER_HOST="tcp://host.docker.internal:2375" … IMAGE` inside the
 docker service (`Pipe.as_cmd`), but without Pipelines'
 `--add-host="host.docker.internal:$BITBUCKET_DOCKER_HOST_INTERNAL"`, so no pipe can reach the daemon
 (`Failed to resolve 'host.docker.internal'`), and without `BITBUCKET_PIPE_SHARED_STORAGE_DIR`, where a
-pipe leaves files for later commands of the step. Both are added
-here, nothing else; BITBUCKET_DOCKER_HOST_INTERNAL comes from the run's env file (`host-gateway`: the docker
-service's own address, as the nested daemon resolves it). docs/PIPELINES.md lists every difference.
+pipe leaves files for later commands of the step, and without BITBUCKET_TAG, which the runner does not know
+(it has no tag builds: the run's env file gives the step one, passed on only when set, as on a tag build).
+These are added here, nothing else; BITBUCKET_DOCKER_HOST_INTERNAL comes from the run's env file
+(`host-gateway`: the docker service's own address, as the nested daemon resolves it). docs/PIPELINES.md lists
+every difference.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from pipeline_runner.models import Pipe
 SHARED_STORAGE_DIR = f"{config.build_dir}/.bitbucket/pipelines/generated/pipeline/pipes"
 ANCHOR = " --label=org.bitbucket.pipelines.system=true"
 ADDED = ('--add-host="host.docker.internal:$BITBUCKET_DOCKER_HOST_INTERNAL"',
-         f'--env=BITBUCKET_PIPE_SHARED_STORAGE_DIR="{SHARED_STORAGE_DIR}"')
+         f'--env=BITBUCKET_PIPE_SHARED_STORAGE_DIR="{SHARED_STORAGE_DIR}"',
+         '${BITBUCKET_TAG+"--env=BITBUCKET_TAG=$BITBUCKET_TAG"}')
 
 _runner_as_cmd = Pipe.as_cmd
 

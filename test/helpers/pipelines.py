@@ -26,6 +26,11 @@ PIPE_TAR = "bbc-packages-push-container-image.tar"
 CA_FILE = "ci/registry-ca.crt"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 STEP_RESULT = re.compile(r"Step '(?P<name>.+?)' executed in [0-9.]+s with exit code: (?P<code>\S+)")
+# The runner's CLI exits 0 when a step fails: its last line says how the pipeline ended.
+PIPELINE_RESULT = re.compile(r"Pipeline '.+?': (?P<result>Successful|Failed)$", re.MULTILINE)
+# Progress lines of git and docker load, left out of failure messages (the whole log is in the run's log file).
+NOISE = re.compile(r"(Counting objects|Compressing objects|Receiving objects|Resolving deltas|Loading layer|"
+                   r"Enumerating objects|=> )")
 RUN_TIMEOUT = 600  # seconds for one pipeline: a step is about 10-20 s here
 DOCKERFILE = "FROM scratch\nCOPY app.txt /app.txt\n"
 # The build context is the clone: the pipe's tar and .git stay out of it, as a repository's .dockerignore would.
@@ -36,18 +41,36 @@ DOCKERIGNORE = f"{PIPE_TAR}\n.git\n"
 class PipelineRun:
     returncode: int
     output: str  # the runner's log and every step's output, ANSI removed
+    log: Path  # the same, on disk
+
+    @property
+    def succeeded(self) -> bool:
+        results = PIPELINE_RESULT.findall(self.output)
+        return self.returncode == 0 and results == ["Successful"]
+
+    @property
+    def failed(self) -> bool:
+        """It ran to its end and a step failed (not: the runner broke)."""
+        return self.returncode == 0 and PIPELINE_RESULT.findall(self.output) == ["Failed"]
 
     @property
     def steps(self) -> dict[str, int | None]:
         """Each step's exit code, as the runner reports it (None: it did not run)."""
         return {m["name"]: None if m["code"] == "None" else int(m["code"]) for m in STEP_RESULT.finditer(self.output)}
 
-    def pipe_lines(self, prefix: str) -> list[str]:
-        """The lines of the pipe's log that start with `prefix` (`✔`, `✖`, `INFO: Pushed`, ...)."""
-        return [line.strip() for line in self.output.splitlines() if line.strip().startswith(prefix)]
+    def pipe_lines(self, prefix: str, step: str | None = None) -> list[str]:
+        """The lines of the pipe's log (of one step) that start with `prefix` (`✔`, `✖`, `INFO: Pushed`, ...)."""
+        text = self.output if step is None else self.step_output(step)
+        return [line.strip() for line in text.splitlines() if line.strip().startswith(prefix)]
+
+    def step_output(self, step: str) -> str:
+        """What the runner logged from the start of step `step` to its result."""
+        start = self.output.index(f"Running step: {step}\n")
+        return self.output[start:self.output.index(f"Step '{step}' executed in ", start)]
 
     def __str__(self) -> str:
-        return f"runner exit {self.returncode}\n{self.output[-20000:]}"
+        lines = [line for line in self.output.splitlines() if line.strip() and not NOISE.search(line)]
+        return f"runner exit {self.returncode}, whole log in {self.log}:\n" + "\n".join(lines)[-15000:]
 
 
 @dataclass
@@ -71,6 +94,14 @@ class PipelinesSite:
         r.raise_for_status()
         return {t["name"]: t["digest"] for t in r.json()["tags"]}
 
+    def clear(self, *packages: str) -> None:
+        """Delete every tag of `packages`, so a test starts from empty packages (they stay, linked)."""
+        for package in packages:
+            for tag in self.tags(package):
+                r = requests.delete(f"https://{self.registry}/api/workspaces/{WORKSPACE}/packages/{package}/tags/{tag}",
+                                    auth=self.admin, verify=str(self.ca), timeout=30)
+                r.raise_for_status()
+
 
 class PipelineRepo:
     def __init__(self, parent: Path, site: PipelinesSite) -> None:
@@ -78,6 +109,8 @@ class PipelineRepo:
         self.path = parent / WORKSPACE
         self.path.mkdir(parents=True)
         self.data = parent / "runner-data"  # the runner's logs, artifacts, caches (XDG directories)
+        self.data.mkdir()
+        self.runs = 0
         self._git("init", "-q", "-b", "main")
         # The pipe's tar is ~200 MB: stored, not compressed, so commit and clone take seconds.
         self._git("config", "core.compression", "0")
@@ -107,7 +140,6 @@ class PipelineRepo:
         if self._git("status", "--porcelain").strip():
             self.commit()
         env_file = self.data / "pipeline.env"
-        env_file.parent.mkdir(parents=True, exist_ok=True)
         env_file.write_text("".join(f"{k}={v}\n" for k, v in {**self.site.env, **env}.items()))
         child_env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_RUNNER_", "DOCKER_"))}
         child_env.update(DOCKER_HOST=self.site.docker_host, XDG_DATA_HOME=str(self.data / "share"),
@@ -120,7 +152,10 @@ class PipelineRepo:
                                stdin=subprocess.DEVNULL)
         finally:
             self._drop_docker_cache()
-        return PipelineRun(r.returncode, ANSI.sub("", r.stdout + r.stderr))
+        self.runs += 1
+        log = self.data / f"run-{self.runs}-{pipeline.replace('*', '_')}.log"
+        log.write_text(ANSI.sub("", r.stdout + r.stderr))
+        return PipelineRun(r.returncode, log.read_text(), log)
 
     def _drop_docker_cache(self) -> None:
         """The runner keeps each project's docker service data in a volume across runs (Pipelines starts every
