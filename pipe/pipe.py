@@ -28,6 +28,7 @@ from .engine.preview import Preview
 from .engine.push import push
 from .engine.session import EngineOptions, PushSession
 from .engine.tags import ProtectedTags, TagChange, changes, check_by_image, is_protected, previous_digests, refusal
+from .entries import list_keys
 from .errors import (
     Kind,
     PipeFailure,
@@ -133,7 +134,8 @@ class PushContainerImagePipe(Pipe):
             problems += schema_problems(self.validator.errors, values)
             document = {k: v for k, v in values.items() if k not in self.validator.errors}
         try:
-            self.settings = parse_settings(document)
+            # A YAML list reaches the pipe as NAME_COUNT and NAME_<i>, names the schema cannot list.
+            self.settings = parse_settings({**list_keys(self.env), **document})
         except InvalidVariables as exc:
             problems += exc.problems
         if problems:
