@@ -29,6 +29,7 @@ class Kind(Enum):
     CREDENTIALS_EXPIRED = "pipeline credentials expired"
     SCOPE_MISSING = "token without the write scope"
     OTHER_REPOSITORY = "pipeline credentials of another repository"
+    TAG_IMMUTABLE = "immutable tag"
     LAYER_TOO_LARGE = "layer too large"
     UPLOAD_TIME_LIMIT = "upload over the registry's time limit"
     DENIED = "denied"
@@ -49,6 +50,10 @@ def _any(*patterns: str) -> re.Pattern[str]:
 # crg.apkg.io's own words for the cases the distribution spec has no code of their own for: they
 # arrive as `unauthorized` or `denied` (or an unknown upload), so both engines look for them first.
 REGISTRY_WORDS: list[tuple[Kind, re.Pattern[str]]] = [
+    # An immutable tag refused: crg.apkg.io's wording is not public; the emulator, ECR ("because the tag is
+    # immutable", TAG_INVALID), Harbor ("configured as immutable", 412) and Docker Hub ("immutability
+    # settings", DENIED) all say the word.
+    (Kind.TAG_IMMUTABLE, _any(r"\bimmutab(?:le|ility)\b")),
     (Kind.CREDENTIALS_EXPIRED, _any(r"pipeline credentials expired", r"credentials (?:have )?expired")),
     (Kind.SCOPE_MISSING, _any(r"lacks the write:package:bitbucket scope", r"needs? the write:package:bitbucket scope")),
     (Kind.OTHER_REPOSITORY, _any(r"pipeline credentials for repository \S+ reach only its packages")),
@@ -214,6 +219,10 @@ def _unreachable(error: RegistryError, registry: str) -> str:
             f"(error: {error.detail})")
 
 
+IMMUTABLE_FIX = ("push a new tag instead (e.g. {commit:7} in TAGS), or ask a workspace admin to change the "
+                 "workspace's Container settings")
+
+
 def push_failure_message(error: RegistryError, *, reference: str, registry: str, workspace: str,
                          package: str, username: str) -> str:
     kind = error.kind
@@ -230,6 +239,9 @@ def push_failure_message(error: RegistryError, *, reference: str, registry: str,
                 f"credentials reach only the packages of the pipeline's own repository; push it from a pipeline of "
                 f"{repository}, or use an API token with write:package:bitbucket of an account with write access to "
                 f"{repository}{_said(error)}")
+    if kind is Kind.TAG_IMMUTABLE:
+        return (f"Push of {reference} refused: the tag is immutable, the workspace's immutable-tag settings protect "
+                f"it; {IMMUTABLE_FIX}{_said(error)}")
     if kind is Kind.LAYER_TOO_LARGE:
         return (f"Push of {reference} refused: a layer is larger than the registry accepts ({LAYER_LIMIT_TEXT} on "
                 f"Bitbucket); split the big layer, e.g. into several COPY/RUN steps or with a smaller build context. "
