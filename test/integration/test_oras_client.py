@@ -70,8 +70,8 @@ def oras(tmp_path_factory) -> Oras:
     base = tmp_path_factory.mktemp("oras")
     ca, cert, key = make_ca_and_server_cert(base)
     config = default_config()
-    # Each attach pushes an untagged manifest before the index that references it: give it the grace
-    # period crg.apkg.io has, not the tests' zero.
+    # Each attach pushes an untagged manifest before the index that references it: the default grace
+    # period, not the tests' zero, keeps a collection from freeing it in between.
     config["gc"]["grace_seconds"] = 900
     registry = RegistryProcess(base / "registry", config,
                                extra_args=["--tls-cert", str(cert), "--tls-key", str(key)]).start()
