@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from .token_kinds import TokenKind
+
 # The documented limits of crg.apkg.io, quoted in messages (the registry's own text follows them).
 LAYER_LIMIT_TEXT = "32 GB per layer"
 UPLOAD_TIME_LIMIT_TEXT = "7 minutes per upload"
@@ -202,11 +204,22 @@ def _who(username: str) -> str:
     return "check BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN"
 
 
-def login_failure_message(error: RegistryError, *, registry: str, username: str) -> str:
+def _refused_kind(kind: TokenKind) -> str:
+    """What a refused login means when the token looks like a kind the registry does not take."""
+    return (f"BITBUCKET_PACKAGES_TOKEN looks like {kind.name} (it begins {kind.prefix}), and {kind.refusal}; "
+            f"create an Atlassian API token with the scopes read:package:bitbucket and write:package:bitbucket "
+            f"and set it as BITBUCKET_PACKAGES_TOKEN, with that account's email as BITBUCKET_PACKAGES_USERNAME; "
+            f"in Pipelines, dropping both from the pipe's variables uses the step's own credentials instead")
+
+
+def login_failure_message(error: RegistryError, *, registry: str, username: str,
+                          token_kind: TokenKind | None = None) -> str:
+    """`token_kind`: what BITBUCKET_PACKAGES_TOKEN looks like when it is a kind the registry refuses."""
     if error.kind is Kind.CREDENTIALS_EXPIRED:
         return f"Login to {registry} refused: {_expired(username)}{_said(error)}"
     if error.kind in (Kind.UNAUTHORIZED, Kind.DENIED):
-        return f"Login to {registry} refused for user {username}: {_who(username)}{_said(error)}"
+        why = _refused_kind(token_kind) if token_kind else _who(username)
+        return f"Login to {registry} refused for user {username}: {why}{_said(error)}"
     if error.kind in (Kind.UNREACHABLE, Kind.CONNECTION_LOST, Kind.TIMEOUT):
         return _unreachable(error, registry)
     if error.kind in (Kind.SERVER_ERROR, Kind.RATE_LIMITED):

@@ -55,6 +55,7 @@ from .retry import DAEMON_RETRIES, RetryPolicy
 from .scrubbing import Scrubber, Secret, encoded_forms, install
 from .sources.image import Source, layers_text
 from .sources.registry import RegistrySource
+from .token_kinds import refused_kind
 from .variables import SCHEMA, InvalidVariables, Settings, SourceSettings, parse_settings, schema_problems
 
 # The daemon's modules (the docker SDK) and the archive readers are imported where they are used: a copy
@@ -334,7 +335,8 @@ class PushContainerImagePipe(Pipe):
         """Log in and check push access (a dry run: without starting an upload), before anything is read."""
         settings = self.settings
         self._registry_step(registry.connect, lambda error: login_failure_message(
-            error, registry=settings.registry, username=settings.username), fallback)
+            error, registry=settings.registry, username=settings.username,
+            token_kind=refused_kind(settings.token.reveal())), fallback)
         self.log_info(f"Logged in to {settings.registry} as {settings.username}")
         if settings.dry_run:
             self._check_push_access_unwritten(registry)

@@ -23,6 +23,17 @@ TOKEN_SCOPES = {
     "write:package:bitbucket": frozenset({"pull", "push", "delete"}),
 }
 ALL_ACTIONS = frozenset({"pull", "push", "delete"})
+# Bitbucket credentials crg.apkg.io refuses as a password, by the prefix Atlassian gives each kind (API
+# tokens begin ATAT): access tokens were never taken, app passwords stopped working on 9 June 2026.
+REFUSED_TOKEN_KINDS = {
+    "ATCT": "a Bitbucket repository, project or workspace access token",
+    "ATBB": "a Bitbucket app password",
+}
+
+
+def refused_token_kind(token: str) -> str | None:
+    """What the token looks like when it is a kind the registry refuses, else None."""
+    return REFUSED_TOKEN_KINDS.get(token[:4])
 
 
 class ConfigError(ValueError):
@@ -130,6 +141,12 @@ def _secret(raw: dict, where: str, problems: list[str], required: bool) -> str |
     if token is not None:
         if not isinstance(token, str) or not token:
             problems.append(f"{where}.token must be a non-empty string")
+            return None
+        kind = refused_token_kind(token)
+        if kind:  # named by its prefix only: the token is a secret, even in a config problem
+            problems.append(f"{where}.token begins {token[:4]}, the prefix of {kind}, which the container registry "
+                            f"refuses as a password: it could never log in; give an API token (ATAT...) or any "
+                            f"other string")
             return None
         return sha256_hex(token)
     if not (isinstance(hashed, str) and len(hashed) == 64 and all(c in "0123456789abcdef" for c in hashed)):
