@@ -253,7 +253,7 @@ class Pages:
         workspace, member = await self.confirmed_delete(request)
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "admin", "delete",
                                         hide_unreadable=True)
-        tags = await ops.delete_package(self.store, package)
+        tags = await ops.delete_package(self.store, workspace, member, package)
         return self.redirect(request, f"/ui/{workspace.slug}/packages", (
             f"Image {package.name} and its {tags} tag{'s' if tags != 1 else ''} deleted: they can no longer be pulled. "
             "The space they used comes back after cleanup runs (see Storage)."))
@@ -278,7 +278,7 @@ class Pages:
         package = await ops.package_for(self.store, workspace, member, request.match_info["image"], "write", "delete",
                                         hide_unreadable=True)
         tag = request.match_info["tag"]
-        await ops.delete_tag(self.store, package, tag)
+        await ops.delete_tag(self.store, workspace, member, package, tag)
         return self.redirect(request, f"/ui/{workspace.slug}/packages/{package.name}", (
             f"Tag {tag} deleted: it can no longer be pulled. "
             "Deleting a tag does not free storage at once; the space comes back after cleanup runs (see Storage)."))
