@@ -11,13 +11,16 @@ from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from .. import management as ops
-from ..access import allows, allows_somewhere
+from ..access import allows, allows_somewhere, is_workspace_admin
 from ..auth import Principal
 from ..config import Workspace
 from ..errors import RegistryError
 from ..gc import Collector
+from ..immutable_tags import MAX_RULES, PROTECT, Rule, check_sample, parse_immutable_tags
+from ..names import is_tag
 from ..store import Store
 from .format import human_bytes
 from .paging import page_of
@@ -65,6 +68,8 @@ class Pages:
             web.post(ws + "/create/package", self.create),
             web.get(ws + "/storage", self.storage),
             web.post(ws + "/storage", self.collect),
+            web.get(ws + "/container-settings", self.container_settings),
+            web.post(ws + "/container-settings", self.edit_container_settings),
             web.get(image + "/tags/{tag}", self.tag),
             web.post(image + "/tags/{tag}", self.delete_tag),
             web.get(image, self.image),
@@ -110,15 +115,15 @@ class Pages:
             raise not_found(f"no workspace {request.match_info['ws']!r} for user {session.username!r}")
         return found
 
-    async def form(self, request: web.Request) -> dict:
-        """The posted form, once its CSRF token matches the session's."""
+    async def form(self, request: web.Request) -> MultiDictProxy:
+        """The posted form (repeated fields kept), once its CSRF token matches the session's."""
         session = self.session(request)
         if session is None or session.username is None:
             raise RegistryError("UNAUTHORIZED", "log in to do this")
         data = await request.post()
         if not session.csrf_matches(data.get("csrf_token")):
             raise RegistryError("DENIED", CSRF_REFUSED, status=403)
-        return dict(data)
+        return data
 
     async def confirmed_delete(self, request: web.Request) -> tuple[Workspace, Principal]:
         """The viewer of a Confirm → Delete post (CSRF checked); what may be deleted is the caller's check."""
@@ -130,7 +135,8 @@ class Pages:
 
     def nav(self, workspace: Workspace, member: Principal) -> dict:
         admin = allows_somewhere(member, "admin", "delete")  # creating a package, running a cleanup
-        return {"workspace": workspace, "member": member, "can_create": admin, "is_admin": admin}
+        return {"workspace": workspace, "member": member, "can_create": admin, "is_admin": admin,
+                "is_workspace_admin": is_workspace_admin(workspace, member)}
 
     # -- login --------------------------------------------------------------------------
     async def index(self, request: web.Request) -> web.Response:
@@ -298,3 +304,58 @@ class Pages:
         return self.redirect(request, f"/ui/{workspace.slug}/storage", (
             f"Cleanup finished: freed {human_bytes(result.get('freed_bytes', 0))} "
             f"({result.get('blobs_deleted', 0)} blobs, {result.get('manifests_deleted', 0)} manifests)."))
+
+    # -- the Container settings (immutable tags) -----------------------------------------
+    # One form, round-tripped: Add rule, Remove, Test (the pattern tester) re-render it as edited;
+    # only Save writes. Edit is changing a row's fields and saving.
+    async def container_settings(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        ops.require_workspace_admin(workspace, member, "the Container settings page")
+        settings = await self.store.immutable_tags(workspace.slug)
+        return self._settings_page(request, workspace, member, settings.protect,
+                                   [{"name": r.name, "pattern": r.pattern} for r in settings.rules])
+
+    async def edit_container_settings(self, request: web.Request) -> web.Response:
+        workspace, member = self.viewer(request)
+        ops.require_workspace_admin(workspace, member, "changing the Container settings")
+        data = await self.form(request)
+        protect = str(data.get("protect", "none"))
+        names, patterns = data.getall("rule_name", []), data.getall("rule_pattern", [])
+        rows = [{"name": str(n).strip(), "pattern": str(p)} for n, p in zip(names, patterns, strict=False)]
+        action = data.get("action")
+        if action == "add":
+            return self._settings_page(request, workspace, member, protect, rows + [{"name": "", "pattern": ""}])
+        if isinstance(action, str) and action.startswith("remove-"):
+            keep = [r for i, r in enumerate(rows) if f"remove-{i}" != action]
+            return self._settings_page(request, workspace, member, protect, keep)
+        if action == "test":
+            sample = str(data.get("sample", "")).strip()
+            if not is_tag(sample):
+                answer = (f"'{sample}' is not a tag: letters, digits, '_', '.' and '-', at most 128 characters, "
+                          "not starting with '.' or '-'.")
+            else:
+                answer = check_sample(protect, [Rule(r["name"], r["pattern"]) for r in rows], sample)
+            return self._settings_page(request, workspace, member, protect, rows, sample=sample, answer=answer)
+        if action != "save":
+            raise RegistryError("INVALID_REQUEST", "unknown action")
+        filled = [r for r in rows if r["name"] or r["pattern"]]  # a row left empty is no rule
+        settings, problems = parse_immutable_tags({"protect": protect, "rules": filled})
+        if problems:
+            return self._settings_page(request, workspace, member, protect, filled, problems=problems, status=400)
+        await self.store.set_immutable_tags(workspace.slug, settings, member.username)
+        count = len(settings.rules)
+        words = {"none": "no tags are protected", "all": "all tags are protected",
+                 "some": f"tags matching {count} rule{'s' if count != 1 else ''} are protected"}
+        return self.redirect(request, f"/ui/{workspace.slug}/container-settings",
+                             f"Container settings saved: {words[settings.protect]}.")
+
+    def _settings_page(self, request: web.Request, workspace: Workspace, member: Principal, protect: str,
+                       rows: list[dict], *, sample: str = "", answer: str | None = None,
+                       problems: list[str] | None = None, status: int = 200) -> web.Response:
+        problems = problems or []
+        by_row = {i: [p.split(": ", 1)[-1] for p in problems if p.startswith(f"rules[{i}]")]
+                  for i in range(len(rows))}
+        return self.render(request, "container_settings.html", {
+            **self.nav(workspace, member), "protect": protect if protect in PROTECT else "none", "rows": rows,
+            "max_rules": MAX_RULES, "sample": sample, "answer": answer, "problems": problems, "by_row": by_row,
+        }, status=status)
