@@ -285,3 +285,34 @@ class TestDeletes:
         r = admin.post(page, {"action": "delete", "csrf_token": admin.csrf(page)})
         assert r.status_code == 200 and "Tag v1.0.0 deleted" in r.text
         assert set(package_state(pushed)["tags"]) == {"prod"}
+
+
+class TestDocker26ContainerdStore:
+    """Docker 26 with the containerd image store puts each child manifest under the tag before the index
+    (test_engines.py), so under "All tags are protected" the first push of a new tag refuses itself: the
+    first child takes the tag, and the next manifest under it would move it. crg.apkg.io would do the same:
+    there is no public evidence of an exception for it."""
+
+    def test_a_first_push_of_an_index_under_all_tags_protected(self, engine_26_containerd, registry_factory, tmp_path,
+                                                               docker_config):
+        registry = registry_factory(immutable_config({"protect": "all"}))
+        daemon = engine_26_containerd
+        local = daemon.build(tmp_path / "ctx", [20_000], attestations=True)
+        login = daemon.docker("login", registry.host, "-u", "pipelines", "--password-stdin", input=TOKENS["pipelines"])
+        assert login.returncode == 0, login.stderr
+        remote = f"{registry.host}/{APP}:v1"
+        assert daemon.docker("tag", local, remote).returncode == 0
+        daemon.built.append(remote)
+        index = daemon.image_id(local)
+        for _ in range(2):  # a re-run refuses itself the same way
+            pushed = daemon.docker("push", remote, timeout=300)
+            assert pushed.returncode != 0
+            # containerd's pusher quotes the status only, not the registry's message.
+            assert f"/v2/{APP}/manifests/v1: 400 Bad Request" in pushed.stderr, pushed.stderr
+        held = tag_digest(registry, "v1")
+        reader = Client(registry, APP, user="reader", actions="pull")
+        first = reader.get_manifest("v1")
+        assert first.headers["Docker-Content-Digest"] == held != index
+        assert first.json()["mediaType"] == "application/vnd.oci.image.manifest.v1+json"  # one platform's image
+        assert reader.get_manifest(index).status_code == 404  # the index never went up
+        assert len(package_state(registry)["manifests"]) == 1  # nor the attestation
