@@ -6,6 +6,7 @@ carry the session's CSRF token.
 """
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import urlencode
 
@@ -29,6 +30,7 @@ from .viewer import grant_of, member_in, session_roles_of
 
 PER_PAGE = 50
 IMAGE = "{image:[a-z0-9][a-z0-9._/-]*?}"
+RULE_PATH = re.compile(r"^rules\[(\d+)\]\.?(name|pattern)?")
 CSRF_REFUSED = "This form did not come from this session (missing or wrong CSRF token): reload the page and try again."
 
 
@@ -355,6 +357,8 @@ class Pages:
         problems = problems or []
         by_row = {i: [p.split(": ", 1)[-1] for p in problems if p.startswith(f"rules[{i}]")]
                   for i in range(len(rows))}
+        # The API's `rules[1].pattern: ...` as the page numbers its rows: `Rule 2, pattern: ...`.
+        problems = [RULE_PATH.sub(lambda m: f"Rule {int(m[1]) + 1}{', ' + m[2] if m[2] else ''}", p) for p in problems]
         return self.render(request, "container_settings.html", {
             **self.nav(workspace, member), "protect": protect if protect in PROTECT else "none", "rows": rows,
             "max_rules": MAX_RULES, "sample": sample, "answer": answer, "problems": problems, "by_row": by_row,

@@ -91,8 +91,8 @@ class TestTheContainerSettingsPage:
         go(browser, button(browser, "save"))
         problems = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "ul.problems li")]
         assert problems == [
-            "rules[1].pattern: RE2 does not accept the pattern '^(?!dev)': invalid perl operator: (?!",
-            "rules[2].name: a rule needs a name",
+            "Rule 2, pattern: RE2 does not accept the pattern '^(?!dev)': invalid perl operator: (?!",
+            "Rule 3, name: a rule needs a name",
         ]
         beside = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "tr.invalid .field-error")]
         assert beside == ["RE2 does not accept the pattern '^(?!dev)': invalid perl operator: (?!",
