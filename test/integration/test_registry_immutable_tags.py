@@ -287,7 +287,37 @@ class TestDeletes:
         assert set(package_state(pushed)["tags"]) == {"prod"}
 
 
-class TestDocker26ContainerdStore:
+class TestEveryDockerEngine:
+    def test_docker_push_over_an_immutable_tag_from_each_engine(self, engine, registry_factory, tmp_path,
+                                                               docker_config):
+        """Docker 20.10 and 26 (classic store) quote the registry's words; 26 with the containerd store quotes
+        only the status. Either way nothing changes, and the same image again passes."""
+        registry = registry_factory(immutable_config({"protect": "some", "rules": [RELEASES]}))
+        login = engine.docker("login", registry.host, "-u", "pipelines", "--password-stdin",
+                              input=TOKENS["pipelines"])
+        assert login.returncode == 0, login.stderr
+        remote = f"{registry.host}/{APP}:v3.0.0"
+        first, second = (engine.build(tmp_path / name, [15_000]) for name in ("first", "second"))
+
+        def push(local: str) -> subprocess.CompletedProcess:
+            assert engine.docker("tag", local, remote).returncode == 0
+            engine.built.append(remote)
+            return engine.docker("push", remote, timeout=300)
+
+        pushed = push(first)
+        assert pushed.returncode == 0, pushed.stderr
+        held, before = tag_digest(registry, "v3.0.0"), package_state(registry)
+        refused = push(second)
+        assert refused.returncode != 0
+        if engine.containerd_store:
+            assert f"/v2/{APP}/manifests/v3.0.0: 400 Bad Request" in refused.stderr, refused.stderr
+        else:
+            assert f"tag invalid: {refused_words('v3.0.0', held, RELEASES)}" in refused.stderr, refused.stderr
+        assert package_state(registry) == before
+        again = push(first)
+        assert again.returncode == 0, again.stderr
+        assert package_state(registry) == before
+
     """Docker 26 with the containerd image store puts each child manifest under the tag before the index
     (test_engines.py), so under "All tags are protected" the first push of a new tag refuses itself: the
     first child takes the tag, and the next manifest under it would move it. crg.apkg.io would do the same:
