@@ -71,7 +71,7 @@ class ImmutableTags:
         return json.dumps(self.as_dict(), sort_keys=True)
 
 
-NONE = ImmutableTags()
+NONE = ImmutableTags()  # no tags are protected: the default
 
 
 class TagImmutable(Exception):
@@ -206,6 +206,7 @@ def parse_immutable_tags(raw: Any, where: str = "") -> tuple[ImmutableTags, list
 
 
 def from_json(text: str) -> ImmutableTags:
-    """Settings the metadata stored (validated when they were written)."""
-    settings, problems = parse_immutable_tags(json.loads(text))
-    return NONE if problems else settings
+    """Settings the metadata stored, taken as they are: they were validated when written, and a
+    protection must never vanish quietly (a pattern RE2 refused later fails the push loudly)."""
+    raw = json.loads(text)
+    return ImmutableTags(raw["protect"], tuple(Rule(r["name"], r["pattern"]) for r in raw["rules"]))
