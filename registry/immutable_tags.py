@@ -46,6 +46,10 @@ class Protection:
             return "the workspace protects all tags"
         return f"the workspace's rule '{self.rule.name}' ({self.rule.pattern}) protects it"
 
+    def label(self) -> str:
+        """A page's short note of it."""
+        return "all tags are protected" if self.rule is None else f"rule '{self.rule.name}' ({self.rule.pattern})"
+
 
 @dataclass(frozen=True)
 class ImmutableTags:
@@ -92,7 +96,7 @@ class TagImmutable(Exception):
 
     def delete_message(self) -> str:
         rule = self.protection.rule
-        why = "all tags are protected" if rule is None else f"the workspace's rule '{rule.name}' ({rule.pattern})"
+        why = "all tags are protected" if rule is None else f"the workspace's {self.protection.label()}"
         return (f"The tag '{self.tag}' of {self.workspace}/{self.package} is immutable ({why}); "
                 "only a workspace admin can delete it.")
 

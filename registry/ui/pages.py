@@ -20,7 +20,15 @@ from ..auth import Principal
 from ..config import Workspace
 from ..errors import RegistryError
 from ..gc import Collector
-from ..immutable_tags import MAX_RULES, PROTECT, Rule, check_sample, parse_immutable_tags
+from ..immutable_tags import (
+    MAX_RULES,
+    PROTECT,
+    ImageHoldsImmutableTags,
+    Rule,
+    TagImmutable,
+    check_sample,
+    parse_immutable_tags,
+)
 from ..names import is_tag
 from ..store import Store
 from .format import human_bytes
@@ -234,6 +242,7 @@ class Pages:
         may_delete_tags = allows(member, package.repository, "write", "delete")
         details = await ops.details(self.store, workspace, package)
         tags = sorted(details["tags"], key=lambda t: (t["updated_at"] or "", t["name"]), reverse=True)
+        held = await self._immutable(workspace, member, package, tags)
         page = page_of(len(tags), request.query.get("page"), PER_PAGE)
         shown = tags[page.start:page.end]
         for tag in shown:
@@ -242,16 +251,19 @@ class Pages:
         if confirm == "delete-image" and not may_delete_image:
             raise RegistryError("DENIED", f"deleting an image needs admin permission on repository "
                                           f"'{package.repository}' and credentials that may delete")
+        if confirm == "delete-image" and held:
+            raise RegistryError("DENIED", ImageHoldsImmutableTags(workspace.slug, package.name, held).delete_message())
         if confirm == "delete-tag":
             if not may_delete_tags:
                 raise RegistryError(
                     "DENIED", f"deleting a tag needs write permission on repository '{package.repository}'"
                 )
+            self._refuse_immutable_delete(workspace, package, next((t for t in tags if t["name"] == confirm_tag), None))
             if confirm_tag not in {t["name"] for t in tags}:
                 confirm = None
         return self.render(request, "image.html", {
             **self.nav(workspace, member), "image": details, "tags": shown, "page": page, "role": role,
-            "can_delete_image": may_delete_image, "can_delete_tags": may_delete_tags,
+            "can_delete_image": may_delete_image and not held, "can_delete_tags": may_delete_tags,
             "can_push": allows(member, package.repository, "write", "push"),
             "confirm": confirm, "confirm_tag": confirm_tag,
             "page_link": lambda n: "?" + urlencode({"page": n}),
@@ -273,13 +285,39 @@ class Pages:
         role = member.role_on(package.repository)
         may_delete = allows(member, package.repository, "write", "delete")
         details = await ops.tag_details(self.store, package, request.match_info["tag"])
+        await self._immutable(workspace, member, package, [details])
         confirm = request.query.get("confirm")
         if confirm == "delete-tag" and not may_delete:
             raise RegistryError("DENIED", f"deleting a tag needs write permission on repository '{package.repository}'")
+        if confirm == "delete-tag":
+            self._refuse_immutable_delete(workspace, package, details)
+        may_delete = may_delete and details["deletable"]
         return self.render(request, "tag.html", {
             **self.nav(workspace, member), "package": package, "tag": details, "role": role,
             "can_delete_tag": may_delete, "confirm": confirm,
         })
+
+    async def _immutable(self, workspace: Workspace, member: Principal, package, tags: list[dict]) -> list[str]:
+        """Mark each tag `immutable` (what protects it, for the page) and `deletable` by this viewer (an
+        immutable tag only by a workspace admin); return the immutable tags this viewer may not delete."""
+        settings = await self.store.immutable_tags(workspace.slug)
+        admin = is_workspace_admin(workspace, member)
+        held = []
+        for tag in tags:
+            protection = settings.protection(tag["name"])
+            tag["immutable"] = protection.label() if protection else None
+            tag["protection"] = protection
+            tag["deletable"] = admin or protection is None
+            if not tag["deletable"]:
+                held.append(tag["name"])
+        return sorted(held)
+
+    @staticmethod
+    def _refuse_immutable_delete(workspace: Workspace, package, tag: dict | None) -> None:
+        """The Confirm step of deleting an immutable tag, for a viewer who may not: the API's refusal."""
+        if tag is not None and not tag["deletable"]:
+            refusal = TagImmutable(workspace.slug, package.name, tag["name"], tag["digest"], tag["protection"])
+            raise RegistryError("DENIED", refusal.delete_message())
 
     async def delete_tag(self, request: web.Request) -> web.Response:
         workspace, member = await self.confirmed_delete(request)

@@ -269,7 +269,14 @@ class TestDeletes:
     def test_through_the_pages(self, pushed):
         writer = UiClient(pushed.url)
         assert writer.login("pipelines").status_code == 200
+        image = writer.get("/ui/acme/packages/my-container-app").text
+        assert image.count('class="badge immutable"') == 2  # v1.0.0 and prod
+        assert 'aria-label="More actions for latest"' in image  # the controls shown: the mutable tag's only
+        assert 'aria-label="More actions for prod"' not in image and "More actions for v1.0.0" not in image
         page = "/ui/acme/packages/my-container-app/tags/v1.0.0"
+        assert "only a workspace admin can delete it" in writer.get(page).text
+        r = writer.get(page + "?confirm=delete-tag")
+        assert r.status_code == 403 and "only a workspace admin can delete it." in r.text
         r = writer.post(page, {"action": "delete", "csrf_token": writer.csrf(page)})
         assert r.status_code == 403
         assert "only a workspace admin can delete it." in r.text and "releases" in r.text
@@ -282,6 +289,7 @@ class TestDeletes:
         assert r.status_code == 403 and "holds immutable tags (prod, v1.0.0)" in r.text
         admin = UiClient(pushed.url)
         assert admin.login(EMAIL).status_code == 200
+        assert 'aria-label="More actions for prod"' in admin.get("/ui/acme/packages/my-container-app").text
         r = admin.post(page, {"action": "delete", "csrf_token": admin.csrf(page)})
         assert r.status_code == 200 and "Tag v1.0.0 deleted" in r.text
         assert set(package_state(pushed)["tags"]) == {"prod"}
