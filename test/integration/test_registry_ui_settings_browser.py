@@ -1,8 +1,8 @@
 """The Container settings page in a real browser (headless Debian Chromium through Selenium), one story in
 order: a workspace admin opens it from the nav, chooses "Some tags are protected", adds rules, sees every
 problem of an invalid pattern beside its rule, tests a sample tag, saves, edits and removes a rule; the
-saved rules refuse an overwrite at once; a repository admin who is not a workspace admin sees no link and
-a worded 403. Screenshots go to $UI_SCREENSHOTS_DIR or the tmp dir.
+saved rules refuse an overwrite at once and mark the tag on the image's page; a repository admin who is
+not a workspace admin sees no link and a worded 403. Screenshots go to $UI_SCREENSHOTS_DIR or the tmp dir.
 """
 from __future__ import annotations
 
@@ -108,6 +108,7 @@ class TestTheContainerSettingsPage:
         go(browser, button(browser, "test"))
         assert browser.find_element(By.CSS_SELECTOR, ".answer").text == (
             r"'v1.2.3' matches the rule 'releases' (^v\d+\.\d+\.\d+$).")
+        browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.CSS_SELECTOR, ".answer"))
         shot(browser, shots, "3-tester")
         sample = browser.find_element(By.NAME, "sample")
         sample.clear()
@@ -127,6 +128,11 @@ class TestTheContainerSettingsPage:
         client.push_image("prod", [b"one"])
         r = client.put_manifest("prod", image_manifest(client, [b"two"]), DOCKER_MANIFEST)
         assert r.status_code == 400 and "rule 'production' (^prod$)" in r.json()["errors"][0]["message"]
+        client.push_image("latest", [b"one"])
+        browser.get(registry.url + "/ui/acme/packages/my-container-app")
+        badge = browser.find_element(By.CSS_SELECTOR, "table.tags .badge.immutable")
+        assert badge.get_attribute("title") == "Immutable: rule 'production' (^prod$)"
+        shot(browser, shots, "6-image-with-an-immutable-tag")
         browser.get(registry.url + PAGE)
         pattern = browser.find_elements(By.NAME, "rule_pattern")[1]
         pattern.clear()
