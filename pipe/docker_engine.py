@@ -12,6 +12,7 @@ pipe retries a whole operation (retry.py, `DAEMON_RETRIES`).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
@@ -37,8 +38,11 @@ Log = Callable[[str], None]
 # A new tag refused to the daemon's push: on the containerd image store Docker puts each platform's manifest
 # under the tag before the index (containerd's pusher; buildx had the same, moby/buildkit#2004), so the
 # tag's first write makes it immutable and the next one is refused.
-OWN_ORDER = ("The Docker daemon's push writes each platform's manifest under the tag before the index, so an "
-             "immutable new tag refuses the index: push with PUSH_ENGINE: native (it writes them by digest). ")
+OWN_ORDER = ("The Docker daemon's push writes each platform's manifest under the tag before the index, so the new "
+             "tag took one platform's manifest and, immutable from then on, refused the rest: push with "
+             "PUSH_ENGINE: native (it writes them by digest, the index under the tags). ")
+# On the containerd store Docker passes on only the status of a refused manifest PUT, not the registry's words.
+MANIFEST_REFUSED = re.compile(r"PUT request to \S*/manifests/[^\s/:]+: 400\b")
 
 # The daemon's words when an image of the containerd store lacks the content of some platform.
 MISSING_CONTENT = ("missing content", "content digest")
@@ -179,7 +183,29 @@ class DaemonPush:
             assert isinstance(exc.last, RegistryFailure)
             if exc.last.error.kind is Kind.TAG_IMMUTABLE:  # the daemon's words: the tag it pushed is immutable
                 raise TagRefused(tag, exc.last.error.detail, self.known_digest, []) from exc.last
+            refused = self._refused_manifest(tag, exc.last.error.detail)
+            if refused is not None:
+                raise refused from exc.last
             raise PipeFailure(describe(exc.last.error) + attempts_suffix(exc.attempts)) from exc.last
+
+
+    def _refused_manifest(self, tag: str, said: str) -> TagRefused | None:
+        """A manifest PUT refused with a bare 400 on the containerd store, read off what the tag holds now: a new
+        tag that holds something took the push's first manifest and refused the next (only an immutable tag
+        does that); a tag that still holds another digest refused to move."""
+        if self.known_digest is None or not MANIFEST_REFUSED.search(said):
+            return None
+        try:
+            now = self.registry.head_manifest(tag)
+        except RegistryFailure:
+            return None
+        before = self.previous.get(tag, "")
+        said = f"{said} (Docker passes on only the status)"
+        if before is None and now is not None:
+            return TagRefused(tag, said, self.known_digest, [], holds=now)
+        if before and now == before != self.known_digest:
+            return TagRefused(tag, said, self.known_digest, [])
+        return None
 
 
 def _json(body: bytes) -> dict[str, Any]:

@@ -63,9 +63,10 @@ class TagRefused(Exception):
     """The registry refused to write a tag it holds as immutable: `digest` is what the tag would have got
     (None: not known), `written` the tags written before it."""
 
-    def __init__(self, tag: str, said: str, digest: str | None, written: list[str]) -> None:
+    def __init__(self, tag: str, said: str, digest: str | None, written: list[str], holds: str | None = None) -> None:
         super().__init__(said)
         self.tag, self.said, self.digest, self.written = tag, said, digest, written
+        self.holds = holds  # what the tag holds now, when it is not what it held before the push
 
 
 class ImmutableTagRefused(PipeFailure):
@@ -74,14 +75,14 @@ class ImmutableTagRefused(PipeFailure):
     tag held before the push, in TAGS order."""
 
     def __init__(self, refused: TagRefused, previous: dict[str, str | None], note: str = "") -> None:
-        digest, held = refused.digest, previous.get(refused.tag)
+        digest, held = refused.digest, refused.holds or previous.get(refused.tag)
         self.tag, self.digest, self.written = refused.tag, digest, list(refused.written)
         self.not_written = [tag for tag in previous if tag not in refused.written
                             and (digest is None or previous[tag] != digest)]
         holds = f"it holds {held}" if held else "it exists already"
         would = f", this push would have given it {digest}" if digest else ""
         written = (f"Written: {', '.join(self.written)}; not written: {', '.join(self.not_written)}. "
-                   if self.written else "No tag was written. ")
+                   if self.written else "No tag holds this image. " if refused.holds else "No tag was written. ")
         super().__init__(f"The registry refused to move tag {refused.tag}: {holds}{would}, and the workspace's "
                          f"immutable-tag settings protect it (registry said: {refused.said}). {written}{note}To "
                          f"publish this image, {IMMUTABLE_FIX}")
