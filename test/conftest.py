@@ -14,6 +14,7 @@ pytest_plugins = [
     "test.fixtures.archives",
     "test.fixtures.engines",
     "test.fixtures.pipe_image",
+    "test.fixtures.browser",
 ]
 
 

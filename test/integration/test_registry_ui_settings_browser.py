@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
-from harness.accounts import EMAIL, TOKENS, default_config
+from harness.accounts import EMAIL, default_config
 from harness.registry_process import RegistryProcess
-from test.helpers.browser import missing_browser, screenshot_dir, start_chromium
+from test.helpers.browser import go, login, notice
 from test.helpers.oci_client import DOCKER_MANIFEST, Client, image_manifest
-from test.integration.test_registry_ui_browser import go, notice
 
 PAGE = "/ui/acme/container-settings"
 
@@ -28,31 +27,6 @@ def registry(tmp_path_factory):
     reg = RegistryProcess(tmp_path_factory.mktemp("ui-settings") / "registry", config).start()
     yield reg
     reg.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    problem = missing_browser()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
-
-
-def login(browser, registry: RegistryProcess, user: str) -> None:
-    browser.get(registry.url + "/ui/login")
-    if browser.find_elements(By.CSS_SELECTOR, "form.logout button"):
-        go(browser, browser.find_element(By.CSS_SELECTOR, "form.logout button"))
-    browser.find_element(By.NAME, "username").send_keys(user)
-    browser.find_element(By.NAME, "token").send_keys(TOKENS[user])
-    go(browser, browser.find_element(By.CSS_SELECTOR, "form button.primary"))
-    assert browser.find_element(By.CSS_SELECTOR, ".user").text == user
 
 
 def rows(browser) -> list[tuple[str, str]]:
