@@ -33,5 +33,7 @@ RUN rm -rf /usr/local/bin/pip* /usr/local/lib/python3*/site-packages/pip \
 COPY --from=build /opt/pipe/lib /opt/pipe/lib
 COPY --from=build /opt/pipe/pipe /opt/pipe/pipe
 COPY pipe.yml /pipe.yml
-# Pipelines runs a pipe with the clone directory as its working directory: the package is found by path.
-ENTRYPOINT ["python3", "-m", "pipe"]
+# Pipelines runs a pipe with the clone directory as its working directory, and `-m` would put that
+# directory first on sys.path: a clone's own `pipe/`, `pipe.py` (or `requests.py`) would run instead,
+# with the registry token in its environment. -P (Python 3.11+) leaves it out; PYTHONPATH finds the pipe.
+ENTRYPOINT ["python3", "-P", "-m", "pipe"]

@@ -32,6 +32,7 @@ def sample_config(tokens: dict[str, str]) -> dict:
         "repositories": {REPOSITORY: {"project": "DEMO"}},
         "packages": {PACKAGE: REPOSITORY},
         "members": {name: {"token": tokens[name], "roles": {REPOSITORY: role}} for name, role in ROLES.items()},
+        "admins": ["admin"],  # the workspace admin: the Container settings page (immutable tags)
     }}}
 
 

@@ -12,14 +12,16 @@ pipe retries a whole operation (retry.py, `DAEMON_RETRIES`).
 from __future__ import annotations
 
 import json
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from . import daemon
 from .client.api import RegistryClient
 from .engine.publish import put
-from .errors import PipeFailure, RegistryError, RegistryFailure, attempts_suffix
+from .engine.tags import ImmutableTagRefused, TagRefused, write_order
+from .errors import Kind, PipeFailure, RegistryError, RegistryFailure, attempts_suffix
 from .oci import INDEX_TYPES, Descriptor, platform_of
 from .progress import PushProgress, format_bytes
 from .push_stream import PushOutcome
@@ -32,6 +34,15 @@ from .sources.index_children import select_children
 
 T = TypeVar("T")
 Log = Callable[[str], None]
+
+# A new tag refused to the daemon's push: on the containerd image store Docker puts each platform's manifest
+# under the tag before the index (containerd's pusher; buildx had the same, moby/buildkit#2004), so the
+# tag's first write makes it immutable and the next one is refused.
+OWN_ORDER = ("The Docker daemon's push writes each platform's manifest under the tag before the index, so the new "
+             "tag took one platform's manifest and, immutable from then on, refused the rest: push with "
+             "PUSH_ENGINE: native (it writes them by digest, the index under the tags). ")
+# On the containerd store Docker passes on only the status of a refused manifest PUT, not the registry's words.
+MANIFEST_REFUSED = re.compile(r"PUT request to \S*/manifests/[^\s/:]+: 400\b")
 
 # The daemon's words when an image of the containerd store lacks the content of some platform.
 MISSING_CONTENT = ("missing content", "content digest")
@@ -55,26 +66,39 @@ class DaemonPush:
     policy: RetryPolicy = DAEMON_RETRIES
     sleep: Callable[[float], None] = time.sleep
     on_tag: Callable[[str, str], None] = lambda tag, digest: None
+    previous: dict[str, str | None] = field(default_factory=dict)  # what each tag held ({}: not known)
+    known_digest: str | None = None  # the digest the tags get, when known before the push (containerd store)
 
     def run(self) -> PushResult:
         self.debug(f"Local image {self.image} is {self.found.id}")
-        first, others = self.tags[0], self.tags[1:]
-        temporary_tags = daemon.TemporaryTags(self.client, self.warning)
-        try:
-            temporary_tags.add(self.found, self.destination.repository, first)
-            outcome = self._push(first)
-        finally:
-            temporary_tags.remove()
-        digest = outcome.digest
-        assert digest is not None
-        self.on_tag(first, digest)
+        order = write_order(self.previous, self.known_digest) if self.previous else list(self.tags)
+        if not order:  # every tag already holds the image: no daemon push, no PUT (an immutable tag takes none)
+            assert self.known_digest is not None
+            digest, outcome, written = self.known_digest, PushOutcome(), []
+            self.info(f"Every tag already holds {digest}: nothing to push")
+        else:
+            first = order[0]
+            temporary_tags = daemon.TemporaryTags(self.client, self.warning)
+            try:
+                temporary_tags.add(self.found, self.destination.repository, first)
+                outcome = self._push(first)
+            finally:
+                temporary_tags.remove()
+            assert outcome.digest is not None
+            digest, written = outcome.digest, [first]
+            self.on_tag(first, digest)
         held = self.registry.get_manifest(digest)
         if held is None:
-            raise PipeFailure(f"The Docker daemon pushed {self.destination.reference(first)} as {digest}, but "
+            raise PipeFailure(f"The Docker daemon pushed {self.destination.reference(self.tags[0])} as {digest}, but "
                               f"{self.registry.registry} does not hold that manifest: run the step again")
         media_type, body = held
-        if others:  # the same manifest under the other tags: no daemon push, no layer, no byte of the image
+        # The same manifest under the other tags (no daemon push, no layer), moving ones first; none that holds it.
+        others = [tag for tag in order[1:] if self.previous.get(tag) != digest]
+        try:
             put(self.registry, others, Descriptor(digest, len(body), media_type), body, self.on_tag)
+        except TagRefused as refused:
+            raise ImmutableTagRefused(TagRefused(refused.tag, refused.said, digest, written + refused.written),
+                                      self.previous or dict.fromkeys(self.tags)) from refused
         platforms, manifests, sizes = self._pushed(media_type, body)
         # What went up, as the registry holds it: the progress records only estimate it.
         pushed = sum(next((size for key, size in sizes.items() if key[7:].startswith(layer)), estimate)
@@ -97,7 +121,12 @@ class DaemonPush:
                                     progress),
                 f"Push of {reference}",
                 self.push_message(reference),
+                tag,
             )
+        except TagRefused as refused:
+            own_order = self.known_digest is not None and self.previous.get(tag, "") is None
+            raise ImmutableTagRefused(refused, self.previous or dict.fromkeys(self.tags),
+                                      OWN_ORDER if own_order else "") from refused
         except PipeFailure as exc:
             if any(words in str(exc).lower() for words in MISSING_CONTENT):
                 self.explain_missing()
@@ -132,7 +161,8 @@ class DaemonPush:
         images = [c for c in children if not c.attests]
         return [c.platform for c in images], [(c.platform, c.descriptor.digest) for c in images], sizes
 
-    def _with_retries(self, operation: Callable[[], T], what: str, describe: Callable[[RegistryError], str]) -> T:
+    def _with_retries(self, operation: Callable[[], T], what: str, describe: Callable[[RegistryError], str],
+                      tag: str) -> T:
         policy = self.policy
 
         def on_retry(attempt: int, wait: float, exc: BaseException) -> None:
@@ -151,7 +181,31 @@ class DaemonPush:
             )
         except RetriesExhausted as exc:
             assert isinstance(exc.last, RegistryFailure)
+            if exc.last.error.kind is Kind.TAG_IMMUTABLE:  # the daemon's words: the tag it pushed is immutable
+                raise TagRefused(tag, exc.last.error.detail, self.known_digest, []) from exc.last
+            refused = self._refused_manifest(tag, exc.last.error.detail)
+            if refused is not None:
+                raise refused from exc.last
             raise PipeFailure(describe(exc.last.error) + attempts_suffix(exc.attempts)) from exc.last
+
+
+    def _refused_manifest(self, tag: str, said: str) -> TagRefused | None:
+        """A manifest PUT refused with a bare 400 on the containerd store, read off what the tag holds now: a new
+        tag that holds something took the push's first manifest and refused the next (only an immutable tag
+        does that); a tag that still holds another digest refused to move."""
+        if self.known_digest is None or not MANIFEST_REFUSED.search(said):
+            return None
+        try:
+            now = self.registry.head_manifest(tag)
+        except RegistryFailure:
+            return None
+        before = self.previous.get(tag, "")
+        said = f"{said} (Docker passes on only the status)"
+        if before is None and now is not None:
+            return TagRefused(tag, said, self.known_digest, [], holds=now)
+        if before and now == before != self.known_digest:
+            return TagRefused(tag, said, self.known_digest, [])
+        return None
 
 
 def _json(body: bytes) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from .token_kinds import TokenKind
+
 # The documented limits of crg.apkg.io, quoted in messages (the registry's own text follows them).
 LAYER_LIMIT_TEXT = "32 GB per layer"
 UPLOAD_TIME_LIMIT_TEXT = "7 minutes per upload"
@@ -29,6 +31,7 @@ class Kind(Enum):
     CREDENTIALS_EXPIRED = "pipeline credentials expired"
     SCOPE_MISSING = "token without the write scope"
     OTHER_REPOSITORY = "pipeline credentials of another repository"
+    TAG_IMMUTABLE = "immutable tag"
     LAYER_TOO_LARGE = "layer too large"
     UPLOAD_TIME_LIMIT = "upload over the registry's time limit"
     DENIED = "denied"
@@ -49,6 +52,10 @@ def _any(*patterns: str) -> re.Pattern[str]:
 # crg.apkg.io's own words for the cases the distribution spec has no code of their own for: they
 # arrive as `unauthorized` or `denied` (or an unknown upload), so both engines look for them first.
 REGISTRY_WORDS: list[tuple[Kind, re.Pattern[str]]] = [
+    # An immutable tag refused: crg.apkg.io's wording is not public; the emulator, ECR ("because the tag is
+    # immutable", TAG_INVALID), Harbor ("configured as immutable", 412) and Docker Hub ("immutability
+    # settings", DENIED) all say the word.
+    (Kind.TAG_IMMUTABLE, _any(r"\bimmutab(?:le|ility)\b")),
     (Kind.CREDENTIALS_EXPIRED, _any(r"pipeline credentials expired", r"credentials (?:have )?expired")),
     (Kind.SCOPE_MISSING, _any(r"lacks the write:package:bitbucket scope", r"needs? the write:package:bitbucket scope")),
     (Kind.OTHER_REPOSITORY, _any(r"pipeline credentials for repository \S+ reach only its packages")),
@@ -197,11 +204,22 @@ def _who(username: str) -> str:
     return "check BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN"
 
 
-def login_failure_message(error: RegistryError, *, registry: str, username: str) -> str:
+def _refused_kind(kind: TokenKind) -> str:
+    """What a refused login means when the token looks like a kind the registry does not take."""
+    return (f"BITBUCKET_PACKAGES_TOKEN looks like {kind.name} (it begins {kind.prefix}), and {kind.refusal}; "
+            f"create an Atlassian API token with the scopes read:package:bitbucket and write:package:bitbucket "
+            f"and set it as BITBUCKET_PACKAGES_TOKEN, with that account's email as BITBUCKET_PACKAGES_USERNAME; "
+            f"in Pipelines, dropping both from the pipe's variables uses the step's own credentials instead")
+
+
+def login_failure_message(error: RegistryError, *, registry: str, username: str,
+                          token_kind: TokenKind | None = None) -> str:
+    """`token_kind`: what BITBUCKET_PACKAGES_TOKEN looks like when it is a kind the registry refuses."""
     if error.kind is Kind.CREDENTIALS_EXPIRED:
         return f"Login to {registry} refused: {_expired(username)}{_said(error)}"
     if error.kind in (Kind.UNAUTHORIZED, Kind.DENIED):
-        return f"Login to {registry} refused for user {username}: {_who(username)}{_said(error)}"
+        why = _refused_kind(token_kind) if token_kind else _who(username)
+        return f"Login to {registry} refused for user {username}: {why}{_said(error)}"
     if error.kind in (Kind.UNREACHABLE, Kind.CONNECTION_LOST, Kind.TIMEOUT):
         return _unreachable(error, registry)
     if error.kind in (Kind.SERVER_ERROR, Kind.RATE_LIMITED):
@@ -212,6 +230,10 @@ def login_failure_message(error: RegistryError, *, registry: str, username: str)
 def _unreachable(error: RegistryError, registry: str) -> str:
     return (f"Registry {registry} unreachable: check REGISTRY and that the step can reach it over the network "
             f"(error: {error.detail})")
+
+
+IMMUTABLE_FIX = ("push a new tag instead (e.g. {commit:7} in TAGS), or ask a workspace admin to change the "
+                 "workspace's Container settings")
 
 
 def push_failure_message(error: RegistryError, *, reference: str, registry: str, workspace: str,
@@ -230,6 +252,9 @@ def push_failure_message(error: RegistryError, *, reference: str, registry: str,
                 f"credentials reach only the packages of the pipeline's own repository; push it from a pipeline of "
                 f"{repository}, or use an API token with write:package:bitbucket of an account with write access to "
                 f"{repository}{_said(error)}")
+    if kind is Kind.TAG_IMMUTABLE:
+        return (f"Push of {reference} refused: the tag is immutable, the workspace's immutable-tag settings protect "
+                f"it; {IMMUTABLE_FIX}{_said(error)}")
     if kind is Kind.LAYER_TOO_LARGE:
         return (f"Push of {reference} refused: a layer is larger than the registry accepts ({LAYER_LIMIT_TEXT} on "
                 f"Bitbucket); split the big layer, e.g. into several COPY/RUN steps or with a smaller build context. "

@@ -20,8 +20,14 @@ writes `bbc-packages-push-container-image.json` into that directory (created if 
       "platforms": ["linux/amd64"],                       # every platform pushed
       "index_digest": null,                               # the index under the tags, for a multi-platform image
       "manifests": [],                                    # under an index: [{"platform", "digest"}] per platform
-      "previous_digests": {"latest": "sha256:...", "1.2.0": null}  # what each tag pointed at before (null: new)
+      "previous_digests": {"latest": "sha256:...", "1.2.0": null},  # what each tag pointed at before (null: new)
+      "tags_written": ["1.2.0"],                          # the tags this run wrote (moved or new)
+      "tags_unchanged": ["latest"]                        # already held the digest: not written
     }
+
+When the registry refuses to move a tag it holds as immutable, the run fails and the file says how far
+it went: `registry`, `workspace`, `image`, `digest` (what the tags would have got, or null), `tags`,
+`tags_written` (before the refusal), `tags_not_written`, `refused_tag` and `error` (the failure's line).
 
 The file is written atomically (temporary file in the same directory, then rename), so a reader
 never sees half of it. It never contains credentials.
@@ -34,6 +40,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .engine.tags import ImmutableTagRefused
 from .references import Destination
 from .result import PushResult
 
@@ -41,6 +48,7 @@ OUTPUT_FILE_NAME = "bbc-packages-push-container-image.json"
 
 
 def build_output(destination: Destination, result: PushResult, duration_seconds: float) -> dict[str, Any]:
+    previous = dict(result.previous)
     return {
         "registry": destination.registry,
         "workspace": destination.workspace,
@@ -61,6 +69,22 @@ def build_output(destination: Destination, result: PushResult, duration_seconds:
         "index_digest": result.index_digest,
         "manifests": [{"platform": platform, "digest": digest} for platform, digest in result.manifests],
         "previous_digests": dict(result.previous),
+        "tags_written": [tag for tag in result.tags if previous.get(tag, "") != result.digest],
+        "tags_unchanged": [tag for tag in result.tags if previous.get(tag, "") == result.digest],
+    }
+
+
+def refusal_output(destination: Destination, refused: ImmutableTagRefused, tags: list[str]) -> dict[str, Any]:
+    return {
+        "registry": destination.registry,
+        "workspace": destination.workspace,
+        "image": destination.name,
+        "digest": refused.digest,
+        "tags": tags,
+        "tags_written": refused.written,
+        "tags_not_written": refused.not_written,
+        "refused_tag": refused.tag,
+        "error": str(refused),
     }
 
 

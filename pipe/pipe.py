@@ -27,7 +27,17 @@ from .client.api import RegistryClient
 from .engine.preview import Preview
 from .engine.push import push
 from .engine.session import EngineOptions, PushSession
-from .engine.tags import ProtectedTags, TagChange, changes, check_by_image, is_protected, previous_digests, refusal
+from .engine.tags import (
+    ImmutableTagRefused,
+    ProtectedTags,
+    TagChange,
+    changes,
+    check_by_image,
+    is_protected,
+    previous_digests,
+    refusal,
+)
+from .entries import list_keys
 from .errors import (
     Kind,
     PipeFailure,
@@ -38,13 +48,14 @@ from .errors import (
     push_failure_message,
     source_failure_message,
 )
-from .outputs import build_output, write_output
+from .outputs import build_output, refusal_output, write_output
 from .progress import TransferProgress, format_bytes, format_duration
 from .result import PushResult
 from .retry import DAEMON_RETRIES, RetryPolicy
 from .scrubbing import Scrubber, Secret, encoded_forms, install
 from .sources.image import Source, layers_text
 from .sources.registry import RegistrySource
+from .token_kinds import refused_kind
 from .variables import SCHEMA, InvalidVariables, Settings, SourceSettings, parse_settings, schema_problems
 
 # The daemon's modules (the docker SDK) and the archive readers are imported where they are used: a copy
@@ -133,7 +144,8 @@ class PushContainerImagePipe(Pipe):
             problems += schema_problems(self.validator.errors, values)
             document = {k: v for k, v in values.items() if k not in self.validator.errors}
         try:
-            self.settings = parse_settings(document)
+            # A YAML list reaches the pipe as NAME_COUNT and NAME_<i>, names the schema cannot list.
+            self.settings = parse_settings({**list_keys(self.env), **document})
         except InvalidVariables as exc:
             problems += exc.problems
         if problems:
@@ -160,6 +172,14 @@ class PushContainerImagePipe(Pipe):
             client = daemon.connect(self.env)
             info = daemon.describe(client)
             self.log_info(f"Docker daemon: {info}")
+        try:
+            return self._push(client, info, started)
+        except ImmutableTagRefused as refused:
+            self._report_refusal(refused)
+            raise
+
+    def _push(self, client: Any, info: Any, started: float) -> dict[str, Any]:
+        settings = self.settings
         if info is not None and self._engine(info) == "docker":
             return self._push_with_daemon(client, info, started)
         try:
@@ -279,7 +299,8 @@ class PushContainerImagePipe(Pipe):
                 settings.token, self.log_info, self.log_warning, self.log_debug, self._push_message,
                 explain_missing=lambda: self._source(client, info).image(), policy=self.retry_policy,
                 sleep=self.sleep, on_tag=lambda tag, digest: self.log_info(
-                    f"Pushed {destination.reference(tag)} digest: {digest}")).run()
+                    f"Pushed {destination.reference(tag)} digest: {digest}"),
+                previous=previous, known_digest=image_id if info.containerd_store else None).run()
         except RegistryFailure as exc:
             raise PipeFailure(self._push_message(destination.reference(settings.tags[0]))(exc.error)
                               + attempts_suffix(exc.attempts)) from exc
@@ -314,7 +335,8 @@ class PushContainerImagePipe(Pipe):
         """Log in and check push access (a dry run: without starting an upload), before anything is read."""
         settings = self.settings
         self._registry_step(registry.connect, lambda error: login_failure_message(
-            error, registry=settings.registry, username=settings.username), fallback)
+            error, registry=settings.registry, username=settings.username,
+            token_kind=refused_kind(settings.token.reveal())), fallback)
         self.log_info(f"Logged in to {settings.registry} as {settings.username}")
         if settings.dry_run:
             self._check_push_access_unwritten(registry)
@@ -387,7 +409,22 @@ class PushContainerImagePipe(Pipe):
 
     def _log_tag_changes(self, result: PushResult) -> None:
         for tag, previous in result.previous:
-            self.log_info(f"Tag {tag}: {TagChange(tag, previous, result.digest, False).done}")
+            change = TagChange(tag, previous, result.digest, False)
+            self.log_info(f"Tag {tag}: {change.done}" + (" (not written)" if change.state == "unchanged" else ""))
+
+    def _report_refusal(self, refused: ImmutableTagRefused) -> None:
+        """A tag refused as immutable: which tags were written and which not, in the log and the output file."""
+        settings = self.settings
+        for tag in refused.written:
+            self.log_info(f"Tag {tag}: written before the refusal")
+        if not settings.shared_storage_dir:
+            return
+        destination = settings.destination
+        try:
+            write_output(settings.shared_storage_dir, refusal_output(destination, refused, list(settings.tags)))
+        except OSError as exc:
+            self.log_warning(f"Could not write the output file in BITBUCKET_PIPE_SHARED_STORAGE_DIR="
+                             f"{settings.shared_storage_dir}: {exc}")
 
     def _report_dry_run(self, preview: Preview) -> dict[str, Any]:
         """Print the plan; exit 0 when the push would be allowed. No output file: nothing was pushed."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
+from .entries import Entry, split_entries
 from .references import tag_problem
 
 TAG_MAX = 128
@@ -153,23 +154,24 @@ def _literal_hint(entry: str, build: BuildValues) -> str:
     return f"; as a valid tag it would be {made}" if made and made != entry else ""
 
 
-def expand_entry(entry: str, build: BuildValues) -> tuple[list[str], str | None, list[str]]:
+def expand_entry(item: Entry, build: BuildValues) -> tuple[list[str], str | None, list[str]]:
     """One TAGS entry: (tags, why it was left out, problems)."""
+    entry = item.text
     names = PLACEHOLDER.findall(entry)
     if not names:
         why = tag_problem(entry)
         if why is None:
             return [entry], None, []
-        hint = " (TAGS is space-separated)" if "," in entry else ""
+        hint = " (TAGS is space-separated)" if "," in entry and not item.listed else ""
         hint += ("; a placeholder is written in braces, e.g. {branch}" if "{" in entry or "}" in entry
                  else _literal_hint(entry, build))
-        return [], None, [f"TAGS entry '{entry}' is not a valid tag: {why}{hint}"]
+        return [], None, [f"{item.label} is not a valid tag: {why}{hint}"]
     wrong = [why for why in map(placeholder_problem, dict.fromkeys(names)) if why]
     rest = PLACEHOLDER.sub("", entry)
     if "{" in rest or "}" in rest:
         wrong.append("a brace is not closed")
     if wrong:
-        return [], None, [f"TAGS entry '{entry}': {'; '.join(wrong)}; the placeholders are {KNOWN}"]
+        return [], None, [f"{item.label}: {'; '.join(wrong)}; the placeholders are {KNOWN}"]
     values: dict[str, list[str]] = {}
     for name in dict.fromkeys(names):
         found, why = _values(name, build)
@@ -183,23 +185,22 @@ def expand_entry(entry: str, build: BuildValues) -> tuple[list[str], str | None,
         tag = _fit(entry, {name: found[index] if name == "semver" else found[0] for name, found in values.items()})
         why = tag_problem(tag)
         if why is not None:
-            problems.append(f"TAGS entry '{entry}' expands to '{tag}', which is not a valid tag: {why}")
+            problems.append(f"{item.label} expands to '{tag}', which is not a valid tag: {why}")
         else:
             tags.append(tag)
     return tags, None, problems
 
 
-def expand_tags(raw: str, default: str, build: BuildValues) -> Expanded:
-    """Every TAGS entry expanded (an empty TAGS is `default`), repeats pushed once, in order."""
+def expand_tags(entries: Sequence[Entry], default: str, build: BuildValues) -> Expanded:
+    """Every TAGS entry expanded (no entry is `default`), repeats pushed once, in order."""
     result = Expanded()
     dropped: list[str] = []
-    entries = raw.split() or [default]
-    for entry in entries:
+    for entry in entries or split_entries("TAGS", default):
         tags, why, problems = expand_entry(entry, build)
         result.problems += problems
         if why is not None:
-            dropped.append(f"'{entry}' ({why})")
-            result.notes.append(f"TAGS entry '{entry}' left out: {why}")
+            dropped.append(f"'{entry.text}' ({why})")
+            result.notes.append(f"{entry.label} left out: {why}")
         for tag in tags:
             if tag not in result.tags:
                 result.tags.append(tag)

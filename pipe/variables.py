@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+from .entries import LIST_VARIABLES, Entry, entries
 from .references import (
     NAME_TOTAL_MAX,
     Destination,
@@ -148,18 +149,18 @@ def schema_problems(errors: Mapping[str, Any], values: Mapping[str, Any]) -> lis
 PATTERN = re.compile(r"[\w.\-*?\[\]!]+", re.ASCII)
 
 
-def parse_protect_tags(raw: str) -> tuple[tuple[str, ...], list[str]]:
-    """PROTECT_TAGS: space-separated shell-style patterns (fnmatch: `*`, `?`, `[...]`) of tags that,
-    once in the registry, are never moved to another digest."""
+def parse_protect_tags(entries: Sequence[Entry]) -> tuple[tuple[str, ...], list[str]]:
+    """PROTECT_TAGS: shell-style patterns (fnmatch: `*`, `?`, `[...]`) of tags that, once in the registry,
+    are never moved to another digest."""
     found: list[str] = []
     problems = []
-    for entry in raw.split():
-        if not PATTERN.fullmatch(entry):
-            hint = " (PROTECT_TAGS is space-separated)" if "," in entry else ""
-            problems.append(f"PROTECT_TAGS entry '{entry}' is not a tag pattern: use tag characters and the shell "
+    for entry in entries:
+        if not PATTERN.fullmatch(entry.text):
+            hint = " (PROTECT_TAGS is space-separated)" if "," in entry.text and not entry.listed else ""
+            problems.append(f"{entry.label} is not a tag pattern: use tag characters and the shell "
                             f"wildcards * ? [...], e.g. \"[0-9]*.*.*\" or \"v*\"{hint}")
-        elif entry not in found:
-            found.append(entry)
+        elif entry.text not in found:
+            found.append(entry.text)
     return tuple(found), problems
 
 
@@ -173,18 +174,18 @@ def parse_flag(values: Mapping[str, Any], name: str, problems: list[str]) -> boo
     return False
 
 
-def parse_cache_from(raw: str, package: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
-    """CACHE_FROM: space-separated `tag` (this package) or `image:tag` (another package of the workspace)."""
+def parse_cache_from(entries: Sequence[Entry], package: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """CACHE_FROM: `tag` (this package) or `image:tag` (another package of the workspace) entries."""
     found: list[tuple[str, str]] = []
     problems = []
-    for entry in raw.split():
-        name, tag = split_name_and_tag(entry)
+    for entry in entries:
+        name, tag = split_name_and_tag(entry.text)
         if tag is None:
-            name, tag = package, entry
+            name, tag = package, entry.text
         why = (repository_name_problem(name) or tag_problem(tag) if "/" not in name
                else "give image:tag or tag, without a workspace")
         if why:
-            problems.append(f"CACHE_FROM entry '{entry}' is not a tag or image:tag of this workspace: {why}")
+            problems.append(f"{entry.label} is not a tag or image:tag of this workspace: {why}")
         elif (name, tag) not in found:
             found.append((name, tag))
     return tuple(found), problems
@@ -204,16 +205,18 @@ def parse_bounded_int(values: Mapping[str, Any], name: str, default: int, low: i
 PLATFORM = re.compile(r"[a-z0-9_.-]+/[a-z0-9_.-]+(/[a-z0-9_.-]+)?\Z")
 
 
-def parse_platforms(raw: str) -> tuple[tuple[str, ...], list[str]]:
-    """PLATFORMS: `os/arch[/variant]` entries separated by commas or spaces, as docker's --platform."""
+def parse_platforms(entries: Sequence[Entry]) -> tuple[tuple[str, ...], list[str]]:
+    """PLATFORMS: `os/arch[/variant]` entries (as text, separated by commas or spaces, as docker's --platform)."""
     found: list[str] = []
     problems = []
-    for entry in raw.replace(",", " ").split():
-        if not PLATFORM.match(entry.lower()):
-            problems.append(f"PLATFORMS entry '{entry}' is not os/architecture[/variant], e.g. linux/amd64 or "
-                            "linux/arm64/v8")
-        elif entry.lower() not in found:
-            found.append(entry.lower())
+    for entry in entries:
+        platform = entry.text.lower()
+        if not PLATFORM.match(platform):
+            hint = "; one platform per list item" if entry.listed and "," in platform else ""
+            problems.append(f"{entry.label} is not os/architecture[/variant], e.g. linux/amd64 or "
+                            f"linux/arm64/v8{hint}")
+        elif platform not in found:
+            found.append(platform)
     return tuple(found), problems
 
 
@@ -273,9 +276,12 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
         image, image_problems = parse_image_name(image_value)
         problems += image_problems
 
-    expanded = expand_tags(_text(values, "TAGS"), image.tag if image else "latest", BuildValues.of(values))
+    listed = {name: entries(values, name, "," if name == "PLATFORMS" else "") for name in LIST_VARIABLES}
+    for _, list_problems in listed.values():
+        problems += list_problems
+    expanded = expand_tags(listed["TAGS"][0], image.tag if image else "latest", BuildValues.of(values))
     problems += expanded.problems
-    protect_tags, protect_problems = parse_protect_tags(_text(values, "PROTECT_TAGS"))
+    protect_tags, protect_problems = parse_protect_tags(listed["PROTECT_TAGS"][0])
     problems += protect_problems
     dry_run = parse_flag(values, "DRY_RUN", problems)
 
@@ -323,7 +329,7 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
     engine = (_text(values, "PUSH_ENGINE") or "auto").lower()
     if engine not in ENGINES:
         problems.append(f"PUSH_ENGINE must be auto, native or docker, got '{engine}'")
-    cache_from, cache_problems = parse_cache_from(_text(values, "CACHE_FROM"), image.name if image else "")
+    cache_from, cache_problems = parse_cache_from(listed["CACHE_FROM"][0], image.name if image else "")
     problems += cache_problems
     level = parse_bounded_int(values, "COMPRESSION_LEVEL", DEFAULT_LEVEL, 0, 3, problems,
                               "gzip effort of the native engine; 1 is fastest end to end")
@@ -345,7 +351,7 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
             problems.append(f"IMAGE_ARCHIVE '{archive_raw}' does not exist (looked for {archive}): give its path "
                             "relative to the clone directory, and when an earlier step made it, list it under that "
                             "step's `artifacts`")
-    platforms, platform_problems = parse_platforms(_text(values, "PLATFORMS"))
+    platforms, platform_problems = parse_platforms(listed["PLATFORMS"][0])
     problems += platform_problems
     source = parse_source(values, registry, f"{workspace}/{image.name if image else ''}", problems)
     if platforms and engine == "docker" and archive is None and not _text(values, "SOURCE_IMAGE"):

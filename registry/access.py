@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .auth import PIPELINE, Claims, Principal, Scope, TokenIssuer, role_at_least
-from .config import Config
+from .config import Config, Workspace
 from .errors import RegistryError
 from .metadata import Package
 from .names import NameError_, Repository, parse_repository
@@ -56,6 +56,12 @@ def allows(principal: Principal, repository: str | None, needed: str, action: st
 def allows_somewhere(principal: Principal, needed: str, action: str) -> bool:
     """`allows` on at least one repository of the workspace (creating a package, a collection, storage)."""
     return any(allows(principal, repository, needed, action) for repository in principal.roles)
+
+
+def is_workspace_admin(workspace: Workspace, principal: Principal) -> bool:
+    """A workspace admin's own credentials (a member's token or an API token; never pipeline credentials):
+    who manages the Container settings and may delete an immutable tag."""
+    return principal.kind != PIPELINE and principal.username in workspace.admins
 
 
 def missing_package(workspace: str, package: str, hint: str = "") -> RegistryError:

@@ -1,9 +1,9 @@
 """Thin handlers for the management API (JSON, HTTP Basic with username and token).
 
 It stands in for what Bitbucket's UI does: list images, create packages, show details,
-delete tags and images, and report storage. Package routes follow the same access rule as
-/v2/ (access.check_package). What each route does lives in `management.py`, shared with
-the web pages.
+delete tags and images, report storage, and read and change the Container settings
+(immutable tags). Package routes follow the same access rule as /v2/ (access.check_package).
+What each route does lives in `management.py`, shared with the web pages.
 """
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ class ApiHandlers:
             web.get(base + "/packages", self.list_packages),
             web.post(base + "/packages", self.create_package),
             web.get(base + "/storage", self.storage),
+            web.get(base + "/container-settings", self.container_settings),
+            web.put(base + "/container-settings", self.change_container_settings),
             web.post(base + "/gc", self.collect),
             web.get(pkg + "/tags/{tag}", self.tag_details),
             web.delete(pkg + "/tags/{tag}", self.delete_tag),
@@ -85,8 +87,8 @@ class ApiHandlers:
         return web.json_response(await ops.details(self.store, workspace, package))
 
     async def delete_package(self, request: web.Request) -> web.Response:
-        _, _, package = await self._package(request, "admin")
-        tags = await ops.delete_package(self.store, package)
+        workspace, member, package = await self._package(request, "admin")
+        tags = await ops.delete_package(self.store, workspace, member, package)
         return web.json_response({"deleted": package.name, "tags_deleted": tags})
 
     # -- tags ---------------------------------------------------------------------------
@@ -95,10 +97,26 @@ class ApiHandlers:
         return web.json_response(await ops.tag_details(self.store, package, request.match_info["tag"]))
 
     async def delete_tag(self, request: web.Request) -> web.Response:
-        _, _, package = await self._package(request, "write")
+        workspace, member, package = await self._package(request, "write")
         tag = request.match_info["tag"]
-        await ops.delete_tag(self.store, package, tag)
+        await ops.delete_tag(self.store, workspace, member, package, tag)
         return web.json_response({"deleted": tag, "package": package.name})
+
+    # -- the Container settings ---------------------------------------------------------
+    async def container_settings(self, request: web.Request) -> web.Response:
+        workspace, member = self._member(request)
+        return web.json_response(await ops.container_settings(self.store, workspace, member))
+
+    async def change_container_settings(self, request: web.Request) -> web.Response:
+        workspace, member = self._member(request)
+        ops.require_workspace_admin(workspace, member, "changing the Container settings")
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RegistryError(
+                "INVALID_REQUEST", 'send JSON: {"protect": "none|all|some", "rules": [{"name", "pattern"}]}'
+            ) from None
+        return web.json_response(await ops.change_container_settings(self.store, workspace, member, body))
 
     # -- storage ------------------------------------------------------------------------
     async def storage(self, request: web.Request) -> web.Response:

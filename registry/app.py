@@ -15,7 +15,7 @@ from .gc import Collector
 from .store import Store
 from .token_handler import TokenHandler
 from .ui import create_ui
-from .v2 import v2_routes
+from .v2 import unknown_route, v2_routes
 
 log = logging.getLogger("registry")
 SERVICE = "crg.apkg.io"
@@ -31,8 +31,9 @@ async def errors_middleware(request: web.Request, handler):
         return exc.response()
     except web.HTTPException as exc:
         if exc.status == 404:
-            return RegistryError("NAME_UNKNOWN" if request.path.startswith("/v2/") else "NOT_FOUND",
-                                 f"no route for {request.method} {request.path}", status=404).response()
+            if request.path.startswith("/v2/"):
+                return unknown_route(request.method, request.path).response()
+            return RegistryError("NOT_FOUND", f"no route for {request.method} {request.path}", status=404).response()
         if exc.status == 405:
             return RegistryError("UNSUPPORTED", f"{request.method} is not supported on {request.path}").response()
         raise

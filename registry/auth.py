@@ -20,7 +20,7 @@ from typing import Mapping
 import jwt
 
 from . import pipeline_credentials
-from .config import ALL_ACTIONS, ROLE_RANK, Config, Member, sha256_hex
+from .config import ALL_ACTIONS, ROLE_RANK, Config, Member, refused_token_kind, sha256_hex
 
 KNOWN_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 WWW_BASIC = {"WWW-Authenticate": 'Basic realm="crg-emulator"'}  # the challenge wherever Basic credentials are due
@@ -130,7 +130,11 @@ def identify(config: Config, root: Path | None, username: str, token: str,
 
     Every candidate is compared, hit or miss, so timing says nothing about which exist. Right
     pipeline credentials past their expiry raise CredentialsExpired, so the client is told why.
+    An access token or an app password is refused whoever it belongs to, as crg.apkg.io refuses
+    them: a plain "invalid username or token" (a `token_sha256` in the config may hide one).
     """
+    if refused_token_kind(token):
+        return []
     found = []
     for slug, ws in config.workspaces.items():
         member = ws.members.get(username)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .immutable_tags import NONE, ImmutableTags, parse_immutable_tags
 from .names import REPOSITORY_RE, is_slug
 
 ROLES = ("read", "write", "admin")
@@ -23,6 +24,20 @@ TOKEN_SCOPES = {
     "write:package:bitbucket": frozenset({"pull", "push", "delete"}),
 }
 ALL_ACTIONS = frozenset({"pull", "push", "delete"})
+# Bitbucket credentials crg.apkg.io refuses as a password, by the prefix Atlassian gives each kind (API
+# tokens begin ATAT): access tokens were never taken, app passwords stopped working on 9 June 2026.
+REFUSED_TOKEN_KINDS = {
+    "ATCT": "a Bitbucket repository, project or workspace access token",
+    "ATBB": "a Bitbucket app password",
+}
+
+
+def refused_token_kind(token: str) -> str | None:
+    """What the token looks like when it is a kind the registry refuses, else None."""
+    return REFUSED_TOKEN_KINDS.get(token[:4])
+
+
+WORKSPACE_KEYS = ("repositories", "packages", "members", "admins", "immutable_tags")
 
 
 class ConfigError(ValueError):
@@ -73,6 +88,8 @@ class Workspace:
     repositories: dict[str, str]  # slug -> project key
     packages: dict[str, str]  # package name -> repository slug (seeded into the database)
     members: dict[str, Member]
+    admins: frozenset[str] = frozenset()  # workspace admins (members, by username), distinct from repository roles
+    immutable_tags: ImmutableTags = NONE  # the initial Container settings (seeded into the database)
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,12 @@ def _secret(raw: dict, where: str, problems: list[str], required: bool) -> str |
         if not isinstance(token, str) or not token:
             problems.append(f"{where}.token must be a non-empty string")
             return None
+        kind = refused_token_kind(token)
+        if kind:  # named by its prefix only: the token is a secret, even in a config problem
+            problems.append(f"{where}.token begins {token[:4]}, the prefix of {kind}, which the container registry "
+                            f"refuses as a password: it could never log in; give an API token (ATAT...) or any "
+                            f"other string")
+            return None
         return sha256_hex(token)
     if not (isinstance(hashed, str) and len(hashed) == 64 and all(c in "0123456789abcdef" for c in hashed)):
         problems.append(f"{where}.token_sha256 must be 64 lowercase hex characters")
@@ -187,6 +210,19 @@ def _member(ws: str, name: Any, raw: Any, repositories: dict[str, str], problems
     return Member(name, hashed, roles, api_tokens)
 
 
+def _admins(raw: Any, where: str, members: set, problems: list[str]) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        problems.append(f"{where} must be a list of member usernames")
+        return frozenset()
+    unknown = [x for x in raw if x not in members]
+    if unknown:
+        problems.append(f"{where}: {', '.join(map(repr, unknown))} not among the workspace's members; "
+                        "a workspace admin is a member, by username")
+    return frozenset(x for x in raw if x in members)
+
+
 def parse_config(data: Any, source: str = "config") -> Config:
     problems: list[str] = []
     data = _mapping(data, "the top level", problems)
@@ -200,6 +236,10 @@ def parse_config(data: Any, source: str = "config") -> Config:
             problems.append(f"{where}: workspace slug must be lowercase letters, digits, '-', '_' or '.'")
             continue
         raw = _mapping(raw, where, problems)
+        unknown = set(raw) - set(WORKSPACE_KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}; "
+                            f"known: {', '.join(WORKSPACE_KEYS)}")
         repositories: dict[str, str] = {}
         for repo, meta in _mapping(raw.get("repositories"), f"{where}.repositories", problems).items():
             meta = _mapping(meta, f"{where}.repositories.{repo}", problems)
@@ -219,11 +259,19 @@ def parse_config(data: Any, source: str = "config") -> Config:
             else:
                 packages[name] = repo
         members: dict[str, Member] = {}
-        for name, mraw in _mapping(raw.get("members"), f"{where}.members", problems).items():
+        named = _mapping(raw.get("members"), f"{where}.members", problems)
+        for name, mraw in named.items():
             member = _member(slug, name, mraw, repositories, problems)
             if member:
                 members[member.username] = member
-        workspaces[slug] = Workspace(slug, repositories, packages, members)
+        admins = _admins(raw.get("admins"), f"{where}.admins", set(named), problems)
+        for name in admins & set(members):
+            # As in Bitbucket, a workspace admin administers every repository of the workspace.
+            roles = {**members[name].roles, **dict.fromkeys(repositories, "admin")}
+            members[name] = replace(members[name], roles=roles)
+        settings, found = parse_immutable_tags(raw.get("immutable_tags"), f"{where}.immutable_tags")
+        problems += found
+        workspaces[slug] = Workspace(slug, repositories, packages, members, admins, settings)
     limits = _mapping(data.get("limits"), "limits", problems)
     gc = _mapping(data.get("gc"), "gc", problems)
     auth = _mapping(data.get("auth"), "auth", problems)

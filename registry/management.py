@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 
 from . import views
-from .access import allows, allows_somewhere, check_package
-from .auth import WWW_BASIC, CredentialsExpired, Principal, identify, role_at_least
+from .access import allows, allows_somewhere, check_package, is_workspace_admin
+from .auth import PIPELINE, WWW_BASIC, CredentialsExpired, Principal, identify, role_at_least
 from .config import Config, Workspace
 from .errors import RegistryError
 from .gc import Collector
+from .immutable_tags import ImmutableTags, parse_immutable_tags
 from .manifests import IMAGE_TYPES, parse_manifest
 from .metadata import Package
 from .names import MAX_REPOSITORY_LENGTH, REPOSITORY_RE, is_slug, is_tag
@@ -155,15 +156,59 @@ async def platforms(store: Store, package: Package, digest: str) -> list[str]:
     return [views.platform_name(p) for p in found if p]
 
 
-async def delete_tag(store: Store, package: Package, tag: str) -> None:
-    """Delete a tag; the store schedules the collection that may free what it leaves."""
-    if not is_tag(tag) or not await store.delete_tag(package, tag):
+async def delete_tag(store: Store, workspace: Workspace, principal: Principal, package: Package, tag: str) -> None:
+    """Delete a tag (an immutable one only by a workspace admin); the store schedules the collection
+    that may free what it leaves."""
+    admin = is_workspace_admin(workspace, principal)
+    if not is_tag(tag) or not await store.delete_tag(package, tag, admin):
         raise RegistryError("MANIFEST_UNKNOWN", f"no tag {tag!r} in {package.workspace}/{package.name}")
 
 
-async def delete_package(store: Store, package: Package) -> int:
-    """Delete the image and its tags; returns how many tags went."""
-    return await store.delete_package(package)
+async def delete_package(store: Store, workspace: Workspace, principal: Principal, package: Package) -> int:
+    """Delete the image and its tags (immutable ones only by a workspace admin); returns how many tags went."""
+    return await store.delete_package(package, is_workspace_admin(workspace, principal))
+
+
+# -- the Container settings (immutable tags) ---------------------------------------------
+def require_member(principal: Principal, what: str) -> None:
+    if principal.kind == PIPELINE:
+        raise RegistryError("DENIED", f"{what} is for the workspace's members; pipeline credentials are not one")
+
+
+def require_workspace_admin(workspace: Workspace, principal: Principal, what: str) -> None:
+    """Changing the settings: a workspace admin's credentials, with the write scope."""
+    if not is_workspace_admin(workspace, principal):
+        admins = ", ".join(sorted(workspace.admins)) or "none configured"
+        raise RegistryError("DENIED", f"{what} needs a workspace admin of {workspace.slug} (admins: {admins}); "
+                                      f"user '{principal.username}' is not one")
+    if "delete" not in principal.actions:
+        raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what=what))
+
+
+async def container_settings(store: Store, workspace: Workspace, principal: Principal) -> dict:
+    require_member(principal, "reading the Container settings")
+    return (await store.immutable_tags(workspace.slug)).as_dict()
+
+
+def settings_or_error(raw: object) -> ImmutableTags:
+    """The settings a request sent; 400 listing every problem."""
+    settings, problems = parse_immutable_tags(raw)
+    if problems:
+        raise RegistryError(
+            "INVALID_REQUEST",
+            f"the immutable tag settings have {len(problems)} problem(s): " + "; ".join(problems),
+            detail={"problems": problems},
+        )
+    return settings
+
+
+async def change_container_settings(store: Store, workspace: Workspace, principal: Principal,
+                                    raw: object) -> dict:
+    """Replace the settings (workspace admins only); they bind the next put or delete of a tag."""
+    require_workspace_admin(workspace, principal, "changing the Container settings")
+    settings = settings_or_error(raw)
+    await store.set_immutable_tags(workspace.slug, settings, principal.username)
+    return settings.as_dict()
 
 
 async def storage_report(store: Store, collector: Collector, workspace: Workspace, principal: Principal) -> dict:

@@ -9,6 +9,7 @@ a verified upload moving into place, and a collection deleting a blob.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from .blobfiles import BlobFiles
 from .config import Config
 from .digests import digest_of
 from .errors import RegistryError
+from .immutable_tags import ImageHoldsImmutableTags, ImmutableTags, TagImmutable
 from .manifests import ParsedManifest, parse_manifest
 from .metadata import BlobRecord, ManifestRecord, Metadata, Package, PackageContents, PackageFigures, StorageFigures
 from .names import parse_reference
@@ -26,6 +28,7 @@ from .uploads import BodyInterrupted, Chunk, Progress, UploadSession, append_str
 
 T = TypeVar("T")
 METADATA_FILE = "metadata.db"
+log = logging.getLogger("registry")
 
 
 class Store:
@@ -47,6 +50,12 @@ class Store:
             self.meta.forget_blob(workspace, digest)
         for slug, ws in config.workspaces.items():
             self.meta.seed_packages(slug, ws.packages)
+            if self.meta.seed_settings(slug, ws.immutable_tags.to_json()):
+                log.info("workspace %s: immutable tags as the config gives them (protect: %s)",
+                         slug, ws.immutable_tags.protect)
+            else:
+                log.info("workspace %s: immutable tags as last changed through the API (the config's are unchanged)",
+                         slug)
 
     async def db(self, fn: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn, *args)
@@ -72,9 +81,13 @@ class Store:
         """None when a live package of that name exists already."""
         return await self.db(self.meta.create_package, workspace, name, repository)
 
-    async def delete_package(self, package: Package) -> int:
-        """Delete the image and its tags (returns how many); its blobs wait for a collection."""
-        tags = await self.db(self.meta.delete_package, package)
+    async def delete_package(self, package: Package, workspace_admin: bool) -> int:
+        """Delete the image and its tags (returns how many); its blobs wait for a collection.
+        Immutable tags among them: refused, unless by a workspace admin."""
+        try:
+            tags = await self.db(self.meta.delete_package, package, workspace_admin)
+        except ImageHoldsImmutableTags as exc:
+            raise RegistryError("DENIED", exc.delete_message(), detail={"immutable_tags": exc.tags}) from None
         self.on_dereference(package.workspace)
         return tags
 
@@ -86,6 +99,13 @@ class Store:
 
     async def storage_figures(self, workspace: str) -> StorageFigures:
         return await self.db(self.meta.storage_figures, workspace, self.config.grace_seconds)
+
+    # -- settings -----------------------------------------------------------------------
+    async def immutable_tags(self, workspace: str) -> ImmutableTags:
+        return await self.db(self.meta.immutable_tags, workspace)
+
+    async def set_immutable_tags(self, workspace: str, settings: ImmutableTags, username: str) -> None:
+        await self.db(self.meta.set_immutable_tags, workspace, settings, username)
 
     # -- blobs --------------------------------------------------------------------------
     async def blob(self, package: Package, digest: str, *, confirm: bool = False) -> BlobRecord | None:
@@ -280,9 +300,14 @@ class Store:
                 "MANIFEST_INVALID", f"manifest declares sizes that are not the content's: {'; '.join(wrong)}",
                 detail={"wrong_sizes": wrong},
             )
-        missing, replaced = await self.db(
-            self.meta.put_manifest, package, digest, parsed.media_type, body, blobs, children, tag
-        )
+        try:
+            missing, replaced = await self.db(
+                self.meta.put_manifest, package, digest, parsed.media_type, body, blobs, children, tag
+            )
+        except TagImmutable as exc:
+            # ECR's answer to the same push (docker prints "tag invalid: ..."): a 400 no client retries
+            # and none reads as a credentials problem, unlike DENIED.
+            raise RegistryError("TAG_INVALID", exc.overwrite_message(), detail=exc.detail()) from None
         if missing:
             # The spec's code for a missing blob and, for an index, a missing child manifest alike.
             raise RegistryError(
@@ -296,9 +321,13 @@ class Store:
             self.on_dereference(package.workspace)
         return digest, parsed
 
-    async def delete_tag(self, package: Package, tag: str) -> bool:
-        """False when the package has no such tag; the manifest it left waits for a collection."""
-        deleted = await self.db(self.meta.delete_tag, package, tag)
+    async def delete_tag(self, package: Package, tag: str, workspace_admin: bool) -> bool:
+        """False when the package has no such tag; the manifest it left waits for a collection.
+        An immutable tag: refused, unless by a workspace admin."""
+        try:
+            deleted = await self.db(self.meta.delete_tag, package, tag, workspace_admin)
+        except TagImmutable as exc:
+            raise RegistryError("DENIED", exc.delete_message(), detail=exc.detail()) from None
         if deleted:
             self.on_dereference(package.workspace)
         return deleted

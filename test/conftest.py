@@ -15,6 +15,7 @@ pytest_plugins = [
     "test.fixtures.engines",
     "test.fixtures.pipe_image",
     "test.fixtures.pipelines",
+    "test.fixtures.browser",
 ]
 
 

@@ -59,7 +59,7 @@ def kind_of(status: int, code: str, message: str) -> Kind:
     if status >= 500:
         return Kind.SERVER_ERROR
     kind = STATUS_KINDS.get(status) or CODE_KINDS.get(code.upper()) or FALLBACK_STATUS_KINDS.get(status, Kind.OTHER)
-    if kind in (Kind.UNAUTHORIZED, Kind.DENIED) or code.upper() == "BLOB_UPLOAD_UNKNOWN":
+    if kind in (Kind.UNAUTHORIZED, Kind.DENIED, Kind.OTHER) or code.upper() == "BLOB_UPLOAD_UNKNOWN":
         kind = registry_words(message) or kind
     return kind
 

@@ -45,8 +45,13 @@ class Preview:
                          f"{self.count('to mount')} to mount, {self.count(IN_REGISTRY)} {IN_REGISTRY}")
         target = self.digest or "a new manifest (its digest is known once its layers are compressed)"
         lines.append(f"Dry run: the tags would point at {target}")
-        lines += [f"Dry run: tag {change.tag}: {change.state}" + (" (protected)" if change.protected else "")
-                  for change in self.tags]
+        lines += [f"Dry run: tag {change.tag}: {change.state}" + (" (protected)" if change.protected else "") +
+                  (" (not written)" if change.state == "unchanged" else "") for change in self.tags]
+        moving = [change.tag for change in self.tags if change.previous is not None and change.state != "unchanged"]
+        if moving:  # crg.apkg.io has no public API for the workspace's rules: the dry run cannot read them
+            lines.append(f"Dry run: {', '.join(moving)} would move: if the workspace's immutable-tag settings "
+                         f"protect {'it' if len(moving) == 1 else 'any of them'}, the registry refuses the move "
+                         "(a dry run cannot read those settings)")
         return lines
 
 

@@ -17,6 +17,7 @@ from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure
 from ..oci import COMPRESSED_TYPE, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Descriptor, digest_of
 from ..sources.image import PlatformImage, SourceImage
 from .plan import Plan
+from .tags import TagRefused, write_order
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,17 @@ def rebuilt_index(stored: tuple[Descriptor, bytes], replaced: dict[str, Descript
 
 def put(client: RegistryClient, references: Iterable[str], descriptor: Descriptor, body: bytes,
         on_put: Callable[[str, str], None] = lambda reference, digest: None) -> None:
-    """PUT a manifest under each reference; the registry must store it under the digest it has."""
+    """PUT a manifest under each reference; the registry must store it under the digest it has. A tag the
+    registry holds as immutable stops the others (TagRefused says which were written)."""
+    written: list[str] = []
     for reference in references:
-        reported = client.put_manifest(reference, descriptor.media_type, body)
+        try:
+            reported = client.put_manifest(reference, descriptor.media_type, body)
+        except RegistryFailure as exc:
+            if exc.error.kind is Kind.TAG_IMMUTABLE:
+                raise TagRefused(reference, exc.error.detail, descriptor.digest, written) from exc
+            raise
+        written.append(reference)
         if reported and reported != descriptor.digest:
             raise RegistryFailure(RegistryError(Kind.OTHER, f"the registry stored the manifest as {reported}, "
                                                             f"not {descriptor.digest}", False))
@@ -160,11 +169,11 @@ def known_config_sizes(image: SourceImage, plan: Plan, configs: dict[str, bytes]
 
 
 def publish(client: RegistryClient, image: SourceImage, plan: Plan, done: dict[str, Descriptor],
-            configs: dict[str, bytes], tags: list[str], on_tag: Callable[[str, str], None],
+            configs: dict[str, bytes], previous: dict[str, str | None], on_tag: Callable[[str, str], None],
             before_tags: Callable[[str], None] = lambda digest: None) -> tuple[str, list[tuple[str, str]]]:
-    """Each platform's manifest (by digest, under an index), then the top under every tag; `before_tags`
-    sees the top's digest before any tag is put (PROTECT_TAGS' last word). Returns the top's digest and
-    (platform, manifest digest) of each image manifest."""
+    """Each platform's manifest (by digest, under an index), then the top under the target tags (`previous`:
+    what each held) in `write_order`; `before_tags` sees the top's digest before any tag is put (PROTECT_TAGS'
+    last word). Returns the top's digest and (platform, manifest digest) of each image manifest."""
     composed = compose(image, plan, done, known_config_sizes(image, plan, configs))
     descriptor, body = composed.top
     if digest_of(body) != descriptor.digest:
@@ -175,5 +184,5 @@ def publish(client: RegistryClient, image: SourceImage, plan: Plan, done: dict[s
     if composed.rebuilt:
         log.info("%d manifest(s) were rebuilt with compressed layers: their digests differ from the layout's",
                  composed.rebuilt)
-    put(client, tags, descriptor, body, on_tag)
+    put(client, write_order(previous, descriptor.digest), descriptor, body, on_tag)
     return descriptor.digest, composed.published

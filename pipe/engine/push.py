@@ -19,7 +19,7 @@ from .plan import mount, plan
 from .preview import Preview, preview
 from .publish import planned_digest, publish, upload_configs
 from .session import PushSession
-from .tags import ProtectedTags, changes, check_before_tags, previous_digests, refusal
+from .tags import ImmutableTagRefused, ProtectedTags, TagRefused, changes, check_before_tags, previous_digests, refusal
 from .transfer import transfer
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,11 @@ def push(session: PushSession, image: SourceImage) -> PushResult | Preview:
         raise PipeFailure(f"{len(set(keys) - set(done))} layer(s) were neither found in the registry nor uploaded: "
                           "this is a bug")
     pushed = sum(blob.size for blob in session.uploaded.values()) + upload_configs(session.client, found, configs)
-    digest, manifests = publish(session.client, image, found, done, configs, session.tags, session.on_tag,
-                                check_before_tags(previous, session.protect, image_id))
+    try:
+        digest, manifests = publish(session.client, image, found, done, configs, previous, session.on_tag,
+                                    check_before_tags(previous, session.protect, image_id))
+    except TagRefused as refused:
+        raise ImmutableTagRefused(refused, previous) from refused
     return PushResult(
         engine="native", source=image.kind, source_image=image.shown, digest=digest, tags=tuple(session.tags),
         platforms=tuple(image.platform_names), pushed_bytes=pushed, layers_uploaded=len(session.uploaded),

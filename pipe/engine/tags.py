@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Callable, Iterable
 
 from ..client.api import RegistryClient
-from ..errors import PipeFailure
+from ..errors import IMMUTABLE_FIX, PipeFailure
 
 
 class ProtectedTags(PipeFailure):
@@ -48,6 +48,44 @@ class TagChange:
     @property
     def refused(self) -> bool:
         return self.protected and self.previous is not None and self.previous != self.digest
+
+
+def write_order(previous: dict[str, str | None], digest: str | None) -> list[str]:
+    """The tags to write, in order: those that would move first, then the new ones (a tag the registry
+    could not be asked about counts as new), so that a registry refusing to move a tag (an immutable tag)
+    refuses before any new tag is written. A tag already holding `digest` is not written at all: an
+    immutable tag takes no PUT, and a re-run writes nothing. `digest` None: not known yet."""
+    moving = [tag for tag, held in previous.items() if held is not None and held != digest]
+    return moving + [tag for tag, held in previous.items() if held is None]
+
+
+class TagRefused(Exception):
+    """The registry refused to write a tag it holds as immutable: `digest` is what the tag would have got
+    (None: not known), `written` the tags written before it."""
+
+    def __init__(self, tag: str, said: str, digest: str | None, written: list[str], holds: str | None = None) -> None:
+        super().__init__(said)
+        self.tag, self.said, self.digest, self.written = tag, said, digest, written
+        self.holds = holds  # what the tag holds now, when it is not what it held before the push
+
+
+class ImmutableTagRefused(PipeFailure):
+    """The one line for a tag the registry refused to move: what it holds, what it would have got, the
+    registry's words, which tags were written and which not, and what to do. `previous` is what each target
+    tag held before the push, in TAGS order."""
+
+    def __init__(self, refused: TagRefused, previous: dict[str, str | None], note: str = "") -> None:
+        digest, held = refused.digest, refused.holds or previous.get(refused.tag)
+        self.tag, self.digest, self.written = refused.tag, digest, list(refused.written)
+        self.not_written = [tag for tag in previous if tag not in refused.written
+                            and (digest is None or previous[tag] != digest)]
+        holds = f"it holds {held}" if held else "it exists already"
+        would = f", this push would have given it {digest}" if digest else ""
+        written = (f"Written: {', '.join(self.written)}; not written: {', '.join(self.not_written)}. "
+                   if self.written else "No tag holds this image. " if refused.holds else "No tag was written. ")
+        super().__init__(f"The registry refused to move tag {refused.tag}: {holds}{would}, and the workspace's "
+                         f"immutable-tag settings protect it (registry said: {refused.said}). {written}{note}To "
+                         f"publish this image, {IMMUTABLE_FIX}")
 
 
 def previous_digests(client: RegistryClient, tags: Iterable[str]) -> dict[str, str | None]:

@@ -21,6 +21,9 @@ What the registry keeps under its root, and how the rows here and the files ther
       │     └── manifest_refs (package_id, manifest_digest, kind 'blob' | 'manifest', target, size)
       │                                             a manifest's config and layers, or an index's children
       └── tags (package_id, tag, digest, updated_at)
+    workspace_settings (workspace, immutable_tags, seeded_from, updated_at, updated_by)
+          the Container settings (immutable tags, JSON): seeded from the config (`seeded_from` is what the
+          config said then), changed through the API or pages; the put of a tag reads them in its transaction
     blobs (workspace, digest, size, created_at, touched_at, deleting)
           one row per file under blobs/<workspace>/; `touched_at` starts the grace period again
           (written, mounted, confirmed by a HEAD, referenced by a new manifest); `deleting` marks
@@ -50,6 +53,7 @@ from .records import (
     TagEntry,
 )
 from .schema import Transaction, connect
+from .settings import SettingsQueries
 
 __all__ = [
     "BlobRecord", "ManifestEntry", "ManifestRecord", "Metadata", "Package", "PackageContents", "PackageFigures",
@@ -57,7 +61,7 @@ __all__ = [
 ]
 
 
-class Metadata(PackageQueries, ManifestQueries, CatalogQueries, CollectionQueries):
+class Metadata(PackageQueries, ManifestQueries, CatalogQueries, CollectionQueries, SettingsQueries):
     """The queries of every concern over one connection."""
 
     def __init__(self, path: Path) -> None:

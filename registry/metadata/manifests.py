@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import time
 
+from ..immutable_tags import TagImmutable
 from .blobs import BlobQueries
 from .records import ManifestRecord, Package
+from .settings import SettingsQueries
 
 
-class ManifestQueries(BlobQueries):
+class ManifestQueries(BlobQueries, SettingsQueries):
     def manifest(self, package: Package, digest: str) -> ManifestRecord | None:
         row = self.db.execute(
             "SELECT digest, media_type, body, created_at FROM manifests WHERE package_id = ? AND digest = ?",
@@ -45,7 +47,10 @@ class ManifestQueries(BlobQueries):
         """Store a manifest whose references exist; return (missing references, digest the tag left).
 
         References are checked in the same transaction that stores the manifest, so a
-        collection cannot delete a referenced blob between the check and the write.
+        collection cannot delete a referenced blob between the check and the write. So is the
+        tag: an immutable tag that holds another digest raises TagImmutable before anything is
+        written (of two pushes to a new immutable tag, the second sees the first's digest), and
+        one that holds this digest is left as it is.
         """
         now = time.time()
         with self.transaction():
@@ -53,6 +58,10 @@ class ManifestQueries(BlobQueries):
             missing += [d for d, _ in children if self.manifest(package, d) is None]
             if missing:
                 return missing, None
+            previous = self.tag_digest(package, tag) if tag is not None else None
+            protection = self.immutable_tags(package.workspace).protection(tag) if previous is not None else None
+            if protection is not None and previous != digest:
+                raise TagImmutable(package.workspace, package.name, tag, previous, protection)
             self.db.execute(
                 "INSERT INTO manifests (package_id, digest, media_type, body, created_at, touched_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
@@ -67,9 +76,7 @@ class ManifestQueries(BlobQueries):
             )
             for d, _ in blobs:
                 self.touch_blob(package.workspace, d, at=now)
-            previous = None
-            if tag is not None:
-                previous = self.tag_digest(package, tag)
+            if tag is not None and protection is None:
                 self.db.execute(
                     "INSERT INTO tags (package_id, tag, digest, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT"
                     " (package_id, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
@@ -77,6 +84,11 @@ class ManifestQueries(BlobQueries):
                 )
         return [], previous if previous != digest else None
 
-    def delete_tag(self, package: Package, tag: str) -> bool:
+    def delete_tag(self, package: Package, tag: str, workspace_admin: bool) -> bool:
+        """False when there is no such tag; TagImmutable for an immutable one unless by a workspace admin."""
         with self.transaction():
+            held = self.tag_digest(package, tag)
+            protection = self.immutable_tags(package.workspace).protection(tag) if held else None
+            if protection is not None and not workspace_admin:
+                raise TagImmutable(package.workspace, package.name, tag, held, protection)
             return self.db.execute("DELETE FROM tags WHERE package_id = ? AND tag = ?", (package.id, tag)).rowcount > 0

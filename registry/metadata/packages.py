@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import time
 
+from ..immutable_tags import ImageHoldsImmutableTags
 from .records import Package
-from .schema import Queries
+from .settings import SettingsQueries
 
 PACKAGE = "SELECT id, workspace, name, repository, created_at FROM packages"
 
 
-class PackageQueries(Queries):
+class PackageQueries(SettingsQueries):
     def seed_packages(self, workspace: str, packages: dict[str, str]) -> None:
         """Create the config's packages once; one deleted later stays deleted across restarts."""
         now = time.time()
@@ -53,9 +54,17 @@ class PackageQueries(Queries):
                 )
         return self.package(workspace, name)
 
-    def delete_package(self, package: Package) -> int:
-        """Remove the image with all its tags and manifests; the blobs wait for a collection."""
+    def delete_package(self, package: Package, workspace_admin: bool) -> int:
+        """Remove the image with all its tags and manifests; the blobs wait for a collection.
+        ImageHoldsImmutableTags when immutable tags would go, unless by a workspace admin."""
         with self.transaction():
+            if not workspace_admin:
+                settings = self.immutable_tags(package.workspace)
+                tags = [r[0] for r in self.db.execute(
+                    "SELECT tag FROM tags WHERE package_id = ? ORDER BY tag", (package.id,))]
+                held = [t for t in tags if settings.protection(t) is not None]
+                if held:
+                    raise ImageHoldsImmutableTags(package.workspace, package.name, held)
             tags = self.db.execute("DELETE FROM tags WHERE package_id = ?", (package.id,)).rowcount
             self.db.execute("DELETE FROM manifest_refs WHERE package_id = ?", (package.id,))
             self.db.execute("DELETE FROM manifests WHERE package_id = ?", (package.id,))

@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS tags (
     updated_at REAL NOT NULL,
     PRIMARY KEY (package_id, tag)
 );
+CREATE TABLE IF NOT EXISTS workspace_settings (
+    workspace TEXT PRIMARY KEY,
+    immutable_tags TEXT NOT NULL,
+    seeded_from TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    updated_by TEXT
+);
 """
 
 

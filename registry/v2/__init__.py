@@ -5,11 +5,13 @@ from aiohttp import web
 
 from ..auth import TokenIssuer
 from ..store import Store
-from .base_handlers import BaseHandlers
+from .base_handlers import BaseHandlers, unknown_route
 from .blob_handlers import BlobHandlers
 from .manifest_handlers import ManifestHandlers
 from .request_access import RequestAccess
 from .upload_handlers import UploadHandlers
+
+__all__ = ["unknown_route", "v2_routes"]
 
 NAME = "{name:[a-z0-9][a-z0-9._/-]*}"
 

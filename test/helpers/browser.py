@@ -11,7 +11,14 @@ import shutil
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from harness.accounts import TOKENS
+from harness.registry_process import RegistryProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -43,3 +50,45 @@ def screenshot_dir(default: Path) -> Path:
     path = Path(os.environ.get("UI_SCREENSHOTS_DIR") or default)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# -- driving the pages ------------------------------------------------------------------------
+def login(browser: WebDriver, registry: RegistryProcess, user: str) -> None:
+    browser.get(registry.url + "/ui/login")
+    if browser.find_elements(By.CSS_SELECTOR, "form.logout button"):
+        go(browser, browser.find_element(By.CSS_SELECTOR, "form.logout button"))
+    browser.find_element(By.NAME, "username").send_keys(user)
+    browser.find_element(By.NAME, "token").send_keys(TOKENS[user])
+    go(browser, browser.find_element(By.CSS_SELECTOR, "form button.primary"))
+    assert browser.find_element(By.CSS_SELECTOR, ".user").text == user
+
+
+def replaced(element) -> bool:
+    """Whether `element` belongs to a page that is gone. Chromium says so either as a stale element or,
+    when asked in the middle of the navigation, as "Node with given id does not belong to the document"."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
+
+
+def go(browser: WebDriver, element) -> None:
+    """Click something that loads another page, and wait until that page has loaded."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 15).until(lambda _: replaced(old))
+    WebDriverWait(browser, 15).until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+
+def notice(browser: WebDriver) -> str:
+    """The one-time notice after a form post (waits for the page the post redirected to)."""
+    try:
+        return WebDriverWait(browser, 10).until(lambda b: b.find_element(By.CSS_SELECTOR, ".notice")).text
+    except TimeoutException:
+        raise AssertionError("no notice on "
+                             f"{browser.current_url}:\n{browser.find_element(By.TAG_NAME, 'main').text}") from None

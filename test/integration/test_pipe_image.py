@@ -131,3 +131,38 @@ def test_pipe_image_as_pipelines_runs_it(source, request, pipe_image, registry, 
     assert manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == output["digest"]
     assert manifest.json()["config"]["digest"] == image_id(local_image)
     assert_no_secret(run, "pipelines", TOKENS["pipelines"])
+
+
+CLONE_PIPE = "print('THE CLONE RAN ITS OWN PIPE')\nraise SystemExit(0)\n"
+
+
+@pytest.mark.parametrize("shadow", ["package", "module"])
+def test_pipe_image_ignores_a_pipe_of_the_clone_and_takes_tags_as_a_yaml_list(shadow, pipe_image, registry,
+                                                                             local_image, tmp_path):
+    """A repository that develops a pipe has a `pipe/` or a `pipe.py` at its root, and Pipelines runs the pipe
+    with the clone as working directory: `python3 -m pipe` would run the clone's code, with the token in its
+    environment. TAGS as a YAML list arrives as TAGS_COUNT, TAGS_0, ... (Pipelines' encoding of a list)."""
+    clone = tmp_path / "build"
+    clone.mkdir()
+    if shadow == "package":
+        (clone / "pipe").mkdir()
+        (clone / "pipe" / "__init__.py").write_text("")
+        (clone / "pipe" / "__main__.py").write_text(CLONE_PIPE)
+    else:
+        (clone / "pipe.py").write_text(CLONE_PIPE)
+    for name in ("requests.py", "docker.py", "yaml.py"):  # nor any module the pipe imports
+        (clone / name).write_text(CLONE_PIPE)
+    saved = docker("save", "-o", str(clone / "image.tar"), local_image, timeout=120)
+    assert saved.returncode == 0, saved.stderr
+    variables = pipe_variables(registry.host, local_image.split(":")[0], IMAGE_ARCHIVE="image.tar",
+                               BITBUCKET_CLONE_DIR=str(clone), DOCKER_HOST=f"tcp://127.0.0.1:{free_port()}",
+                               TAGS_COUNT="2", TAGS_0=f"list-{shadow}", TAGS_1="{commit:7}",
+                               BITBUCKET_COMMIT="0123456789abcdef0123456789abcdef01234567")
+    run = run_pipe_image(variables, ["-v", f"{clone}:{clone}", "-w", str(clone)], image=pipe_image)
+    assert "THE CLONE RAN ITS OWN PIPE" not in run.stdout + run.stderr
+    assert run.returncode == 0, str(run)
+    client = Client(registry, APP, user="reader", actions="pull")
+    digests = {tag: client.get_manifest(tag).headers.get("Docker-Content-Digest")
+               for tag in (f"list-{shadow}", "0123456")}
+    assert len(set(digests.values())) == 1 and None not in digests.values(), digests
+    assert_no_secret(run, "pipelines", TOKENS["pipelines"])

@@ -20,7 +20,7 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 OUTPUT_FIELDS = {"registry", "workspace", "image", "source_image", "digest", "tags", "references",
                  "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
                  "layers_mounted", "layers_skipped", "source", "platforms", "index_digest", "manifests",
-                 "previous_digests"}
+                 "previous_digests", "tags_written", "tags_unchanged"}
 
 
 def registry_state(registry) -> tuple[int, int, list[tuple[str, str]]]:
@@ -125,6 +125,7 @@ class TestOutputsAndBehaviour:
         assert output["tags"] == tags
         assert output["references"] == [f"{repository}:{tag}" for tag in tags]
         assert output["reference_by_digest"] == f"{repository}@{digest}"
+        assert (output["tags_written"], output["tags_unchanged"]) == (tags, [])
         assert output["pushed_bytes"] >= 160_000
         assert isinstance(output["duration_seconds"], float) and output["duration_seconds"] >= 0
         for tag in tags:
@@ -153,6 +154,9 @@ class TestOutputsAndBehaviour:
         assert printed_digest(again) == digest
         second = read_output(out)
         assert second["pushed_bytes"] == 0 and second["digest"] == digest and second["tags"] == tags
+        # Every tag already held the digest: none was written again.
+        assert (second["tags_written"], second["tags_unchanged"]) == ([], tags)
+        assert "Pushed " not in again.stderr and f"Tag {tags[0]}: unchanged (not written)" in again.stderr
         assert registry_state(registry)[:2] == (blobs, stored)
         assert registry_refs(registry) == []
 

@@ -271,7 +271,8 @@ class TestBlobs:
         for upload_id in ("0" * 32, "..", "not-an-id", "%2E%2E%2Fx"):
             r = client.request("GET", f"blobs/uploads/{upload_id}")
             assert r.status_code == 404, upload_id
-            assert error_codes(r) in (["BLOB_UPLOAD_UNKNOWN"], ["NAME_UNKNOWN"]), upload_id
+            # ".." (resolved by the client) leaves a path no route serves: 404 UNSUPPORTED, not NAME_UNKNOWN.
+            assert error_codes(r) in (["BLOB_UPLOAD_UNKNOWN"], ["UNSUPPORTED"]), upload_id
 
 
 class TestManifests:

@@ -13,16 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from harness.accounts import TOKENS, default_config
 from harness.docker_images import build_image, remove_image
 from harness.registry_process import RegistryProcess
 from harness.ui_client import UiClient
-from test.helpers.browser import missing_browser, screenshot_dir, start_chromium
+from test.helpers.browser import go, login, notice
 from test.helpers.oci_client import docker
 from test.helpers.pipe_runner import pipe_variables, run_pipe
 
@@ -37,21 +36,6 @@ def registry(tmp_path_factory):
     reg = RegistryProcess(tmp_path_factory.mktemp("ui-browser") / "registry", config).start()
     yield reg
     reg.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    problem = missing_browser()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
 
 
 @pytest.fixture(scope="module")
@@ -71,49 +55,8 @@ def docker_config(tmp_path_factory):
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def login(browser: WebDriver, registry: RegistryProcess, user: str) -> None:
-    browser.get(registry.url + "/ui/login")
-    if browser.find_elements(By.CSS_SELECTOR, "form.logout button"):
-        go(browser, browser.find_element(By.CSS_SELECTOR, "form.logout button"))
-    browser.find_element(By.NAME, "username").send_keys(user)
-    browser.find_element(By.NAME, "token").send_keys(TOKENS[user])
-    go(browser, browser.find_element(By.CSS_SELECTOR, "form button.primary"))
-    assert browser.find_element(By.CSS_SELECTOR, ".user").text == user
-
-
-def replaced(element) -> bool:
-    """Whether `element` belongs to a page that is gone. Chromium says so either as a stale element or,
-    when asked in the middle of the navigation, as "Node with given id does not belong to the document"."""
-    try:
-        element.is_enabled()
-    except StaleElementReferenceException:
-        return True
-    except WebDriverException as exc:
-        if "does not belong to the document" in str(exc):
-            return True
-        raise
-    return False
-
-
-def go(browser: WebDriver, element) -> None:
-    """Click something that loads another page, and wait until that page has loaded."""
-    old = browser.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(browser, 15).until(lambda _: replaced(old))
-    WebDriverWait(browser, 15).until(lambda b: b.execute_script("return document.readyState") == "complete")
-
-
 def shot(browser: WebDriver, shots: Path, name: str) -> None:
     assert browser.save_screenshot(str(shots / f"{name}.png"))
-
-
-def notice(browser: WebDriver) -> str:
-    """The one-time notice after a form post (waits for the page the post redirected to)."""
-    try:
-        return WebDriverWait(browser, 10).until(lambda b: b.find_element(By.CSS_SELECTOR, ".notice")).text
-    except TimeoutException:
-        raise AssertionError("no notice on "
-                             f"{browser.current_url}:\n{browser.find_element(By.TAG_NAME, 'main').text}") from None
 
 
 def tag_rows(browser: WebDriver) -> list[str]:

@@ -16,6 +16,7 @@ from pipe.errors import (
     no_daemon_message,
     push_failure_message,
 )
+from pipe.token_kinds import refused_kind
 
 DAEMON_MESSAGES = [
     # (text, kind, transient)
@@ -195,3 +196,47 @@ def test_a_refused_email_username_is_told_what_401_means():
     assert "dev@example.com is an Atlassian account email: check it for a typo" in pushed
     # A plain username keeps the plain advice.
     assert "check BITBUCKET_PACKAGES_USERNAME / BITBUCKET_PACKAGES_TOKEN" in message("unauthorized")
+
+
+# -- tokens the registry refuses by kind (pipe/token_kinds.py) -------------------------------------
+ACCESS_TOKEN = "ATCTT3xFfGN0k2l9mQ7vZr8sXw4yBn6cHd1jE5pLa0uKoVi"
+APP_PASSWORD = "ATBB7hQ2mZxR9vLk3NsW8cYd5TfG1pJb4e6a"
+
+
+@pytest.mark.parametrize("token, prefix", [(ACCESS_TOKEN, "ATCT"), (APP_PASSWORD, "ATBB"), ("ATCT", "ATCT")])
+def test_access_tokens_and_app_passwords_are_told_apart_by_their_prefix(token, prefix):
+    assert refused_kind(token).prefix == prefix
+
+
+@pytest.mark.parametrize("token", [
+    "ATATT3xFfGN0example",  # an API token: taken
+    "bbpc_0123456789abcdef",  # pipeline credentials (the emulator's)
+    "s3cr3t", "", "atct-lowercase", "xATCTinside", "ATC", " ATCTleading-space",
+])
+def test_other_tokens_are_not_a_refused_kind(token):
+    assert refused_kind(token) is None
+
+
+@pytest.mark.parametrize("token, looks_like", [
+    (ACCESS_TOKEN, "looks like a Bitbucket repository, project or workspace access token (it begins ATCT), and the "
+                   "container registry does not accept access tokens"),
+    (APP_PASSWORD, "looks like a Bitbucket app password (it begins ATBB), and the container registry does not accept "
+                   "app passwords (they stopped working on 9 June 2026)"),
+])
+@pytest.mark.parametrize("answer, status", [("unauthorized: invalid username or token", 401),
+                                            ("denied: requested access to the resource is denied", 403)])
+def test_a_refused_login_with_such_a_token_names_its_kind_and_what_to_create(token, looks_like, answer, status):
+    line = login_failure_message(classify(answer, status), registry="crg.apkg.io", username="x-token-auth",
+                                 token_kind=refused_kind(token))
+    assert line.startswith(f"Login to crg.apkg.io refused for user x-token-auth: BITBUCKET_PACKAGES_TOKEN "
+                           f"{looks_like}; create an Atlassian API token with the scopes read:package:bitbucket and "
+                           "write:package:bitbucket and set it as BITBUCKET_PACKAGES_TOKEN"), line
+    assert line.endswith(f"(registry said: {answer})") and "\n" not in line
+    assert token not in line
+
+
+def test_the_kind_changes_only_a_refused_login():
+    kind = refused_kind(ACCESS_TOKEN)
+    for text in ("connect: connection refused", "received unexpected HTTP status: 503 Service Unavailable"):
+        assert login_failure_message(classify(text), registry="r:1", username="u", token_kind=kind) == \
+            login_failure_message(classify(text), registry="r:1", username="u")

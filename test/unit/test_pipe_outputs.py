@@ -14,8 +14,8 @@ DIGEST = "sha256:" + "ab" * 32
 
 def sample():
     result = PushResult(engine="docker", source="daemon", source_image="app:dev", digest=DIGEST,
-                        tags=("latest", "1.0"), platforms=("linux/amd64",), pushed_bytes=1234, layers_uploaded=1,
-                        layers_skipped=2, previous=(("latest", "sha256:" + "cd" * 32), ("1.0", None)))
+                        tags=("latest", "1.0", "v1"), platforms=("linux/amd64",), pushed_bytes=1234, layers_uploaded=1,
+                        layers_skipped=2, previous=(("latest", "sha256:" + "cd" * 32), ("1.0", None), ("v1", DIGEST)))
     return build_output(Destination("crg.apkg.io", "acme", "app"), result, 2.34567)
 
 
@@ -24,10 +24,13 @@ def test_schema():
     assert list(data) == ["registry", "workspace", "image", "source_image", "digest", "tags", "references",
                           "reference_by_digest", "pushed_bytes", "duration_seconds", "engine", "layers_uploaded",
                           "layers_mounted", "layers_skipped", "source", "platforms", "index_digest", "manifests",
-                          "previous_digests"]
+                          "previous_digests", "tags_written", "tags_unchanged"]
     assert data["duration_seconds"] == 2.346
-    assert data["previous_digests"] == {"latest": "sha256:" + "cd" * 32, "1.0": None}
-    assert data["references"] == ["crg.apkg.io/acme/app:latest", "crg.apkg.io/acme/app:1.0"]
+    assert data["previous_digests"] == {"latest": "sha256:" + "cd" * 32, "1.0": None, "v1": DIGEST}
+    assert data["references"] == ["crg.apkg.io/acme/app:latest", "crg.apkg.io/acme/app:1.0",
+                                  "crg.apkg.io/acme/app:v1"]
+    # v1 already held the digest: the push did not write it.
+    assert (data["tags_written"], data["tags_unchanged"]) == (["latest", "1.0"], ["v1"])
     assert data["reference_by_digest"] == f"crg.apkg.io/acme/app@{DIGEST}"
 
 

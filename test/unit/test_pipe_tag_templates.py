@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipe.entries import split_entries
 from pipe.references import tag_problem
 from pipe.tag_templates import BuildValues, as_tag, expand_tags
 from pipe.variables import InvalidVariables, parse_settings
@@ -64,7 +65,7 @@ def test_as_tag_follows_the_rule(raw, expected):
     ("", branch("main"), ["dev"]),  # an empty TAGS is the source image's tag
 ])
 def test_placeholders_expand(tags, build, expected):
-    result = expand_tags(tags, "dev", build)
+    result = expand_tags(split_entries("TAGS", tags), "dev", build)
     assert result.problems == []
     assert result.tags == expected
     assert all(tag_problem(t) is None for t in result.tags)
@@ -84,14 +85,14 @@ def test_placeholders_expand(tags, build, expected):
     ("{build} x", BuildValues(), ["x"], "TAGS entry '{build}' left out: {build}: BITBUCKET_BUILD_NUMBER is not set"),
 ])
 def test_an_entry_without_a_value_is_left_out_with_a_note(tags, build, kept, note):
-    result = expand_tags(tags, "dev", build)
+    result = expand_tags(split_entries("TAGS", tags), "dev", build)
     assert result.problems == []
     assert result.tags == kept
     assert len(result.notes) == 1 and result.notes[0].startswith(note), result.notes
 
 
 def test_nothing_left_fails_naming_each_entry_and_why():
-    result = expand_tags("{semver} {version}-{build}", "dev", branch("main"))
+    result = expand_tags(split_entries("TAGS", "{semver} {version}-{build}"), "dev", branch("main"))
     assert result.tags == []
     assert len(result.problems) == 1
     problem = result.problems[0]
@@ -110,7 +111,7 @@ def test_nothing_left_fails_naming_each_entry_and_why():
     ("{branch", ["is not a valid tag", "a placeholder is written in braces"]),
 ])
 def test_unknown_or_malformed_placeholders_are_refused(tags, words):
-    result = expand_tags(tags, "dev", branch("main"))
+    result = expand_tags(split_entries("TAGS", tags), "dev", branch("main"))
     assert result.tags == [] and len(result.problems) == 1
     for word in words:
         assert word in result.problems[0], result.problems[0]
@@ -125,7 +126,7 @@ def test_unknown_or_malformed_placeholders_are_refused(tags, words):
     ("-{build}", branch("main"), ["TAGS entry '-{build}' expands to '-123', which is not a valid tag"]),
 ])
 def test_an_invalid_literal_names_the_tag_it_would_become(tags, build, words):
-    result = expand_tags(tags, "dev", build)
+    result = expand_tags(split_entries("TAGS", tags), "dev", build)
     assert result.tags == [] and len(result.problems) == 1
     for word in words:
         assert word in result.problems[0], result.problems[0]

@@ -3,6 +3,7 @@
 
 import pytest
 
+from pipe.entries import split_entries
 from pipe.references import ImageName
 from pipe.tag_templates import BuildValues, expand_tags
 from pipe.variables import InvalidVariables, parse_settings, schema_problems
@@ -101,7 +102,7 @@ def test_too_long_pushed_name():
 
 
 def test_empty_tags_expand_to_the_default():
-    expanded = expand_tags("", "dev", BuildValues())
+    expanded = expand_tags(split_entries("TAGS", ""), "dev", BuildValues())
     assert (expanded.tags, expanded.notes, expanded.problems) == (["dev"], [], [])
 
 

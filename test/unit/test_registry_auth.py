@@ -11,7 +11,7 @@ import pytest
 from harness.accounts import TOKENS, default_config
 from registry.access import GENERIC_DENIED, ROLE_FOR_ACTION, Challenge, allows_somewhere, bearer_claims, decide
 from registry.auth import Claims, Scope, TokenIssuer, identify, parse_basic, parse_scope, role_at_least
-from registry.config import parse_config
+from registry.config import parse_config, sha256_hex
 from registry.errors import RegistryError
 from registry.metadata import Package
 from registry.names import parse_repository
@@ -85,6 +85,18 @@ class TestAuthenticate:
         assert authenticate(CONFIG, "nobody", TOKENS["boss"]) == []
         assert authenticate(CONFIG, "pipelines", "globex-token-11aa", "acme") == []
         assert authenticate(CONFIG, "boss", TOKENS["reader"]) == []
+
+    @pytest.mark.parametrize("token", ["ATCTT3xFfGN0k2l9mQ7vZr8sXw4yBn6c", "ATBB7hQ2mZxR9vLk3NsW8cYd5TfG1pJb"])
+    def test_an_access_token_or_app_password_is_refused_even_when_configured(self, token):
+        # A token_sha256 hides what it hashes, so the config cannot refuse it; the login does.
+        data = default_config()
+        data["workspaces"]["acme"]["members"]["holder"] = {"token_sha256": sha256_hex(token),
+                                                           "roles": {"web-app": "admin"}}
+        data["workspaces"]["acme"]["members"]["holder-api"] = {"api_tokens": [
+            {"token_sha256": sha256_hex(token), "scopes": ["read:package:bitbucket"]}], "roles": {"web-app": "read"}}
+        config = parse_config(data)
+        assert authenticate(config, "holder", token) == [] and authenticate(config, "holder-api", token) == []
+        assert config.member("acme", "holder").match(token) is not None  # the hash alone would have let it in
 
 
 def test_actions_by_role():

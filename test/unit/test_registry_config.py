@@ -256,3 +256,26 @@ def test_bad_api_tokens_are_refused_with_a_message(member, message):
 def test_a_username_with_a_colon_is_refused():
     assert "a username is a name or an email address, without ':' or spaces" in problems(
         with_change(["workspaces", "acme", "members", "a:b"], {"token": "t"}))
+
+
+# Shaped like the real ones (the prefix, then base64-like text); never valid anywhere.
+ACCESS_TOKEN = "ATCTT3xFfGN0k2l9mQ7vZr8sXw4yBn6cHd1jE5pLa0uKoVi"
+APP_PASSWORD = "ATBB7hQ2mZxR9vLk3NsW8cYd5TfG1pJb4e6a"
+
+
+@pytest.mark.parametrize("member, where, kind", [
+    ({"token": ACCESS_TOKEN, "roles": {}}, "dev@example.com.token begins ATCT",
+     "a Bitbucket repository, project or workspace access token"),
+    ({"api_tokens": [{"token": APP_PASSWORD, "scopes": ["read:package:bitbucket"]}]},
+     "dev@example.com.api_tokens[0].token begins ATBB", "a Bitbucket app password"),
+])
+def test_an_access_token_or_app_password_in_the_config_is_refused_by_kind_never_by_value(member, where, kind):
+    # The registry refuses them as passwords, so such a member could never log in: a config error at start.
+    found = problems(with_email_member(member))
+    assert where in found and f"the prefix of {kind}" in found and "refuses as a password" in found
+    assert ACCESS_TOKEN not in found and APP_PASSWORD not in found
+
+
+def test_an_api_token_prefix_is_an_ordinary_token():
+    config = parse_config(with_email_member({"token": "ATATT3xFfGN0example", "roles": {}}))
+    assert token_matches(config.member("acme", "dev@example.com"), "ATATT3xFfGN0example")

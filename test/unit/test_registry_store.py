@@ -199,11 +199,11 @@ def test_reclaimable_counts_what_a_collection_would_free(tmp_path: Path):
 
         # A deleted tag's blobs are reclaimable at once, though its manifest is still stored;
         # an index's children count only once the index has lost its tag too.
-        await store.delete_tag(package, "dropped")
+        await store.delete_tag(package, "dropped", False)
         figures = await store.storage_figures("acme")
         assert (figures.reclaimable_bytes, figures.reclaimable_blobs) == (2007, 2)
         assert figures.reclaimable_now_bytes == 0  # all still inside the grace period
-        await store.delete_tag(package, "multi")
+        await store.delete_tag(package, "multi", False)
         figures = await store.storage_figures("acme")
         assert (figures.reclaimable_bytes, figures.reclaimable_blobs) == (2007 + 27, 4)
     run(scenario, tmp_path)
@@ -213,7 +213,7 @@ def test_a_collection_deferring_an_untagged_manifest_comes_back_for_it(tmp_path:
     async def scenario(store: Store):
         package = await store.package("acme", "my-container-app")
         await push_image(store, package, "v1", b"x" * 100)
-        await store.delete_tag(package, "v1")
+        await store.delete_tag(package, "v1", False)
         collector = Collector(store)
         result = await collector.collect("acme")
         assert (result.manifests_deleted, result.blobs_deleted) == (0, 0)
