@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint unit integration engines image bench soak clean
+.PHONY: demo serve test lint unit integration engines image pipelines bench soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ integration: $(STAMP) engines
 
 image: $(STAMP)
 	PYTHON=$(PY) bash scripts/build-pipe-image.sh
+
+# The README's bitbucket-pipelines.yml run by bitbucket-pipeline-runner, the pipe inside the step's docker
+# service (docs/PIPELINES.md; ~4 min, more on the first run, which builds the stand-in images). `.ci/run` runs
+# it after `make test`: together they would pass the 15 minutes that `make test` may take.
+pipelines: $(STAMP) engines
+	$(PY) -m pytest test/pipelines
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

@@ -21,9 +21,12 @@ its inputs (`bbc-pipelines/<role>:<hash>`), so a re-run builds nothing and the m
 """
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.metadata
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +44,6 @@ DOCKER_20_CLI = Path("/usr/bin/docker")  # Debian 12's docker.io client, 20.10.2
 RUNC = Path("/usr/sbin/runc")  # the system's runc serves Debian 13's dockerd (harness/README.md)
 ENGINE_BINARIES = ("usr/sbin/dockerd", "usr/sbin/docker-proxy", "usr/bin/containerd", "usr/bin/containerd-shim-runc-v2",
                    "usr/bin/docker")  # no docker-init: nothing here runs `--init`
-# What the emulator imports beyond the standard library (pinned in requirements*.txt).
-EMULATOR_REQUIREMENTS = ("aiohttp", "PyJWT", "aiohttp-jinja2", "Jinja2", "MarkupSafe", "PyYAML")
 
 PAUSE = "k8s-docker.packages.atlassian.com/pause:3.8"
 ALPINE = "alpine:latest"
@@ -92,10 +93,7 @@ def install(daemon: SecondDaemon, stand_ins: StandIns) -> None:
 def _emulator(python: str) -> str:
     sources = {f"registry/{p.relative_to(REPO_ROOT / 'registry')}": p
                for p in sorted((REPO_ROOT / "registry").rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
-    pins = [line for name in ("requirements.txt", "requirements-dev.txt")
-            for line in (REPO_ROOT / name).read_text().splitlines() if line.split("==")[0] in EMULATOR_REQUIREMENTS]
-    if len(pins) != len(EMULATOR_REQUIREMENTS):
-        raise StandInError(f"requirements*.txt pin {pins}, the emulator needs each of {EMULATOR_REQUIREMENTS}")
+    pins = emulator_requirements()
     dockerfile = (FILES / "emulator.Dockerfile").read_text()
     ref = _ref("emulator", dockerfile, sources, extra="\n".join(pins) + PIPE_BASE)
     if _exists(ref):
@@ -109,6 +107,26 @@ def _emulator(python: str) -> str:
         _run([python, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "-w", str(wheels),
               "-r", str(Path(tmp) / "requirements.txt"), "-c", str(Path(tmp) / "constraints.txt")], timeout=900)
         return _build(ref, dockerfile, sources, Path(tmp), base=PIPE_BASE)
+
+
+def emulator_requirements() -> list[str]:
+    """What the emulator imports outside the standard library (registry/**.py), as `name==version` of the
+    distributions installed here: the image runs what the tests run, and a new import needs no list kept."""
+    modules = set()
+    for path in (REPO_ROOT / "registry").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    third_party = sorted(modules - set(sys.stdlib_module_names) - {"registry", "__future__"})
+    owners = importlib.metadata.packages_distributions()
+    missing = [m for m in third_party if m not in owners]
+    if missing:
+        raise StandInError(f"the emulator imports {missing}, which no installed distribution provides: "
+                           "pin it in requirements-dev.txt and run `make .venv/.installed`")
+    names = sorted({owners[m][0] for m in third_party})
+    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
 
 
 def _debian_base(role: str, packages: str) -> str:

@@ -21,5 +21,5 @@ pytest_plugins = [
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "/integration/" in str(item.fspath):
+        if "/integration/" in str(item.fspath) or "/pipelines/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)

@@ -20,7 +20,7 @@ import requests
 
 from harness.paths import REPO_ROOT
 
-FIXTURES = REPO_ROOT / "test" / "pipelines"
+FIXTURES = REPO_ROOT / "test" / "pipelines"  # the YAML beside the tests that run it
 WORKSPACE = "acme"  # the repository directory's name, so the workspace's slug
 PIPE_TAR = "bbc-packages-push-container-image.tar"
 CA_FILE = "ci/registry-ca.crt"
@@ -37,7 +37,7 @@ DOCKERFILE = "FROM scratch\nCOPY app.txt /app.txt\n"
 DOCKERIGNORE = f"{PIPE_TAR}\n.git\n"
 
 
-@dataclass
+@dataclass(repr=False)
 class PipelineRun:
     returncode: int
     output: str  # the runner's log and every step's output, ANSI removed
@@ -68,7 +68,7 @@ class PipelineRun:
         start = self.output.index(f"Running step: {step}\n")
         return self.output[start:self.output.index(f"Step '{step}' executed in ", start)]
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:  # what an assertion message shows
         lines = [line for line in self.output.splitlines() if line.strip() and not NOISE.search(line)]
         return f"runner exit {self.returncode}, whole log in {self.log}:\n" + "\n".join(lines)[-15000:]
 
@@ -148,13 +148,13 @@ class PipelineRepo:
             # cwd: the runner reads a `.env` from its working directory; this one has none.
             r = subprocess.run([sys.executable, "-m", "harness.pipelines_runner", "run", pipeline, "--no-color",
                                 "--repository-path", str(self.path), "--env-file", str(env_file)],
-                               cwd=self.data, env=child_env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                               stdin=subprocess.DEVNULL)
+                               cwd=self.data, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
         finally:
             self._drop_docker_cache()
         self.runs += 1
         log = self.data / f"run-{self.runs}-{pipeline.replace('*', '_')}.log"
-        log.write_text(ANSI.sub("", r.stdout + r.stderr))
+        log.write_text(ANSI.sub("", r.stdout))  # the steps' output (stdout) between the runner's lines (stderr)
         return PipelineRun(r.returncode, log.read_text(), log)
 
     def _drop_docker_cache(self) -> None:
