@@ -152,7 +152,19 @@ def _build(ref: str, dockerfile: str, files: dict[str, Path], context: Path, bas
     (context / "Dockerfile").write_text(dockerfile)
     args = ["--build-arg", f"BASE={base}"] if base else []
     _run(["docker", "build", "--quiet", *args, "-t", ref, str(context)], timeout=900)
+    _drop_older(ref)
     return ref
+
+
+def _drop_older(ref: str) -> None:
+    """Untag the other builds of this role (their inputs changed): the main daemon keeps one of each. An image
+    still used (a base, a container) stays, as `docker rmi` without -f leaves it."""
+    repository = ref.rsplit(":", 1)[0]
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repository],
+                            capture_output=True, text=True, timeout=60).stdout.split()
+    older = [r for r in listed if r != ref]
+    if older:
+        subprocess.run(["docker", "rmi", *older], capture_output=True, timeout=120)
 
 
 def _ref(role: str, dockerfile: str, files: dict[str, Path], extra: str) -> str:

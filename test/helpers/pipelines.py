@@ -130,6 +130,10 @@ class PipelineRepo:
             (self.path / name).write_text(text)
         return self
 
+    def remove(self, *names: str) -> "PipelineRepo":
+        self._git("rm", "-rq", *names)
+        return self
+
     def commit(self, message: str = "change") -> str:
         self._git("add", "-A")
         self._git("-c", "user.name=Tester", "-c", "user.email=tester@example.com", "commit", "-q", "-m", message)

@@ -34,8 +34,8 @@ def test_build_and_push_in_one_step(pipeline_repo: PipelineRepo):
     run = pipeline_repo.use("build-push.yml").run("default")
     assert run.succeeded and run.steps == {"<unnamed>": 0}, run
     digest = pushed(run, f"{site.registry}/acme/my-container-app:latest")
-    assert run.pipe_lines("✔ Pushed ") == [f"✔ Pushed {site.registry}/acme/my-container-app with tags latest "
-                                           f"(digest {digest}; " + run.pipe_lines("✔ Pushed ")[0].split("; ", 1)[1]]
+    [done] = run.pipe_lines("✔ ")
+    assert done.startswith(f"✔ Pushed {site.registry}/acme/my-container-app with tags latest (digest {digest}; "), run
     # It ran inside the step's docker service, reaching it as Pipelines' pipes do.
     assert "INFO: Docker daemon: Docker 26." in run.output, run
     assert site.tags("my-container-app") == {"latest": digest}
@@ -144,13 +144,12 @@ def test_a_clone_with_its_own_pipe_module_does_not_replace_the_pipe(pipeline_rep
         "pipe/__main__.py": f"print({marker.format('pipe/__main__.py')!r})\n",
     })
     run = pipeline_repo.run("default")
-    assert marker.format("pipe/__main__.py") not in run.output.replace("print(", ""), run
+    assert marker.format("pipe/__main__.py") not in run.output, run
     assert run.succeeded and run.steps == {"<unnamed>": 0}, run
     digest = pushed(run, f"{site.registry}/acme/my-container-app:latest")
 
     # pipe.py alone (a package would take precedence over it).
-    pipeline_repo._git("rm", "-rq", "pipe")
-    pipeline_repo.write({"pipe.py": f"print({marker.format('pipe.py')!r})\n"}).write({"app.txt": "app 2\n"})
+    pipeline_repo.remove("pipe").write({"pipe.py": f"print({marker.format('pipe.py')!r})\n", "app.txt": "app 2\n"})
     second = pipeline_repo.run("default")
     assert marker.format("pipe.py") not in second.output, second
     assert second.succeeded and second.steps == {"<unnamed>": 0}, second
