@@ -73,6 +73,7 @@ def build(python: str, engine: Engine) -> StandIns:
     busybox = _image("busybox", "FROM scratch\nCOPY busybox /bin/busybox\n"
                      'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n', {"busybox": BUSYBOX})
     pause = _image("pause", f'FROM {busybox}\nCMD ["sleep", "2147483647"]\n', {})
+    _require_version(DOCKER_20_CLI, "20.10.")
     cli = _image("docker-cli", f"FROM {busybox}\nCOPY docker /usr/local/bin/docker\n", {"docker": DOCKER_20_CLI})
     binaries = {f"bin/{Path(b).name}": engine.root / b for b in ENGINE_BINARIES} | {"bin/runc": RUNC}
     service = _image("docker-daemon", (FILES / "docker-daemon.Dockerfile").read_text(),
@@ -181,6 +182,15 @@ def _digest(parts: list[bytes]) -> str:
     for part in parts:
         h.update(len(part).to_bytes(8, "big") + part)
     return h.hexdigest()[:12]
+
+
+def _require_version(binary: Path, version: str) -> None:
+    r = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30) \
+        if binary.is_file() else None
+    if r is None or f" {version}" not in r.stdout:
+        found = r.stdout.strip() if r is not None else "nothing"
+        raise StandInError(f"{binary} is {found}, not the docker CLI {version}x the runner copies into a step: "
+                           "install Debian 12's docker.io (`.ci/run` does)")
 
 
 def _exists(ref: str) -> bool:
