@@ -94,6 +94,11 @@ class PipelinesSite:
         r.raise_for_status()
         return {t["name"]: t["digest"] for t in r.json()["tags"]}
 
+    def docker(self, *args: str) -> subprocess.CompletedProcess:
+        """The docker CLI on the daemon the runner uses (not the steps' docker services inside it)."""
+        return subprocess.run([self.docker_cli, "-H", self.docker_host, *args], capture_output=True, text=True,
+                              timeout=120, check=True)
+
     def clear(self, *packages: str) -> None:
         """Delete every tag of `packages`, so a test starts from empty packages (they stay, linked)."""
         for package in packages:
@@ -164,11 +169,9 @@ class PipelineRepo:
     def _drop_docker_cache(self) -> None:
         """The runner keeps each project's docker service data in a volume across runs (Pipelines starts every
         step with an empty daemon unless `caches: [docker]`): drop it, so no test sees another's images."""
-        cli = [self.site.docker_cli, "-H", self.site.docker_host]
-        volumes = subprocess.run([*cli, "volume", "ls", "-q", "--filter", "label=org.acidrain.pipeline_runner.project"],
-                                 capture_output=True, text=True, timeout=60).stdout.split()
-        if volumes:
-            subprocess.run([*cli, "volume", "rm", "-f", *volumes], capture_output=True, timeout=120)
+        volumes = self.site.docker("volume", "ls", "-q", "--filter", "label=org.acidrain.pipeline_runner.project")
+        if volumes.stdout.split():
+            self.site.docker("volume", "rm", "-f", *volumes.stdout.split())
 
     def _git(self, *args: str) -> str:
         r = subprocess.run(["git", *args], cwd=self.path, capture_output=True, text=True, timeout=120)

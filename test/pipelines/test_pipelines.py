@@ -4,14 +4,16 @@ step's docker service, with the clone as its working directory and DOCKER_HOST=t
 against the emulator over TLS at its address on the daemon's bridge.
 
 Each test checks the steps' exit codes, the pipe's lines, and the registry's tags and digests. What of the
-runner differs from Pipelines (docs/PIPELINES.md): it sets no BITBUCKET_TAG (the env file gives it), keeps the
-docker service's data across steps of a run, and its pipe command line lacks Pipelines' `--add-host` and
-BITBUCKET_PIPE_SHARED_STORAGE_DIR (harness/pipelines_runner.py adds both); the service is Docker 26, not 25.0.5.
+runner differs from Pipelines (docs/PIPELINES.md): it knows no tag builds (the env file gives BITBUCKET_TAG),
+keeps the docker service's data across the steps of a run (the tests drop it after each run), and its pipe
+command line lacks Pipelines' `--add-host` for host.docker.internal, BITBUCKET_PIPE_SHARED_STORAGE_DIR and
+BITBUCKET_TAG (harness/pipelines_runner.py adds them); the docker service is Docker 26, not 25.0.5.
 """
 from __future__ import annotations
 
 import re
 
+from test.fixtures.pipelines import PIPE_REF
 from test.helpers.pipelines import PipelineRepo
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -36,8 +38,10 @@ def test_build_and_push_in_one_step(pipeline_repo: PipelineRepo):
     digest = pushed(run, f"{site.registry}/acme/my-container-app:latest")
     [done] = run.pipe_lines("✔ ")
     assert done.startswith(f"✔ Pushed {site.registry}/acme/my-container-app with tags latest (digest {digest}; "), run
-    # It ran inside the step's docker service, reaching it as Pipelines' pipes do.
+    # It ran inside the step's docker service (the only daemon that holds the pipe image: the step loads it
+    # there) and read the image `docker build` made there, through DOCKER_HOST as Pipelines sets it.
     assert "INFO: Docker daemon: Docker 26." in run.output, run
+    assert site.docker("image", "ls", "-q", PIPE_REF).stdout.strip() == "", "the pipe image is in the outer daemon"
     assert site.tags("my-container-app") == {"latest": digest}
     assert_clean(run, site)
 
