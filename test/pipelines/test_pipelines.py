@@ -116,6 +116,7 @@ def test_build_step_saves_an_artifact_the_push_step_pushes_without_a_docker_serv
 
 
 def test_promotion_in_a_later_step(pipeline_repo: PipelineRepo):
+    """The Deploy step has no docker service in the YAML and builds nothing: it copies within the registry."""
     site = pipeline_repo.site
     commit = pipeline_repo.use("promote.yml").commit("promote")
     run = pipeline_repo.run("default")
@@ -124,7 +125,14 @@ def test_promotion_in_a_later_step(pipeline_repo: PipelineRepo):
     assert site.tags("my-container-app") == {commit: built, "production": built}
     assert site.tags("my-app-staging") == {commit: built}
     assert site.tags("my-app") == {commit: built, "latest": built}
+    deploy = "Deploy to production"
     assert pushed(run, f"{site.registry}/acme/my-container-app:production") == built
+    # A new tag of the same package: 0 bytes moved; another package of the workspace: a mount.
+    assert run.pipe_lines("INFO: Layers: ", step=deploy) == [
+        "INFO: Layers: nothing new uploaded: 1 already in the registry, 0 mounted; no layer was read",
+        "INFO: Layers: nothing new uploaded: 0 already in the registry, 1 mounted; no layer was read"], run
+    assert [line.split(" to ")[0] for line in run.pipe_lines("✔ ", step=deploy)] == [
+        f"✔ Copied :{commit}", f"✔ Copied {site.registry}/acme/my-app-staging:{commit}"], run
     assert_clean(run, site)
 
 
