@@ -60,3 +60,13 @@ def test_stop_kills_by_pid_and_removes_bridge_mounts_and_directories(docker_daem
     assert " docker0:" in _links()
     assert docker("info", "--format", "{{.ServerVersion}}").returncode == 0
     assert os.environ.get("DOCKER_HOST", "") != daemon.docker_host
+
+
+def test_bridge_forwarding_adds_one_rule_for_its_bridge_and_deletes_it_at_stop(docker_daemon):
+    daemon = SecondDaemon(bridge_forwarding=True).start()
+    rule = ["FORWARD", "-i", daemon.bridge, "-o", daemon.bridge, "-j", "ACCEPT"]
+    try:
+        assert subprocess.run(["iptables", "-C", *rule], capture_output=True, timeout=30).returncode == 0
+    finally:
+        daemon.stop()
+    assert subprocess.run(["iptables", "-C", *rule], capture_output=True, timeout=30).returncode != 0
