@@ -94,10 +94,10 @@ class PipelinesSite:
         r.raise_for_status()
         return {t["name"]: t["digest"] for t in r.json()["tags"]}
 
-    def docker(self, *args: str) -> subprocess.CompletedProcess:
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """The docker CLI on the daemon the runner uses (not the steps' docker services inside it)."""
         return subprocess.run([self.docker_cli, "-H", self.docker_host, *args], capture_output=True, text=True,
-                              timeout=120, check=True)
+                              timeout=120, check=check)
 
     def clear(self, *packages: str) -> None:
         """Delete every tag of `packages`, so a test starts from empty packages (they stay, linked)."""
@@ -153,25 +153,40 @@ class PipelineRepo:
         child_env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_RUNNER_", "DOCKER_"))}
         child_env.update(DOCKER_HOST=self.site.docker_host, XDG_DATA_HOME=str(self.data / "share"),
                          XDG_CACHE_HOME=str(self.data / "cache"), NO_COLOR="1", PYTHONPATH=str(REPO_ROOT))
+        self.runs += 1
+        log = self.data / f"run-{self.runs}-{pipeline.replace('*', '_')}.log"
         try:
             # cwd: the runner reads a `.env` from its working directory; this one has none.
             r = subprocess.run([sys.executable, "-m", "harness.pipelines_runner", "run", pipeline, "--no-color",
                                 "--repository-path", str(self.path), "--env-file", str(env_file)],
                                cwd=self.data, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            # The runner was killed mid-step: its containers stay, and would stop the next run (same names).
+            self._remove_leftovers()
+            output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output or ""
+            log.write_text(ANSI.sub("", output))
+            raise AssertionError(f"the pipeline ran over {RUN_TIMEOUT} s; its log so far: {log}") from None
         finally:
             self._drop_docker_cache()
-        self.runs += 1
-        log = self.data / f"run-{self.runs}-{pipeline.replace('*', '_')}.log"
         log.write_text(ANSI.sub("", r.stdout))  # the steps' output (stdout) between the runner's lines (stderr)
         return PipelineRun(r.returncode, log.read_text(), log)
+
+    def _remove_leftovers(self) -> None:
+        """The runner's containers (pause, step, services, clone, artifacts) and volumes (the step's data, with
+        the clone in it): their names start with the repository's; the emulator's does not."""
+        for kind, listing in (("container", ["ps", "-a", "--format", "{{.Names}}"]),
+                              ("volume", ["volume", "ls", "--format", "{{.Name}}"])):
+            mine = [name for name in self.site.docker(*listing).stdout.split() if name.startswith(WORKSPACE)]
+            if mine:  # best effort: what is left is named in the next run's failure
+                self.site.docker(kind, "rm", "-f", *mine, check=False)
 
     def _drop_docker_cache(self) -> None:
         """The runner keeps each project's docker service data in a volume across runs (Pipelines starts every
         step with an empty daemon unless `caches: [docker]`): drop it, so no test sees another's images."""
         volumes = self.site.docker("volume", "ls", "-q", "--filter", "label=org.acidrain.pipeline_runner.project")
         if volumes.stdout.split():
-            self.site.docker("volume", "rm", "-f", *volumes.stdout.split())
+            self.site.docker("volume", "rm", "-f", *volumes.stdout.split(), check=False)
 
     def _git(self, *args: str) -> str:
         r = subprocess.run(["git", *args], cwd=self.path, capture_output=True, text=True, timeout=120)
