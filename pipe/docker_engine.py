@@ -98,7 +98,7 @@ class DaemonPush:
             put(self.registry, others, Descriptor(digest, len(body), media_type), body, self.on_tag)
         except TagRefused as refused:
             raise ImmutableTagRefused(TagRefused(refused.tag, refused.said, digest, written + refused.written),
-                                      self.previous or dict.fromkeys(self.tags)) from refused
+                                      self._held) from refused
         platforms, manifests, sizes = self._pushed(media_type, body)
         # What went up, as the registry holds it: the progress records only estimate it.
         pushed = sum(next((size for key, size in sizes.items() if key[7:].startswith(layer)), estimate)
@@ -125,7 +125,7 @@ class DaemonPush:
             )
         except TagRefused as refused:
             own_order = self.known_digest is not None and self.previous.get(tag, "") is None
-            raise ImmutableTagRefused(refused, self.previous or dict.fromkeys(self.tags),
+            raise ImmutableTagRefused(refused, self._held,
                                       OWN_ORDER if own_order else "") from refused
         except PipeFailure as exc:
             if any(words in str(exc).lower() for words in MISSING_CONTENT):
@@ -188,6 +188,10 @@ class DaemonPush:
                 raise refused from exc.last
             raise PipeFailure(describe(exc.last.error) + attempts_suffix(exc.attempts)) from exc.last
 
+    @property
+    def _held(self) -> dict[str, str | None]:
+        """What each target tag held before the push, in TAGS order (None everywhere when not known)."""
+        return self.previous or dict.fromkeys(self.tags)
 
     def _refused_manifest(self, tag: str, said: str) -> TagRefused | None:
         """A manifest PUT refused with a bare 400 on the containerd store, read off what the tag holds now: a new

@@ -72,12 +72,7 @@ class ApiHandlers:
 
     async def create_package(self, request: web.Request) -> web.Response:
         workspace, member = self._member(request)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RegistryError(
-                "INVALID_REQUEST", 'send JSON: {"name": "<image>", "repository": "<repo slug>"}'
-            ) from None
+        body = await _json_body(request, '{"name": "<image>", "repository": "<repo slug>"}')
         body = body if isinstance(body, dict) else {}
         summary = await ops.create_package(self.store, workspace, member, body.get("name"), body.get("repository"))
         return web.json_response(summary, status=201)
@@ -110,12 +105,7 @@ class ApiHandlers:
     async def change_container_settings(self, request: web.Request) -> web.Response:
         workspace, member = self._member(request)
         ops.require_workspace_admin(workspace, member, "changing the Container settings")
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RegistryError(
-                "INVALID_REQUEST", 'send JSON: {"protect": "none|all|some", "rules": [{"name", "pattern"}]}'
-            ) from None
+        body = await _json_body(request, '{"protect": "none|all|some", "rules": [{"name", "pattern"}]}')
         return web.json_response(await ops.change_container_settings(self.store, workspace, member, body))
 
     # -- storage ------------------------------------------------------------------------
@@ -127,3 +117,11 @@ class ApiHandlers:
         """Run a collection now and answer with its result (an extension for tests and operators)."""
         workspace, member = self._member(request)
         return web.json_response(await ops.collect_now(self.collector, workspace, member))
+
+
+async def _json_body(request: web.Request, shape: str) -> object:
+    """The request's JSON body; a body that is not JSON is refused with the shape it should have."""
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RegistryError("INVALID_REQUEST", f"send JSON: {shape}") from None
