@@ -10,8 +10,9 @@ from aiohttp import web
 from .api_handlers import ApiHandlers
 from .auth import TokenIssuer
 from .config import Config
-from .errors import RegistryError
+from .errors import RegistryError, http_error
 from .gc import Collector
+from .storage_errors import StorageError
 from .store import Store
 from .token_handler import TokenHandler
 from .ui import create_ui
@@ -25,10 +26,11 @@ SERVICE = "crg.apkg.io"
 async def errors_middleware(request: web.Request, handler):
     try:
         return await handler(request)
-    except RegistryError as exc:
-        if exc.status >= 500:
-            log.error("%s %s: %s", request.method, request.path, exc.message)
-        return exc.response()
+    except (RegistryError, StorageError) as exc:
+        error = http_error(exc)
+        if error.status >= 500:
+            log.error("%s %s: %s", request.method, request.path, error.message)
+        return error.response()
     except web.HTTPException as exc:
         if exc.status == 404:
             if request.path.startswith("/v2/"):

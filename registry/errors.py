@@ -1,10 +1,23 @@
-"""Errors in the OCI JSON form, and the status each code answers with."""
+"""Errors in the OCI JSON form, the status each code answers with, and the answer to each storage refusal."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
 from aiohttp import web
+
+from .immutable_tags import ImageHoldsImmutableTags, TagDeleteRefused, TagOverwriteRefused
+from .storage_errors import (
+    ChunkOutOfOrder,
+    DigestMismatch,
+    ManifestBlobsMissing,
+    ManifestInvalid,
+    ManifestTooLarge,
+    StorageError,
+    UploadTimedOut,
+    UploadTooLarge,
+    UploadUnknown,
+)
 
 STATUS = {
     "BLOB_UNKNOWN": 404,
@@ -57,3 +70,44 @@ class RegistryError(Exception):
             content_type="application/json",
             headers=self.headers,
         )
+
+
+def http_error(exc: RegistryError | StorageError) -> RegistryError:
+    """The HTTP answer to an error raised below the handlers: the one place the storage layer's
+    refusals become a status, an OCI code and headers (the error middleware and the pages' use it)."""
+    if isinstance(exc, RegistryError):
+        return exc
+    message = str(exc)
+    match exc:
+        case UploadUnknown():
+            return RegistryError("BLOB_UPLOAD_UNKNOWN", message)
+        case UploadTooLarge():
+            # DENIED, not SIZE_INVALID: docker retries a layer upload five times on codes it does
+            # not know to be final, and a layer over the limit will never fit.
+            return RegistryError("DENIED", message, status=413, detail={"max_layer_bytes": exc.limit})
+        case UploadTimedOut():
+            return RegistryError("BLOB_UPLOAD_INVALID", message, status=408)
+        case ChunkOutOfOrder():
+            # The distribution spec's answer to an out-of-order chunk, with the range the upload holds.
+            return RegistryError("BLOB_UPLOAD_INVALID", message, status=416,
+                                 headers={"Range": f"0-{max(exc.offset - 1, 0)}"})
+        case DigestMismatch():
+            return RegistryError("DIGEST_INVALID", message)
+        case ManifestTooLarge():
+            return RegistryError("MANIFEST_INVALID", message, status=413)
+        case ManifestInvalid(wrong_sizes=None):
+            return RegistryError("MANIFEST_INVALID", message)
+        case ManifestInvalid():
+            return RegistryError("MANIFEST_INVALID", message, detail={"wrong_sizes": exc.wrong_sizes})
+        case ManifestBlobsMissing():
+            # The spec's code for a missing blob and, for an index, a missing child manifest alike.
+            return RegistryError("MANIFEST_BLOB_UNKNOWN", message, detail={"missing": exc.missing})
+        case TagOverwriteRefused():
+            # ECR's answer to the same push (docker prints "tag invalid: ..."): a 400 no client retries
+            # and none reads as a credentials problem, unlike DENIED.
+            return RegistryError("TAG_INVALID", exc.overwrite_message(), detail=exc.detail())
+        case TagDeleteRefused():
+            return RegistryError("DENIED", exc.delete_message(), detail=exc.detail())
+        case ImageHoldsImmutableTags():
+            return RegistryError("DENIED", exc.delete_message(), detail={"immutable_tags": exc.tags})
+    return RegistryError("INTERNAL", message)

@@ -16,6 +16,8 @@ from typing import Any
 
 import re2
 
+from .storage_errors import StorageError
+
 PROTECT = ("none", "all", "some")
 MAX_RULES = 7
 MAX_PATTERN = 100
@@ -78,7 +80,7 @@ class ImmutableTags:
 NONE = ImmutableTags()  # no tags are protected: the default
 
 
-class TagImmutable(Exception):
+class TagImmutable(StorageError):
     """A write would move or delete an immutable tag; raised inside the transaction, so nothing changes."""
 
     def __init__(self, workspace: str, package: str, tag: str, held: str, protection: Protection) -> None:
@@ -101,7 +103,15 @@ class TagImmutable(Exception):
                 "only a workspace admin can delete it.")
 
 
-class ImageHoldsImmutableTags(Exception):
+class TagOverwriteRefused(TagImmutable):
+    """A push would move an immutable tag to another digest."""
+
+
+class TagDeleteRefused(TagImmutable):
+    """A delete of an immutable tag by someone other than a workspace admin."""
+
+
+class ImageHoldsImmutableTags(StorageError):
     """Deleting an image would delete immutable tags; raised inside the transaction, so nothing changes."""
 
     def __init__(self, workspace: str, package: str, tags: list[str]) -> None:

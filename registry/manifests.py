@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .errors import RegistryError
 from .names import NameError_, parse_digest
+from .storage_errors import ManifestInvalid, ManifestTooLarge
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -37,27 +37,23 @@ class ParsedManifest:
         return ([self.config] if self.config else []) + self.layers
 
 
-def _invalid(message: str) -> RegistryError:
-    return RegistryError("MANIFEST_INVALID", message)
-
-
 def _descriptor(raw: object, where: str) -> Descriptor:
     if not isinstance(raw, dict):
-        raise _invalid(f"{where} must be a descriptor object")
+        raise ManifestInvalid(f"{where} must be a descriptor object")
     media_type, digest, size = raw.get("mediaType"), raw.get("digest"), raw.get("size")
     if not isinstance(media_type, str) or not media_type:
-        raise _invalid(f"{where}.mediaType is missing")
+        raise ManifestInvalid(f"{where}.mediaType is missing")
     if not isinstance(digest, str):
-        raise _invalid(f"{where}.digest is missing")
+        raise ManifestInvalid(f"{where}.digest is missing")
     try:
         parse_digest(digest)
     except NameError_ as exc:
-        raise _invalid(f"{where}.digest: {exc}") from None
+        raise ManifestInvalid(f"{where}.digest: {exc}") from None
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise _invalid(f"{where}.size must be a non-negative integer")
+        raise ManifestInvalid(f"{where}.size must be a non-negative integer")
     platform = raw.get("platform")
     if platform is not None and not isinstance(platform, dict):
-        raise _invalid(f"{where}.platform must be an object")
+        raise ManifestInvalid(f"{where}.platform must be an object")
     return Descriptor(media_type, digest, size, platform)
 
 
@@ -67,33 +63,33 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     When both are present they must agree, as registries that store exact bytes require.
     """
     if len(body) > MAX_MANIFEST_BYTES:
-        raise RegistryError("MANIFEST_INVALID", f"manifest is larger than {MAX_MANIFEST_BYTES} bytes", status=413)
+        raise ManifestTooLarge(MAX_MANIFEST_BYTES)
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _invalid(f"manifest is not valid JSON: {exc}") from None
+        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise _invalid("manifest must be a JSON object")
+        raise ManifestInvalid("manifest must be a JSON object")
     if doc.get("schemaVersion") != 2:
-        raise _invalid("only schemaVersion 2 manifests are supported (Docker schema 2 or OCI)")
+        raise ManifestInvalid("only schemaVersion 2 manifests are supported (Docker schema 2 or OCI)")
     declared = doc.get("mediaType")
     header = (content_type or "").split(";")[0].strip() or None
     if declared is not None and not isinstance(declared, str):
-        raise _invalid("mediaType must be a string")
+        raise ManifestInvalid("mediaType must be a string")
     if declared and header and header != declared:
-        raise _invalid(f"Content-Type {header!r} does not match the manifest's mediaType {declared!r}")
+        raise ManifestInvalid(f"Content-Type {header!r} does not match the manifest's mediaType {declared!r}")
     media_type = declared or header
     if media_type is None:
         # OCI allows mediaType to be omitted; the shape tells which kind it is.
         media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
     if media_type not in SUPPORTED:
-        raise _invalid(f"unsupported manifest media type {media_type!r}")
+        raise ManifestInvalid(f"unsupported manifest media type {media_type!r}")
     if media_type in IMAGE_TYPES:
         if "config" not in doc:
-            raise _invalid("image manifest has no config")
+            raise ManifestInvalid("image manifest has no config")
         layers = doc.get("layers")
         if not isinstance(layers, list):
-            raise _invalid("image manifest has no layers list")
+            raise ManifestInvalid("image manifest has no layers list")
         return ParsedManifest(
             media_type,
             config=_descriptor(doc["config"], "config"),
@@ -101,7 +97,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         )
     children = doc.get("manifests")
     if not isinstance(children, list):
-        raise _invalid("index has no manifests list")
+        raise ManifestInvalid("index has no manifests list")
     parsed = [_descriptor(m, f"manifests[{i}]") for i, m in enumerate(children)]
     return ParsedManifest(media_type, manifests=parsed)
 

@@ -19,12 +19,19 @@ from typing import AsyncIterator, Callable, TypeVar
 from .blobfiles import BlobFiles
 from .config import Config
 from .digests import digest_of
-from .errors import RegistryError
-from .immutable_tags import ImageHoldsImmutableTags, ImmutableTags, TagImmutable
+from .immutable_tags import ImmutableTags
 from .manifests import ParsedManifest, parse_manifest
 from .metadata import BlobRecord, ManifestRecord, Metadata, Package, PackageContents, PackageFigures, StorageFigures
 from .names import parse_reference
-from .uploads import BodyInterrupted, Chunk, Progress, UploadSession, append_stream, new_upload_id, too_large
+from .storage_errors import (
+    ChunkOutOfOrder,
+    DigestMismatch,
+    ManifestBlobsMissing,
+    ManifestInvalid,
+    UploadTooLarge,
+    UploadUnknown,
+)
+from .uploads import BodyInterrupted, Chunk, Progress, UploadSession, append_stream, new_upload_id
 
 T = TypeVar("T")
 METADATA_FILE = "metadata.db"
@@ -83,11 +90,8 @@ class Store:
 
     async def delete_package(self, package: Package, workspace_admin: bool) -> int:
         """Delete the image and its tags (returns how many); its blobs wait for a collection.
-        Immutable tags among them: refused, unless by a workspace admin."""
-        try:
-            tags = await self.db(self.meta.delete_package, package, workspace_admin)
-        except ImageHoldsImmutableTags as exc:
-            raise RegistryError("DENIED", exc.delete_message(), detail={"immutable_tags": exc.tags}) from None
+        Immutable tags among them: ImageHoldsImmutableTags, unless by a workspace admin."""
+        tags = await self.db(self.meta.delete_package, package, workspace_admin)
         self.on_dereference(package.workspace)
         return tags
 
@@ -143,14 +147,11 @@ class Store:
         """The session, only for the package and member that started it and only while it lives."""
         session = self.uploads.get(upload_id)
         if session is None or session.package.id != package.id or session.username != username:
-            raise RegistryError(
-                "BLOB_UPLOAD_UNKNOWN", "upload session unknown, finished or expired: start a new upload"
-            )
+            raise UploadUnknown("upload session unknown, finished or expired: start a new upload")
         if time.time() > session.expires_at:
             self._drop_upload(session)
-            raise RegistryError(
-                "BLOB_UPLOAD_UNKNOWN",
-                f"upload session expired: uploads must finish within {self.config.upload_timeout_seconds:g} s",
+            raise UploadUnknown(
+                f"upload session expired: uploads must finish within {self.config.upload_timeout_seconds:g} s"
             )
         return session
 
@@ -219,20 +220,14 @@ class Store:
             return
         if session is not None:
             self._drop_upload(session)
-        raise too_large(self.config.max_layer_bytes)
+        raise UploadTooLarge(self.config.max_layer_bytes)
 
     async def _append(self, session: UploadSession, chunks: AsyncIterator[bytes], start: int | None = None) -> int:
         """Append a body under the session's lock (the caller holds it); returns the bytes appended."""
         if session.closed:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
+            raise UploadUnknown("upload session was closed")
         if start is not None and start != session.offset:
-            raise RegistryError(
-                "BLOB_UPLOAD_INVALID",
-                f"chunk starts at {start} but the upload has {session.offset} bytes: "
-                f"send the next chunk from {session.offset}",
-                status=416,  # the distribution spec's answer to an out-of-order chunk
-                headers={"Range": f"0-{max(session.offset - 1, 0)}"},
-            )
+            raise ChunkOutOfOrder(start, session.offset)
         try:
             return await append_stream(session, chunks, max_bytes=self.config.max_layer_bytes, executor=self.io)
         except BodyInterrupted:
@@ -244,16 +239,15 @@ class Store:
     async def _commit(self, session: UploadSession, digest: str | None) -> BlobRecord:
         """Verify the digest, then make the blob visible; a mismatch leaves nothing behind."""
         if session.closed:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", "upload session was closed")
+            raise UploadUnknown("upload session was closed")
         self.uploads.pop(session.id, None)
         session.closed = True
         try:
             await self.run_io(session.file.close)
             actual = session.digest()
             if actual != digest:
-                raise RegistryError(
-                    "DIGEST_INVALID",
-                    f"uploaded content has digest {actual}, not the {digest} given: nothing was stored",
+                raise DigestMismatch(
+                    f"uploaded content has digest {actual}, not the {digest} given: nothing was stored"
                 )
             package = session.package
             async with self.workspace_locks[package.workspace]:
@@ -288,34 +282,19 @@ class Store:
         parsed = parse_manifest(body, content_type)
         digest = digest_of(body)
         if given_digest is not None and given_digest != digest:
-            raise RegistryError(
-                "DIGEST_INVALID", f"manifest body has digest {digest}, not the {given_digest} in the URL"
-            )
+            raise DigestMismatch(f"manifest body has digest {digest}, not the {given_digest} in the URL")
         blobs = [(d.digest, d.size) for d in parsed.blobs]
         children = [(d.digest, d.size) for d in parsed.manifests]
         wrong = await self.db(self.meta.wrong_sizes, package, blobs, children)
         if wrong:
             # Clients check what they pull against these sizes: such an image could never be pulled.
-            raise RegistryError(
-                "MANIFEST_INVALID", f"manifest declares sizes that are not the content's: {'; '.join(wrong)}",
-                detail={"wrong_sizes": wrong},
-            )
-        try:
-            missing, replaced = await self.db(
-                self.meta.put_manifest, package, digest, parsed.media_type, body, blobs, children, tag
-            )
-        except TagImmutable as exc:
-            # ECR's answer to the same push (docker prints "tag invalid: ..."): a 400 no client retries
-            # and none reads as a credentials problem, unlike DENIED.
-            raise RegistryError("TAG_INVALID", exc.overwrite_message(), detail=exc.detail()) from None
+            raise ManifestInvalid(f"manifest declares sizes that are not the content's: {'; '.join(wrong)}", wrong)
+        # An immutable tag holding another digest: TagOverwriteRefused, with nothing stored.
+        missing, replaced = await self.db(
+            self.meta.put_manifest, package, digest, parsed.media_type, body, blobs, children, tag
+        )
         if missing:
-            # The spec's code for a missing blob and, for an index, a missing child manifest alike.
-            raise RegistryError(
-                "MANIFEST_BLOB_UNKNOWN",
-                f"manifest references content this package does not have: {', '.join(missing)}; push those first",
-                status=400,
-                detail={"missing": missing},
-            )
+            raise ManifestBlobsMissing(missing)
         if replaced is not None:
             # The old manifest lost its tag: schedule a collection, as the registry does.
             self.on_dereference(package.workspace)
@@ -323,11 +302,8 @@ class Store:
 
     async def delete_tag(self, package: Package, tag: str, workspace_admin: bool) -> bool:
         """False when the package has no such tag; the manifest it left waits for a collection.
-        An immutable tag: refused, unless by a workspace admin."""
-        try:
-            deleted = await self.db(self.meta.delete_tag, package, tag, workspace_admin)
-        except TagImmutable as exc:
-            raise RegistryError("DENIED", exc.delete_message(), detail=exc.detail()) from None
+        An immutable tag: TagDeleteRefused, unless by a workspace admin."""
+        deleted = await self.db(self.meta.delete_tag, package, tag, workspace_admin)
         if deleted:
             self.on_dereference(package.workspace)
         return deleted

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, BinaryIO
 
 from .digests import digest_from_hex, new_hasher
-from .errors import RegistryError
 from .metadata import Package
+from .storage_errors import StorageError, UploadTimedOut, UploadTooLarge
 
 # Bytes handed to the hashing and writing threads at a time: large enough that the hand-off
 # cost vanishes, small enough that the wait for the last batch at the end of each request
@@ -21,39 +21,21 @@ FLUSH_BYTES = 1024 * 1024
 IOV_MAX = 1024  # buffers per writev call (the Linux limit)
 
 
-def in_binary_units(n: int) -> str:
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n} bytes"
-
-
-def too_large(limit: int) -> RegistryError:
-    # DENIED, not SIZE_INVALID: docker retries a layer upload five times on codes it does
-    # not know to be final, and a layer over the limit will never fit.
-    return RegistryError(
-        "DENIED",
-        f"layer exceeds the registry's limit of {limit} bytes ({in_binary_units(limit)}) per layer",
-        status=413,
-        detail={"max_layer_bytes": limit},
-    )
-
-
 @dataclass(frozen=True)
 class Chunk:
     """A request body and what its headers declared, as the upload handlers parsed them.
 
-    `invalid` holds a header that did not parse. The store refuses it where the checks have
-    always refused it: after finding the session, before the size check (an unknown session is
-    what a client must hear first); for a monolithic upload, which has no session, after the
-    declared size.
+    `invalid` holds the handler's error for a header that did not parse. The store raises it where
+    the checks have always refused it: after finding the session, before the size check (an unknown
+    session is what a client must hear first); for a monolithic upload, which has no session, after
+    the declared size.
     """
 
     body: AsyncIterator[bytes]
     length: int | None = None  # Content-Length
     span: tuple[int, int] | None = None  # Content-Range: first and last byte
     digest: str | None = None  # the digest a finishing request gives
-    invalid: RegistryError | None = None
+    invalid: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +94,64 @@ def new_upload_id() -> str:
     return uuid.uuid4().hex
 
 
+class _BatchWriter:
+    """Hands a body to the hashing and writing threads in batches, one batch in flight: reading the
+    next chunks overlaps with hashing and writing the previous batch, on two threads at once."""
+
+    def __init__(self, session: UploadSession, executor: Executor) -> None:
+        self.session = session
+        self.executor = executor
+        self.loop = asyncio.get_running_loop()
+        self.pending: list[asyncio.Future] = []
+        self.batch: list[bytes] = []
+        self.batched = 0
+        self.appended = 0  # bytes taken, handed off or still in the batch
+
+    async def add(self, chunk: bytes) -> None:
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)  # the threads read it after the caller moves on: it must not change
+        self.appended += len(chunk)
+        self.batch.append(chunk)
+        self.batched += len(chunk)
+        if self.batched >= FLUSH_BYTES:
+            await self.settle()
+            self._hand_off()
+
+    async def settle(self) -> None:
+        """Wait for the batch in flight; raise its error, if any, once both halves are done."""
+        if self.pending:
+            await asyncio.wait(self.pending)
+            done = self.pending[:]
+            self.pending.clear()
+            for future in done:
+                future.result()
+
+    async def flush(self) -> None:
+        """Settle the batch in flight, then hand off and settle what is left."""
+        await self.settle()
+        if self.batch:
+            self._hand_off()
+            await self.settle()
+
+    async def drain(self) -> None:
+        """Never leave a write running against a file the caller may discard."""
+        if self.pending:
+            await asyncio.wait(self.pending)
+
+    def _hand_off(self) -> None:
+        chunks, self.batch, self.batched = self.batch, [], 0
+        self.pending.append(self.loop.run_in_executor(self.executor, self.session.hash_chunks, chunks))
+        self.pending.append(self.loop.run_in_executor(self.executor, self.session.write_chunks, chunks))
+
+
+def _check_chunk(session: UploadSession, total: int, max_bytes: int) -> None:
+    """A chunk that takes the upload to `total` bytes must fit the limit and arrive in time."""
+    if total > max_bytes:
+        raise UploadTooLarge(max_bytes)
+    if time.time() > session.expires_at:
+        raise UploadTimedOut()
+
+
 async def append_stream(
     session: UploadSession,
     chunks: AsyncIterator[bytes],
@@ -121,67 +161,25 @@ async def append_stream(
 ) -> int:
     """Append a request body to the session; return the bytes appended.
 
-    Reading the next chunks overlaps with hashing and writing the previous batch (one batch
-    in flight, hashed and written on two threads at once), which keeps a single upload
-    close to the slower of hashing and writing.
+    One batch in flight (`_BatchWriter`) keeps a single upload close to the slower of hashing
+    and writing.
     """
-    loop = asyncio.get_running_loop()
-    pending: list[asyncio.Future] = []
-    batch: list[bytes] = []
-    batched = 0
-    appended = 0
-
-    async def settle() -> None:
-        """Wait for the batch in flight; raise its error, if any, once both halves are done."""
-        if pending:
-            await asyncio.wait(pending)
-            done = pending[:]
-            pending.clear()
-            for future in done:
-                future.result()
-
-    def hand_off(chunks: list[bytes]) -> None:
-        pending.append(loop.run_in_executor(executor, session.hash_chunks, chunks))
-        pending.append(loop.run_in_executor(executor, session.write_chunks, chunks))
-
+    writer = _BatchWriter(session, executor)
     try:
         try:
             async for chunk in chunks:
-                if session.offset + appended + len(chunk) > max_bytes:
-                    raise too_large(max_bytes)
-                if time.time() > session.expires_at:
-                    raise RegistryError(
-                        "BLOB_UPLOAD_INVALID",
-                        "upload exceeded the registry's time limit for one upload session",
-                        status=408,
-                    )
-                if type(chunk) is not bytes:
-                    chunk = bytes(chunk)  # the threads read it after this loop moves on: it must not change
-                appended += len(chunk)
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched >= FLUSH_BYTES:
-                    await settle()
-                    hand_off(batch)
-                    batch, batched = [], 0
-        except RegistryError:
+                _check_chunk(session, session.offset + writer.appended + len(chunk), max_bytes)
+                await writer.add(chunk)
+        except StorageError:
             raise
         except Exception as exc:
             # The body was cut (client gone, connection reset): keep every byte that arrived, so the
             # upload status tells the truth and the client resumes from there.
-            await settle()
-            if batch:
-                hand_off(batch)
-                await settle()
-            session.offset += appended
-            raise BodyInterrupted(appended) from exc
-        await settle()
-        if batch:
-            hand_off(batch)
-            await settle()
+            await writer.flush()
+            session.offset += writer.appended
+            raise BodyInterrupted(writer.appended) from exc
+        await writer.flush()
     finally:
-        if pending:
-            # Never leave a write running against a file the caller may discard.
-            await asyncio.wait(pending)
-    session.offset += appended
-    return appended
+        await writer.drain()
+    session.offset += writer.appended
+    return writer.appended

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ..immutable_tags import TagImmutable
+from ..immutable_tags import TagDeleteRefused, TagOverwriteRefused
 from .blobs import BlobQueries
 from .records import ManifestRecord, Package
 from .settings import SettingsQueries
@@ -48,7 +48,7 @@ class ManifestQueries(BlobQueries, SettingsQueries):
 
         References are checked in the same transaction that stores the manifest, so a
         collection cannot delete a referenced blob between the check and the write. So is the
-        tag: an immutable tag that holds another digest raises TagImmutable before anything is
+        tag: an immutable tag that holds another digest raises TagOverwriteRefused before anything is
         written (of two pushes to a new immutable tag, the second sees the first's digest), and
         one that holds this digest is left as it is.
         """
@@ -61,7 +61,7 @@ class ManifestQueries(BlobQueries, SettingsQueries):
             previous = self.tag_digest(package, tag) if tag is not None else None
             protection = self.immutable_tags(package.workspace).protection(tag) if previous is not None else None
             if protection is not None and previous != digest:
-                raise TagImmutable(package.workspace, package.name, tag, previous, protection)
+                raise TagOverwriteRefused(package.workspace, package.name, tag, previous, protection)
             self.db.execute(
                 "INSERT INTO manifests (package_id, digest, media_type, body, created_at, touched_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
@@ -85,10 +85,10 @@ class ManifestQueries(BlobQueries, SettingsQueries):
         return [], previous if previous != digest else None
 
     def delete_tag(self, package: Package, tag: str, workspace_admin: bool) -> bool:
-        """False when there is no such tag; TagImmutable for an immutable one unless by a workspace admin."""
+        """False when there is no such tag; TagDeleteRefused for an immutable one unless by a workspace admin."""
         with self.transaction():
             held = self.tag_digest(package, tag)
             protection = self.immutable_tags(package.workspace).protection(tag) if held else None
             if protection is not None and not workspace_admin:
-                raise TagImmutable(package.workspace, package.name, tag, held, protection)
+                raise TagDeleteRefused(package.workspace, package.name, tag, held, protection)
             return self.db.execute("DELETE FROM tags WHERE package_id = ? AND tag = ?", (package.id, tag)).rowcount > 0

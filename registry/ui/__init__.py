@@ -8,8 +8,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ..errors import RegistryError
+from ..errors import RegistryError, http_error
 from ..gc import Collector
+from ..storage_errors import StorageError
 from ..store import Store
 from .format import FILTERS
 from .pages import Pages, see_other
@@ -41,7 +42,8 @@ def create_ui(store: Store, collector: Collector) -> web.Application:
         request["session"] = codec.decode(request.cookies.get(COOKIE))
         try:
             response = await handler(request)
-        except RegistryError as exc:
+        except (RegistryError, StorageError) as raised:
+            exc = http_error(raised)
             if exc.status == 401:
                 target = "/ui/login" if request.method != "GET" else "/ui/login?next=" + request.path_qs
                 response = see_other(target)

@@ -6,12 +6,9 @@ from aiohttp import web
 from ..errors import RegistryError
 from ..manifests import MAX_MANIFEST_BYTES
 from ..names import NameError_
+from ..storage_errors import ManifestTooLarge
 from ..store import Store
 from .request_access import API_VERSION, RequestAccess, content_length
-
-
-def _too_large() -> RegistryError:
-    return RegistryError("MANIFEST_INVALID", f"manifest is larger than {MAX_MANIFEST_BYTES} bytes", status=413)
 
 
 class ManifestHandlers:
@@ -45,12 +42,12 @@ class ManifestHandlers:
         package, _ = await self.access.package(request, "push")
         length = content_length(request)
         if length is not None and length > MAX_MANIFEST_BYTES:
-            raise _too_large()
+            raise ManifestTooLarge(MAX_MANIFEST_BYTES)
         body = bytearray()
         async for chunk in request.content.iter_any():
             body += chunk
             if len(body) > MAX_MANIFEST_BYTES:
-                raise _too_large()
+                raise ManifestTooLarge(MAX_MANIFEST_BYTES)
         try:
             digest, _ = await self.store.put_manifest(
                 package, request.match_info["reference"], bytes(body), request.headers.get("Content-Type")

@@ -13,11 +13,14 @@ import pytest
 
 from harness.accounts import default_config
 from registry.config import ConfigError, parse_config
-from registry.errors import RegistryError
+from registry.errors import http_error
 from registry.immutable_tags import (
     MAX_PATTERN,
+    ImageHoldsImmutableTags,
     ImmutableTags,
     Rule,
+    TagDeleteRefused,
+    TagOverwriteRefused,
     check_sample,
     first_match,
     parse_immutable_tags,
@@ -220,14 +223,15 @@ class TestStore:
             figures = await store.storage_figures("acme")
             dereferenced: list[str] = []
             store.on_dereference = dereferenced.append
-            with pytest.raises(RegistryError) as exc:
+            with pytest.raises(TagOverwriteRefused) as exc:
                 await push_image(store, package, "v1.0.0", b"two")
-            assert (exc.value.status, exc.value.code) == (400, "TAG_INVALID")
-            assert exc.value.message == (
+            answer = http_error(exc.value)
+            assert (answer.status, answer.code) == (400, "TAG_INVALID")
+            assert answer.message == (
                 r"The tag 'v1.0.0' of acme/my-container-app is immutable: the workspace's rule 'releases' "
                 rf"(^v\d+\.\d+\.\d+$) protects it. It holds {first} and cannot be overwritten; push a new tag, "
                 "or ask a workspace admin.")
-            assert exc.value.detail == {"tag": "v1.0.0", "digest": first, "rule": "releases"}
+            assert answer.detail == {"tag": "v1.0.0", "digest": first, "rule": "releases"}
             after = await store.package_contents(package)
             # No orphaned manifest: the refused one was never stored; its blobs were (uploads come first).
             assert after.tags == before.tags and after.manifests == before.manifests
@@ -246,10 +250,11 @@ class TestStore:
         async def scenario(store: Store):
             package = await store.package("acme", "my-container-app")
             first = await push_image(store, package, "latest", b"one")
-            with pytest.raises(RegistryError) as exc:
+            with pytest.raises(TagOverwriteRefused) as exc:
                 await push_image(store, package, "latest", b"two")
-            assert "is immutable: the workspace protects all tags. It holds " + first in exc.value.message
-            assert exc.value.detail["rule"] is None
+            answer = http_error(exc.value)
+            assert "is immutable: the workspace protects all tags. It holds " + first in answer.message
+            assert answer.detail["rule"] is None
         run(scenario, tmp_path, {"protect": "all"})
 
     def test_of_two_pushes_to_a_new_immutable_tag_at_once_exactly_one_is_kept(self, tmp_path):
@@ -261,7 +266,7 @@ class TestStore:
                     *(push_image(store, package, tag, f"{round_}-{i}".encode()) for i in range(3)),
                     return_exceptions=True)
                 kept = [r for r in results if isinstance(r, str)]
-                refused = [r for r in results if isinstance(r, RegistryError)]
+                refused = [http_error(r) for r in results if isinstance(r, TagOverwriteRefused)]
                 assert len(kept) == 1 and len(refused) == 2, results
                 assert all(r.code == "TAG_INVALID" and r.detail["digest"] == kept[0] for r in refused)
                 assert (await store.resolve(package, tag)).digest == kept[0]
@@ -273,15 +278,17 @@ class TestStore:
             await push_image(store, package, "v1.0.0", b"one")
             await push_image(store, package, "prod", b"two")
             await push_image(store, package, "latest", b"two")
-            with pytest.raises(RegistryError) as exc:
+            with pytest.raises(TagDeleteRefused) as exc:
                 await store.delete_tag(package, "prod", False)
-            assert (exc.value.status, exc.value.code) == (403, "DENIED")
-            assert exc.value.message == ("The tag 'prod' of acme/my-container-app is immutable (the workspace's rule "
+            answer = http_error(exc.value)
+            assert (answer.status, answer.code) == (403, "DENIED")
+            assert answer.message == ("The tag 'prod' of acme/my-container-app is immutable (the workspace's rule "
                                          "'production' (^prod$)); only a workspace admin can delete it.")
-            with pytest.raises(RegistryError) as exc:
+            with pytest.raises(ImageHoldsImmutableTags) as exc:
                 await store.delete_package(package, False)
-            assert exc.value.message == ("The image acme/my-container-app holds immutable tags (prod, v1.0.0); "
-                                         "only a workspace admin can delete it.")
+            assert http_error(exc.value).message == (
+                "The image acme/my-container-app holds immutable tags (prod, v1.0.0); "
+                "only a workspace admin can delete it.")
             assert len((await store.package_contents(package)).tags) == 3  # nothing went
             assert await store.delete_tag(package, "latest", False)
             assert await store.delete_tag(package, "prod", True)

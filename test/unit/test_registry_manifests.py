@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from registry.errors import RegistryError
+from registry.errors import RegistryError, http_error
 from registry.manifests import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -14,6 +14,7 @@ from registry.manifests import (
     OCI_MANIFEST,
     parse_manifest,
 )
+from registry.storage_errors import ManifestInvalid
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 CONFIG = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": D1, "size": 10}
@@ -40,9 +41,10 @@ def body(doc) -> bytes:
 
 
 def invalid(raw: bytes, content_type: str | None = None) -> RegistryError:
-    with pytest.raises(RegistryError) as exc:
+    """The refusal, as the HTTP answer it gets."""
+    with pytest.raises(ManifestInvalid) as exc:
         parse_manifest(raw, content_type)
-    return exc.value
+    return http_error(exc.value)
 
 
 @pytest.mark.parametrize("media_type", [DOCKER_MANIFEST, OCI_MANIFEST])

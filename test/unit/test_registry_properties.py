@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.auth import parse_scope
-from registry.errors import RegistryError
+from registry.errors import http_error
 from registry.manifests import OCI_MANIFEST, parse_manifest
 from registry.names import NameError_, is_slug, is_tag, parse_digest, parse_reference, parse_repository
+from registry.storage_errors import ManifestInvalid
 
 # Per test, not a global profile: other test modules keep their own settings.
 thorough = settings(max_examples=300, deadline=None)
@@ -117,8 +118,9 @@ def test_manifest_validation_accepts_or_answers_manifest_invalid(doc, content_ty
     raw = json.dumps(doc).encode()
     try:
         parsed = parse_manifest(raw, content_type)
-    except RegistryError as exc:
-        assert exc.code == "MANIFEST_INVALID" and exc.status == 400
+    except ManifestInvalid as exc:
+        answer = http_error(exc)
+        assert answer.code == "MANIFEST_INVALID" and answer.status == 400
         return
     # Whatever is accepted references only well-formed sha256 digests with sane sizes.
     for d in parsed.blobs + parsed.manifests:
@@ -132,5 +134,5 @@ def test_manifest_validation_accepts_or_answers_manifest_invalid(doc, content_ty
 def test_arbitrary_bytes_never_crash_manifest_validation(raw):
     try:
         parse_manifest(raw, None)
-    except RegistryError as exc:
-        assert exc.code == "MANIFEST_INVALID"
+    except ManifestInvalid as exc:
+        assert http_error(exc).code == "MANIFEST_INVALID"

@@ -16,8 +16,9 @@ import pytest
 
 from harness.accounts import default_config
 from registry.config import parse_config
-from registry.errors import RegistryError
+from registry.errors import http_error
 from registry.gc import Collector
+from registry.storage_errors import DigestMismatch, UploadTooLarge, UploadUnknown
 from registry.store import Store
 from registry.uploads import Chunk
 
@@ -68,9 +69,9 @@ def test_upload_becomes_visible_only_after_the_digest_is_verified(tmp_path: Path
         session = await store.start_upload(package, "pipelines")
         await append(store, session, b"hello ", b"world")
         assert await store.blob(package, digest_of(b"hello world")) is None
-        with pytest.raises(RegistryError) as exc:
+        with pytest.raises(DigestMismatch) as exc:
             await finish(store, session, digest_of(b"something else"))
-        assert exc.value.code == "DIGEST_INVALID"
+        assert http_error(exc.value).code == "DIGEST_INVALID"
         assert await store.blob(package, digest_of(b"hello world")) is None
         assert await store.blob(package, digest_of(b"something else")) is None
         assert list((tmp_path / "uploads").iterdir()) == []
@@ -92,13 +93,14 @@ def test_streaming_past_the_limit_discards_the_session(tmp_path: Path):
     async def scenario(store: Store):
         package = await store.package("acme", "my-container-app")
         session = await store.start_upload(package, "pipelines")
-        with pytest.raises(RegistryError) as exc:
+        with pytest.raises(UploadTooLarge) as exc:
             await append(store, session, b"x" * 600, b"x" * 600)
-        assert exc.value.status == 413 and "1024 bytes" in exc.value.message
+        answer = http_error(exc.value)
+        assert answer.status == 413 and "1024 bytes" in answer.message
         assert list((tmp_path / "uploads").iterdir()) == []
-        with pytest.raises(RegistryError) as exc:
+        with pytest.raises(UploadUnknown) as exc:
             store.upload(session.id, package, "pipelines")
-        assert exc.value.code == "BLOB_UPLOAD_UNKNOWN"
+        assert http_error(exc.value).code == "BLOB_UPLOAD_UNKNOWN"
     run(scenario, tmp_path)
 
 
@@ -108,9 +110,9 @@ def test_sessions_belong_to_their_member_and_package(tmp_path: Path):
         other = await store.package("acme", "other-app")
         session = await store.start_upload(package, "pipelines")
         for pkg, user in ((package, "boss"), (other, "pipelines")):
-            with pytest.raises(RegistryError) as exc:
+            with pytest.raises(UploadUnknown) as exc:
                 store.upload(session.id, pkg, user)
-            assert exc.value.code == "BLOB_UPLOAD_UNKNOWN"
+            assert http_error(exc.value).code == "BLOB_UPLOAD_UNKNOWN"
         assert store.upload(session.id, package, "pipelines") is session
     run(scenario, tmp_path)
 
