@@ -1,19 +1,26 @@
-"""Who may do what to which package: the one rule, for /v2/, the token endpoint, the management API and the pages.
+"""Who may do what to which package: the one module that decides, for /v2/, the token endpoint, the
+management API and the pages. `auth.py` only says who the credentials are.
 
-`allows` decides; `check_package` applies it to a package route and, when it refuses, says why
-(as much as the credentials may know); `decide` adds the bearer token's own grant for /v2/.
+`allows` is the rule. `granted_actions` applies it to a token request (what the token endpoint
+grants); `check_package` applies it to a package route and, when it refuses, says why (as much as
+the credentials may know); `decide` adds the bearer token's own grant for /v2/ (`token_grants`,
+`token_principal`); `may_mount_from` is the pull a mount needs on its `from` repository, decided
+before the handler runs, as distribution's app.go adds it to a request's access records.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .auth import PIPELINE, Claims, Principal, Scope, TokenIssuer, role_at_least
-from .config import Config, Workspace
+from .auth import MEMBER, PIPELINE, Claims, Principal, Scope
+from .config import ALL_ACTIONS, ROLE_RANK, Config, Workspace
 from .errors import RegistryError
 from .metadata import Package
 from .names import NameError_, Repository, parse_repository
 
 GENERIC_DENIED = "requested access to the resource is denied"
+WRITE_SCOPE_MISSING = (
+    "token lacks the write:package:bitbucket scope: {what} needs it; create an API token with write:package:bitbucket"
+)
 
 
 @dataclass(frozen=True)
@@ -36,14 +43,12 @@ def unauthorized(challenge: Challenge, scope: Scope | None, message: str, error:
     )
 
 
-def bearer_claims(issuer: TokenIssuer, header: str | None) -> Claims | None:
-    if not header or not header.lower().startswith("bearer "):
-        return None
-    return issuer.verify(header[7:].strip())
-
-
 ROLE_FOR_ACTION = {"pull": "read", "push": "write", "delete": "admin"}
 ACTION_FOR_ROLE = {role: action for action, role in ROLE_FOR_ACTION.items()}
+
+
+def role_at_least(role: str | None, minimum: str) -> bool:
+    return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
 
 
 def allows(principal: Principal, repository: str | None, needed: str, action: str) -> bool:
@@ -51,6 +56,14 @@ def allows(principal: Principal, repository: str | None, needed: str, action: st
     whose scopes allow `action` (read-scoped API tokens never delete; pipeline credentials only pull
     and push)."""
     return role_at_least(principal.role_on(repository), needed) and action in principal.actions
+
+
+def granted_actions(principal: Principal | None, package: Package | None, wanted: frozenset[str]) -> frozenset[str]:
+    """The actions of a token request that `allows` on the package: what the token endpoint grants
+    (nothing for a missing package, or for credentials not valid in its workspace)."""
+    if principal is None or package is None:
+        return frozenset()
+    return frozenset(a for a in wanted if allows(principal, package.repository, ROLE_FOR_ACTION[a], a))
 
 
 def allows_somewhere(principal: Principal, needed: str, action: str) -> bool:
@@ -62,6 +75,46 @@ def is_workspace_admin(workspace: Workspace, principal: Principal) -> bool:
     """A workspace admin's own credentials (a member's token or an API token; never pipeline credentials):
     who manages the Container settings and may delete an immutable tag."""
     return principal.kind != PIPELINE and principal.username in workspace.admins
+
+
+def require_admin_on(principal: Principal, repository: str, what: str) -> None:
+    """`allows` admin and delete on the repository (creating a package there)."""
+    if allows(principal, repository, "admin", "delete"):
+        return
+    if not role_at_least(principal.role_on(repository), "admin"):
+        raise RegistryError("DENIED", f"{what} needs admin permission on repository '{repository}'")
+    raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what=what))
+
+
+def require_admin_somewhere(principal: Principal, what: str) -> None:
+    """What creating a package (the pages' form) and running a collection need: `allows` admin and delete somewhere."""
+    if allows_somewhere(principal, "admin", "delete"):
+        return
+    if not role_at_least(principal.best_role(), "admin"):
+        raise RegistryError("DENIED", f"{what} needs admin permission on a repository of the workspace")
+    raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what=what))
+
+
+def require_role_somewhere(principal: Principal, what: str) -> None:
+    """`allows` pull on at least one repository (the storage figures)."""
+    if not allows_somewhere(principal, "read", "pull"):
+        raise RegistryError("DENIED", f"{what} need a role on at least one repository of the workspace")
+
+
+def require_member(principal: Principal, what: str) -> None:
+    """A member's own credentials or an API token; never pipeline credentials (reading the Container settings)."""
+    if principal.kind == PIPELINE:
+        raise RegistryError("DENIED", f"{what} is for the workspace's members; pipeline credentials are not one")
+
+
+def require_workspace_admin(workspace: Workspace, principal: Principal, what: str) -> None:
+    """Changing the Container settings: a workspace admin's credentials, with the write scope."""
+    if not is_workspace_admin(workspace, principal):
+        admins = ", ".join(sorted(workspace.admins)) or "none configured"
+        raise RegistryError("DENIED", f"{what} needs a workspace admin of {workspace.slug} (admins: {admins}); "
+                                      f"user '{principal.username}' is not one")
+    if "delete" not in principal.actions:
+        raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what=what))
 
 
 def missing_package(workspace: str, package: str, hint: str = "") -> RegistryError:
@@ -121,6 +174,30 @@ def check_package(principal: Principal, name: str, package_name: str, package: P
     raise RegistryError("DENIED", GENERIC_DENIED)
 
 
+def token_grants(claims: Claims, repository: str, action: str) -> bool:
+    """Whether the token was issued for `action` on the repository (`workspace/package`)."""
+    return action in claims.access.get(repository, frozenset())
+
+
+def token_principal(config: Config, claims: Claims, workspace: str) -> Principal | None:
+    """The credentials a token was issued for, in `workspace`, with the member's current roles;
+    None when they are not valid there (any more)."""
+    if workspace not in claims.workspaces:
+        return None
+    claim = claims.credentials.get(workspace) or {"kind": MEMBER, "actions": sorted(ALL_ACTIONS)}
+    actions = frozenset(a for a in claim.get("actions", []) if a in ALL_ACTIONS)
+    if claim.get("kind") == PIPELINE:
+        repository = str(claim.get("repository"))
+        ws = config.workspaces.get(workspace)
+        if ws is None or repository not in ws.repositories:
+            return None
+        return Principal(workspace, claims.subject, PIPELINE, actions, {repository: "write"}, repository)
+    member = config.member(workspace, claims.subject)
+    if member is None:
+        return None
+    return Principal(workspace, claims.subject, str(claim.get("kind", MEMBER)), actions, member.roles)
+
+
 def decide(
     config: Config,
     claims: Claims,
@@ -131,16 +208,26 @@ def decide(
     scope: Scope,
 ) -> None:
     """Raise unless the token grants `action` and the credentials' current role still allows it."""
-    principal = claims.principal(config, repository.workspace)
+    principal = token_principal(config, claims, repository.workspace)
     if principal is None:
         # A token for credentials of another workspace (the same username may exist in both)
         # says nothing about this one, not even which packages exist.
         raise unauthorized(challenge, scope, "token does not grant this action", "insufficient_scope")
     hint = " before pushing" if action == "push" else ""
     check_package(principal, repository.name, repository.package, package, ROLE_FOR_ACTION[action], hint)
-    if not claims.allows(repository.name, action):
+    if not token_grants(claims, repository.name, action):
         # The role allows it but the token was issued for less: the client asks again.
         raise unauthorized(challenge, scope, "token does not grant this action", "insufficient_scope")
+
+
+def may_mount_from(config: Config, claims: Claims, origin: Repository, target: Package,
+                   source: Package | None) -> bool:
+    """Pull on a mount's `from`: a package of the target's workspace, a token issued for pulling it,
+    and credentials the rule lets pull it. False makes the request a plain upload, never a refusal."""
+    if source is None or origin.workspace != target.workspace or not token_grants(claims, origin.name, "pull"):
+        return False
+    principal = token_principal(config, claims, origin.workspace)
+    return principal is not None and allows(principal, source.repository, "read", "pull")
 
 
 def repository_or_error(name: str) -> Repository:

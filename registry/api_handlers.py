@@ -12,6 +12,7 @@ import json
 from aiohttp import web
 
 from . import management as ops
+from .access import require_workspace_admin
 from .auth import WWW_BASIC, Principal, parse_basic
 from .config import Workspace
 from .errors import RegistryError
@@ -104,7 +105,7 @@ class ApiHandlers:
 
     async def change_container_settings(self, request: web.Request) -> web.Response:
         workspace, member = self._member(request)
-        ops.require_workspace_admin(workspace, member, "changing the Container settings")
+        require_workspace_admin(workspace, member, "changing the Container settings")
         body = await _json_body(request, '{"protect": "none|all|some", "rules": [{"name", "pattern"}]}')
         return web.json_response(await ops.change_container_settings(self.store, workspace, member, body))
 

@@ -1,9 +1,8 @@
-"""Credentials, scopes and bearer tokens.
+"""Authentication: who a set of credentials is, and bearer tokens (issued, parsed and verified).
 
-The token endpoint grants the intersection of the requested scope and the member's role on
-the repository a package is linked to; the registry checks the token's claims and the
-member's current role again on every request, so a deleted package or a changed role takes
-effect at once.
+This module never decides what credentials may do: `access.py` does, for the token endpoint
+(which scopes to grant) and for every request (the token's claims and the member's current role,
+checked again each time, so a deleted package or a changed role takes effect at once).
 """
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from typing import Mapping
 import jwt
 
 from . import pipeline_credentials
-from .config import ALL_ACTIONS, ROLE_RANK, Config, Member, refused_token_kind, sha256_hex
+from .config import ROLE_RANK, Config, Member, refused_token_kind, sha256_hex
 
 KNOWN_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 WWW_BASIC = {"WWW-Authenticate": 'Basic realm="crg-emulator"'}  # the challenge wherever Basic credentials are due
@@ -75,30 +74,12 @@ class CredentialsExpired(Exception):
 
 @dataclass(frozen=True)
 class Claims:
+    """What a verified bearer token says; `access.py` reads it."""
+
     subject: str
     access: dict[str, frozenset[str]]  # repository name -> granted actions
     workspaces: frozenset[str] = frozenset()  # where the credentials the token was issued for are valid
     credentials: Mapping[str, dict] = field(default_factory=dict, compare=False)  # workspace -> Principal.claim()
-
-    def allows(self, repository: str, action: str) -> bool:
-        return action in self.access.get(repository, frozenset())
-
-    def principal(self, config: Config, workspace: str) -> Principal | None:
-        """The credentials the token was issued for, with the member's current roles."""
-        if workspace not in self.workspaces:
-            return None
-        claim = self.credentials.get(workspace) or {"kind": MEMBER, "actions": sorted(ALL_ACTIONS)}
-        actions = frozenset(a for a in claim.get("actions", []) if a in ALL_ACTIONS)
-        if claim.get("kind") == PIPELINE:
-            repository = str(claim.get("repository"))
-            ws = config.workspaces.get(workspace)
-            if ws is None or repository not in ws.repositories:
-                return None
-            return Principal(workspace, self.subject, PIPELINE, actions, {repository: "write"}, repository)
-        member = config.member(workspace, self.subject)
-        if member is None:
-            return None
-        return Principal(workspace, self.subject, str(claim.get("kind", MEMBER)), actions, member.roles)
 
 
 def parse_scope(text: str) -> Scope | None:
@@ -164,8 +145,11 @@ def _dummy_compare(token: str) -> None:
     return None
 
 
-def role_at_least(role: str | None, minimum: str) -> bool:
-    return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
+def bearer_claims(issuer: TokenIssuer, header: str | None) -> Claims | None:
+    """The claims of the bearer token in an Authorization header; None when there is none or it does not verify."""
+    if not header or not header.lower().startswith("bearer "):
+        return None
+    return issuer.verify(header[7:].strip())
 
 
 class TokenIssuer:

@@ -1,8 +1,8 @@
 """What the management API and the web pages do, whatever form they answer in.
 
-Each function checks the credentials (a `Principal`: a member's own token, a scoped API token,
-or pipeline credentials) with the one access rule (`access.allows`; for a package route
-`access.check_package`, as on /v2/) and raises `RegistryError`; the JSON API turns that into the
+Each function has the credentials (a `Principal`: a member's own token, a scoped API token,
+or pipeline credentials) checked by `access.py` (`allows`; for a package route `check_package`,
+as on /v2/; the `require_*` checks) and raises `RegistryError`; the JSON API turns that into the
 OCI error form, the pages into an HTML page with the same status. The pages alone report a
 package the viewer may not read as missing (see `package_for`). Reads and writes go through the
 `Store`; `views` shapes the answers.
@@ -13,8 +13,17 @@ import json
 from pathlib import Path
 
 from . import views
-from .access import allows, allows_somewhere, check_package, is_workspace_admin
-from .auth import PIPELINE, WWW_BASIC, CredentialsExpired, Principal, identify, role_at_least
+from .access import (
+    allows,
+    check_package,
+    is_workspace_admin,
+    require_admin_on,
+    require_admin_somewhere,
+    require_member,
+    require_role_somewhere,
+    require_workspace_admin,
+)
+from .auth import WWW_BASIC, CredentialsExpired, Principal, identify
 from .config import Config, Workspace
 from .errors import RegistryError
 from .gc import Collector
@@ -23,10 +32,6 @@ from .manifests import IMAGE_TYPES, parse_manifest
 from .metadata import Package
 from .names import MAX_REPOSITORY_LENGTH, REPOSITORY_RE, is_slug, is_tag
 from .store import Store
-
-WRITE_SCOPE_MISSING = (
-    "token lacks the write:package:bitbucket scope: {what} needs it; create an API token with write:package:bitbucket"
-)
 
 
 def principals(config: Config, root: Path | None, username: str, token: str,
@@ -51,15 +56,6 @@ def basic_principal(config: Config, root: Path, slug: str, username: str, token:
     if not found:
         raise RegistryError("UNAUTHORIZED", "invalid username or token for this workspace", headers=WWW_BASIC)
     return found[0]
-
-
-def require_admin_somewhere(principal: Principal, what: str) -> None:
-    """What creating a package (the pages' form) and running a collection need: `allows` admin and delete somewhere."""
-    if allows_somewhere(principal, "admin", "delete"):
-        return
-    if not role_at_least(principal.best_role(), "admin"):
-        raise RegistryError("DENIED", f"{what} needs admin permission on a repository of the workspace")
-    raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what=what))
 
 
 async def package_for(store: Store, workspace: Workspace, principal: Principal, name: str, needed: str,
@@ -106,10 +102,7 @@ async def create_package(store: Store, workspace: Workspace, principal: Principa
         raise RegistryError(
             "INVALID_REQUEST", f"repository must be one of the workspace's repositories, got {repository!r}"
         )
-    if not allows(principal, repository, "admin", "delete"):
-        if not role_at_least(principal.role_on(repository), "admin"):
-            raise RegistryError("DENIED", f"creating a package needs admin permission on repository '{repository}'")
-        raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what="creating a package"))
+    require_admin_on(principal, repository, "creating a package")
     package = await store.create_package(workspace.slug, name, repository)
     if package is None:
         raise RegistryError(
@@ -170,21 +163,6 @@ async def delete_package(store: Store, workspace: Workspace, principal: Principa
 
 
 # -- the Container settings (immutable tags) ---------------------------------------------
-def require_member(principal: Principal, what: str) -> None:
-    if principal.kind == PIPELINE:
-        raise RegistryError("DENIED", f"{what} is for the workspace's members; pipeline credentials are not one")
-
-
-def require_workspace_admin(workspace: Workspace, principal: Principal, what: str) -> None:
-    """Changing the settings: a workspace admin's credentials, with the write scope."""
-    if not is_workspace_admin(workspace, principal):
-        admins = ", ".join(sorted(workspace.admins)) or "none configured"
-        raise RegistryError("DENIED", f"{what} needs a workspace admin of {workspace.slug} (admins: {admins}); "
-                                      f"user '{principal.username}' is not one")
-    if "delete" not in principal.actions:
-        raise RegistryError("DENIED", WRITE_SCOPE_MISSING.format(what=what))
-
-
 async def container_settings(store: Store, workspace: Workspace, principal: Principal) -> dict:
     require_member(principal, "reading the Container settings")
     return (await store.immutable_tags(workspace.slug)).as_dict()
@@ -212,8 +190,7 @@ async def change_container_settings(store: Store, workspace: Workspace, principa
 
 
 async def storage_report(store: Store, collector: Collector, workspace: Workspace, principal: Principal) -> dict:
-    if not allows_somewhere(principal, "read", "pull"):
-        raise RegistryError("DENIED", "storage figures need a role on at least one repository of the workspace")
+    require_role_somewhere(principal, "storage figures")
     figures = await store.storage_figures(workspace.slug)
     report = views.storage_report(workspace.slug, figures, store.config.grace_seconds)
     last = collector.last.get(workspace.slug)

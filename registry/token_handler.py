@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .access import ROLE_FOR_ACTION, allows
+from .access import granted_actions
 from .auth import WWW_BASIC, CredentialsExpired, Principal, Scope, TokenIssuer, identify, parse_basic, parse_scope
 from .errors import RegistryError
 from .names import NameError_, parse_repository
@@ -50,7 +50,7 @@ class TokenHandler:
         return web.json_response(body)
 
     async def _grant(self, principals: dict[str, Principal], text: str) -> Scope | None:
-        """The requested actions the access rule allows on the package (none for a missing package)."""
+        """The requested actions the access rule grants on the package (`access.granted_actions`)."""
         scope = parse_scope(text)
         if scope is None:
             return None
@@ -58,12 +58,6 @@ class TokenHandler:
             repository = parse_repository(scope.name)
         except NameError_:
             return None
-        actions: frozenset[str] = frozenset()
         principal = principals.get(repository.workspace)
-        if principal is not None:
-            package = await self.store.package(repository.workspace, repository.package)
-            if package is not None:
-                actions = frozenset(
-                    a for a in scope.actions if allows(principal, package.repository, ROLE_FOR_ACTION[a], a)
-                )
-        return Scope(scope.type, scope.name, actions)
+        package = await self.store.package(repository.workspace, repository.package) if principal is not None else None
+        return Scope(scope.type, scope.name, granted_actions(principal, package, scope.actions))

@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from .. import management as ops
-from ..access import allows, allows_somewhere, is_workspace_admin
+from ..access import allows, allows_somewhere, is_workspace_admin, require_admin_somewhere, require_workspace_admin
 from ..auth import Principal
 from ..config import Workspace
 from ..errors import RegistryError
@@ -215,7 +215,7 @@ class Pages:
 
     def _create_page(self, request: web.Request, workspace: Workspace, member: Principal, values: dict,
                      error: str | None = None, status: int = 200) -> web.Response:
-        ops.require_admin_somewhere(member, "creating a package")
+        require_admin_somewhere(member, "creating a package")
         choices = sorted(r for r in member.roles if allows(member, r, "admin", "delete"))
         return self.render(request, "create.html", {
             **self.nav(workspace, member), "choices": choices, "values": values, "error": error,
@@ -350,14 +350,14 @@ class Pages:
     # only Save writes. Edit is changing a row's fields and saving.
     async def container_settings(self, request: web.Request) -> web.Response:
         workspace, member = self.viewer(request)
-        ops.require_workspace_admin(workspace, member, "the Container settings page")
+        require_workspace_admin(workspace, member, "the Container settings page")
         settings = await self.store.immutable_tags(workspace.slug)
         return self._settings_page(request, workspace, member, settings.protect,
                                    [{"name": r.name, "pattern": r.pattern} for r in settings.rules])
 
     async def edit_container_settings(self, request: web.Request) -> web.Response:
         workspace, member = self.viewer(request)
-        ops.require_workspace_admin(workspace, member, "changing the Container settings")
+        require_workspace_admin(workspace, member, "changing the Container settings")
         data = await self.form(request)
         protect = str(data.get("protect", "none"))
         names, patterns = data.getall("rule_name", []), data.getall("rule_pattern", [])

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..access import Challenge, bearer_claims, decide, repository_or_error, unauthorized
-from ..auth import Claims, Scope, TokenIssuer
+from ..access import Challenge, decide, may_mount_from, repository_or_error, unauthorized
+from ..auth import Claims, Scope, TokenIssuer, bearer_claims
 from ..errors import RegistryError
 from ..metadata import Package
-from ..names import NameError_, parse_digest
+from ..names import NameError_, parse_digest, parse_repository
 from ..store import Store
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
@@ -55,3 +55,20 @@ class RequestAccess:
         decide(self.store.config, claims, repository, package, action, self.challenge(request), scope)
         assert package is not None
         return package, claims
+
+    async def mount_source(self, request: web.Request, package: Package, claims: Claims) -> tuple[str, Package] | None:
+        """The blob a push's `mount` names and the package its `from` names, when access allows pulling
+        it there (`access.may_mount_from`); None makes the request a plain upload."""
+        digest, source = request.query.get("mount"), request.query.get("from")
+        if not digest or not source:
+            return None
+        digest = digest_param(digest)
+        try:
+            origin = parse_repository(source)
+        except NameError_:
+            return None
+        source_package = await self.store.package(origin.workspace, origin.package)
+        if not may_mount_from(self.store.config, claims, origin, package, source_package):
+            return None
+        assert source_package is not None
+        return digest, source_package

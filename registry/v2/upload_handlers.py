@@ -6,8 +6,6 @@ import re
 
 from aiohttp import web
 
-from ..access import allows, repository_or_error
-from ..auth import Claims
 from ..errors import RegistryError
 from ..metadata import Package
 from ..names import is_upload_id
@@ -84,36 +82,20 @@ class UploadHandlers:
 
     async def start(self, request: web.Request) -> web.Response:
         package, claims = await self.access.package(request, "push")
-        mounted = await self._try_mount(request, package, claims)
-        if mounted is not None:
-            return self._created(request, mounted)
+        mount = await self.access.mount_source(request, package, claims)
+        if mount is not None and await self._mount(package, *mount):
+            return self._created(request, mount[0])
         if request.query.get("digest") is not None:
             record = await self.store.upload_blob(package, claims.subject, parse_chunk(request, finishing=True))
             return self._created(request, record.digest)
         session = await self.store.start_upload(package, claims.subject, declared=content_length(request))
         return web.Response(status=202, headers=self._headers(request, session.id, session.offset))
 
-    async def _try_mount(self, request: web.Request, package: Package, claims: Claims) -> str | None:
-        """Mount a blob from another package of the same workspace the credentials may pull from."""
-        digest, source = request.query.get("mount"), request.query.get("from")
-        if not digest or not source:
-            return None
-        digest = digest_param(digest)
-        try:
-            origin = repository_or_error(source)
-        except RegistryError:
-            return None
-        if origin.workspace != package.workspace or not claims.allows(origin.name, "pull"):
-            return None
-        source_package = await self.store.package(origin.workspace, origin.package)
-        principal = claims.principal(self.store.config, origin.workspace)
-        if source_package is None or principal is None:
-            return None
-        if not allows(principal, source_package.repository, "read", "pull"):
-            return None
-        if await self.store.blob(source_package, digest) is None:
-            return None
-        return digest if await self.store.mount(package, digest) is not None else None
+    async def _mount(self, package: Package, digest: str, source: Package) -> bool:
+        """Mount a blob of `source` (access to pull it there was decided before); False when it has none."""
+        if await self.store.blob(source, digest) is None:
+            return False
+        return await self.store.mount(package, digest) is not None
 
     async def status(self, request: web.Request) -> web.Response:
         upload_id, package, username = await self._session(request)
