@@ -223,7 +223,84 @@ def _admins(raw: Any, where: str, members: set, problems: list[str]) -> frozense
     return frozenset(x for x in raw if x in members)
 
 
+def _repositories(raw: Any, where: str, problems: list[str]) -> dict[str, str]:
+    """Repository slug -> project key."""
+    repositories: dict[str, str] = {}
+    for repo, meta in _mapping(raw, f"{where}.repositories", problems).items():
+        meta = _mapping(meta, f"{where}.repositories.{repo}", problems)
+        project = meta.get("project")
+        if not isinstance(repo, str) or not is_slug(repo):
+            problems.append(f"{where}.repositories: invalid repository slug {repo!r}")
+        elif not isinstance(project, str) or not project:
+            problems.append(f"{where}.repositories.{repo}.project must be a project key")
+        else:
+            repositories[repo] = project
+    return repositories
+
+
+def _packages(raw: Any, where: str, repositories: dict[str, str], problems: list[str]) -> dict[str, str]:
+    """Package name -> the repository it is linked to."""
+    packages: dict[str, str] = {}
+    for name, repo in _mapping(raw, f"{where}.packages", problems).items():
+        if not isinstance(name, str) or not REPOSITORY_RE.match(name):
+            problems.append(f"{where}.packages: invalid package name {name!r}")
+        elif repo not in repositories:
+            problems.append(f"{where}.packages.{name}: unknown repository {repo!r}")
+        else:
+            packages[name] = repo
+    return packages
+
+
+def _workspace(slug: Any, raw: Any, problems: list[str]) -> Workspace | None:
+    where = f"workspaces.{slug}"
+    if not isinstance(slug, str) or not is_slug(slug):
+        problems.append(f"{where}: workspace slug must be lowercase letters, digits, '-', '_' or '.'")
+        return None
+    raw = _mapping(raw, where, problems)
+    unknown = set(raw) - set(WORKSPACE_KEYS)
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}; "
+                        f"known: {', '.join(WORKSPACE_KEYS)}")
+    repositories = _repositories(raw.get("repositories"), where, problems)
+    packages = _packages(raw.get("packages"), where, repositories, problems)
+    members: dict[str, Member] = {}
+    named = _mapping(raw.get("members"), f"{where}.members", problems)
+    for name, mraw in named.items():
+        member = _member(slug, name, mraw, repositories, problems)
+        if member:
+            members[member.username] = member
+    admins = _admins(raw.get("admins"), f"{where}.admins", set(named), problems)
+    for name in admins & set(members):
+        # As in Bitbucket, a workspace admin administers every repository of the workspace.
+        roles = {**members[name].roles, **dict.fromkeys(repositories, "admin")}
+        members[name] = replace(members[name], roles=roles)
+    settings, found = parse_immutable_tags(raw.get("immutable_tags"), f"{where}.immutable_tags")
+    problems += found
+    return Workspace(slug, repositories, packages, members, admins, settings)
+
+
+def _settings(data: dict, problems: list[str]) -> dict[str, float]:
+    """The limits, the collection's grace period and the token lifetime, with their defaults."""
+    limits = _mapping(data.get("limits"), "limits", problems)
+    gc = _mapping(data.get("gc"), "gc", problems)
+    auth = _mapping(data.get("auth"), "auth", problems)
+    return {
+        "max_layer_bytes": int(_number(
+            limits.get("max_layer_bytes"), "limits.max_layer_bytes", problems, DEFAULT_MAX_LAYER_BYTES, 1
+        )),
+        "upload_timeout_seconds": _number(
+            limits.get("upload_timeout_seconds"), "limits.upload_timeout_seconds", problems,
+            DEFAULT_UPLOAD_TIMEOUT_SECONDS, 1,
+        ),
+        "grace_seconds": _number(gc.get("grace_seconds"), "gc.grace_seconds", problems, DEFAULT_GRACE_SECONDS, 0),
+        "token_ttl_seconds": _number(
+            auth.get("token_ttl_seconds"), "auth.token_ttl_seconds", problems, DEFAULT_TOKEN_TTL_SECONDS, 1
+        ),
+    }
+
+
 def parse_config(data: Any, source: str = "config") -> Config:
+    """The config, or ConfigError listing every problem found (unknown keys included)."""
     problems: list[str] = []
     data = _mapping(data, "the top level", problems)
     unknown = set(data) - {"workspaces", "limits", "gc", "auth"}
@@ -231,64 +308,10 @@ def parse_config(data: Any, source: str = "config") -> Config:
         problems.append(f"unknown top-level keys: {', '.join(sorted(map(str, unknown)))}")
     workspaces: dict[str, Workspace] = {}
     for slug, raw in _mapping(data.get("workspaces"), "workspaces", problems).items():
-        where = f"workspaces.{slug}"
-        if not isinstance(slug, str) or not is_slug(slug):
-            problems.append(f"{where}: workspace slug must be lowercase letters, digits, '-', '_' or '.'")
-            continue
-        raw = _mapping(raw, where, problems)
-        unknown = set(raw) - set(WORKSPACE_KEYS)
-        if unknown:
-            problems.append(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}; "
-                            f"known: {', '.join(WORKSPACE_KEYS)}")
-        repositories: dict[str, str] = {}
-        for repo, meta in _mapping(raw.get("repositories"), f"{where}.repositories", problems).items():
-            meta = _mapping(meta, f"{where}.repositories.{repo}", problems)
-            project = meta.get("project")
-            if not isinstance(repo, str) or not is_slug(repo):
-                problems.append(f"{where}.repositories: invalid repository slug {repo!r}")
-            elif not isinstance(project, str) or not project:
-                problems.append(f"{where}.repositories.{repo}.project must be a project key")
-            else:
-                repositories[repo] = project
-        packages: dict[str, str] = {}
-        for name, repo in _mapping(raw.get("packages"), f"{where}.packages", problems).items():
-            if not isinstance(name, str) or not REPOSITORY_RE.match(name):
-                problems.append(f"{where}.packages: invalid package name {name!r}")
-            elif repo not in repositories:
-                problems.append(f"{where}.packages.{name}: unknown repository {repo!r}")
-            else:
-                packages[name] = repo
-        members: dict[str, Member] = {}
-        named = _mapping(raw.get("members"), f"{where}.members", problems)
-        for name, mraw in named.items():
-            member = _member(slug, name, mraw, repositories, problems)
-            if member:
-                members[member.username] = member
-        admins = _admins(raw.get("admins"), f"{where}.admins", set(named), problems)
-        for name in admins & set(members):
-            # As in Bitbucket, a workspace admin administers every repository of the workspace.
-            roles = {**members[name].roles, **dict.fromkeys(repositories, "admin")}
-            members[name] = replace(members[name], roles=roles)
-        settings, found = parse_immutable_tags(raw.get("immutable_tags"), f"{where}.immutable_tags")
-        problems += found
-        workspaces[slug] = Workspace(slug, repositories, packages, members, admins, settings)
-    limits = _mapping(data.get("limits"), "limits", problems)
-    gc = _mapping(data.get("gc"), "gc", problems)
-    auth = _mapping(data.get("auth"), "auth", problems)
-    config = Config(
-        workspaces=workspaces,
-        max_layer_bytes=int(_number(
-            limits.get("max_layer_bytes"), "limits.max_layer_bytes", problems, DEFAULT_MAX_LAYER_BYTES, 1
-        )),
-        upload_timeout_seconds=_number(
-            limits.get("upload_timeout_seconds"), "limits.upload_timeout_seconds", problems,
-            DEFAULT_UPLOAD_TIMEOUT_SECONDS, 1,
-        ),
-        grace_seconds=_number(gc.get("grace_seconds"), "gc.grace_seconds", problems, DEFAULT_GRACE_SECONDS, 0),
-        token_ttl_seconds=_number(
-            auth.get("token_ttl_seconds"), "auth.token_ttl_seconds", problems, DEFAULT_TOKEN_TTL_SECONDS, 1
-        ),
-    )
+        workspace = _workspace(slug, raw, problems)
+        if workspace is not None:
+            workspaces[slug] = workspace
+    config = Config(workspaces=workspaces, **_settings(data, problems))
     if problems:
         raise ConfigError(f"{source} has {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
     return config

@@ -13,6 +13,7 @@ from .storage_errors import (
     ManifestBlobsMissing,
     ManifestInvalid,
     ManifestTooLarge,
+    MediaTypeMismatch,
     StorageError,
     UploadTimedOut,
     UploadTooLarge,
@@ -95,6 +96,9 @@ def http_error(exc: RegistryError | StorageError) -> RegistryError:
             return RegistryError("DIGEST_INVALID", message)
         case ManifestTooLarge():
             return RegistryError("MANIFEST_INVALID", message, status=413)
+        case MediaTypeMismatch():
+            return RegistryError("MANIFEST_INVALID",
+                                 f"Content-Type {exc.given!r} does not match the manifest's mediaType {exc.declared!r}")
         case ManifestInvalid(wrong_sizes=None):
             return RegistryError("MANIFEST_INVALID", message)
         case ManifestInvalid():

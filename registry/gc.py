@@ -9,8 +9,9 @@ the request that triggers it does not wait. Safety against concurrent pushes:
   for rows still marked, since a re-upload of the same content un-marks its row;
 - a blob marked `deleting` is reported absent, so clients upload it again rather than
   reference what is about to disappear.
-The collection belongs to the storage layer: it drives the metadata queries (metadata/collection.py)
-and the blob files itself, because only it knows which of its steps need the workspace lock.
+This module decides when to collect and in which order; each step is an operation of the store
+(`Store.sweep_manifests`, `mark_unreferenced_blobs`, `delete_marked_blobs`, `remove_orphan_files`,
+`oldest_unreferenced`), which takes the workspace lock where files and rows change together.
 """
 from __future__ import annotations
 
@@ -94,50 +95,29 @@ class Collector:
             await asyncio.shield(task)
 
     async def collect(self, workspace: str) -> CollectionResult:
-        store, meta = self.store, self.store.meta
+        store = self.store
         result = CollectionResult(workspace, time.time())
         cutoff = time.time() - store.config.grace_seconds
-        result.manifests_deleted = await store.db(meta.sweep_manifests, workspace, cutoff)
-        marked, result.deferred = await store.db(meta.mark_blobs, workspace, cutoff)
+        result.manifests_deleted = await store.sweep_manifests(workspace, cutoff)
+        marked, result.deferred = await store.mark_unreferenced_blobs(workspace, cutoff)
         for i in range(0, len(marked), BATCH):
             batch = marked[i:i + BATCH]
-            async with store.workspace_locks[workspace]:
-                doomed = set(await store.db(meta.still_marked, workspace, [d for d, _ in batch]))
-                for digest in doomed:
-                    await store.run_io(store.files.remove_blob, workspace, digest)
-                await store.db(meta.forget_blobs, workspace, list(doomed))
+            doomed = await store.delete_marked_blobs(workspace, [d for d, _ in batch])
             sizes = dict(batch)
             result.blobs_deleted += len(doomed)
             result.freed_bytes += sum(sizes[d] for d in doomed)
-        result.orphan_files_deleted = await self._orphans(workspace, cutoff)
+        result.orphan_files_deleted = await store.remove_orphan_files(workspace, cutoff)
         result.finished_at = time.time()
         self.last[workspace] = result
         self.runs[workspace] = self.runs.get(workspace, 0) + 1
         if result.blobs_deleted or result.manifests_deleted:
             log.info("collected %s: %d blobs (%d bytes), %d manifests", workspace,
                      result.blobs_deleted, result.freed_bytes, result.manifests_deleted)
-        oldest = await store.db(meta.oldest_unreferenced, workspace)
+        oldest = await store.oldest_unreferenced(workspace)
         if oldest is not None:
             # Something is waiting out its grace period: come back when it has.
             self.schedule(workspace, max(1.0, oldest + store.config.grace_seconds - time.time() + 0.5))
         return result
-
-    async def _orphans(self, workspace: str, cutoff: float) -> int:
-        """Files with no row: left by a crash between moving a blob into place and recording it."""
-        store = self.store
-        async with store.workspace_locks[workspace]:
-            on_disk = await store.run_io(store.files.stored_files, workspace)
-            known = await store.db(store.meta.known_digests, workspace)
-            removed = 0
-            for digest in set(on_disk) - known:
-                path = store.files.blob_path(workspace, digest)
-                try:
-                    if path.stat().st_mtime < cutoff:
-                        path.unlink()
-                        removed += 1
-                except FileNotFoundError:
-                    pass
-        return removed
 
     async def periodic(self) -> None:
         """Sweep every workspace now and then, and expire abandoned upload sessions."""

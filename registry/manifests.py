@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 
 from .names import NameError_, parse_digest
-from .storage_errors import ManifestInvalid, ManifestTooLarge
+from .storage_errors import ManifestInvalid, ManifestTooLarge, MediaTypeMismatch
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -58,7 +58,8 @@ def _descriptor(raw: object, where: str) -> Descriptor:
 
 
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
-    """Validate a manifest body; the media type comes from the body, else from Content-Type.
+    """Validate a manifest body; the media type comes from the body, else from the one given with it
+    (`content_type`).
 
     When both are present they must agree, as registries that store exact bytes require.
     """
@@ -73,12 +74,12 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     if doc.get("schemaVersion") != 2:
         raise ManifestInvalid("only schemaVersion 2 manifests are supported (Docker schema 2 or OCI)")
     declared = doc.get("mediaType")
-    header = (content_type or "").split(";")[0].strip() or None
+    given = (content_type or "").split(";")[0].strip() or None
     if declared is not None and not isinstance(declared, str):
         raise ManifestInvalid("mediaType must be a string")
-    if declared and header and header != declared:
-        raise ManifestInvalid(f"Content-Type {header!r} does not match the manifest's mediaType {declared!r}")
-    media_type = declared or header
+    if declared and given and given != declared:
+        raise MediaTypeMismatch(given, declared)
+    media_type = declared or given
     if media_type is None:
         # OCI allows mediaType to be omitted; the shape tells which kind it is.
         media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST

@@ -62,6 +62,14 @@ class ManifestInvalid(StorageError):
         self.wrong_sizes = wrong_sizes
 
 
+class MediaTypeMismatch(ManifestInvalid):
+    """The media type given with a manifest is not the one its body declares."""
+
+    def __init__(self, given: str, declared: str) -> None:
+        super().__init__(f"media type {given!r} given with the manifest does not match its mediaType {declared!r}")
+        self.given, self.declared = given, declared
+
+
 class ManifestTooLarge(ManifestInvalid):
     def __init__(self, limit: int) -> None:
         super().__init__(f"manifest is larger than {limit} bytes")

@@ -1,10 +1,11 @@
-"""The storage layer's one door: what the handlers, the management API and the pages call.
+"""The storage layer's one door: what the handlers, the management API, the pages and the collection call.
 
-Nothing outside the storage layer (this module, `metadata/`, `blobfiles.py`, `uploads.py` and the
-collection in `gc.py`) touches the database or the blob files. Metadata calls run on one
-dedicated thread (serialised, never blocking the event loop); hashing and file writes run on an
-I/O pool. A per-workspace lock orders the two moments where files and rows must change together:
-a verified upload moving into place, and a collection deleting a blob.
+Nothing outside the storage layer (this module, `metadata/`, `blobfiles.py` and `uploads.py`)
+touches the database or the blob files; the collection (`gc.py`) decides when and what, through
+the steps below. Metadata calls run on one dedicated thread (serialised, never blocking the
+event loop); hashing and file writes run on an I/O pool. A per-workspace lock orders the two
+moments where files and rows must change together: a verified upload moving into place, and a
+collection deleting a blob. Refusals are typed errors (`storage_errors.py`), never HTTP answers.
 """
 from __future__ import annotations
 
@@ -128,10 +129,10 @@ class Store:
 
     # -- uploads ------------------------------------------------------------------------
     # Each request is one call: it finds the session, makes every check in order, and appends
-    # under the session's lock. A body cut short keeps what arrived (the status says how much);
+    # under the session's lock. A body cut short keeps what arrived (the session's offset says how much);
     # any other failure (limit, time-out, disk) discards the whole session.
     async def start_upload(self, package: Package, username: str, declared: int | None = None) -> UploadSession:
-        """A new session; `declared` (the POST's Content-Length) is refused at once when over the limit."""
+        """A new session; `declared` (the length the request declared) is refused at once when over the limit."""
         self._check_fits(None, declared)
         upload_id = new_upload_id()
         path = self.files.upload_path(upload_id)
@@ -158,8 +159,8 @@ class Store:
     async def append_chunk(self, upload_id: str, package: Package, username: str, chunk: Chunk) -> Progress:
         """A PATCH: the chunk must fit under the limit and start where the upload ends.
 
-        A chunk that declared a span and fell short is kept, whole, and answered with `short`:
-        the client resumes from the offset."""
+        A chunk that declared a span and fell short is kept, whole, and reported with what it declared
+        and what arrived: the client resumes from the offset."""
         session = self.upload(upload_id, package, username)
         if chunk.invalid is not None:
             raise chunk.invalid
@@ -170,10 +171,7 @@ class Store:
             except BodyInterrupted as exc:
                 appended = exc.received
         if chunk.span is not None and appended != chunk.span[1] - chunk.span[0] + 1:
-            return Progress(session.id, session.offset, (
-                f"Content-Range declared {chunk.span[1] - chunk.span[0] + 1} bytes but {appended} arrived; "
-                f"the upload keeps them: continue from byte {session.offset}"
-            ))
+            return Progress(session.id, session.offset, declared=chunk.span[1] - chunk.span[0] + 1, arrived=appended)
         return Progress(session.id, session.offset)
 
     async def finish_upload(self, upload_id: str, package: Package, username: str, chunk: Chunk) -> BlobRecord:
@@ -307,3 +305,44 @@ class Store:
         if deleted:
             self.on_dereference(package.workspace)
         return deleted
+
+    # -- collection: the steps gc.py takes, in its order ----------------------------------
+    async def sweep_manifests(self, workspace: str, cutoff: float) -> int:
+        """Delete untagged manifests no index references, untouched since `cutoff`; how many went."""
+        return await self.db(self.meta.sweep_manifests, workspace, cutoff)
+
+    async def mark_unreferenced_blobs(self, workspace: str, cutoff: float) -> tuple[list[tuple[str, int]], int]:
+        """Choose and mark the unreferenced blobs untouched since `cutoff` (reported absent from now
+        on); returns them with their sizes, and how many unreferenced ones are still too young."""
+        return await self.db(self.meta.mark_blobs, workspace, cutoff)
+
+    async def delete_marked_blobs(self, workspace: str, digests: list[str]) -> list[str]:
+        """Delete the files and rows of those `digests` still marked (a re-upload un-marks its row),
+        under the workspace lock a finishing upload also takes; returns the digests deleted."""
+        async with self.workspace_locks[workspace]:
+            doomed = list(set(await self.db(self.meta.still_marked, workspace, digests)))
+            for digest in doomed:
+                await self.run_io(self.files.remove_blob, workspace, digest)
+            await self.db(self.meta.forget_blobs, workspace, doomed)
+        return doomed
+
+    async def remove_orphan_files(self, workspace: str, cutoff: float) -> int:
+        """Remove blob files with no row, older than `cutoff`: left by a crash between moving a blob
+        into place and recording it. Under the workspace lock, so a commit in progress is never one."""
+        async with self.workspace_locks[workspace]:
+            on_disk = await self.run_io(self.files.stored_files, workspace)
+            known = await self.db(self.meta.known_digests, workspace)
+            removed = 0
+            for digest in set(on_disk) - known:
+                path = self.files.blob_path(workspace, digest)
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
+    async def oldest_unreferenced(self, workspace: str) -> float | None:
+        """When the oldest thing a later collection could free was last touched (None: nothing waits)."""
+        return await self.db(self.meta.oldest_unreferenced, workspace)

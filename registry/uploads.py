@@ -23,28 +23,34 @@ IOV_MAX = 1024  # buffers per writev call (the Linux limit)
 
 @dataclass(frozen=True)
 class Chunk:
-    """A request body and what its headers declared, as the upload handlers parsed them.
+    """A request body and what the request declared with it, as the upload handlers parsed it.
 
-    `invalid` holds the handler's error for a header that did not parse. The store raises it where
+    `invalid` holds the handler's error for a declaration that did not parse. The store raises it where
     the checks have always refused it: after finding the session, before the size check (an unknown
     session is what a client must hear first); for a monolithic upload, which has no session, after
     the declared size.
     """
 
     body: AsyncIterator[bytes]
-    length: int | None = None  # Content-Length
-    span: tuple[int, int] | None = None  # Content-Range: first and last byte
+    length: int | None = None  # the body's declared length
+    span: tuple[int, int] | None = None  # the first and last byte of the upload the chunk declares
     digest: str | None = None  # the digest a finishing request gives
     invalid: Exception | None = None
 
 
 @dataclass(frozen=True)
 class Progress:
-    """Where an upload stands after a chunk; `short` says why a chunk that was kept is refused."""
+    """Where an upload stands after a chunk. A chunk that fell short of the span it declared was kept,
+    and is refused all the same: `declared` and `arrived` say by how much."""
 
     upload_id: str
     offset: int
-    short: str | None = None
+    declared: int | None = None
+    arrived: int | None = None
+
+    @property
+    def short(self) -> bool:
+        return self.declared is not None
 
 
 class BodyInterrupted(Exception):
@@ -174,7 +180,7 @@ async def append_stream(
             raise
         except Exception as exc:
             # The body was cut (client gone, connection reset): keep every byte that arrived, so the
-            # upload status tells the truth and the client resumes from there.
+            # session's offset tells the truth and the client resumes from there.
             await writer.flush()
             session.offset += writer.appended
             raise BodyInterrupted(writer.appended) from exc

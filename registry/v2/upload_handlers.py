@@ -106,9 +106,12 @@ class UploadHandlers:
         upload_id, package, username = await self._session(request)
         progress = await self.store.append_chunk(upload_id, package, username, parse_chunk(request, finishing=False))
         headers = self._headers(request, progress.upload_id, progress.offset)
-        if progress.short is not None:
+        if progress.short:
             # Whatever arrived is kept, whole: the status (and this answer's Range) says where to go on.
-            raise RegistryError("BLOB_UPLOAD_INVALID", progress.short, headers=headers)
+            raise RegistryError("BLOB_UPLOAD_INVALID", (
+                f"Content-Range declared {progress.declared} bytes but {progress.arrived} arrived; "
+                f"the upload keeps them: continue from byte {progress.offset}"
+            ), headers=headers)
         return web.Response(status=202, headers=headers)
 
     async def finish(self, request: web.Request) -> web.Response:

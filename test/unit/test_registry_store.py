@@ -123,15 +123,14 @@ def test_a_blob_uploaded_again_while_marked_for_deletion_survives_the_collection
         package = await store.package("acme", "my-container-app")
         digest = (await upload(store, package, b"shared layer")).digest
         # A collection chose the blob (unreferenced, past the grace period) ...
-        marked, _ = await store.db(store.meta.mark_blobs, "acme", time.time() + 1)
+        marked, _ = await store.mark_unreferenced_blobs("acme", time.time() + 1)
         assert [d for d, _ in marked] == [digest]
         assert await store.blob(package, digest) is None  # a blob being deleted is never reported present
         # ... then a push uploads the same content again before the collection deletes it.
         await upload(store, package, b"shared layer")
         assert await store.blob(package, digest) is not None
         # The collection re-checks under the workspace lock and must skip it.
-        async with store.workspace_locks["acme"]:
-            assert await store.db(store.meta.still_marked, "acme", [digest]) == []
+        assert await store.delete_marked_blobs("acme", [digest]) == []
         result = await Collector(store).collect("acme")
         assert result.blobs_deleted == 0
         assert store.blob_path(package, digest).read_bytes() == b"shared layer"
