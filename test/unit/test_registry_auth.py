@@ -8,13 +8,15 @@ from pathlib import Path
 import jwt
 import pytest
 
-from harness.accounts import TOKENS, default_config
+from harness.accounts import EMAIL, READ_SCOPED_TOKEN, TOKENS, default_config
 from registry.access import (
     GENERIC_DENIED,
     ROLE_FOR_ACTION,
     Challenge,
     allows_somewhere,
     decide,
+    granted_actions,
+    may_mount_from,
     role_at_least,
     token_grants,
     token_principal,
@@ -254,6 +256,56 @@ class TestDecide:
         issuer = TokenIssuer.for_root(tmp_path, "crg.apkg.io", 300)
         claims = issuer.verify(issuer.issue("pipelines", [], ["globex"])["token"])
         assert claims.workspaces == frozenset({"globex"})
+
+
+class TestMountAndGrants:
+    """Pull on a mount's `from`, and what the token endpoint grants: decided in access.py by the one rule."""
+
+    APP = Package(1, "acme", "my-container-app", "web-app", 0.0)
+    TOOL = Package(2, "acme", "tool-image", "tools", 0.0)
+    SITE = Package(3, "globex", "site-image", "site", 0.0)
+    ALL = frozenset({"pull", "push", "delete"})
+
+    @staticmethod
+    def claims(user: str, granted: dict[str, set[str]], workspaces=("acme",), credentials=None) -> Claims:
+        return Claims(user, {name: frozenset(actions) for name, actions in granted.items()}, frozenset(workspaces),
+                      credentials or {})
+
+    def test_a_mount_needs_pull_granted_on_its_from_and_the_role_to_pull_there(self):
+        origin = parse_repository("acme/tool-image")
+        pulls = self.claims("pipelines", {"acme/tool-image": {"pull"}})
+        assert may_mount_from(CONFIG, pulls, origin, self.APP, self.TOOL)
+        not_granted = self.claims("pipelines", {"acme/tool-image": set(), "acme/my-container-app": {"pull", "push"}})
+        assert not may_mount_from(CONFIG, not_granted, origin, self.APP, self.TOOL)
+        no_role = self.claims("reader", {"acme/tool-image": {"pull"}})  # reader has no role on tools
+        assert not may_mount_from(CONFIG, no_role, origin, self.APP, self.TOOL)
+        assert not may_mount_from(CONFIG, pulls, origin, self.APP, None)  # no such package
+
+    def test_pipeline_credentials_mount_only_from_their_repository(self):
+        step = {"acme": {"kind": "pipeline", "actions": ["pull", "push"], "repository": "web-app"}}
+        claims = self.claims("bitbucket-pipelines-1", {"acme/tool-image": {"pull"}, "acme/other-app": {"pull"}},
+                             credentials=step)
+        other = Package(4, "acme", "other-app", "web-app", 0.0)
+        assert may_mount_from(CONFIG, claims, parse_repository("acme/other-app"), self.APP, other)
+        assert not may_mount_from(CONFIG, claims, parse_repository("acme/tool-image"), self.APP, self.TOOL)
+
+    def test_a_mount_never_crosses_workspaces(self):
+        origin = parse_repository("globex/site-image")
+        claims = self.claims("pipelines", {"globex/site-image": {"pull"}}, ("acme", "globex"))
+        assert not may_mount_from(CONFIG, claims, origin, self.APP, self.SITE)
+        copy = Package(5, "globex", "site-copy", "site", 0.0)
+        assert may_mount_from(CONFIG, claims, origin, copy, self.SITE)  # the same claims, within globex
+
+    def test_the_token_endpoint_grants_what_the_rule_allows(self):
+        [boss] = identify(CONFIG, None, "boss", TOKENS["boss"])
+        [reader] = identify(CONFIG, None, "reader", TOKENS["reader"])
+        [read_scoped] = identify(CONFIG, None, EMAIL, READ_SCOPED_TOKEN)
+        assert granted_actions(boss, self.APP, self.ALL) == self.ALL
+        assert granted_actions(reader, self.APP, self.ALL) == {"pull"}
+        assert granted_actions(reader, self.TOOL, self.ALL) == frozenset()
+        assert granted_actions(read_scoped, self.APP, self.ALL) == {"pull"}  # role write, scope read
+        assert granted_actions(boss, None, self.ALL) == frozenset()  # a missing package: nothing
+        assert granted_actions(None, self.APP, self.ALL) == frozenset()  # not valid in the workspace
 
 
 class TestPipelineCredentials:
