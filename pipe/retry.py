@@ -108,8 +108,9 @@ def retry_loop(
     number of the failed attempt, 1-based), slept off, then handed to `resume` (what to do before the
     next attempt: ask where an upload stands; it may raise); any other exception propagates as is.
     `policy` may be a function, asked at each failure (the transport's grows once the registry has
-    answered). When the policy is spent, `exhausted` is told the last failure and the attempts made
-    before it propagates; it may raise another exception in its place. `cut`: see `next_wait`.
+    answered). When the failure is not transient or the policy is spent, `exhausted` is told the last
+    failure and the attempts made before it propagates; it may raise another exception in its place.
+    `cut`: see `next_wait`.
     """
     spent = spent if spent is not None else Attempts()
     while True:
