@@ -1,5 +1,5 @@
 """The request loop: one HTTP exchange with the registry, authorised, and retried when it failed
-transiently. The only per-request retry in the pipe (budget `retry.REQUEST_RETRIES`).
+transiently (`retry.retry_loop`). The only per-request retry in the pipe (budget `retry.REQUEST_RETRIES`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.ssl_ import create_urllib3_context
 
 from ..errors import RegistryFailure
-from ..retry import FIRST_CONTACT, REQUEST_RETRIES, RetryPolicy
+from ..retry import FIRST_CONTACT, REQUEST_RETRIES, RetryPolicy, retry_loop
 from .answers import connection_failure, failure, is_loopback
 from .auth import Anonymous, Auth
 
@@ -154,36 +154,47 @@ class Transport:
         `retry`, within the policy. Raises RegistryFailure (with the attempts made) for any answer of
         400 or more that is not in `ok`."""
         extra_headers = kwargs.pop("headers", {})
-        attempt = 0
-        waited = 0.0
         renewed = False
-        while True:
-            attempt += 1
-            headers, mark = self.auth.headers() if authorize else ({}, None)
-            try:
-                response = self.session.request(method, self.url(path), headers={**extra_headers, **headers},
-                                                timeout=TIMEOUTS, **kwargs)
-            except requests.RequestException as exc:
-                problem = connection_failure(exc)
-            else:
-                self.answered = True
-                if response.status_code == 401 and authorize and not renewed and self.auth.refused(mark):
-                    renewed = True  # an expired token: the same request once more with a new one
-                    attempt -= 1
-                    continue
-                if response.status_code < 400 or response.status_code in ok:
-                    return response
-                problem = failure(response)
-            policy = self.policy if self.answered else self.first_contact
-            wait = policy.next_wait(attempt, waited, problem.retry_after) if retry and problem.transient else None
-            if wait is None:
-                problem.attempts = attempt
-                raise problem
+
+        def exchange() -> requests.Response:
+            nonlocal renewed
+            response, mark = self._request(method, path, extra_headers, authorize, kwargs)
+            if response.status_code == 401 and authorize and not renewed and self.auth.refused(mark):
+                renewed = True  # an expired token: the same request once more with a new one, not counted
+                response, _ = self._request(method, path, extra_headers, authorize, kwargs)
+            if response.status_code < 400 or response.status_code in ok:
+                return response
+            raise failure(response)
+
+        def waiting(problem: RegistryFailure, wait: float, attempt: int) -> None:
             log.warning("%s failed (%s); retrying in %.0f s (attempt %d of %d)",
                         what or f"{method} {urlsplit(self.url(path)).path}", problem, wait, attempt + 1,
-                        policy.attempts)
-            self.sleep(wait)
-            waited += wait
+                        self._budget().attempts)
+
+        def exhausted(problem: RegistryFailure, attempts: int) -> None:
+            problem.attempts = attempts
+
+        return retry_loop(exchange, self._budget, retry_on=(RegistryFailure,),
+                        transient=lambda problem: retry and problem.transient,
+                        retry_after=lambda problem: problem.retry_after, waiting=waiting, exhausted=exhausted,
+                        sleep=self.sleep)
+
+    def _budget(self) -> RetryPolicy:
+        return self.policy if self.answered else self.first_contact
+
+    def _request(self, method: str, path: str, extra_headers: dict[str, str], authorize: bool,
+                 kwargs: dict[str, Any]) -> tuple[requests.Response, object]:
+        """One request, and the token's mark it was sent with; a connection that fails is a RegistryFailure."""
+        headers, mark = self.auth.headers() if authorize else ({}, None)
+        try:
+            response = self.session.request(method, self.url(path), headers={**extra_headers, **headers},
+                                            timeout=TIMEOUTS, **kwargs)
+        except requests.RequestException as exc:
+            problem = connection_failure(exc)
+        else:
+            self.answered = True
+            return response, mark
+        raise problem  # outside the handler: the failure says it all, the requests error is not chained
 
     def fetch_token(self, url: str, credentials: tuple[str, str] | None, what: str) -> requests.Response:
         return self.send("GET", url, authorize=False, auth=credentials, what=what)

@@ -10,7 +10,7 @@ from typing import Callable, Iterator, Protocol
 
 from ..client.api import RegistryClient, UploadLost
 from ..errors import PipeFailure, RegistryFailure
-from ..retry import CHUNK_RESUMES, RetryPolicy
+from ..retry import CHUNK_RESUMES, RetryPolicy, retry_loop
 
 log = logging.getLogger(__name__)
 
@@ -29,37 +29,52 @@ def send_chunk(client: RegistryClient, location: str, data: Chunk, start: int,
                on_sent: Callable[[int], None] | None = None, policy: RetryPolicy = CHUNK_RESUMES) -> str:
     """Append `data` at byte `start`; after a dropped connection, a time-out or a 5xx, ask where the
     upload stands and send only what is missing. Returns the next location."""
-    sent = 0  # of data, acknowledged by the registry
-    attempt = 0
-    waited = 0.0
-    while True:
-        attempt += 1
-        try:
-            location = client.patch(location, data[sent:], start + sent)
-        except RegistryFailure as problem:
-            wait = policy.next_wait(attempt, waited, problem.retry_after) if problem.transient else None
-            if wait is None:
-                problem.attempts = max(problem.attempts, attempt)
-                raise
-            log.warning("Upload of a chunk to %s failed (%s); resuming in %.0f s", client.repository, problem, wait)
-            client.sleep(wait)
-            waited += wait
-            held, location = client.upload_status(location)
-            if held < start or held > start + len(data):
-                raise UploadLost(f"the registry holds {held} bytes of the upload, expected {start} to "
-                                 f"{start + len(data)}") from problem
-            acknowledged = held - start
-            if on_sent and acknowledged > sent:
-                on_sent(acknowledged - sent)
-            sent = acknowledged
-            log.info("Resuming the upload at byte %d (the registry kept %d bytes of the interrupted chunk)",
-                     held, acknowledged)
-            if not data or sent == len(data):
-                return location
-            continue
-        if on_sent:
-            on_sent(len(data) - sent)
-        return location
+    append = _Append(client, location, data, start, on_sent)
+    return retry_loop(append.attempt, policy, retry_on=(RegistryFailure,), transient=lambda problem: problem.transient,
+                    retry_after=lambda problem: problem.retry_after, waiting=append.waiting, resume=append.resume,
+                    exhausted=append.exhausted, sleep=client.sleep)
+
+
+class _Append:
+    """One chunk's PATCHes: how much of it the registry acknowledged, and where the upload is now."""
+
+    def __init__(self, client: RegistryClient, location: str, data: Chunk, start: int,
+                 on_sent: Callable[[int], None] | None) -> None:
+        self.client = client
+        self.location = location
+        self.data = data
+        self.start = start
+        self.on_sent = on_sent
+        self.sent = 0  # of data, acknowledged by the registry
+        self.whole = False  # the registry took all of it before the connection dropped
+
+    def attempt(self) -> str:
+        if not self.whole:
+            self.location = self.client.patch(self.location, self.data[self.sent:], self.start + self.sent)
+            if self.on_sent:
+                self.on_sent(len(self.data) - self.sent)
+        return self.location
+
+    def waiting(self, problem: RegistryFailure, wait: float, attempt: int) -> None:
+        log.warning("Upload of a chunk to %s failed (%s); resuming in %.0f s", self.client.repository, problem, wait)
+
+    def resume(self, problem: RegistryFailure) -> None:
+        start, length = self.start, len(self.data)
+        held, self.location = self.client.upload_status(self.location)
+        if held < start or held > start + length:
+            raise UploadLost(f"the registry holds {held} bytes of the upload, expected {start} to "
+                             f"{start + length}") from problem
+        acknowledged = held - start
+        if self.on_sent and acknowledged > self.sent:
+            self.on_sent(acknowledged - self.sent)
+        self.sent = acknowledged
+        log.info("Resuming the upload at byte %d (the registry kept %d bytes of the interrupted chunk)",
+                 held, acknowledged)
+        self.whole = not self.data or self.sent == length
+
+    @staticmethod
+    def exhausted(problem: RegistryFailure, attempts: int) -> None:
+        problem.attempts = max(problem.attempts, attempts)
 
 
 class StreamedChunk:

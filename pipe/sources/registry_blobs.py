@@ -14,7 +14,7 @@ import urllib3.exceptions
 from ..client.api import RegistryClient
 from ..errors import PipeFailure, RegistryFailure
 from ..oci import Descriptor
-from ..retry import CHUNK_RESUMES, RetryPolicy
+from ..retry import CHUNK_RESUMES, Attempts, RetryPolicy, retry_loop
 from .image import LayerEntry
 
 if TYPE_CHECKING:
@@ -39,40 +39,43 @@ class BlobStream:
         self.policy = policy
         self.offset = 0
         self.response: Any = None
-        self.opened = 0
-        self.waited = 0.0
+        self.spent = Attempts()  # one budget for the whole blob, across reads
 
     def read(self, n: int) -> bytes:
-        while self.offset < self.size:
-            try:
-                if self.response is None:
-                    self.opened += 1
-                    self.response = self.client.open_blob(self.digest, self.offset)
-                data = self.response.raw.read(min(n, self.size - self.offset))
-                if not data:
-                    raise ConnectionError(f"the stream ended at byte {self.offset} of {self.size}")
-            except RegistryFailure as exc:
-                self.close()
-                if exc.status == 404:
-                    raise PipeFailure(f"The source registry {self.client.registry} has no {self.label} "
-                                      f"({self.digest[:19]}) that its manifest names: the source image is "
-                                      "incomplete (nothing was tagged)") from exc
-                raise PipeFailure(self.describe(exc)) from exc
-            except DROPPED as exc:
-                self.close()
-                wait = self.policy.next_wait(self.opened, self.waited, None)
-                if wait is None:
-                    raise PipeFailure(f"Reading {self.label} from the source registry {self.client.registry} "
-                                      f"failed {self.opened} times (last: {exc}); try again later") from exc
-                log.warning("Reading %s from %s dropped at byte %d (%s); resuming in %.0f s", self.label,
-                            self.client.registry, self.offset, exc, wait)
-                self.client.sleep(wait)
-                self.waited += wait
-                continue
-            self.offset += len(data)
-            return data
-        self.close()
-        return b""
+        if self.offset >= self.size:
+            self.close()
+            return b""
+        data = retry_loop(lambda: self._read(n), self.policy, retry_on=DROPPED, waiting=self._waiting,
+                        exhausted=self._exhausted, sleep=self.client.sleep, spent=self.spent)
+        self.offset += len(data)
+        return data
+
+    def _read(self, n: int) -> bytes:
+        try:
+            if self.response is None:
+                self.response = self.client.open_blob(self.digest, self.offset)
+            data = self.response.raw.read(min(n, self.size - self.offset))
+            if not data:
+                raise ConnectionError(f"the stream ended at byte {self.offset} of {self.size}")
+        except RegistryFailure as exc:
+            self.close()
+            if exc.status == 404:
+                raise PipeFailure(f"The source registry {self.client.registry} has no {self.label} "
+                                  f"({self.digest[:19]}) that its manifest names: the source image is "
+                                  "incomplete (nothing was tagged)") from exc
+            raise PipeFailure(self.describe(exc)) from exc
+        except DROPPED:
+            self.close()
+            raise
+        return data
+
+    def _waiting(self, exc: BaseException, wait: float, attempt: int) -> None:
+        log.warning("Reading %s from %s dropped at byte %d (%s); resuming in %.0f s", self.label,
+                    self.client.registry, self.offset, exc, wait)
+
+    def _exhausted(self, exc: BaseException, attempts: int) -> None:
+        raise PipeFailure(f"Reading {self.label} from the source registry {self.client.registry} "
+                          f"failed {attempts} times (last: {exc}); try again later") from exc
 
     def close(self) -> None:
         if self.response is not None:
