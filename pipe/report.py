@@ -45,7 +45,7 @@ class Report:
             log.info(f"Pushing {what} to {settings.destination.repository} with tags: {' '.join(settings.tags)}")
 
     def finish(self, ending: Ending) -> dict[str, Any]:
-        return ending.told(self)
+        return ending.reported_by(self)
 
     def planned(self, preview: Preview) -> dict[str, Any]:
         """Print the plan; exit 0 when the push would be allowed."""

@@ -27,7 +27,7 @@ class PushResult:
     def uploaded_nothing(self) -> bool:
         return self.layers_uploaded == 0
 
-    def told(self, report: Report) -> dict[str, Any]:
+    def reported_by(self, report: Report) -> dict[str, Any]:
         return report.pushed(self)
 
 
@@ -42,4 +42,4 @@ class Report(Protocol):
 class Ending(Protocol):
     """What either engine ends with, for the report: a PushResult, or a dry run's Preview."""
 
-    def told(self, report: Report) -> dict[str, Any]: ...
+    def reported_by(self, report: Report) -> dict[str, Any]: ...

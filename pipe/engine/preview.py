@@ -33,7 +33,7 @@ class Preview:
     refusal: str | None = None  # PROTECT_TAGS' message when it would refuse
     platforms: list[str] = field(default_factory=list)
 
-    def told(self, report: Report) -> dict[str, Any]:
+    def reported_by(self, report: Report) -> dict[str, Any]:
         return report.planned(self)
 
     def count(self, fate: str) -> int:
