@@ -42,6 +42,7 @@ def _keys(image: SourceImage) -> list[str]:
 
 
 def survey(session: PushSession, image: SourceImage, guard: Guard) -> Survey:
+    """Reads only: what each tag holds, the plan, the digest the tags would get, PROTECT_TAGS' word."""
     image.check(session.options.max_blob_bytes)
     session.progress.total = image.size
     previous = previous_digests(session.client, session.tags)
