@@ -2,20 +2,19 @@
 
 A failure has a `Kind`; the `*_message` functions turn a kind into one line naming the cause and the
 fix, followed by the registry's own words verbatim. The native engine reads the kind off the HTTP
-status and the OCI error code (`client/answers.py`). The Docker daemon reports registry errors as
-text (`errorDetail.message` in the push stream, the `explanation` of a failed /auth call), e.g.
-`denied: ...`, `name unknown: ...`,
-`received unexpected HTTP status: 503 Service Unavailable`,
-`Get "http://host/v2/": dial tcp ...: connect: connection refused`; `classify` turns that text into a
-`RegistryError` (kind, transient or not, a Retry-After hint) with the regular expressions below.
+status and the OCI error code (`client/answers.py`); the Docker daemon's text is classified by
+`daemon/words.py`. Both look first for crg.apkg.io's own words (`REGISTRY_WORDS`).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Callable, TypeVar
 
 from .token_kinds import TokenKind
+
+T = TypeVar("T")
 
 # The documented limits of crg.apkg.io, quoted in messages (the registry's own text follows them).
 LAYER_LIMIT_TEXT = "32 GB per layer"
@@ -45,7 +44,7 @@ class Kind(Enum):
     OTHER = "other"
 
 
-def _any(*patterns: str) -> re.Pattern[str]:
+def any_of(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
@@ -55,51 +54,18 @@ REGISTRY_WORDS: list[tuple[Kind, re.Pattern[str]]] = [
     # An immutable tag refused: crg.apkg.io's wording is not public; the emulator, ECR ("because the tag is
     # immutable", TAG_INVALID), Harbor ("configured as immutable", 412) and Docker Hub ("immutability
     # settings", DENIED) all say the word.
-    (Kind.TAG_IMMUTABLE, _any(r"\bimmutab(?:le|ility)\b")),
-    (Kind.CREDENTIALS_EXPIRED, _any(r"pipeline credentials expired", r"credentials (?:have )?expired")),
-    (Kind.SCOPE_MISSING, _any(r"lacks the write:package:bitbucket scope", r"needs? the write:package:bitbucket scope")),
-    (Kind.OTHER_REPOSITORY, _any(r"pipeline credentials for repository \S+ reach only its packages")),
-    (Kind.UPLOAD_TIME_LIMIT, _any(r"session expired", r"must finish within")),
+    (Kind.TAG_IMMUTABLE, any_of(r"\bimmutab(?:le|ility)\b")),
+    (Kind.CREDENTIALS_EXPIRED, any_of(r"pipeline credentials expired", r"credentials (?:have )?expired")),
+    (Kind.SCOPE_MISSING, any_of(r"lacks the write:package:bitbucket scope",
+                                r"needs? the write:package:bitbucket scope")),
+    (Kind.OTHER_REPOSITORY, any_of(r"pipeline credentials for repository \S+ reach only its packages")),
+    (Kind.UPLOAD_TIME_LIMIT, any_of(r"session expired", r"must finish within")),
 ]
 
 
 def registry_words(message: str) -> Kind | None:
     """The kind crg.apkg.io's wording gives a refusal, if it is one of its own cases."""
     return next((kind for kind, pattern in REGISTRY_WORDS if pattern.search(message)), None)
-
-
-# The daemon's text, in order: the first rule that matches wins. The emulator answers a too-large
-# layer with DENIED (so that docker does not retry it) and an expired upload with
-# BLOB_UPLOAD_INVALID/UNKNOWN, so size and time rules come before the generic denied/unknown ones.
-_RULES: list[tuple[Kind, re.Pattern[str], bool]] = [
-    *((kind, pattern, False) for kind, pattern in REGISTRY_WORDS),
-    (Kind.LAYER_TOO_LARGE, _any(r"size invalid", r"size_invalid", r"exceeds? (?:the )?(?:registry's )?(?:size )?limit",
-                                r"limit of \d+ bytes", r"too large", r"HTTP 413\b", r"\b413 Request Entity",
-                                r"payload.too.large"), False),
-    (Kind.UPLOAD_TIME_LIMIT, _any(r"time limit", r"upload (?:took|exceeded) .*(?:second|minute)", r"HTTP 408\b",
-                                  r"\b408 Request Timeout"), False),
-    (Kind.DENIED, _any(r"^denied\b", r"\bdenied:", r"requested access to the resource is denied",
-                       r"insufficient_scope", r"HTTP 403\b", r"status:? 403\b", r"\b403 Forbidden"), False),
-    (Kind.NAME_UNKNOWN, _any(r"name unknown", r"name_unknown", r"repository name not known",
-                             r"package .* does not exist"), False),
-    (Kind.UNAUTHORIZED, _any(r"unauthorized", r"authentication required", r"HTTP 401\b", r"status:? 401\b",
-                             r"\b401 Unauthorized", r"incorrect username or password"), False),
-    (Kind.RATE_LIMITED, _any(r"toomanyrequests", r"too many requests", r"HTTP 429\b", r"status:? 429\b",
-                             r"rate.limit"), True),
-    (Kind.SERVER_ERROR, _any(r"HTTP status:? 5\d\d", r"HTTP 5\d\d\b", r"status:? 5\d\d\b",
-                             r"\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)",
-                             r"^unavailable\b", r"\bunavailable:", r"internal server error"), True),
-    (Kind.UNREACHABLE, _any(r"no such host", r"server misbehaving", r"no route to host",
-                            r"network is unreachable", r"name or service not known"), False),
-    # Refused is transient: a registry restarting, a load balancer rotating.
-    (Kind.UNREACHABLE, _any(r"connection refused"), True),
-    (Kind.CONNECTION_LOST, _any(r"connection reset", r"broken pipe", r"use of closed network connection",
-                                r"\bEOF\b", r"server closed", r"connection aborted", r"connection closed",
-                                r"remote end closed", r"protocol error"), True),
-    (Kind.TIMEOUT, _any(r"timed? ?out", r"timeout", r"deadline exceeded"), True),
-]
-
-_RETRY_AFTER = re.compile(r"retry[- ]after\D{0,3}(\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -110,23 +76,6 @@ class RegistryError:
     detail: str
     transient: bool
     retry_after: float | None = None
-
-
-def classify(message: str, status: int | None = None) -> RegistryError:
-    """Classify the daemon's text of a registry error (plus the HTTP status of a failed daemon call)."""
-    text = (message or "").strip()
-    retry_after = None
-    match = _RETRY_AFTER.search(text)
-    if match:
-        retry_after = float(match.group(1))
-    for kind, pattern, transient in _RULES:
-        if pattern.search(text):
-            return RegistryError(kind, text, transient, retry_after)
-    if status == 401:
-        return RegistryError(Kind.UNAUTHORIZED, text, False)
-    if status == 403:
-        return RegistryError(Kind.DENIED, text, False)
-    return RegistryError(Kind.OTHER, text, False)
 
 
 class PipeFailure(Exception):
@@ -149,6 +98,50 @@ class RegistryFailure(Exception):
     @property
     def retry_after(self) -> float | None:
         return self.error.retry_after
+
+
+class NotUnderstood(Exception):
+    """The registry answered the native engine in a way it does not understand: push with the daemon."""
+
+
+def worded(operation: Callable[[], T], describe: Callable[[RegistryError], str], fallback: bool = True) -> T:
+    """A registry failure in words; an answer the native engine does not understand goes to the daemon
+    (`fallback`; the daemon's own push words it)."""
+    try:
+        return operation()
+    except RegistryFailure as exc:
+        if fallback and exc.error.kind is Kind.OTHER and exc.status is not None:
+            raise NotUnderstood(f"HTTP {exc.status}: {exc.error.detail}") from exc
+        raise PipeFailure(describe(exc.error) + attempts_suffix(exc.attempts)) from exc
+
+
+def not_understood_message(detail: NotUnderstood, *, dry_run: bool, daemon: bool) -> str:
+    """The native engine could not go on, and the daemon's push cannot take over (`daemon`: there is one,
+    and the push is real: then this is the warning that it takes over)."""
+    if dry_run:
+        return (f"Dry run: the registry answered in a way the pipe does not understand ({detail}); nothing was "
+                "written. Please report this answer")
+    if not daemon:
+        return (f"The registry answered the push in a way the pipe does not understand ({detail}); with "
+                "IMAGE_ARCHIVE or SOURCE_IMAGE there is no Docker daemon to push through instead. Please report "
+                "this answer")
+    return (f"The registry answered the native push in a way it does not understand ({detail}); pushing once more "
+            "through the Docker daemon (PUSH_ENGINE=docker). Please report this answer.")
+
+
+def no_push_granted_message(*, registry: str, username: str, workspace: str, package: str) -> str:
+    return (f"Dry run: {registry} grants user {username} no push on {workspace}/{package}: the package {package} may "
+            f"not exist in workspace {workspace} (create it and link it to a repository), or these credentials lack "
+            "push permission on the repository it is linked to")
+
+
+def protect_unknown_message(registry: str, detail: RegistryFailure) -> str:
+    return (f"PROTECT_TAGS needs to know what the tags hold, but {registry} could not be asked ({detail}): nothing "
+            "was pushed")
+
+
+def output_unwritten_message(directory: str, detail: OSError) -> str:
+    return f"Pushed, but could not write the output file in BITBUCKET_PIPE_SHARED_STORAGE_DIR={directory}: {detail}"
 
 
 def no_daemon_message(docker_host: str | None, detail: str) -> str:

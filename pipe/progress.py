@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .push_stream import ALREADY_EXISTS, MOUNTED_FROM, PUSHED, PUSHING, RETRYING_IN, error_text
+from .daemon.push_stream import ALREADY_EXISTS, MOUNTED_FROM, PUSHED, PUSHING, RETRYING_IN, error_text
 
 INTERVAL = 30.0
 MIN_GAP = 5.0

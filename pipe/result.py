@@ -1,7 +1,9 @@
-"""What a push did, whichever engine made it: the summary line and the output file are written from it."""
+"""What a run ends with, whichever engine: what a push did (the summary line and the output file are written
+from it), or a dry run's preview (engine/preview.py); report.py tells each."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -24,3 +26,20 @@ class PushResult:
     @property
     def uploaded_nothing(self) -> bool:
         return self.layers_uploaded == 0
+
+    def reported_by(self, report: Report) -> dict[str, Any]:
+        return report.pushed(self)
+
+
+class Report(Protocol):
+    """How the run ends, in one place (report.py): a push's result, or a dry run's preview."""
+
+    def pushed(self, result: PushResult) -> dict[str, Any]: ...
+
+    def planned(self, preview: Any) -> dict[str, Any]: ...  # engine/preview.Preview
+
+
+class Ending(Protocol):
+    """What either engine ends with, for the report: a PushResult, or a dry run's Preview."""
+
+    def reported_by(self, report: Report) -> dict[str, Any]: ...

@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import traceback
-from typing import Iterable, TextIO
+from typing import Iterable, Mapping, TextIO
 
 REDACTED = "********"
 # Replacing a one- or two-character "token" would garble every line while protecting nothing.
@@ -132,3 +132,16 @@ def install(scrubber: Scrubber) -> None:
         stream = getattr(handler, "stream", None)
         if stream is not None and not isinstance(stream, ScrubbingStream):
             handler.setStream(ScrubbingStream(stream, scrubber))  # type: ignore[attr-defined]
+
+
+def scrub_credentials(environ: Mapping[str, str]) -> Scrubber:
+    """Install, before anything can be printed (validation messages included), the scrubbing of the pipe's
+    token and SOURCE_PASSWORD, in every form they travel in."""
+    scrubber = Scrubber(encoded_forms(environ.get("BITBUCKET_PACKAGES_USERNAME") or "",
+                                      environ.get("BITBUCKET_PACKAGES_TOKEN") or ""))
+    if (environ.get("SOURCE_PASSWORD") or "").strip():
+        for form in encoded_forms((environ.get("SOURCE_USERNAME") or "").strip(),
+                                  (environ.get("SOURCE_PASSWORD") or "").strip()):
+            scrubber.add(form)
+    install(scrubber)
+    return scrubber

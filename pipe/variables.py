@@ -1,8 +1,10 @@
-"""The pipe's variables: the cerberus schema, and parsing them into `Settings` with every problem named.
+"""The pipe's variables, parsed into `Settings` with every problem named.
 
-Pure functions only: `parse_settings` takes the variables already normalised by the schema and
-either returns `Settings` or raises `InvalidVariables` listing *all* problems at once, so a user
-fixes their step in one go instead of one failed run per mistake.
+Pure functions only: `parse_settings` takes the variables as the environment gives them and either
+returns `Settings` or raises `InvalidVariables` listing *all* problems at once, so a user fixes their
+step in one go instead of one failed run per mistake. Each variable is parsed on its own (one parser per
+kind: text, flag, bounded number, entries), then the rules between variables are checked in one place
+(`conflicts`).
 """
 from __future__ import annotations
 
@@ -29,41 +31,22 @@ from .tag_templates import BuildValues, expand_tags
 
 DEFAULT_REGISTRY = "crg.apkg.io"
 
-_TEXT = {"type": "string", "required": False, "nullable": True}
-
-# Every text variable is optional for cerberus: presence and grammar are checked by
-# parse_settings, which reports all problems together in words a pipe user can act on.
-SCHEMA: dict[str, dict[str, Any]] = {
-    "IMAGE_NAME": dict(_TEXT),
-    "TAGS": dict(_TEXT),
-    "WORKSPACE": dict(_TEXT),
-    "BITBUCKET_WORKSPACE": dict(_TEXT),
-    "BITBUCKET_PACKAGES_USERNAME": dict(_TEXT),
-    "BITBUCKET_PACKAGES_TOKEN": dict(_TEXT),
-    "REGISTRY": {"type": "string", "required": False, "nullable": True, "default": DEFAULT_REGISTRY},
-    "BITBUCKET_PIPE_SHARED_STORAGE_DIR": dict(_TEXT),
-    "DEBUG": {"type": "boolean", "required": False, "nullable": True, "default": False},
-    "PUSH_ENGINE": dict(_TEXT),
-    "CACHE_FROM": dict(_TEXT),
-    "COMPRESSION_LEVEL": dict(_TEXT),
-    "UPLOAD_PARALLELISM": dict(_TEXT),
-    "CHUNK_SIZE_MB": dict(_TEXT),
-    "REGISTRY_CA_FILE": dict(_TEXT),
-    "IMAGE_ARCHIVE": dict(_TEXT),
-    "PLATFORMS": dict(_TEXT),
-    "BITBUCKET_CLONE_DIR": dict(_TEXT),
-    "SOURCE_IMAGE": dict(_TEXT),
-    "SOURCE_USERNAME": dict(_TEXT),
-    "SOURCE_PASSWORD": dict(_TEXT),
-    "SOURCE_CA_FILE": dict(_TEXT),
-    "PROTECT_TAGS": dict(_TEXT),
-    "DRY_RUN": dict(_TEXT),
+# The names the pipe reads, for bitbucket-pipes-toolkit's Pipe, which wants a cerberus schema. Each is
+# declared an optional string on purpose: cerberus stops at the first rule a value breaks and words it in
+# its own terms ("must be of boolean type"), while a user needs every problem of the step at once, with
+# what to do about it, and some rules span several variables (SOURCE_IMAGE with IMAGE_ARCHIVE, PLATFORMS
+# with PUSH_ENGINE). So types, required variables and defaults are `parse_settings`'s, and the pipe's
+# `validate()` (pipe.py) calls it instead of cerberus.
+VARIABLES = (
+    "IMAGE_NAME", "TAGS", "WORKSPACE", "BITBUCKET_WORKSPACE", "BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN",
+    "REGISTRY", "BITBUCKET_PIPE_SHARED_STORAGE_DIR", "DEBUG", "PUSH_ENGINE", "CACHE_FROM", "COMPRESSION_LEVEL",
+    "UPLOAD_PARALLELISM", "CHUNK_SIZE_MB", "REGISTRY_CA_FILE", "IMAGE_ARCHIVE", "PLATFORMS", "BITBUCKET_CLONE_DIR",
+    "SOURCE_IMAGE", "SOURCE_USERNAME", "SOURCE_PASSWORD", "SOURCE_CA_FILE", "PROTECT_TAGS", "DRY_RUN",
     # The step's own variables, for the placeholders of TAGS (tag_templates.py).
-    "BITBUCKET_BRANCH": dict(_TEXT),
-    "BITBUCKET_TAG": dict(_TEXT),
-    "BITBUCKET_COMMIT": dict(_TEXT),
-    "BITBUCKET_BUILD_NUMBER": dict(_TEXT),
-}
+    "BITBUCKET_BRANCH", "BITBUCKET_TAG", "BITBUCKET_COMMIT", "BITBUCKET_BUILD_NUMBER",
+)
+SCHEMA: dict[str, dict[str, Any]] = {name: {"type": "string", "required": False, "nullable": True}
+                                     for name in VARIABLES}
 
 ENGINES = ("auto", "native", "docker")
 DEFAULT_LEVEL = 1
@@ -80,6 +63,12 @@ class InvalidVariables(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+    def rendered(self) -> str:
+        """The one failure line: every problem, one a line."""
+        problems = self.problems
+        lines = [f"Invalid pipe variables ({len(problems)} problem{'s' if len(problems) > 1 else ''}):"]
+        return "\n".join(lines + [f"  - {problem}" for problem in problems])
 
 
 @dataclass(frozen=True)
@@ -133,17 +122,6 @@ class Settings:
 def _text(values: Mapping[str, Any], name: str) -> str:
     value = values.get(name)
     return "" if value is None else str(value).strip()
-
-
-def schema_problems(errors: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
-    """Cerberus errors (only types can fail with SCHEMA) in the same words as the other problems."""
-    problems = []
-    for name in sorted(errors):
-        if name == "DEBUG":
-            problems.append(f"DEBUG must be true or false, got {values.get('DEBUG')!r}")
-        else:
-            problems.append(f"{name}: {'; '.join(str(e) for e in errors[name])}")
-    return problems
 
 
 PATTERN = re.compile(r"[\w.\-*?\[\]!]+", re.ASCII)
@@ -248,34 +226,125 @@ def parse_source(values: Mapping[str, Any], registry: str, repository: str,
                         "neither (the pipe's own credentials on the same registry, else anonymous)")
     if ca_file and not os.path.isfile(ca_file):
         problems.append(f"SOURCE_CA_FILE '{ca_file}' is not a file: give the path of a PEM file of CA certificates")
-    if _text(values, "IMAGE_ARCHIVE"):
-        problems.append("SOURCE_IMAGE and IMAGE_ARCHIVE are both set: the pipe copies from a registry or pushes "
-                        "an archive, not both; remove one")
-    if (_text(values, "PUSH_ENGINE") or "native").lower() == "docker":
-        problems.append("SOURCE_IMAGE is copied by the native engine (no Docker daemon is used): remove "
-                        "PUSH_ENGINE=docker")
     if reference is None:
         return None
     return SourceSettings(reference, username, Secret(password), ca_file)
 
 
-def parse_debug(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"))
+def parse_image(values: Mapping[str, Any], problems: list[str]) -> ImageName | None:
+    raw = _text(values, "IMAGE_NAME")
+    if not raw:
+        problems.append("IMAGE_NAME is required: the local image to push, e.g. my-container-app or "
+                        "my-container-app:1.0")
+        return None
+    image, image_problems = parse_image_name(raw)
+    problems += image_problems
+    return image
+
+
+def parse_workspace(values: Mapping[str, Any], image: ImageName | None, problems: list[str]) -> tuple[str, str]:
+    """WORKSPACE, else BITBUCKET_WORKSPACE, else the one IMAGE_NAME names; and which variable gave it."""
+    for name in ("WORKSPACE", "BITBUCKET_WORKSPACE"):
+        workspace = _text(values, name)
+        if workspace:
+            why = repository_name_problem(workspace) if "/" not in workspace else "it must be one slug, without '/'"
+            if why:
+                problems.append(f"{name} '{workspace}' is not a valid workspace slug: {why}")
+            return workspace, name
+    if image is not None and image.registry is not None:
+        return image.workspace or "", "BITBUCKET_WORKSPACE"
+    problems.append("WORKSPACE is missing: set WORKSPACE to your workspace slug or run inside Bitbucket Pipelines")
+    return "", "BITBUCKET_WORKSPACE"
+
+
+def parse_credentials(values: Mapping[str, Any], problems: list[str]) -> tuple[str, Secret]:
+    username = _text(values, "BITBUCKET_PACKAGES_USERNAME")
+    if not username:
+        problems.append("BITBUCKET_PACKAGES_USERNAME is missing: Bitbucket Pipelines provides it; outside Pipelines "
+                        "set it to your registry user")
+    token = str(values.get("BITBUCKET_PACKAGES_TOKEN") or "")
+    if not token.strip():
+        problems.append("BITBUCKET_PACKAGES_TOKEN is missing: Bitbucket Pipelines provides it; outside Pipelines set "
+                        "it to your registry token")
+    return username, Secret(token)
+
+
+def parse_registry(values: Mapping[str, Any], problems: list[str]) -> str:
+    registry = _text(values, "REGISTRY") or DEFAULT_REGISTRY
+    why = registry_problem(registry)
+    if why:
+        problems.append(f"REGISTRY '{registry}' is not valid: {why}")
+    return registry
+
+
+def parse_ca_file(values: Mapping[str, Any], problems: list[str]) -> str | None:
+    ca_file = _text(values, "REGISTRY_CA_FILE") or None
+    if ca_file and not os.path.isfile(ca_file):
+        problems.append(f"REGISTRY_CA_FILE '{ca_file}' is not a file: give the path of a PEM file of CA certificates")
+    return ca_file
+
+
+def parse_archive(values: Mapping[str, Any], problems: list[str]) -> str | None:
+    """IMAGE_ARCHIVE, resolved against the clone directory (SOURCE_IMAGE set too is a conflict)."""
+    raw = _text(values, "IMAGE_ARCHIVE")
+    archive = resolve_archive(raw, _text(values, "BITBUCKET_CLONE_DIR")) if raw else None
+    if archive is not None and not _text(values, "SOURCE_IMAGE") and not os.path.exists(archive):
+        problems.append(f"IMAGE_ARCHIVE '{raw}' does not exist (looked for {archive}): give its path relative to "
+                        "the clone directory, and when an earlier step made it, list it under that step's "
+                        "`artifacts`")
+    return archive
+
+
+def parse_tuning(values: Mapping[str, Any], problems: list[str]) -> tuple[int, int, int]:
+    """COMPRESSION_LEVEL, UPLOAD_PARALLELISM and CHUNK_SIZE_MB (in bytes)."""
+    level = parse_bounded_int(values, "COMPRESSION_LEVEL", DEFAULT_LEVEL, 0, 3, problems,
+                              "gzip effort of the native engine; 1 is fastest end to end")
+    parallelism = parse_bounded_int(values, "UPLOAD_PARALLELISM", DEFAULT_PARALLELISM, 1, 16, problems,
+                                    "layers uploaded at once")
+    chunk_mb = parse_bounded_int(values, "CHUNK_SIZE_MB", COPY_CHUNK_MB if _text(values, "SOURCE_IMAGE") else
+                                 DEFAULT_CHUNK_MB, 1, 256, problems, "MiB per upload request")
+    return level, parallelism, chunk_mb * 1024 * 1024
+
+
+def conflicts(values: Mapping[str, Any], image: ImageName | None, *, registry: str, workspace: str,
+              workspace_source: str, engine: str, archive: str | None, platforms: tuple[str, ...]) -> list[str]:
+    """The rules between variables, each checked once every variable is parsed on its own."""
+    problems = []
+    engine_given, copying = _text(values, "PUSH_ENGINE"), bool(_text(values, "SOURCE_IMAGE"))
+    if image is not None and image.registry is not None and (image.registry, image.workspace) != (registry,
+                                                                                                  workspace):
+        problems.append(
+            f"IMAGE_NAME '{_text(values, 'IMAGE_NAME')}' names registry {image.registry} and workspace "
+            f"{image.workspace}, but the pipe pushes to registry {registry} (REGISTRY) and workspace {workspace} "
+            f"({workspace_source}): make them agree, or give IMAGE_NAME as the local name only")
+    if archive is not None and not copying and engine == "docker" and engine_given:
+        problems.append("IMAGE_ARCHIVE is pushed by the native engine only (no Docker daemon is used): remove "
+                        "PUSH_ENGINE=docker, or remove IMAGE_ARCHIVE to push an image the daemon holds")
+    if copying and archive is not None:
+        problems.append("SOURCE_IMAGE and IMAGE_ARCHIVE are both set: the pipe copies from a registry or pushes "
+                        "an archive, not both; remove one")
+    if copying and (engine_given or "native").lower() == "docker":
+        problems.append("SOURCE_IMAGE is copied by the native engine (no Docker daemon is used): remove "
+                        "PUSH_ENGINE=docker")
+    if platforms and engine == "docker" and archive is None and not copying:
+        problems.append("PLATFORMS keeps some platforms of a multi-platform image, but the daemon's push "
+                        "(PUSH_ENGINE=docker) sends every platform the image has: remove PUSH_ENGINE=docker (the "
+                        "native engine rebuilds the index with just those platforms), or remove PLATFORMS")
+    return problems
+
+
+def name_length_problem(settings: Settings) -> str | None:
+    if len(settings.destination.repository) - len(settings.registry) - 1 > NAME_TOTAL_MAX:
+        return (f"the pushed name '{settings.workspace}/{settings.image.name}' is longer than {NAME_TOTAL_MAX} "
+                "characters: use a shorter IMAGE_NAME")
+    return None
 
 
 def parse_settings(values: Mapping[str, Any]) -> Settings:
     """Check every variable; return Settings or raise InvalidVariables naming each problem."""
     problems: list[str] = []
-
-    image = None
-    image_value = _text(values, "IMAGE_NAME")
-    if not image_value:
-        problems.append("IMAGE_NAME is required: the local image to push, e.g. my-container-app or "
-                        "my-container-app:1.0")
-    else:
-        image, image_problems = parse_image_name(image_value)
-        problems += image_problems
-
+    debug = parse_flag(values, "DEBUG", problems)
+    image = parse_image(values, problems)
     listed = {name: entries(values, name, "," if name == "PLATFORMS" else "") for name in LIST_VARIABLES}
     for _, list_problems in listed.values():
         problems += list_problems
@@ -284,112 +353,32 @@ def parse_settings(values: Mapping[str, Any]) -> Settings:
     protect_tags, protect_problems = parse_protect_tags(listed["PROTECT_TAGS"][0])
     problems += protect_problems
     dry_run = parse_flag(values, "DRY_RUN", problems)
-
-    workspace = _text(values, "WORKSPACE")
-    workspace_source = "WORKSPACE"
-    if not workspace:
-        workspace = _text(values, "BITBUCKET_WORKSPACE")
-        workspace_source = "BITBUCKET_WORKSPACE"
-    if not workspace:
-        problems.append("WORKSPACE is missing: set WORKSPACE to your workspace slug or run inside Bitbucket Pipelines")
-    else:
-        why = repository_name_problem(workspace) if "/" not in workspace else "it must be one slug, without '/'"
-        if why:
-            problems.append(f"{workspace_source} '{workspace}' is not a valid workspace slug: {why}")
-
-    username = _text(values, "BITBUCKET_PACKAGES_USERNAME")
-    if not username:
-        problems.append(
-            "BITBUCKET_PACKAGES_USERNAME is missing: Bitbucket Pipelines provides it; outside Pipelines set it to your "
-            "registry user"
-        )
-    token = values.get("BITBUCKET_PACKAGES_TOKEN") or ""
-    if not str(token).strip():
-        problems.append(
-            "BITBUCKET_PACKAGES_TOKEN is missing: Bitbucket Pipelines provides it; outside Pipelines set it to your "
-            "registry token"
-        )
-
-    registry = _text(values, "REGISTRY") or DEFAULT_REGISTRY
-    why = registry_problem(registry)
-    if why:
-        problems.append(f"REGISTRY '{registry}' is not valid: {why}")
-
-    if image is not None and image.registry is not None:
-        if not workspace:
-            problems = [p for p in problems if not p.startswith("WORKSPACE is missing")]
-            workspace = image.workspace or ""
-        if (image.registry, image.workspace) != (registry, workspace):
-            problems.append(
-                f"IMAGE_NAME '{image_value}' names registry {image.registry} and workspace {image.workspace}, but the "
-                f"pipe pushes to registry {registry} (REGISTRY) and workspace {workspace} ({workspace_source}): make "
-                "them agree, or give IMAGE_NAME as the local name only"
-            )
-
+    workspace, workspace_source = parse_workspace(values, image, problems)
+    username, token = parse_credentials(values, problems)
+    registry = parse_registry(values, problems)
     engine = (_text(values, "PUSH_ENGINE") or "auto").lower()
     if engine not in ENGINES:
         problems.append(f"PUSH_ENGINE must be auto, native or docker, got '{engine}'")
     cache_from, cache_problems = parse_cache_from(listed["CACHE_FROM"][0], image.name if image else "")
     problems += cache_problems
-    level = parse_bounded_int(values, "COMPRESSION_LEVEL", DEFAULT_LEVEL, 0, 3, problems,
-                              "gzip effort of the native engine; 1 is fastest end to end")
-    parallelism = parse_bounded_int(values, "UPLOAD_PARALLELISM", DEFAULT_PARALLELISM, 1, 16, problems,
-                                    "layers uploaded at once")
-    chunk_mb = parse_bounded_int(values, "CHUNK_SIZE_MB", COPY_CHUNK_MB if _text(values, "SOURCE_IMAGE") else
-                                 DEFAULT_CHUNK_MB, 1, 256, problems, "MiB per upload request")
-    ca_file = _text(values, "REGISTRY_CA_FILE") or None
-    if ca_file and not os.path.isfile(ca_file):
-        problems.append(f"REGISTRY_CA_FILE '{ca_file}' is not a file: give the path of a PEM file of CA certificates")
-
-    archive_raw = _text(values, "IMAGE_ARCHIVE")
-    archive = resolve_archive(archive_raw, _text(values, "BITBUCKET_CLONE_DIR")) if archive_raw else None
-    if archive is not None and not _text(values, "SOURCE_IMAGE"):
-        if engine == "docker" and _text(values, "PUSH_ENGINE"):
-            problems.append("IMAGE_ARCHIVE is pushed by the native engine only (no Docker daemon is used): remove "
-                            "PUSH_ENGINE=docker, or remove IMAGE_ARCHIVE to push an image the daemon holds")
-        if not os.path.exists(archive):
-            problems.append(f"IMAGE_ARCHIVE '{archive_raw}' does not exist (looked for {archive}): give its path "
-                            "relative to the clone directory, and when an earlier step made it, list it under that "
-                            "step's `artifacts`")
+    level, parallelism, chunk_size = parse_tuning(values, problems)
+    ca_file = parse_ca_file(values, problems)
+    archive = parse_archive(values, problems)
     platforms, platform_problems = parse_platforms(listed["PLATFORMS"][0])
     problems += platform_problems
     source = parse_source(values, registry, f"{workspace}/{image.name if image else ''}", problems)
-    if platforms and engine == "docker" and archive is None and not _text(values, "SOURCE_IMAGE"):
-        problems.append("PLATFORMS keeps some platforms of a multi-platform image, but the daemon's push "
-                        "(PUSH_ENGINE=docker) sends every platform the image has: remove PUSH_ENGINE=docker (the "
-                        "native engine rebuilds the index with just those platforms), or remove PLATFORMS")
-
-    if image and not problems:
-        repository = Destination(registry, workspace, image.name).repository
-        if len(repository) - len(registry) - 1 > NAME_TOTAL_MAX:
-            problems.append(
-                f"the pushed name '{workspace}/{image.name}' is longer than {NAME_TOTAL_MAX} characters: use a "
-                "shorter IMAGE_NAME"
-            )
-
-    if problems:
-        raise InvalidVariables(problems)
-    assert image is not None
-    return Settings(
-        image=image,
-        tags=tuple(expanded.tags),
-        workspace=workspace,
-        username=username,
-        token=Secret(str(token)),
-        registry=registry,
-        debug=parse_debug(values.get("DEBUG")),
-        shared_storage_dir=_text(values, "BITBUCKET_PIPE_SHARED_STORAGE_DIR") or None,
-        engine=engine,
-        cache_from=cache_from,
-        compression_level=level,
-        parallelism=parallelism,
-        chunk_size=chunk_mb * 1024 * 1024,
-        ca_file=ca_file,
-        archive=archive,
-        archive_shown=archive_raw or None,
-        platforms=platforms,
-        source=source,
-        tag_notes=tuple(expanded.notes),
-        protect_tags=protect_tags,
-        dry_run=dry_run,
-    )
+    problems += conflicts(values, image, registry=registry, workspace=workspace, workspace_source=workspace_source,
+                          engine=engine, archive=archive, platforms=platforms)
+    if image is not None and not problems:
+        settings = Settings(
+            image=image, tags=tuple(expanded.tags), workspace=workspace, username=username, token=token,
+            registry=registry, debug=debug, shared_storage_dir=_text(values, "BITBUCKET_PIPE_SHARED_STORAGE_DIR")
+            or None, engine=engine, cache_from=cache_from, compression_level=level, parallelism=parallelism,
+            chunk_size=chunk_size, ca_file=ca_file, archive=archive,
+            archive_shown=_text(values, "IMAGE_ARCHIVE") or None, platforms=platforms, source=source,
+            tag_notes=tuple(expanded.notes), protect_tags=protect_tags, dry_run=dry_run)
+        length = name_length_problem(settings)
+        if length is None:
+            return settings
+        problems.append(length)
+    raise InvalidVariables(problems)

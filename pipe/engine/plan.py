@@ -10,13 +10,13 @@
   target tag for exactly this image with all its layers, is reused byte for byte.
 
 The plan only reads (HEAD, GET): a mount is a write, so it is planned here and made by `mount` once
-the push is allowed (PROTECT_TAGS) and real (not DRY_RUN).
+the push is allowed (PROTECT_TAGS) and real (not DRY_RUN); `mount` returns a new plan.
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from ..client.api import RegistryClient
@@ -142,20 +142,22 @@ def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[
     return learned
 
 
-def mount(client: RegistryClient, found: Plan, image: SourceImage) -> None:
-    """Make the planned mounts; a blob the registry will not lend is left for the transfer."""
+def mount(client: RegistryClient, found: Plan, image: SourceImage) -> Plan:
+    """Make the planned mounts: the plan as it stands after them (what was mounted is in `have` and
+    `mounted`); a blob the registry will not lend is left for the transfer."""
+    have, mounted, configs = dict(found.have), set(found.mounted), dict(found.configs)
     for key, (blob, repository) in found.to_mount.items():
         if client.mount(blob.digest, repository):
-            found.have[key] = blob
-            found.mounted.add(key)
-    found.to_mount = {}
+            have[key] = blob
+            mounted.add(key)
     for digest, (size, repository) in found.config_mounts.items():
         if client.mount(digest, repository):
-            found.configs[digest] = size
-    found.config_mounts = {}
-    for position, platform in enumerate(image.platforms):
-        if position in found.existing and not all(layer.key in found.have for layer in platform.layers):
-            del found.existing[position]  # a layer it names was not lent: the engine writes a new manifest
+            configs[digest] = size
+    # A manifest to reuse names a layer that was not lent: the engine writes a new one.
+    existing = {position: manifest for position, manifest in found.existing.items()
+                if all(layer.key in have for layer in image.platforms[position].layers)}
+    return replace(found, have=have, mounted=mounted, to_mount={}, configs=configs, config_mounts={},
+                   existing=existing)
 
 
 def mountable(client: RegistryClient, learn_from: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -3,10 +3,12 @@ each layer's fate, each config's, each tag's change, and whether PROTECT_TAGS wo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..progress import format_bytes
+from ..result import Report
 from ..sources.image import SourceImage, layers_text
-from .plan import Plan
+from .push import Survey
 from .tags import TagChange
 
 IN_REGISTRY = "already in the registry"
@@ -30,6 +32,9 @@ class Preview:
     tags: list[TagChange]
     refusal: str | None = None  # PROTECT_TAGS' message when it would refuse
     platforms: list[str] = field(default_factory=list)
+
+    def reported_by(self, report: Report) -> dict[str, Any]:
+        return report.planned(self)
 
     def count(self, fate: str) -> int:
         return sum(1 for layer in self.layers or () if layer.fate.startswith(fate))
@@ -55,8 +60,8 @@ class Preview:
         return lines
 
 
-def preview(image: SourceImage, found: Plan, digest: str | None, tags: list[TagChange],
-            refusal: str | None) -> Preview:
+def preview(image: SourceImage, survey: Survey) -> Preview:
+    found = survey.plan
     layers: list[LayerFate] = []
     seen: set[str] = set()
     several = len(image.platforms) > 1
@@ -77,4 +82,5 @@ def preview(image: SourceImage, found: Plan, digest: str | None, tags: list[TagC
     configs = [(config, IN_REGISTRY if size is not None else
                 f"to mount from {found.config_mounts[config][1]}" if config in found.config_mounts else TO_UPLOAD)
                for config, size in found.configs.items()]
-    return Preview(image.kind, image.shown, layers, configs, digest, tags, refusal, image.platform_names)
+    return Preview(image.kind, image.shown, layers, configs, survey.digest, survey.changes, survey.refusal,
+                   image.platform_names)

@@ -1,86 +1,109 @@
-"""The native push of any source, in one direction: tags, plan, transfer, publish, result.
+"""The native push of any source, in one direction: survey, then a preview (DRY_RUN) or the push.
 
-tags      what each target tag points at now (one HEAD each; tags.py);
-plan      what the registry holds already (plan.py); nothing is read from the source yet, nothing is
-          written, and when every layer and config is there, nothing is read at all;
-          PROTECT_TAGS decides here, and a dry run (DRY_RUN) ends here with its preview (preview.py);
-mount     the blobs another package of the workspace lends;
+survey    what each target tag points at now (one HEAD each; tags.py) and what the registry holds
+          already (plan.py): nothing is read from the source yet, nothing is written, and when every
+          layer and config is there, nothing is read at all; PROTECT_TAGS decides here (guard.py);
+preview   a dry run ends with the survey's preview (preview.py);
+mount     the blobs another package of the workspace lends (a new plan: what was mounted);
 transfer  one sweep over the source for what is missing (transfer.py);
-publish   configs, manifests, then the tags (publish.py).
+publish   configs, manifests, then the tags (publish.py), PROTECT_TAGS' last word before the first tag.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from ..errors import PipeFailure
 from ..result import PushResult
 from ..sources.image import SourceImage, layers_text
-from .plan import mount, plan
-from .preview import Preview, preview
+from .guard import Guard
+from .plan import Plan, mount, plan
 from .publish import planned_digest, publish, upload_configs
 from .session import PushSession
-from .tags import ImmutableTagRefused, ProtectedTags, TagRefused, changes, check_before_tags, previous_digests, refusal
+from .tags import ImmutableTagRefused, TagChange, TagRefused, previous_digests
 from .transfer import transfer
 
 log = logging.getLogger(__name__)
 
 
-def push(session: PushSession, image: SourceImage) -> PushResult | Preview:
+@dataclass(frozen=True)
+class Survey:
+    """What the registry holds before anything is written, and what the push would do to each tag."""
+
+    previous: dict[str, str | None]  # what each target tag points at, in TAGS order (None: new)
+    plan: Plan
+    digest: str | None  # what the tags would point at; None: known once a layer is compressed
+    changes: list[TagChange]
+    refusal: str | None  # PROTECT_TAGS' message (only a dry run gets this far with one)
+
+
+def _keys(image: SourceImage) -> list[str]:
+    return list(dict.fromkeys(layer.key for p in image.platforms for layer in p.layers))
+
+
+def survey(session: PushSession, image: SourceImage, guard: Guard) -> Survey:
+    """Reads only: what each tag holds, the plan, the digest the tags would get, PROTECT_TAGS' word."""
     image.check(session.options.max_blob_bytes)
-    progress = session.progress
-    progress.total = image.size
+    session.progress.total = image.size
     previous = previous_digests(session.client, session.tags)
     found = plan(session, image)
-    keys = list(dict.fromkeys(layer.key for p in image.platforms for layer in p.layers))
     would = planned_digest(image, found)
-    tag_changes = changes(previous, would, session.protect)
-    unknown = [key for key in keys if key not in found.have and key not in found.to_mount]
-    image_id = image.platforms[0].identity.image_id
-    refused = refusal(tag_changes, image_id, f"{layers_text(len(unknown))} not found in the registry "
-                                              f"{'is' if len(unknown) == 1 else 'are'} compressed")
-    if session.options.dry_run:
-        return preview(image, found, would, tag_changes, refused)
-    if refused:
-        raise ProtectedTags(refused)
+    unknown = [key for key in _keys(image) if key not in found.have and key not in found.to_mount]
+    changes, refused = guard.allow(previous, would, image.platforms[0].identity.image_id,
+                                   f"{layers_text(len(unknown))} not found in the registry "
+                                   f"{'is' if len(unknown) == 1 else 'are'} compressed")
+    return Survey(previous, found, would, changes, refused)
 
-    mount(session.client, found, image)
+
+def push(session: PushSession, image: SourceImage, surveyed: Survey, guard: Guard) -> PushResult:
+    """Mount, transfer what is still missing, publish: what the survey allowed."""
+    found = mount(session.client, surveyed.plan, image)
+    keys = _keys(image)
     missing = [key for key in keys if key not in found.have]
-    mounted = len(found.mounted)
     skipped = len([key for key in keys if key in found.have and key not in found.mounted])
-    configs = {p.identity.image_id: p.config for p in image.platforms if p.config is not None}
-    unread = [p for p in image.platforms if p.config is None and found.configs[p.identity.image_id] is None]
-    if image.config_of is not None:  # a registry's configs are read on their own, when needed
-        configs.update({p.identity.image_id: image.config_of(p.identity.image_id) for p in unread})
-        unread = []
-
-    read = bool(missing or unread)
-    if read:
-        progress.plan(len(keys), len(missing), skipped, mounted)
-        swept = transfer(session, found.have, image.open)
-        for platform in unread:  # the daemon's export: the config comes with the layers
-            if swept.config is None:
-                raise PipeFailure(f"{platform.identity.reference} was read without its image config: this is a bug")
-            configs[platform.identity.image_id] = swept.config
-    elif found.existing:
-        log.info("The registry already holds this image (config %s): no layer to read", image_id[:19])
-    else:
-        log.info("Every layer and the config are in the registry already: no layer to read")
-
+    configs, read = _configs(session, image, found, (len(keys), len(missing), skipped))
     done = {**found.have, **session.uploaded}
     if set(keys) - set(done):
         raise PipeFailure(f"{len(set(keys) - set(done))} layer(s) were neither found in the registry nor uploaded: "
                           "this is a bug")
     pushed = sum(blob.size for blob in session.uploaded.values()) + upload_configs(session.client, found, configs)
+    previous, image_id = surveyed.previous, image.platforms[0].identity.image_id
     try:
         digest, manifests = publish(session.client, image, found, done, configs, previous, session.on_tag,
-                                    check_before_tags(previous, session.protect, image_id))
+                                    guard.before_tags(previous, image_id))
     except TagRefused as refused:
         raise ImmutableTagRefused(refused, previous) from refused
     return PushResult(
         engine="native", source=image.kind, source_image=image.shown, digest=digest, tags=tuple(session.tags),
         platforms=tuple(image.platform_names), pushed_bytes=pushed, layers_uploaded=len(session.uploaded),
-        layers_skipped=skipped, layers_mounted=mounted, layers_read=read,
+        layers_skipped=skipped, layers_mounted=len(found.mounted), layers_read=read,
         manifests=tuple(manifests) if image.index is not None else (),
         index_digest=digest if image.index is not None else None,
         previous=tuple(previous.items()),
     )
+
+
+def _configs(session: PushSession, image: SourceImage, found: Plan,
+             counts: tuple[int, int, int]) -> tuple[dict[str, bytes], bool]:
+    """Each config's bytes, and whether the source was read: one sweep over it for the missing layers (the
+    daemon's export brings the config with them; a registry's configs are read on their own). `counts`:
+    the layers, those missing, those already in the registry."""
+    configs = {p.identity.image_id: p.config for p in image.platforms if p.config is not None}
+    unread = [p for p in image.platforms if p.config is None and found.configs[p.identity.image_id] is None]
+    if image.config_of is not None:
+        configs.update({p.identity.image_id: image.config_of(p.identity.image_id) for p in unread})
+        unread = []
+    read = bool(counts[1] or unread)
+    if read:
+        session.progress.plan(*counts, len(found.mounted))
+        swept = transfer(session, found.have, image.open)
+        for platform in unread:
+            if swept.config is None:
+                raise PipeFailure(f"{platform.identity.reference} was read without its image config: this is a bug")
+            configs[platform.identity.image_id] = swept.config
+    elif found.existing:
+        log.info("The registry already holds this image (config %s): no layer to read",
+                 image.platforms[0].identity.image_id[:19])
+    else:
+        log.info("Every layer and the config are in the registry already: no layer to read")
+    return configs, read

@@ -20,7 +20,6 @@ class EngineOptions:
     level: int = 1
     threads: int | None = None
     max_blob_bytes: int = MAX_BLOB_BYTES
-    dry_run: bool = False  # DRY_RUN: plan, then return the preview; nothing is written
 
 
 @dataclass
@@ -32,7 +31,6 @@ class PushSession:
     learn_from: list[tuple[str, str]] = field(default_factory=list)  # CACHE_FROM: (repository, tag) pairs
     on_tag: Callable[[str, str], None] = lambda tag, digest: None  # each tag as it is published
     uploaded: dict[str, Descriptor] = field(default_factory=dict)  # layer key -> blob sent by this push
-    protect: tuple[str, ...] = ()  # PROTECT_TAGS patterns
 
     @property
     def references(self) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Callable, Iterable
+from typing import Iterable
 
 from ..client.api import RegistryClient
 from ..errors import IMMUTABLE_FIX, PipeFailure
@@ -122,23 +122,3 @@ def refusal(found: list[TagChange], image_id: str, reason: str = "") -> str | No
     return (f"PROTECT_TAGS refuses the push: {held}, and this push would give "
             f"{'it' if len(refused) == 1 else 'them'} {would}. Nothing was pushed. A protected tag never moves: "
             "push a new tag, or leave this one out of PROTECT_TAGS if it is meant to move")
-
-
-def check_before_tags(previous: dict[str, str | None], patterns: Iterable[str], image_id: str) -> Callable[[str], None]:
-    """The last check, with the digest the push really made, before the first tag is put."""
-    def check(digest: str) -> None:
-        message = refusal(changes(previous, digest, patterns), image_id)
-        if message:
-            raise ProtectedTags(message.replace("Nothing was pushed", "No tag was pushed"))
-    return check
-
-
-def check_by_image(client: RegistryClient, previous: dict[str, str | None], patterns: Iterable[str],
-                   image_id: str) -> None:
-    """PROTECT_TAGS for a push whose manifest is written by someone else (the daemon's push), so its
-    digest is unknown beforehand: a protected tag is refused when it holds another image config."""
-    found = [TagChange(tag, digest, None, True) for tag, digest in previous.items()
-             if digest is not None and is_protected(tag, patterns) and config_digest(client, digest) != image_id]
-    message = refusal(found, image_id, "the daemon has pushed it")
-    if message:
-        raise ProtectedTags(message)

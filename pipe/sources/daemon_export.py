@@ -31,7 +31,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from ..daemon import StreamErrors, find_image
+from ..daemon.api import StreamErrors, find_image
 from ..errors import PipeFailure, daemon_lost_message, image_missing_message
 from ..oci import digest_of, platform_matches
 from . import tar_stream

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from docker.errors import ImageNotFound
 
-from pipe import daemon
 from pipe import pipe as pipe_module
+from pipe.daemon import api as daemon
 from pipe.errors import Kind, RegistryError, RegistryFailure
 from pipe.oci import DOCKER_LAYER_GZIP, DOCKER_MANIFEST, digest_of
 from pipe.outputs import OUTPUT_FILE_NAME

@@ -1,4 +1,4 @@
-"""Classifying the daemon's text of registry errors, and the messages (pipe/errors.py).
+"""Classifying the daemon's text of registry errors, and the messages (pipe/daemon/words.py, pipe/errors.py).
 
 The messages are what dockerd 20.10 put in errorDetail.message / the /auth explanation, recorded
 against a registry answering each error (and the emulator's own wording for its limits).
@@ -7,10 +7,10 @@ against a registry answering each error (and the emulator's own wording for its 
 
 import pytest
 
+from pipe.daemon.words import classify
 from pipe.errors import (
     Kind,
     RegistryError,
-    classify,
     image_missing_message,
     login_failure_message,
     no_daemon_message,

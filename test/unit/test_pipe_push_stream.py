@@ -1,8 +1,8 @@
-"""Reading recorded daemon push streams (pipe/push_stream.py) and the progress lines (pipe/progress.py)."""
+"""Reading recorded daemon push streams (pipe/daemon/push_stream.py) and the progress lines (pipe/progress.py)."""
 
 
+from pipe.daemon.push_stream import read_push_stream
 from pipe.progress import PushProgress, format_bytes, format_duration
-from pipe.push_stream import read_push_stream
 
 DIGEST = "sha256:b7c38af7b30147032516710f04474090bb8c30aa7400d982f459303de23b3d5b"
 

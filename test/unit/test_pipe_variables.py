@@ -6,7 +6,7 @@ import pytest
 from pipe.entries import split_entries
 from pipe.references import ImageName
 from pipe.tag_templates import BuildValues, expand_tags
-from pipe.variables import InvalidVariables, parse_settings, schema_problems
+from pipe.variables import InvalidVariables, parse_settings
 
 GOOD = {
     "IMAGE_NAME": "my-container-app:1.0",
@@ -106,6 +106,8 @@ def test_empty_tags_expand_to_the_default():
     assert (expanded.tags, expanded.notes, expanded.problems) == (["dev"], [], [])
 
 
-def test_schema_problems_debug_wording():
-    assert schema_problems({"DEBUG": ["must be of boolean type"]}, {"DEBUG": "maybe"}) == [
-        "DEBUG must be true or false, got 'maybe'"]
+def test_debug_must_be_true_or_false_and_is_named_first():
+    assert problems_of({**GOOD, "DEBUG": "maybe"}) == ["DEBUG must be true or false, got 'maybe'"]
+    assert problems_of({**GOOD, "DEBUG": "maybe", "DRY_RUN": "often"}) == [
+        "DEBUG must be true or false, got 'maybe'", "DRY_RUN must be true or false, got 'often'"]
+    assert parse_settings({**GOOD, "DEBUG": "On"}).debug is True

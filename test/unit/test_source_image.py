@@ -17,8 +17,8 @@ from pipe.oci import (
     OCI_LAYER_ZSTD,
     content_problem,
 )
-from pipe.pipe import docker_hub_hint, source_login
 from pipe.references import parse_source_image
+from pipe.source_choice import docker_hub_hint, source_login
 from pipe.variables import InvalidVariables, parse_settings
 
 DIGEST = "sha256:" + "ab" * 32

@@ -2,38 +2,39 @@
 checks around it.
 
 Before it the pipe has logged in with its own client and checked push access, recorded what each tag
-held and decided PROTECT_TAGS (pipe.py). Here: tag the local image under the first target tag, push it
-through the daemon reading the whole stream (push_stream.py), untag it (also on failure); then write
-every other tag by copying the manifest the registry now holds (0 bytes: one GET, one PUT per tag), and
-read back what the tags point at (the index and its platforms, or the manifest and its config's
-platform) for the log and the output file. The daemon's push is opaque, so this is the one place the
+held and decided PROTECT_TAGS (engines.py, engine/guard.py). Here: tag the local image under the first
+target tag, push it through the daemon reading the whole stream (push_stream.py), untag it (also on
+failure); then write every other tag by copying the manifest the registry now holds (0 bytes: one GET,
+one PUT per tag), and read back what the tags point at (the index and its platforms, or the manifest
+and its config's platform) for the log and the output file. The daemon's push is opaque, so this is the one place the
 pipe retries a whole operation (retry.py, `DAEMON_RETRIES`).
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from . import daemon
-from .client.api import RegistryClient
-from .engine.publish import put
-from .engine.tags import ImmutableTagRefused, TagRefused, write_order
-from .errors import Kind, PipeFailure, RegistryError, RegistryFailure, attempts_suffix
-from .oci import INDEX_TYPES, Descriptor, platform_of
-from .progress import PushProgress, format_bytes
+from ..client.api import RegistryClient
+from ..engine.publish import put
+from ..engine.tags import ImmutableTagRefused, TagRefused, write_order
+from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure, attempts_suffix, push_failure_message
+from ..oci import INDEX_TYPES, Descriptor, platform_of
+from ..progress import PushProgress, format_bytes
+from ..references import Destination
+from ..result import PushResult
+from ..retry import DAEMON_RETRIES, RetriesExhausted, RetryPolicy, call_with_retries
+from ..scrubbing import Secret
+from ..sources.image import layers_text
+from ..sources.index_children import select_children
+from . import api as daemon
 from .push_stream import PushOutcome
-from .references import Destination
-from .result import PushResult
-from .retry import DAEMON_RETRIES, RetriesExhausted, RetryPolicy, call_with_retries
-from .scrubbing import Secret
-from .sources.image import layers_text
-from .sources.index_children import select_children
 
 T = TypeVar("T")
-Log = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 # A new tag refused to the daemon's push: on the containerd image store Docker puts each platform's manifest
 # under the tag before the index (containerd's pusher; buildx had the same, moby/buildkit#2004), so the
@@ -48,6 +49,19 @@ MANIFEST_REFUSED = re.compile(r"PUT request to \S*/manifests/[^\s/:]+: 400\b")
 MISSING_CONTENT = ("missing content", "content digest")
 
 
+@dataclass(frozen=True)
+class Login:
+    """Who the daemon pushes as (the pipe's own credentials), and how a refusal is worded."""
+
+    username: str
+    token: Secret = field(repr=False)
+
+    def describe(self, destination: Destination, reference: str) -> Callable[[RegistryError], str]:
+        return lambda error: push_failure_message(
+            error, reference=reference, registry=destination.registry, workspace=destination.workspace,
+            package=destination.name, username=self.username)
+
+
 @dataclass
 class DaemonPush:
     client: Any  # docker.DockerClient
@@ -56,29 +70,23 @@ class DaemonPush:
     found: Any  # docker.models.images.Image: the local image as the daemon inspected it
     destination: Destination
     tags: list[str]
-    username: str
-    token: Secret
-    info: Log
-    warning: Log
-    debug: Log
-    push_message: Callable[[str], Callable[[RegistryError], str]]  # reference -> how a failure is worded
+    login: Login
     explain_missing: Callable[[], None] = lambda: None  # raises the line naming the platforms without content
     policy: RetryPolicy = DAEMON_RETRIES
     sleep: Callable[[float], None] = time.sleep
-    on_tag: Callable[[str, str], None] = lambda tag, digest: None
     previous: dict[str, str | None] = field(default_factory=dict)  # what each tag held ({}: not known)
     known_digest: str | None = None  # the digest the tags get, when known before the push (containerd store)
 
     def run(self) -> PushResult:
-        self.debug(f"Local image {self.image} is {self.found.id}")
+        log.debug(f"Local image {self.image} is {self.found.id}")
         order = write_order(self.previous, self.known_digest) if self.previous else list(self.tags)
         if not order:  # every tag already holds the image: no daemon push, no PUT (an immutable tag takes none)
             assert self.known_digest is not None
             digest, outcome, written = self.known_digest, PushOutcome(), []
-            self.info(f"Every tag already holds {digest}: nothing to push")
+            log.info(f"Every tag already holds {digest}: nothing to push")
         else:
             first = order[0]
-            temporary_tags = daemon.TemporaryTags(self.client, self.warning)
+            temporary_tags = daemon.TemporaryTags(self.client, log.warning)
             try:
                 temporary_tags.add(self.found, self.destination.repository, first)
                 outcome = self._push(first)
@@ -86,7 +94,7 @@ class DaemonPush:
                 temporary_tags.remove()
             assert outcome.digest is not None
             digest, written = outcome.digest, [first]
-            self.on_tag(first, digest)
+            self._on_tag(first, digest)
         held = self.registry.get_manifest(digest)
         if held is None:
             raise PipeFailure(f"The Docker daemon pushed {self.destination.reference(self.tags[0])} as {digest}, but "
@@ -95,7 +103,7 @@ class DaemonPush:
         # The same manifest under the other tags (no daemon push, no layer), moving ones first; none that holds it.
         others = [tag for tag in order[1:] if self.previous.get(tag) != digest]
         try:
-            put(self.registry, others, Descriptor(digest, len(body), media_type), body, self.on_tag)
+            put(self.registry, others, Descriptor(digest, len(body), media_type), body, self._on_tag)
         except TagRefused as refused:
             raise ImmutableTagRefused(TagRefused(refused.tag, refused.said, digest, written + refused.written),
                                       self._held) from refused
@@ -109,18 +117,22 @@ class DaemonPush:
             platforms=tuple(platforms), pushed_bytes=pushed,
             layers_uploaded=outcome.layers_uploaded, layers_skipped=outcome.layers_existing,
             manifests=tuple(manifests) if is_index else (), index_digest=digest if is_index else None,
+            previous=tuple(self.previous.items()),
         )
+
+    def _on_tag(self, tag: str, digest: str) -> None:
+        log.info(f"Pushed {self.destination.reference(tag)} digest: {digest}")
 
     def _push(self, tag: str) -> PushOutcome:
         reference = self.destination.reference(tag)
-        self.info(f"Pushing {reference} through the Docker daemon")
-        progress = PushProgress(self.info, self.debug)
+        log.info(f"Pushing {reference} through the Docker daemon")
+        progress = PushProgress(log.info, log.debug)
         try:
             outcome = self._with_retries(
-                lambda: daemon.push(self.client, self.destination.repository, tag, self.username, self.token,
-                                    progress),
+                lambda: daemon.push(self.client, self.destination.repository, tag, self.login.username,
+                                    self.login.token, progress),
                 f"Push of {reference}",
-                self.push_message(reference),
+                self.login.describe(self.destination, reference),
                 tag,
             )
         except TagRefused as refused:
@@ -136,7 +148,7 @@ class DaemonPush:
         else:
             detail = (f"{layers_text(outcome.layers_uploaded)} uploaded ({format_bytes(outcome.uploaded_bytes)}), "
                       f"{outcome.layers_existing} already in the registry")
-        self.info(f"The Docker daemon pushed {reference} ({detail})")
+        log.info(f"The Docker daemon pushed {reference} ({detail})")
         return outcome
 
     def _pushed(self, media_type: str, body: bytes) -> tuple[list[str], list[tuple[str, str]], dict[str, int]]:
@@ -166,7 +178,7 @@ class DaemonPush:
         policy = self.policy
 
         def on_retry(attempt: int, wait: float, exc: BaseException) -> None:
-            self.warning(f"{what} failed ({exc}); retrying in {wait:.0f} s (attempt {attempt + 1} of "
+            log.warning(f"{what} failed ({exc}); retrying in {wait:.0f} s (attempt {attempt + 1} of "
                          f"{policy.attempts})")
 
         try:

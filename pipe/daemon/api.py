@@ -16,16 +16,10 @@ import urllib3
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
-from .errors import (
-    PipeFailure,
-    RegistryFailure,
-    classify,
-    daemon_lost_message,
-    image_missing_message,
-    no_daemon_message,
-)
+from ..errors import PipeFailure, RegistryFailure, daemon_lost_message, image_missing_message, no_daemon_message
+from ..scrubbing import Secret
 from .push_stream import PushOutcome, Record, read_push_stream
-from .scrubbing import Secret
+from .words import classify
 
 # Finding the daemon must be quick; a push may legitimately stay silent for a while (a slow
 # registry, the daemon waiting between its own retries), so later calls get a long timeout.
