@@ -17,7 +17,7 @@ its budget below and what happens between two attempts. There are two places, pl
    registry (SOURCE_IMAGE) whose stream drops goes on from the byte it reached (`Range`), budget
    `CHUNK_RESUMES` too (`sources/registry_blobs.py`): at most 5 reads of one blob and 120 s of waiting.
 3. The daemon's push (`PUSH_ENGINE=docker`, `auto` on the containerd store) is opaque to the pipe, so
-   the pipe retries it as a whole (`docker_engine.py`; the login and the other tags' manifest copies
+   the pipe retries it as a whole (`daemon/push.py`; the login and the other tags' manifest copies
    are the registry client's requests of 1.), budget `DAEMON_RETRIES`: 3 attempts, 60 s. The daemon
    itself already retries each layer 5 times before it reports a failure.
 
