@@ -49,8 +49,8 @@ def push(session: PushSession, image: SourceImage) -> PushResult | Preview:
     skipped = len([key for key in keys if key in found.have and key not in found.mounted])
     configs = {p.identity.image_id: p.config for p in image.platforms if p.config is not None}
     unread = [p for p in image.platforms if p.config is None and found.configs[p.identity.image_id] is None]
-    if image.config_of is not None:  # a registry's configs are read on their own, when needed
-        configs.update({p.identity.image_id: image.config_of(p.identity.image_id) for p in unread})
+    if image.registry is not None:  # a registry's configs are read on their own, when needed
+        configs.update({p.identity.image_id: image.registry.config(p.identity.image_id) for p in unread})
         unread = []
 
     read = bool(missing or unread)
