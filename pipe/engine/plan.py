@@ -14,13 +14,12 @@ the push is allowed (PROTECT_TAGS) and real (not DRY_RUN).
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..client.api import RegistryClient
-from ..oci import GZIP_LAYERS, Descriptor, Index, Manifest, ManifestError, Platform, parse
+from ..oci import GZIP_LAYERS, Descriptor, ImageConfig, Index, Manifest, ManifestError, Platform, parse
 from ..sources.image import LocalImage, SourceImage
 from .session import PushSession
 
@@ -134,9 +133,8 @@ def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[
 def config_diff_ids(config: bytes | None) -> list[str]:
     """An image config's layer diff IDs, in order; none when it is not there or not a config."""
     try:
-        doc = json.loads(config or b"{}")
-        return list(doc.get("rootfs", {}).get("diff_ids") or [])
-    except (ValueError, AttributeError, TypeError):
+        return list(ImageConfig.parse(config).diff_ids or ()) if config else []
+    except ManifestError:
         return []
 
 

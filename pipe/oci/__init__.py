@@ -3,7 +3,7 @@
 - media.py       media types, what each kind is (`is_index`, `is_image`, `is_distributable`), digests;
 - descriptor.py  `Descriptor` and `Platform`, and the errors of a manifest that is not one;
 - manifest.py    `Manifest` and `Index`: parsed once from their bytes, which they keep; the one place a
-                 manifest or an index is written;
+                 manifest or an index is written; `ImageConfig`, what the pipe reads of a config;
 - content.py     what a layer's first bytes are, against its media type.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .descriptor import (
     platform_of,
 )
 from .manifest import (
+    ImageConfig,
     Index,
     Manifest,
     docker_manifest,
@@ -80,6 +81,7 @@ __all__ = [
     "GZIP_MAGIC",
     "IMAGE_NAME_ANNOTATION",
     "INDEX_TYPES",
+    "ImageConfig",
     "Index",
     "LABEL_BYTES",
     "MANIFEST_TYPES",

@@ -3,7 +3,7 @@ and checked once from their bytes, which they keep, so that one stored goes up b
 stays the source's). One the pipe changes (a layer it compressed, platforms PLATFORMS left out) is
 written here, and only here, keeping every field it does not change in its place.
 
-Only this module reads a manifest's or an index's JSON.
+Only this module reads the JSON of a manifest, an index or an image config.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .descriptor import BadDescriptor, Descriptor, NoConfig, NotAnObject, NotJSON, Schema1
+from .descriptor import BadDescriptor, Descriptor, NoConfig, NotAnObject, NotJSON, Platform, Schema1
 from .media import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
@@ -24,13 +24,13 @@ from .media import (
 )
 
 
-def _object(body: bytes) -> dict[str, Any]:
+def _object(body: bytes, what: str = "a manifest or an index") -> dict[str, Any]:
     try:
         doc = json.loads(body)
     except ValueError as exc:
         raise NotJSON(f"is not JSON ({exc})") from exc
     if not isinstance(doc, dict):
-        raise NotAnObject("is not a manifest or an index (not a JSON object)")
+        raise NotAnObject(f"is not {what} (not a JSON object)")
     return doc
 
 
@@ -146,6 +146,23 @@ def parse(body: bytes, media_type: str = "") -> Manifest | Index:
     if is_index(media_type) or (not is_image(media_type) and "manifests" in doc):
         return Index._of(doc, bytes(body), media_type)
     return Manifest._of(doc, bytes(body), media_type)
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """An image config (`v1.ConfigFile`), as far as the pipe reads it: its platform and its layers' diff IDs
+    (None when it names no list of them)."""
+
+    platform: Platform
+    diff_ids: tuple[str, ...] | None
+
+    @classmethod
+    def parse(cls, data: bytes) -> ImageConfig:
+        doc = _object(data, "an image config")
+        rootfs = doc.get("rootfs")
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        valid = isinstance(diff_ids, list) and all(isinstance(d, str) for d in diff_ids)
+        return cls(Platform.from_json(doc), tuple(diff_ids) if valid else None)
 
 
 def docker_manifest(config: Descriptor, layers: Iterable[Descriptor]) -> bytes:

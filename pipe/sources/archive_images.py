@@ -25,16 +25,17 @@ from ..oci import (
     UNCOMPRESSED_LAYERS,
     BadDescriptor,
     Descriptor,
+    ImageConfig,
     Index,
     Manifest,
     ManifestError,
     NotAnObject,
     NotJSON,
+    Platform,
     digest_of,
     is_index,
     parse,
     platform_matches,
-    platform_of,
 )
 from .archive_files import ArchiveFiles, safe_name
 from .image import LocalImage
@@ -79,16 +80,13 @@ class LayoutManifest:
     @property
     def raw_image(self) -> LocalImage:
         """This manifest as an image, for learning what the registry holds of its uncompressed layers."""
-        try:
-            config = json.loads(self.config_bytes)
-        except ValueError:
-            config = {}
         os_, _, rest = self.platform.partition("/")
         arch, _, variant = rest.partition("/")
+        config = config_platform(self.config_bytes) or Platform(os_, arch, variant)
         return LocalImage(self.manifest.digest, self.manifest.config.digest,
-                          tuple(layer.blob.digest for layer in self.layers),
-                          str(config.get("os") or os_), str(config.get("architecture") or arch),
-                          str(config.get("variant") or variant), sum(layer.blob.size for layer in self.layers))
+                          tuple(layer.blob.digest for layer in self.layers), config.os or os_,
+                          config.architecture or arch, config.variant or variant,
+                          sum(layer.blob.size for layer in self.layers))
 
 
 @dataclass(frozen=True)
@@ -107,6 +105,14 @@ class LayoutImage:
     @property
     def platforms(self) -> list[str]:
         return [m.platform for m in self.manifests if m.attests is None and m.platform != "unknown/unknown"]
+
+
+def config_platform(config: bytes) -> Platform | None:
+    """The platform an image config names; None when it is not a config."""
+    try:
+        return ImageConfig.parse(config).platform
+    except ManifestError:
+        return None
 
 
 # -- small pure helpers -------------------------------------------------------------------------
@@ -180,12 +186,8 @@ def docker_archive_image(files: ArchiveFiles, shown: str, package: str, tag: str
     if len(stem) == 64 and f"sha256:{stem}" != image_id:
         raise PipeFailure(f"The image config {config_path} in {files.description} hashes to {image_id}: the archive "
                           "is damaged")
-    try:
-        doc = json.loads(config)
-        diff_ids = tuple(doc["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PipeFailure(f"The image config {config_path} in {files.description} is not an image config "
-                          f"({exc!r}): the archive is damaged") from exc
+    read = _image_config(files, config_path, config)
+    diff_ids = read.diff_ids or ()
     paths = tuple(safe_name(str(p), files.description) for p in entry.get("Layers") or ())
     if len(paths) != len(diff_ids):
         raise PipeFailure(f"{capital(files.description)}: manifest.json lists {len(paths)} layers but the image config "
@@ -199,9 +201,22 @@ def docker_archive_image(files: ArchiveFiles, shown: str, package: str, tag: str
         size += found
     names = tuple(entry.get("RepoTags") or ())
     image = LocalImage(names[0] if names else f"{shown} ({image_id[:19]})", image_id, diff_ids,
-                       str(doc.get("os") or "linux"), str(doc.get("architecture") or "amd64"),
-                       str(doc.get("variant") or ""), size)
+                       read.platform.os or "linux", read.platform.architecture or "amd64", read.platform.variant, size)
     return DockerArchiveImage(image, config, paths, names)
+
+
+def _image_config(files: ArchiveFiles, path: str, data: bytes) -> ImageConfig:
+    """A docker-archive's image config, which must name its layers' diff IDs."""
+    try:
+        config = ImageConfig.parse(data)
+    except ManifestError as exc:
+        reason = f"it {exc}"
+    else:
+        if config.diff_ids is not None:
+            return config
+        reason = "it names no rootfs.diff_ids"
+    raise PipeFailure(f"The image config {path} in {files.description} is not an image config ({reason}): the "
+                      "archive is damaged")
 
 
 # -- OCI layout ---------------------------------------------------------------------------------
@@ -255,10 +270,7 @@ def _layout_manifest(files: ArchiveFiles, manifest: Manifest | Index, platform: 
         raise nested(files, manifest.digest)
     config_bytes = _verified_blob(files, manifest.config, "image config")
     if not platform:
-        try:
-            platform = platform_of(json.loads(config_bytes))
-        except (ValueError, AttributeError):
-            platform = ""
+        platform = str(config_platform(config_bytes) or "")
     layers = [LayoutLayer(layer, blob_path(layer.digest, files.description)) for layer in manifest.layers]
     return LayoutManifest(manifest, platform, config_bytes, layers, attests)
 

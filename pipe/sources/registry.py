@@ -9,16 +9,16 @@ tag of the same package, no blob is read at all.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from ..client.api import RegistryClient
 from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure, blob_too_large_message
 from ..oci import (
     SCHEMA1_TYPES,
     Descriptor,
+    ImageConfig,
     Index,
     Manifest,
     ManifestError,
@@ -31,7 +31,6 @@ from ..oci import (
     is_index,
     parse,
     platform_matches,
-    platform_of,
 )
 from ..references import SourceReference
 from .image import Layer, LocalImage, PlatformImage, RegistryOrigin, SourceImage, layers_text
@@ -160,7 +159,7 @@ class RegistrySource:
         # A config is read for its platform only when PLATFORMS asks, or when it may travel anyway (another
         # registry): a mount or a promotion reads no blob.
         if not platform and (self.platforms or not (self.lend or self.promotion)):
-            platform = platform_of(self._config_doc(manifest.config.digest))
+            platform = self._config_platform(manifest.config.digest)
             if self.platforms:
                 if not any(platform_matches(platform, want) for want in self.platforms):
                     raise PipeFailure(f"PLATFORMS asks for {' '.join(self.platforms)}, but {self.reference} is "
@@ -168,18 +167,15 @@ class RegistrySource:
                                       "leave it out")
         return SourceManifest(manifest, platform, attests)
 
-    def _config_doc(self, digest: str) -> dict[str, Any]:
-        """An image config's JSON, for its platform."""
+    def _config_platform(self, digest: str) -> str:
+        """The platform an image config names."""
         try:
-            doc = json.loads(self._config(digest))
-        except ValueError as exc:
+            return str(ImageConfig.parse(self._config(digest)).platform)
+        except NotJSON as exc:
             raise PipeFailure(f"The manifest {digest} of {self.reference} is not JSON: the source registry "
                               "holds something the pipe cannot copy") from exc
-        if not isinstance(doc, dict):
-            raise PipeFailure(f"The manifest {digest} of {self.reference} is not a manifest or an index")
-        if doc.get("schemaVersion") == 1:
-            raise schema1(self.reference)
-        return doc
+        except ManifestError as exc:
+            raise PipeFailure(f"The manifest {digest} of {self.reference} is not a manifest or an index") from exc
 
     def _config(self, digest: str) -> bytes:
         """A config, read once and checked against its digest (the engine asks for it when the

@@ -25,6 +25,7 @@ from pipe.oci import (
     OCI_MANIFEST,
     BadDescriptor,
     Descriptor,
+    ImageConfig,
     Index,
     Manifest,
     NoConfig,
@@ -182,6 +183,18 @@ def test_the_manifest_the_engine_writes_is_laid_out_as_docker_push_writes_it():
                                "layers": [{"mediaType": DOCKER_LAYER_GZIP, "size": 6, "digest": sha(2)}]},
                               indent=3).encode()
     assert isinstance(parse(body, DOCKER_MANIFEST), Manifest)
+
+
+def test_an_image_config_names_its_platform_and_diff_ids():
+    config = ImageConfig.parse(json.dumps({"architecture": "arm64", "os": "linux", "variant": "v8",
+                                           "rootfs": {"type": "layers", "diff_ids": [sha(1), sha(2)]}}).encode())
+    assert str(config.platform) == "linux/arm64/v8" and config.diff_ids == (sha(1), sha(2))
+    assert ImageConfig.parse(b'{"os": "linux"}').diff_ids is None
+    assert ImageConfig.parse(b'{"rootfs": {"diff_ids": "sha256:x"}}').diff_ids is None, "a string is no list"
+    with pytest.raises(NotAnObject, match="is not an image config"):
+        ImageConfig.parse(b'"linux"')
+    with pytest.raises(NotJSON):
+        ImageConfig.parse(b"")
 
 
 def test_what_each_media_type_is():
