@@ -107,14 +107,6 @@ class LayoutImage:
         return [m.platform for m in self.manifests if m.attests is None and m.platform != "unknown/unknown"]
 
 
-def config_platform(config: bytes) -> Platform | None:
-    """The platform an image config names; None when it is not a config."""
-    try:
-        return ImageConfig.parse(config).platform
-    except ManifestError:
-        return None
-
-
 # -- small pure helpers -------------------------------------------------------------------------
 def name_matches(names: tuple[str, ...], package: str, tag: str, given: str) -> bool:
     """Whether an image stored under `names` is the one IMAGE_NAME (`given`: package[:tag]) asks for.
@@ -127,6 +119,14 @@ def name_matches(names: tuple[str, ...], package: str, tag: str, given: str) -> 
         if name in (given, wanted, tag) or name.endswith("/" + wanted):
             return True
     return False
+
+
+def config_platform(config: bytes) -> Platform | None:
+    """The platform an image config names; None when it is not a config."""
+    try:
+        return ImageConfig.parse(config).platform
+    except ManifestError:
+        return None
 
 
 def describe(names: tuple[str, ...], detail: str) -> str:
