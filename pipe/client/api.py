@@ -6,7 +6,6 @@ the status and the OCI error code (answers.py), already retried by the transport
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import urlencode, urlsplit
 
 from ..errors import Kind, RegistryError, RegistryFailure
-from ..oci import ACCEPTED_MANIFESTS, digest_of
+from ..oci import ACCEPTED_MANIFESTS, digest_of, stated_media_type
 from ..retry import REQUEST_RETRIES, RetryPolicy
 from ..scrubbing import Secret
 from .answers import answer_text, failure, parse_range_end
@@ -200,12 +199,7 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        if not media_type:
-            try:
-                media_type = str(json.loads(response.content).get("mediaType", ""))
-            except (ValueError, AttributeError):
-                media_type = ""
-        return media_type, response.content
+        return media_type or stated_media_type(response.content), response.content
 
     def head_manifest(self, reference: str) -> str | None:
         """The digest a tag (or digest) of this repository points at now, or None when it is unknown. A

@@ -11,7 +11,6 @@ pipe retries a whole operation (retry.py, `DAEMON_RETRIES`).
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -22,7 +21,7 @@ from ..client.api import RegistryClient
 from ..engine.publish import put
 from ..engine.tags import ImmutableTagRefused, TagRefused, write_order
 from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure, attempts_suffix, push_failure_message
-from ..oci import INDEX_TYPES, Descriptor, platform_of
+from ..oci import INDEX_TYPES, Descriptor, Index, Manifest, ManifestError, parse, platform_of
 from ..progress import PushProgress, format_bytes
 from ..references import Destination
 from ..result import PushResult
@@ -155,21 +154,23 @@ class DaemonPush:
         """What the tags point at, as the registry holds it: the platforms, each image manifest of an index
         with its platform (attestations left out), and the size of every layer of every manifest, by its
         digest and (a single image's) by its diff ID, as the classic store names a pushed layer."""
-        doc = _json(body)
         if media_type not in INDEX_TYPES:
             attrs = self.found.attrs or {}
             platform = platform_of({"os": attrs.get("Os"), "architecture": attrs.get("Architecture"),
                                     "variant": attrs.get("Variant")})
-            layers = [layer for layer in doc.get("layers") or [] if isinstance(layer, dict)]
+            layers = _layers((media_type, body))
             diff_ids = (attrs.get("RootFS") or {}).get("Layers") or []
-            by_diff_id = ({str(d): int(layer.get("size") or 0) for d, layer in zip(diff_ids, layers, strict=True)}
+            by_diff_id = ({str(d): layer.size for d, layer in zip(diff_ids, layers, strict=True)}
                           if len(diff_ids) == len(layers) else {})
-            return ([platform] if platform else []), [], {**_layer_sizes(doc), **by_diff_id}
+            return ([platform] if platform else []), [], {**_sizes(layers), **by_diff_id}
         sizes: dict[str, int] = {}
-        children = select_children(doc, (), self.image, "the pushed index").children
+        try:
+            index = Index.parse(body, media_type)
+        except ManifestError:
+            index = Index.new(())  # an index of nothing: select_children says so
+        children = select_children(index, (), self.image).children
         for child in children:
-            held = self.registry.get_manifest(child.descriptor.digest)
-            sizes.update(_layer_sizes(_json(held[1]) if held else {}))
+            sizes.update(_sizes(_layers(self.registry.get_manifest(child.descriptor.digest))))
         images = [c for c in children if not c.attests]
         return [c.platform for c in images], [(c.platform, c.descriptor.digest) for c in images], sizes
 
@@ -224,14 +225,14 @@ class DaemonPush:
         return None
 
 
-def _json(body: bytes) -> dict[str, Any]:
+def _layers(found: tuple[str, bytes] | None) -> tuple[Descriptor, ...]:
+    """The layers of a manifest the registry holds ((media type, bytes)); none when it is not one."""
     try:
-        doc = json.loads(body)
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
+        manifest = parse(found[1], found[0]) if found else None
+    except ManifestError:
+        return ()
+    return manifest.layers if isinstance(manifest, Manifest) else ()
 
 
-def _layer_sizes(manifest: dict[str, Any]) -> dict[str, int]:
-    return {str(layer.get("digest")): int(layer.get("size") or 0) for layer in manifest.get("layers") or []
-            if isinstance(layer, dict)}
+def _sizes(layers: tuple[Descriptor, ...]) -> dict[str, int]:
+    return {layer.digest: layer.size for layer in layers}

@@ -14,13 +14,12 @@ the push is allowed (PROTECT_TAGS) and real (not DRY_RUN); `mount` returns a new
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from ..client.api import RegistryClient
-from ..oci import GZIP_LAYERS, INDEX_TYPES, MANIFEST_TYPES, Descriptor
+from ..oci import GZIP_LAYERS, Descriptor, ImageConfig, Index, Manifest, ManifestError, Platform, parse
 from ..sources.image import LocalImage, SourceImage
 from .session import PushSession
 
@@ -36,14 +35,14 @@ class Plan:
     to_mount: dict[str, tuple[Descriptor, str]] = field(default_factory=dict)  # key -> (blob, lending package)
     configs: dict[str, int | None] = field(default_factory=dict)  # config digest -> its size in the target
     config_mounts: dict[str, tuple[int | None, str]] = field(default_factory=dict)  # digest -> (size, lender)
-    existing: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # platform -> a manifest to reuse
+    existing: dict[int, Manifest] = field(default_factory=dict)  # platform -> a manifest to reuse
 
 
 @dataclass
 class Learned:
     layers: dict[str, Descriptor] = field(default_factory=dict)  # diff ID -> blob in the target
     to_mount: dict[str, tuple[Descriptor, str]] = field(default_factory=dict)  # diff ID -> (blob, package)
-    manifest: tuple[str, bytes] | None = None  # a manifest in the target of exactly this image
+    manifest: Manifest | None = None  # a manifest in the target of exactly this image
 
 
 def plan(session: PushSession, image: SourceImage) -> Plan:
@@ -52,7 +51,8 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
     stored = {layer.key: layer.stored for p in image.platforms for layer in p.layers if layer.stored is not None}
     # Where a blob the destination lacks can be mounted from: the source's own package (a registry
     # source in the same registry), then CACHE_FROM's.
-    lenders = dict(image.lenders)
+    own = image.registry.lenders if image.registry is not None else {}
+    lenders = dict(own)
     if stored and session.learn_from:
         lenders = {**mountable(client, session.learn_from), **lenders}
     configs = [platform.identity.image_id for platform in image.platforms]
@@ -75,33 +75,28 @@ def plan(session: PushSession, image: SourceImage) -> Plan:
         digest = platform.identity.image_id
         if digest not in result.configs:
             result.configs[digest] = sizes[digest]
-            if result.configs[digest] is None and digest in image.lenders:
-                result.config_mounts[digest] = (platform.config_size, image.lenders[digest])
+            if result.configs[digest] is None and digest in own:
+                result.config_mounts[digest] = (platform.config_size, own[digest])
     return result
 
 
-def _image_manifest(client: RegistryClient, repository: str, reference: str,
-                    image: LocalImage) -> tuple[str, bytes, dict] | None:
+def _platform_manifest(client: RegistryClient, repository: str, reference: str, image: LocalImage) -> Manifest | None:
     """The single-platform manifest under `reference` (the matching child of an index)."""
     found = client.get_manifest(reference, repository)
     if found is None:
         return None
-    media_type, body = found
     try:
-        doc = json.loads(body)
-    except ValueError:
+        stored = parse(found[1], found[0])
+    except ManifestError:
         return None
-    media_type = media_type or str(doc.get("mediaType", ""))
-    if media_type in INDEX_TYPES or "manifests" in doc:
-        for child in doc.get("manifests") or []:
-            platform = child.get("platform") or {}
-            if (platform.get("os"), platform.get("architecture")) == (image.os, image.architecture) and \
-                    (not image.variant or platform.get("variant", image.variant) == image.variant):
-                return _image_manifest(client, repository, child["digest"], image)
-        return None
-    if media_type not in MANIFEST_TYPES and "layers" not in doc:
-        return None
-    return media_type, body, doc
+    if isinstance(stored, Manifest):
+        return stored
+    for child in stored.manifests:
+        platform = child.platform or Platform("", "")
+        if (platform.os, platform.architecture) == (image.os, image.architecture) and \
+                (not image.variant or platform.variant in ("", image.variant)):
+            return _platform_manifest(client, repository, child.digest, image)
+    return None
 
 
 def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[str, str]],
@@ -111,25 +106,18 @@ def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[
     learned = Learned()
     known: dict[str, tuple[Descriptor, str]] = {}
     for repository, reference in references:
-        found = _image_manifest(client, repository, reference, image)
-        if found is None:
+        manifest = _platform_manifest(client, repository, reference, image)
+        if manifest is None:
             log.debug("Nothing to learn from %s:%s", repository, reference)
             continue
-        media_type, body, doc = found
-        config_digest = (doc.get("config") or {}).get("digest")
-        if config_digest == image.image_id and repository == client.repository and learned.manifest is None:
-            learned.manifest = (media_type, body)
-        config = client.get_blob(config_digest, repository) if config_digest else None
-        try:
-            diff_ids = json.loads(config or b"{}").get("rootfs", {}).get("diff_ids") or []
-        except ValueError:
-            diff_ids = []
-        layers = doc.get("layers") or []
-        if len(diff_ids) != len(layers):
+        if manifest.config.digest == image.image_id and repository == client.repository and learned.manifest is None:
+            learned.manifest = manifest
+        diff_ids = config_diff_ids(client.get_blob(manifest.config.digest, repository))
+        if len(diff_ids) != len(manifest.layers):
             continue
-        for diff_id, layer in zip(diff_ids, layers, strict=True):
-            if diff_id in wanted and layer.get("mediaType") in GZIP_LAYERS and diff_id not in known:
-                known[diff_id] = (Descriptor(layer["digest"], int(layer["size"])), repository)
+        for diff_id, layer in zip(diff_ids, manifest.layers, strict=True):
+            if diff_id in wanted and layer.media_type in GZIP_LAYERS and diff_id not in known:
+                known[diff_id] = (Descriptor(layer.digest, layer.size), repository)
         log.debug("Learned %d layer digests from %s:%s", len(known), repository, reference)
     for diff_id, (blob, repository) in known.items():
         if client.has_blob(blob.digest) is not None:
@@ -140,6 +128,14 @@ def learn(client: RegistryClient, image: LocalImage, references: Iterable[tuple[
                                                 for d in image.diff_ids):
         learned.manifest = None  # its layers are not all there any more: write a new one
     return learned
+
+
+def config_diff_ids(config: bytes | None) -> list[str]:
+    """An image config's layer diff IDs, in order; none when it is not there or not a config."""
+    try:
+        return list(ImageConfig.parse(config).diff_ids or ()) if config else []
+    except ManifestError:
+        return []
 
 
 def mount(client: RegistryClient, found: Plan, image: SourceImage) -> Plan:
@@ -174,11 +170,12 @@ def mountable(client: RegistryClient, learn_from: Iterable[tuple[str, str]]) -> 
             if got is None:
                 continue
             try:
-                doc = json.loads(got[1])
-            except ValueError:
+                stored = parse(got[1], got[0])
+            except ManifestError:
                 continue
-            pending += [str(c.get("digest")) for c in doc.get("manifests") or [] if isinstance(c, dict)]
-            for descriptor in [doc.get("config") or {}] + list(doc.get("layers") or []):
-                if isinstance(descriptor, dict) and descriptor.get("digest"):
-                    found.setdefault(str(descriptor["digest"]), repository)
+            if isinstance(stored, Index):
+                pending += [child.digest for child in stored.manifests]
+                continue
+            for descriptor in (stored.config, *stored.layers):
+                found.setdefault(descriptor.digest, repository)
     return found

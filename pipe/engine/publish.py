@@ -7,14 +7,13 @@ save's image) is a Docker v2 schema 2 manifest laid out as `docker push` writes 
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from ..client.api import RegistryClient
 from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure
-from ..oci import COMPRESSED_TYPE, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Descriptor, digest_of
+from ..oci import COMPRESSED_TYPE, DOCKER_MANIFEST, Descriptor, Index, Manifest, digest_of, docker_manifest
 from ..sources.image import PlatformImage, SourceImage
 from .plan import Plan
 from .tags import TagRefused, write_order
@@ -22,43 +21,16 @@ from .tags import TagRefused, write_order
 log = logging.getLogger(__name__)
 
 
-def build_manifest(config: Descriptor, layers: list[Descriptor]) -> bytes:
-    """A Docker v2 schema 2 manifest, laid out as `docker push` writes it (3-space indent)."""
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "size": config.size, "digest": config.digest},
-        "layers": [{"mediaType": DOCKER_LAYER_GZIP, "size": blob.size, "digest": blob.digest} for blob in layers],
-    }
-    return json.dumps(doc, indent=3).encode()
-
-
-def _rewritten(stored: tuple[Descriptor, bytes], entries: str,
-               change: Callable[[dict[str, Any]], None]) -> tuple[Descriptor, bytes]:
-    descriptor, body = stored
-    doc: dict[str, Any] = json.loads(body)
-    for entry in doc.get(entries) or []:
-        change(entry)
-    new = json.dumps(doc, indent=2).encode()
-    return Descriptor(digest_of(new), len(new), descriptor.media_type), new
-
-
-def rebuilt_manifest(stored: tuple[Descriptor, bytes], compressed: dict[str, Descriptor]) -> tuple[Descriptor, bytes]:
+def rebuilt_manifest(stored: Manifest, compressed: dict[str, Descriptor]) -> Manifest:
     """A stored manifest with its uncompressed layers replaced by their compressed blobs."""
-    def change(layer: dict[str, Any]) -> None:
-        blob = compressed.get(layer.get("digest", ""))
-        if blob is not None:
-            layer.update(mediaType=COMPRESSED_TYPE[layer["mediaType"]], digest=blob.digest, size=blob.size)
-    return _rewritten(stored, "layers", change)
+    return stored.rebuilt(layer.rewritten(blob.digest, blob.size, COMPRESSED_TYPE[layer.media_type])
+                          if (blob := compressed.get(layer.digest)) is not None else layer for layer in stored.layers)
 
 
-def rebuilt_index(stored: tuple[Descriptor, bytes], replaced: dict[str, Descriptor]) -> tuple[Descriptor, bytes]:
+def rebuilt_index(stored: Index, replaced: dict[str, Descriptor]) -> Index:
     """A stored index pointing at the manifests that were rebuilt."""
-    def change(child: dict[str, Any]) -> None:
-        blob = replaced.get(child.get("digest", ""))
-        if blob is not None:
-            child.update(digest=blob.digest, size=blob.size)
-    return _rewritten(stored, "manifests", change)
+    return stored.rebuilt(child.rewritten(blob.digest, blob.size) if (blob := replaced.get(child.digest)) is not None
+                          else child for child in stored.manifests)
 
 
 def put(client: RegistryClient, references: Iterable[str], descriptor: Descriptor, body: bytes,
@@ -96,17 +68,15 @@ def platform_manifest(platform: PlatformImage, position: int, plan: Plan, done: 
     if platform.manifest is None:
         existing = plan.existing.get(position)
         if existing is not None:
-            media_type, body = existing
-        else:
-            config = Descriptor(platform.identity.image_id, config_sizes[platform.identity.image_id])
-            media_type, body = DOCKER_MANIFEST, build_manifest(config, [done[layer.key] for layer in platform.layers])
-        return Descriptor(digest_of(body), len(body), media_type), body, False
+            return existing.descriptor, existing.body, False
+        config = Descriptor(platform.identity.image_id, config_sizes[platform.identity.image_id])
+        body = docker_manifest(config, [done[layer.key] for layer in platform.layers])
+        return Descriptor(digest_of(body), len(body), DOCKER_MANIFEST), body, False
     if any(layer.stored is None for layer in platform.layers):
         compressed = {layer.key: done[layer.key] for layer in platform.layers if layer.stored is None}
-        descriptor, body = rebuilt_manifest(platform.manifest, compressed)
-        return descriptor, body, True
-    descriptor, body = platform.manifest
-    return descriptor, body, False
+        rebuilt = rebuilt_manifest(platform.manifest, compressed)
+        return rebuilt.descriptor, rebuilt.body, True
+    return platform.manifest.descriptor, platform.manifest.body, False
 
 
 @dataclass
@@ -125,11 +95,11 @@ def compose(image: SourceImage, plan: Plan, done: dict[str, Descriptor], config_
     replaced: dict[str, Descriptor] = {}
     children: list[tuple[Descriptor, bytes]] = []
     published: list[tuple[str, str]] = []
-    top: tuple[Descriptor, bytes] | None = image.index
+    top = (image.index.descriptor, image.index.body) if image.index is not None else None
     for position, platform in enumerate(image.platforms):
         descriptor, body, rebuilt = platform_manifest(platform, position, plan, done, config_sizes)
         if rebuilt and platform.manifest is not None:
-            replaced[platform.manifest[0].digest] = descriptor
+            replaced[platform.manifest.digest] = descriptor
         if platform.attests is None:
             published.append((platform.platform, descriptor.digest))
         if image.index is not None:
@@ -138,7 +108,8 @@ def compose(image: SourceImage, plan: Plan, done: dict[str, Descriptor], config_
             top = (descriptor, body)
     assert top is not None
     if image.index is not None and replaced:
-        top = rebuilt_index(image.index, replaced)
+        index = rebuilt_index(image.index, replaced)
+        top = (index.descriptor, index.body)
     return Composed(top, children, published, len(replaced))
 
 

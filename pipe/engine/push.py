@@ -90,8 +90,8 @@ def _configs(session: PushSession, image: SourceImage, found: Plan,
     the layers, those missing, those already in the registry."""
     configs = {p.identity.image_id: p.config for p in image.platforms if p.config is not None}
     unread = [p for p in image.platforms if p.config is None and found.configs[p.identity.image_id] is None]
-    if image.config_of is not None:
-        configs.update({p.identity.image_id: image.config_of(p.identity.image_id) for p in unread})
+    if image.registry is not None:
+        configs.update({p.identity.image_id: image.registry.config(p.identity.image_id) for p in unread})
         unread = []
     read = bool(counts[1] or unread)
     if read:

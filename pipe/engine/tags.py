@@ -12,13 +12,13 @@ more before the first tag is put, for a blob the registry would not lend after a
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Iterable
 
 from ..client.api import RegistryClient
 from ..errors import IMMUTABLE_FIX, PipeFailure
+from ..oci import Manifest, ManifestError, parse
 
 
 class ProtectedTags(PipeFailure):
@@ -96,10 +96,10 @@ def config_digest(client: RegistryClient, digest: str) -> str | None:
     """The config an image manifest names (None for an index or an unreadable answer)."""
     found = client.get_manifest(digest)
     try:
-        config = json.loads(found[1]).get("config") if found else None
-    except ValueError:
+        stored = parse(found[1], found[0]) if found else None
+    except ManifestError:
         return None
-    return str(config.get("digest")) if isinstance(config, dict) else None
+    return stored.config.digest if isinstance(stored, Manifest) else None
 
 
 def is_protected(tag: str, patterns: Iterable[str]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import PipeFailure, blob_too_large_message, capital
+from ..oci import Index
 from ..references import ImageName
 from .archive_files import ArchiveFiles, open_files
 from .archive_images import Archive, DockerArchiveImage, LayoutImage, read_archive
@@ -65,10 +66,10 @@ def layout_source(kind: str, shown: str, files: ArchiveFiles, layout: LayoutImag
                          "rebuilt without them, so its digest differs"]
     platforms = [PlatformImage(m.raw_image, tuple(Layer(layer.blob.digest, None if layer.raw else layer.blob)
                                                   for layer in m.layers),
-                               config=m.config_bytes, manifest=(m.descriptor, m.body), attests=m.attests)
+                               config=m.config_bytes, manifest=m.manifest, attests=m.attests)
                  for m in layout.manifests]
     return SourceImage(kind, shown, platforms, open=lambda: LayoutLayers(files, layout),
-                       index=(layout.top, layout.top_body) if layout.is_index else None,
+                       index=layout.top if isinstance(layout.top, Index) else None,
                        size=sum(layer.blob.size for m in layout.manifests for layer in m.layers),
                        check=lambda limit: check_blobs(files, layout, limit), notes=notes, warnings=warnings)
 

@@ -21,19 +21,25 @@ from typing import Any
 from ..errors import PipeFailure, capital
 from ..oci import (
     IMAGE_NAME_ANNOTATION,
-    INDEX_TYPES,
-    OCI_INDEX,
-    OCI_MANIFEST,
     REF_NAME,
     UNCOMPRESSED_LAYERS,
+    BadDescriptor,
     Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    ManifestError,
+    NotAnObject,
+    NotJSON,
+    Platform,
     digest_of,
+    is_index,
+    parse,
     platform_matches,
-    platform_of,
 )
 from .archive_files import ArchiveFiles, safe_name
 from .image import LocalImage
-from .index_children import Child, rebuilt_index, select_children
+from .index_children import Child, select_children
 
 MAX_METADATA = 8 * 1024 * 1024
 
@@ -59,35 +65,33 @@ class LayoutLayer:
         return self.blob.media_type in UNCOMPRESSED_LAYERS
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayoutManifest:
-    descriptor: Descriptor
-    body: bytes
-    doc: dict[str, Any]
+    manifest: Manifest
     platform: str  # os/architecture[/variant], "unknown/unknown" for attestations, "" when unsaid
-    config: Descriptor
     config_bytes: bytes
     layers: list[LayoutLayer]
     attests: str | None = None  # the digest of the manifest this attestation describes
 
     @property
+    def descriptor(self) -> Descriptor:
+        return self.manifest.descriptor
+
+    @property
     def raw_image(self) -> LocalImage:
         """This manifest as an image, for learning what the registry holds of its uncompressed layers."""
-        try:
-            config = json.loads(self.config_bytes)
-        except ValueError:
-            config = {}
         os_, _, rest = self.platform.partition("/")
         arch, _, variant = rest.partition("/")
-        return LocalImage(self.descriptor.digest, self.config.digest, tuple(layer.blob.digest for layer in self.layers),
-                          str(config.get("os") or os_), str(config.get("architecture") or arch),
-                          str(config.get("variant") or variant), sum(layer.blob.size for layer in self.layers))
+        config = config_platform(self.config_bytes) or Platform(os_, arch, variant)
+        return LocalImage(self.manifest.digest, self.manifest.config.digest,
+                          tuple(layer.blob.digest for layer in self.layers), config.os or os_,
+                          config.architecture or arch, config.variant or variant,
+                          sum(layer.blob.size for layer in self.layers))
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayoutImage:
-    top: Descriptor  # what goes under the tags: an index or a manifest
-    top_body: bytes
+    top: Manifest | Index  # what goes under the tags
     manifests: list[LayoutManifest]
     names: tuple[str, ...]
     left_out: list[str] = field(default_factory=list)  # platforms PLATFORMS did not ask for
@@ -96,7 +100,7 @@ class LayoutImage:
 
     @property
     def is_index(self) -> bool:
-        return self.top.media_type in INDEX_TYPES
+        return isinstance(self.top, Index)
 
     @property
     def platforms(self) -> list[str]:
@@ -117,6 +121,14 @@ def name_matches(names: tuple[str, ...], package: str, tag: str, given: str) -> 
     return False
 
 
+def config_platform(config: bytes) -> Platform | None:
+    """The platform an image config names; None when it is not a config."""
+    try:
+        return ImageConfig.parse(config).platform
+    except ManifestError:
+        return None
+
+
 def describe(names: tuple[str, ...], detail: str) -> str:
     return f"{', '.join(names) if names else '(no name)'} [{detail}]"
 
@@ -135,14 +147,18 @@ def choose(kind: str, shown: str, options: list[tuple[tuple[str, ...], str, Any]
                       "to one of these names (name:tag), or save only the image to push")
 
 
-def _json(files: ArchiveFiles, name: str, what: str) -> Any:
+def _small_file(files: ArchiveFiles, name: str, what: str) -> bytes:
     size = files.size(name)
     if size is None:
         raise PipeFailure(f"{capital(files.description)} has no {name}: {what}")
     if size > MAX_METADATA:
         raise PipeFailure(f"{capital(files.description)} has a {name} of {size} bytes, too large for {what}")
+    return files.read(name, MAX_METADATA)
+
+
+def _json(files: ArchiveFiles, name: str, what: str) -> Any:
     try:
-        return json.loads(files.read(name, MAX_METADATA))
+        return json.loads(_small_file(files, name, what))
     except ValueError as exc:
         raise PipeFailure(f"{capital(files.description)} has a {name} that is not JSON ({exc}): the archive is "
                           "damaged") from exc
@@ -170,12 +186,8 @@ def docker_archive_image(files: ArchiveFiles, shown: str, package: str, tag: str
     if len(stem) == 64 and f"sha256:{stem}" != image_id:
         raise PipeFailure(f"The image config {config_path} in {files.description} hashes to {image_id}: the archive "
                           "is damaged")
-    try:
-        doc = json.loads(config)
-        diff_ids = tuple(doc["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PipeFailure(f"The image config {config_path} in {files.description} is not an image config "
-                          f"({exc!r}): the archive is damaged") from exc
+    read = _image_config(files, config_path, config)
+    diff_ids = read.diff_ids or ()
     paths = tuple(safe_name(str(p), files.description) for p in entry.get("Layers") or ())
     if len(paths) != len(diff_ids):
         raise PipeFailure(f"{capital(files.description)}: manifest.json lists {len(paths)} layers but the image config "
@@ -189,9 +201,22 @@ def docker_archive_image(files: ArchiveFiles, shown: str, package: str, tag: str
         size += found
     names = tuple(entry.get("RepoTags") or ())
     image = LocalImage(names[0] if names else f"{shown} ({image_id[:19]})", image_id, diff_ids,
-                       str(doc.get("os") or "linux"), str(doc.get("architecture") or "amd64"),
-                       str(doc.get("variant") or ""), size)
+                       read.platform.os or "linux", read.platform.architecture or "amd64", read.platform.variant, size)
     return DockerArchiveImage(image, config, paths, names)
+
+
+def _image_config(files: ArchiveFiles, path: str, data: bytes) -> ImageConfig:
+    """A docker-archive's image config, which must name its layers' diff IDs."""
+    try:
+        config = ImageConfig.parse(data)
+    except ManifestError as exc:
+        reason = f"it {exc}"
+    else:
+        if config.diff_ids is not None:
+            return config
+        reason = "it names no rootfs.diff_ids"
+    raise PipeFailure(f"The image config {path} in {files.description} is not an image config ({reason}): the "
+                      "archive is damaged")
 
 
 # -- OCI layout ---------------------------------------------------------------------------------
@@ -200,12 +225,6 @@ def blob_path(digest: str, description: str) -> str:
     if algorithm != "sha256" or len(encoded) != 64 or not all(c in "0123456789abcdef" for c in encoded):
         raise PipeFailure(f"{description} names a blob {digest!r}: only sha256 digests are supported")
     return f"blobs/sha256/{encoded}"
-
-
-def _descriptor(doc: Any, description: str) -> Descriptor:
-    if not isinstance(doc, dict) or not isinstance(doc.get("digest"), str) or not isinstance(doc.get("size"), int):
-        raise PipeFailure(f"{description} has a descriptor without a digest and size: the layout is damaged")
-    return Descriptor(doc["digest"], doc["size"], str(doc.get("mediaType") or ""))
 
 
 def _verified_blob(files: ArchiveFiles, blob: Descriptor, what: str) -> bytes:
@@ -223,53 +242,72 @@ def _verified_blob(files: ArchiveFiles, blob: Descriptor, what: str) -> bytes:
     return data
 
 
-def _manifest(files: ArchiveFiles, descriptor: Descriptor, platform: str, attests: str | None) -> LayoutManifest:
-    body = _verified_blob(files, descriptor, "manifest")
+def _parsed(files: ArchiveFiles, blob: Descriptor, what: str) -> Manifest | Index:
+    """The manifest or index `blob` names, read whole, checked against its digest and parsed."""
+    body = _verified_blob(files, blob, what)
     try:
-        doc = json.loads(body)
-    except ValueError as exc:
-        raise PipeFailure(f"The manifest {descriptor.digest} in {files.description} is not JSON: the layout is "
+        return parse(body, blob.media_type)
+    except NotJSON as exc:
+        raise PipeFailure(f"The {what} {blob.digest} in {files.description} is not JSON: the layout is "
                           "damaged") from exc
-    if not isinstance(doc, dict) or "config" not in doc:
-        raise PipeFailure(f"{capital(files.description)}: {descriptor.digest} is not an image manifest (nested "
-                          "indexes are not supported): push each image of it on its own")
-    config = _descriptor(doc.get("config"), files.description)
-    config_bytes = _verified_blob(files, config, "image config")
+    except NotAnObject as exc:
+        raise PipeFailure(f"{capital(files.description)}: {blob.digest} is not a manifest or an index") from exc
+    except BadDescriptor as exc:
+        raise PipeFailure(f"{capital(files.description)}: the {what} {blob.digest} {exc}: the layout is "
+                          "damaged") from exc
+    except ManifestError as exc:  # no config, or schema 1
+        raise nested(files, blob.digest) from exc
+
+
+def nested(files: ArchiveFiles, digest: str) -> PipeFailure:
+    return PipeFailure(f"{capital(files.description)}: {digest} is not an image manifest (nested indexes are not "
+                       "supported): push each image of it on its own")
+
+
+def _layout_manifest(files: ArchiveFiles, manifest: Manifest | Index, platform: str,
+                     attests: str | None) -> LayoutManifest:
+    if isinstance(manifest, Index):
+        raise nested(files, manifest.digest)
+    config_bytes = _verified_blob(files, manifest.config, "image config")
     if not platform:
-        try:
-            platform = platform_of(json.loads(config_bytes))
-        except ValueError:
-            platform = ""
-    layers = []
-    for layer in doc.get("layers") or []:
-        blob = _descriptor(layer, files.description)
-        layers.append(LayoutLayer(blob, blob_path(blob.digest, files.description)))
-    return LayoutManifest(descriptor, body, doc, platform, config, config_bytes, layers, attests)
+        platform = str(config_platform(config_bytes) or "")
+    layers = [LayoutLayer(layer, blob_path(layer.digest, files.description)) for layer in manifest.layers]
+    return LayoutManifest(manifest, platform, config_bytes, layers, attests)
 
 
-def _names(descriptor: dict[str, Any]) -> tuple[str, ...]:
-    annotations = descriptor.get("annotations") or {}
-    return tuple(dict.fromkeys(str(annotations[k]) for k in (IMAGE_NAME_ANNOTATION, REF_NAME) if annotations.get(k)))
+def _names(descriptor: Descriptor) -> tuple[str, ...]:
+    annotations = descriptor.annotations
+    return tuple(dict.fromkeys(annotations[k] for k in (IMAGE_NAME_ANNOTATION, REF_NAME) if annotations.get(k)))
 
 
-def _index_children(files: ArchiveFiles, doc: dict[str, Any], platforms: tuple[str, ...],
-                    shown: str) -> tuple[list[LayoutManifest], list[str], list[str], bool]:
-    """The manifests of an index that PLATFORMS keeps (attestations follow their image), the platforms
-    left out, the platforms whose attestations are not here, and whether anything was left out.
+@dataclass(frozen=True)
+class Kept:
+    """What an index keeps: its manifests that are here and that PLATFORMS asks for (attestations follow
+    their image), the entries naming them, the platforms left out, those whose attestations are not here."""
 
-    An image manifest that is not here fails the push, naming its platform; an attestation that is not
+    manifests: list[LayoutManifest]
+    entries: list[Descriptor]
+    left_out: list[str]
+    unattested: list[str]
+    changed: bool  # an entry was left out: the index is rebuilt
+
+
+def _index_children(files: ArchiveFiles, index: Index, platforms: tuple[str, ...], shown: str) -> Kept:
+    """An image manifest that is not here fails the push, naming its platform; an attestation that is not
     here is left out (a `docker pull` into the containerd store does not fetch attestations), and the
     index is rebuilt without it."""
-    selection = select_children(doc, platforms, shown, capital(files.description))
+    selection = select_children(index, platforms, shown)
     absent = [child for child in selection.children if files.size(blob_path(child.descriptor.digest,
                                                                             files.description)) is None]
     if any(not child.attests for child in absent):
         raise PipeFailure(absent_platforms_message(files, selection.children, absent, shown))
     platform_of_digest = {child.descriptor.digest: child.platform for child in selection.children}
     unattested = [platform_of_digest.get(child.attests or "", "") or "?" for child in absent]
-    manifests = [_manifest(files, child.descriptor, child.platform, child.attests) for child in selection.children
-                 if child not in absent]
-    return manifests, selection.left_out, unattested, selection.changed or bool(absent)
+    here = [child for child in selection.children if child not in absent]
+    manifests = [_layout_manifest(files, _parsed(files, child.descriptor, "manifest"), child.platform, child.attests)
+                 for child in here]
+    return Kept(manifests, [child.descriptor for child in here], selection.left_out, unattested,
+                selection.changed or bool(absent))
 
 
 def absent_platforms_message(files: ArchiveFiles, children: list[Child], absent: list[Child], shown: str) -> str:
@@ -285,53 +323,48 @@ def absent_platforms_message(files: ArchiveFiles, children: list[Child], absent:
             "platform first (`docker pull --platform`, `docker buildx build --platform ... --load`)")
 
 
+def _index_json(files: ArchiveFiles) -> Index:
+    body = _small_file(files, "index.json", "an OCI layout lists its images there")
+    try:
+        index = Index.parse(body)
+    except NotJSON as exc:
+        raise PipeFailure(f"{capital(files.description)} has a index.json that {exc}: the archive is damaged") from exc
+    except BadDescriptor as exc:
+        raise PipeFailure(f"{capital(files.description)}: its index.json {exc}: the layout is damaged") from exc
+    except ManifestError as exc:
+        raise PipeFailure(f"{capital(files.description)} has an index.json that is not an OCI index: the layout is "
+                          "damaged") from exc
+    if not index.manifests:
+        raise PipeFailure(f"{capital(files.description)} holds no image (its index.json lists no manifest)")
+    return index
+
+
+def _is_the_index(entries: tuple[Descriptor, ...]) -> bool:
+    """Whether index.json is itself the multi-platform index: one entry per platform, none named."""
+    listed = [entry.platform_text for entry in entries]
+    return len(entries) > 1 and not any(_names(e) for e in entries) and all(listed) and len(set(listed)) == len(entries)
+
+
 def layout_image(files: ArchiveFiles, shown: str, package: str, tag: str, given: str,
                  platforms: tuple[str, ...]) -> LayoutImage:
-    index = _json(files, "index.json", "an OCI layout lists its images there")
-    if not isinstance(index, dict):
-        raise PipeFailure(f"{capital(files.description)} has an index.json that is not an OCI index: the layout is "
-                          "damaged")
-    entries = [e for e in index.get("manifests") or [] if isinstance(e, dict)]
-    if not entries:
-        raise PipeFailure(f"{capital(files.description)} holds no image (its index.json lists no manifest)")
-    platforms_listed = [platform_of(e.get("platform")) for e in entries]
-    top: Descriptor | None = None
-    named: Descriptor | None = None
-    descriptor_doc: dict[str, Any] = {}
-    if len(entries) > 1 and not any(_names(e) for e in entries) and all(platforms_listed) \
-            and len(set(platforms_listed)) == len(entries):
-        # index.json is itself the multi-platform index: one entry per platform, none named.
-        top_doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
-        media_type, names = OCI_INDEX, ()
-    else:
-        options = [(_names(e), " ".join(filter(None, (str(e.get("mediaType") or "?").rsplit("/", 1)[-1],
-                                                      str(e.get("digest"))[:19], platform_of(e.get("platform"))))), e)
-                   for e in entries]
-        descriptor_doc = choose("OCI layout", shown, options, package, tag, given)
-        names = _names(descriptor_doc)
-        found = _descriptor(descriptor_doc, files.description)
-        top_body = _verified_blob(files, found, "index" if found.media_type in INDEX_TYPES else "manifest")
-        try:
-            top_doc = json.loads(top_body)
-        except ValueError as exc:
-            raise PipeFailure(f"{capital(files.description)}: {found.digest} is not JSON: the layout is "
-                              "damaged") from exc
-        if not isinstance(top_doc, dict):
-            raise PipeFailure(f"{capital(files.description)}: {found.digest} is not a manifest or an index")
-        media_type = found.media_type or str(top_doc.get("mediaType") or "") or (
-            OCI_INDEX if "manifests" in top_doc else OCI_MANIFEST)
-        top = named = Descriptor(found.digest, found.size, media_type)
-    if media_type in INDEX_TYPES:
-        manifests, left_out, unattested, changed = _index_children(files, top_doc, platforms, shown)
-        if changed or top is None:
-            top, top_body = rebuilt_index(top_doc, media_type, [m.descriptor for m in manifests])
-        return LayoutImage(top, top_body, manifests, names, left_out, unattested, named)
-    assert top is not None
-    manifest = _manifest(files, top, platform_of(descriptor_doc.get("platform")), None)
+    entries = _index_json(files).manifests
+    if _is_the_index(entries):
+        kept = _index_children(files, Index.new(entries), platforms, shown)
+        return LayoutImage(Index.new(kept.entries), kept.manifests, (), kept.left_out, kept.unattested)
+    options = [(_names(e), " ".join(filter(None, ((e.media_type or "?").rsplit("/", 1)[-1], e.digest[:19],
+                                                  e.platform_text))), e) for e in entries]
+    chosen: Descriptor = choose("OCI layout", shown, options, package, tag, given)
+    top = _parsed(files, chosen, "index" if is_index(chosen.media_type) else "manifest")
+    named = Descriptor(chosen.digest, chosen.size, top.media_type)
+    if isinstance(top, Index):
+        kept = _index_children(files, top, platforms, shown)
+        rebuilt = top.rebuilt(kept.entries, top.media_type) if kept.changed else top
+        return LayoutImage(rebuilt, kept.manifests, _names(chosen), kept.left_out, kept.unattested, named)
+    manifest = _layout_manifest(files, top, chosen.platform_text, None)
     if platforms and not any(platform_matches(manifest.platform, want) for want in platforms):
         raise PipeFailure(f"PLATFORMS asks for {' '.join(platforms)}, but the image in {shown} is built for "
                           f"{manifest.platform or 'an unnamed platform'}: set PLATFORMS to match, or leave it out")
-    return LayoutImage(top, top_body, [manifest], names, named=named)
+    return LayoutImage(top, [manifest], _names(chosen), named=named)
 
 
 def has_compressed_layers(files: ArchiveFiles, shown: str) -> bool:

@@ -12,21 +12,9 @@ from typing import Iterator
 
 from ..errors import PipeFailure, capital
 from ..oci import Descriptor, hex_digest
-from .archive_files import READ_SIZE, ArchiveFiles, Reader
+from .archive_files import READ_SIZE, ArchiveFiles
 from .archive_images import DockerArchiveImage, LayoutImage
 from .image import LayerEntry, check_diff_id, position_label
-
-
-def _entry(reader: Reader, key: str, size: int, keys: frozenset[str], label: str, candidates: frozenset[int],
-           stored: Descriptor | None = None, media_type: str = "") -> LayerEntry:
-    def read(n: int) -> bytes:
-        data = reader.read(n)
-        if not entry.unhashed:
-            entry.hasher.update(data)
-        return data
-
-    entry = LayerEntry(key, size, keys, label, read, candidates, stored, media_type=media_type)
-    return entry
 
 
 def _drain(entry: LayerEntry) -> None:
@@ -56,8 +44,8 @@ class DockerArchiveLayers:
         for path, reader in self.files.stream(list(self.paths)):
             candidates = self.paths[path]
             size = self.files.size(path) or 0
-            entry = _entry(reader, path, size, frozenset(diff_ids[p] for p in candidates),
-                           position_label(candidates, len(diff_ids), path), candidates)
+            entry = LayerEntry(path, size, frozenset(diff_ids[p] for p in candidates),
+                               position_label(candidates, len(diff_ids), path), reader.read, candidates)
             yield entry
             if not entry.unhashed:
                 _drain(entry)
@@ -88,10 +76,10 @@ class LayoutLayers:
             blob, label, kind = self.blobs[path]
             keys = frozenset({blob.digest})
             if kind == "stored":
-                yield _entry(reader, path, blob.size, keys, label, frozenset(), stored=blob, media_type=blob.media_type)
+                yield LayerEntry(path, blob.size, keys, label, reader.read, stored=blob, media_type=blob.media_type)
                 continue
             # An uncompressed layer: its digest is its diff ID, the engine compresses it.
-            entry = _entry(reader, path, blob.size, keys, label, frozenset({0}), media_type=blob.media_type)
+            entry = LayerEntry(path, blob.size, keys, label, reader.read, frozenset({0}), media_type=blob.media_type)
             yield entry
             if not entry.unhashed:
                 _drain(entry)
@@ -99,4 +87,4 @@ class LayoutLayers:
                 if found != blob.digest:
                     raise PipeFailure(f"{capital(label)} ({path}) in {self.files.description} hashes to "
                                       f"{found}, not to its digest {blob.digest}: the layout is damaged")
-            entry.diff_id = blob.digest
+            entry.checked(blob.digest)

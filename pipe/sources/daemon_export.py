@@ -161,15 +161,11 @@ class ExportStream:
                 data = member.read(n)
             except tar_stream.TarStreamError as exc:
                 raise self._damaged(exc) from exc
-            if not entry.unhashed:
-                entry.hasher.update(data)
             self.bytes_read += len(data)
             return data
 
-        keys = frozenset(diff_ids[p] for p in candidates)
-        entry = LayerEntry(key, size, keys, position_label(candidates, len(diff_ids), key), read, candidates,
-                           unhashed=len(keys) == 1)
-        return entry
+        return LayerEntry.certain(key, size, frozenset(diff_ids[p] for p in candidates),
+                                  position_label(candidates, len(diff_ids), key), read, candidates)
 
     def _finish(self, entry: LayerEntry) -> None:
         """Drain what the engine left unread and check the diff ID."""

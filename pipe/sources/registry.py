@@ -9,26 +9,32 @@ tag of the same package, no blob is read at all.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from ..client.api import RegistryClient
 from ..errors import Kind, PipeFailure, RegistryError, RegistryFailure, blob_too_large_message
 from ..oci import (
-    FOREIGN_LAYERS,
-    INDEX_TYPES,
-    OCI_MANIFEST,
     SCHEMA1_TYPES,
     Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    ManifestError,
+    NoConfig,
+    NotAnObject,
+    NotJSON,
+    Schema1,
     digest_of,
+    is_distributable,
+    is_index,
+    parse,
     platform_matches,
-    platform_of,
 )
 from ..references import SourceReference
-from .image import Layer, LocalImage, PlatformImage, SourceImage, layers_text
-from .index_children import Child, descriptor_of, rebuilt_index, select_children
+from .image import Layer, LocalImage, PlatformImage, RegistryOrigin, SourceImage, layers_text
+from .index_children import Child, select_children
 from .registry_blobs import RegistryBlobs
 
 log = logging.getLogger(__name__)
@@ -38,11 +44,8 @@ MAX_MANIFEST = 4 * 1024 * 1024  # the distribution spec's recommended limit for 
 
 @dataclass(frozen=True)
 class SourceManifest:
-    descriptor: Descriptor
-    body: bytes
+    manifest: Manifest
     platform: str
-    config: Descriptor
-    layers: tuple[Descriptor, ...]
     attests: str | None = None
 
 
@@ -72,39 +75,35 @@ class RegistrySource:
 
     def _image(self) -> SourceImage:
         reference = self.reference
-        top_type, top_body = self._manifest(reference.reference)
-        top_doc = self._json(top_body, reference.reference)
+        top = self._read(reference.reference)
         notes = []
-        if top_type in INDEX_TYPES or "manifests" in top_doc:
-            selection = select_children(top_doc, self.platforms, reference.shown, f"The index of {reference}")
+        index: Index | None = None
+        if isinstance(top, Index):
+            selection = select_children(top, self.platforms, reference.shown)
             manifests = [self._child(child) for child in selection.children]
-            top = Descriptor(digest_of(top_body), len(top_body), top_type)
+            index = top
             if selection.changed:
-                top, top_body = rebuilt_index(top_doc, top_type, [m.descriptor for m in manifests])
+                index = top.rebuilt([child.descriptor for child in selection.children], top.media_type)
                 left = " ".join(selection.left_out) or "attestations of no image kept"
-                notes.append(f"Left out by PLATFORMS: {left}; the index is rebuilt, so its digest ({top.digest[:19]}) "
-                             "differs from the source's")
-            index: tuple[Descriptor, bytes] | None = (top, top_body)
+                notes.append(f"Left out by PLATFORMS: {left}; the index is rebuilt, so its digest "
+                             f"({index.digest[:19]}) differs from the source's")
             kept = [m.platform for m in manifests if m.attests is None]
             what = f"an index of {len(kept)} platforms ({' '.join(kept)})"
         else:
-            manifest = self._image_manifest(Descriptor(digest_of(top_body), len(top_body), top_type), top_body,
-                                            top_doc, "", None)
-            manifests, index = [manifest], None
-            what = f"one image ({manifest.platform or 'platform not read'})"
-        platforms = [self._platform(m) for m in manifests]
-        blobs = {layer.digest: layer for m in manifests for layer in m.layers}
+            manifests = [self._source_manifest(top, "", None)]
+            what = f"one image ({manifests[0].platform or 'platform not read'})"
+        blobs = {layer.digest: layer for m in manifests for layer in m.manifest.layers}
         lenders = {}
         if self.lend:
             lenders = {digest: reference.repository for digest in blobs}
-            lenders.update({m.config.digest: reference.repository for m in manifests})
+            lenders.update({m.manifest.config.digest: reference.repository for m in manifests})
         via = f" (via {self.client.registry})" if self.client.registry != reference.registry else ""
         notes.insert(0, f"Source: {reference}{via}, {what}, {layers_text(len(blobs))}")
-        return SourceImage("registry", reference.shown, platforms,
-                           open=lambda: RegistryBlobs(self.client, manifests, self.describe),
+        return SourceImage("registry", reference.shown, [self._platform(m) for m in manifests],
+                           open=lambda: RegistryBlobs(self.client, labelled_blobs(manifests), self.describe),
                            index=index, size=sum(blob.size for blob in blobs.values()),
                            check=lambda limit: self._check(manifests, limit), notes=notes,
-                           lenders=lenders, config_of=self._config)
+                           registry=RegistryOrigin(lenders, self._config))
 
     # -- reading -----------------------------------------------------------------------------
     def _manifest(self, reference: str) -> tuple[str, bytes]:
@@ -123,55 +122,60 @@ class RegistrySource:
             raise schema1(self.reference)
         return media_type, body
 
-    def _json(self, body: bytes, reference: str) -> dict[str, Any]:
+    def _read(self, reference: str, named_as: str = "") -> Manifest | Index:
+        """The manifest or index under `reference`, parsed; `named_as`: the media type its index names it by."""
+        media_type, body = self._manifest(reference)
         try:
-            doc = json.loads(body)
-        except ValueError as exc:
+            return parse(body, media_type or named_as)
+        except Schema1 as exc:
+            raise schema1(self.reference) from exc
+        except NotJSON as exc:
             raise PipeFailure(f"The manifest {reference} of {self.reference} is not JSON: the source registry "
                               "holds something the pipe cannot copy") from exc
-        if not isinstance(doc, dict):
-            raise PipeFailure(f"The manifest {reference} of {self.reference} is not a manifest or an index")
-        if doc.get("schemaVersion") == 1:
-            raise schema1(self.reference)
-        return doc
+        except NotAnObject as exc:
+            raise PipeFailure(f"The manifest {reference} of {self.reference} is not a manifest or an index") from exc
+        except NoConfig as exc:
+            raise PipeFailure(f"The manifest {digest_of(body)[:19]} of {self.reference} {exc}: it cannot be "
+                              "copied") from exc
+        except ManifestError as exc:
+            what = "index" if is_index(media_type) else "manifest"
+            raise PipeFailure(f"The {what} {digest_of(body)[:19]} of {self.reference} {exc}") from exc
 
     def _child(self, child: Child) -> SourceManifest:
-        media_type, body = self._manifest(child.descriptor.digest)
-        doc = self._json(body, child.descriptor.digest)
-        if "manifests" in doc or media_type in INDEX_TYPES:
+        found = self._read(child.descriptor.digest, child.descriptor.media_type)
+        if isinstance(found, Index):
             raise PipeFailure(f"The index of {self.reference} holds another index ({child.descriptor.digest}): "
                               "nested indexes are not supported; copy each image of it on its own")
-        descriptor = Descriptor(child.descriptor.digest, len(body), media_type or child.descriptor.media_type)
-        return self._image_manifest(descriptor, body, doc, child.platform, child.attests)
+        return self._source_manifest(found, child.platform, child.attests)
 
-    def _image_manifest(self, descriptor: Descriptor, body: bytes, doc: dict[str, Any], platform: str,
-                        attests: str | None) -> SourceManifest:
-        where = f"The manifest {descriptor.digest[:19]} of {self.reference}"
-        if "config" not in doc:
-            raise PipeFailure(f"{where} is not an image manifest (it names no config): it cannot be copied")
-        config = descriptor_of(doc.get("config"), where)
-        layers = tuple(descriptor_of(layer, where) for layer in doc.get("layers") or [])
-        for position, layer in enumerate(layers):
-            if layer.media_type in FOREIGN_LAYERS:
-                raw = (doc.get("layers") or [])[position]
-                urls = " ".join(raw.get("urls") or []) or "no URL"
-                raise PipeFailure(f"Layer {position + 1} of {len(layers)} of {self.reference}"
+    def _source_manifest(self, manifest: Manifest, platform: str, attests: str | None) -> SourceManifest:
+        for position, layer in enumerate(manifest.layers):
+            if not is_distributable(layer.media_type):
+                raise PipeFailure(f"Layer {position + 1} of {len(manifest.layers)} of {self.reference}"
                                   f"{' (' + platform + ')' if platform else ''} is a foreign, non-distributable "
-                                  f"layer ({layer.media_type}, {layer.digest[:19]}, served from {urls}): registries "
-                                  "do not hold it, so the pipe cannot copy it; copy an image built on a base whose "
-                                  "layers are all distributable")
+                                  f"layer ({layer.media_type}, {layer.digest[:19]}, served from "
+                                  f"{' '.join(layer.urls) or 'no URL'}): registries do not hold it, so the pipe "
+                                  "cannot copy it; copy an image built on a base whose layers are all distributable")
         # A config is read for its platform only when PLATFORMS asks, or when it may travel anyway (another
         # registry): a mount or a promotion reads no blob.
         if not platform and (self.platforms or not (self.lend or self.promotion)):
-            platform = platform_of(self._json(self._config(config.digest), config.digest))
+            platform = self._config_platform(manifest.config.digest)
             if self.platforms:
                 if not any(platform_matches(platform, want) for want in self.platforms):
                     raise PipeFailure(f"PLATFORMS asks for {' '.join(self.platforms)}, but {self.reference} is "
                                       f"built for {platform or 'an unnamed platform'}: set PLATFORMS to match, or "
                                       "leave it out")
-        if not descriptor.media_type:
-            descriptor = Descriptor(descriptor.digest, descriptor.size, str(doc.get("mediaType") or OCI_MANIFEST))
-        return SourceManifest(descriptor, body, platform, config, layers, attests)
+        return SourceManifest(manifest, platform, attests)
+
+    def _config_platform(self, digest: str) -> str:
+        """The platform an image config names."""
+        try:
+            return str(ImageConfig.parse(self._config(digest)).platform)
+        except NotJSON as exc:
+            raise PipeFailure(f"The manifest {digest} of {self.reference} is not JSON: the source registry "
+                              "holds something the pipe cannot copy") from exc
+        except ManifestError as exc:
+            raise PipeFailure(f"The manifest {digest} of {self.reference} is not a manifest or an index") from exc
 
     def _config(self, digest: str) -> bytes:
         """A config, read once and checked against its digest (the engine asks for it when the
@@ -187,23 +191,35 @@ class RegistrySource:
             self.configs[digest] = data
         return self.configs[digest]
 
-    def _platform(self, manifest: SourceManifest) -> PlatformImage:
-        os_, _, rest = manifest.platform.partition("/")
+    def _platform(self, source: SourceManifest) -> PlatformImage:
+        manifest = source.manifest
+        os_, _, rest = source.platform.partition("/")
         arch, _, variant = rest.partition("/")
-        identity = LocalImage(f"{self.reference} ({manifest.descriptor.digest[:19]})", manifest.config.digest, (),
+        identity = LocalImage(f"{self.reference} ({manifest.digest[:19]})", manifest.config.digest, (),
                               os_, arch, variant, sum(layer.size for layer in manifest.layers))
         return PlatformImage(identity, tuple(Layer(layer.digest, layer) for layer in manifest.layers),
-                             config=self.configs.get(manifest.config.digest),
-                             manifest=(manifest.descriptor, manifest.body), attests=manifest.attests,
-                             config_size=manifest.config.size)
+                             config=self.configs.get(manifest.config.digest), manifest=manifest,
+                             attests=source.attests, config_size=manifest.config.size)
 
     def _check(self, manifests: list[SourceManifest], limit: int) -> None:
-        for manifest in manifests:
-            for position, layer in enumerate(manifest.layers):
+        for source in manifests:
+            layers = source.manifest.layers
+            for position, layer in enumerate(layers):
                 if layer.size > limit:
-                    label = f"layer {position + 1} of {len(manifest.layers)} of {self.reference}"
+                    label = f"layer {position + 1} of {len(layers)} of {self.reference}"
                     raise PipeFailure(blob_too_large_message(label, layer.size, limit, "in the source registry")
                                       + "; nothing was copied")
+
+
+def labelled_blobs(manifests: list[SourceManifest]) -> list[tuple[Descriptor, str]]:
+    """Each distinct layer blob, once, with the label it has in messages."""
+    blobs: dict[str, tuple[Descriptor, str]] = {}
+    for source in manifests:
+        where = " of an attestation" if source.attests else (f" of {source.platform}" if len(manifests) > 1 else "")
+        layers = source.manifest.layers
+        for i, layer in enumerate(layers):
+            blobs.setdefault(layer.digest, (layer, f"layer {i + 1} of {len(layers)}{where}"))
+    return list(blobs.values())
 
 
 def missing(reference: str) -> RegistryFailure:

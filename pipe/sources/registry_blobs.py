@@ -6,7 +6,7 @@ request, within the budget `retry.CHUNK_RESUMES`; the engine checks the digest b
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import requests
 import urllib3.exceptions
@@ -16,9 +16,6 @@ from ..errors import PipeFailure, RegistryFailure
 from ..oci import Descriptor
 from ..retry import CHUNK_RESUMES, Attempts, RetryPolicy, retry_loop
 from .image import LayerEntry
-
-if TYPE_CHECKING:
-    from .registry import SourceManifest
 
 log = logging.getLogger(__name__)
 
@@ -84,36 +81,21 @@ class BlobStream:
 
 
 class RegistryBlobs:
-    """The LayerPass of a registry source: every config is known before the sweep."""
+    """The LayerPass of a registry source: every config is known before the sweep. `blobs`: each distinct
+    layer blob, with the label it has in messages."""
 
     config: bytes | None = None
     parallel_reads = True  # each blob is a GET of its own
 
-    def __init__(self, client: RegistryClient, manifests: list[SourceManifest],
+    def __init__(self, client: RegistryClient, blobs: list[tuple[Descriptor, str]],
                  describe: Callable[[RegistryFailure], str]) -> None:
         self.client = client
         self.describe = describe
-        self.blobs: dict[str, tuple[int, str, str]] = {}  # digest -> (size, media type, label)
-        for manifest in manifests:
-            where = " of an attestation" if manifest.attests else (f" of {manifest.platform}"
-                                                                   if len(manifests) > 1 else "")
-            for i, layer in enumerate(manifest.layers):
-                self.blobs.setdefault(layer.digest, (layer.size, layer.media_type,
-                                                     f"layer {i + 1} of {len(manifest.layers)}{where}"))
+        self.blobs = blobs
 
     def layers(self) -> Iterator[LayerEntry]:
-        for digest, (size, media_type, label) in self.blobs.items():
-            stream = BlobStream(self.client, digest, size, label, self.describe)
-            entry = LayerEntry(digest, size, frozenset({digest}), label, stream.read,
-                               stored=Descriptor(digest, size, media_type), media_type=media_type)
-            entry.read = hashed(entry, stream)
+        for blob, label in self.blobs:
+            stream = BlobStream(self.client, blob.digest, blob.size, label, self.describe)
             # The stream closes itself at its end or on a failure; the engine may read several at once.
-            yield entry
-
-
-def hashed(entry: LayerEntry, stream: BlobStream) -> Callable[[int], bytes]:
-    def read(n: int) -> bytes:
-        data = stream.read(n)
-        entry.hasher.update(data)
-        return data
-    return read
+            yield LayerEntry(blob.digest, blob.size, frozenset({blob.digest}), label, stream.read, stored=blob,
+                             media_type=blob.media_type)

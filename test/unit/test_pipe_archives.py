@@ -167,7 +167,7 @@ def test_platforms_restrict_an_index_and_change_its_digest(tmp_path):
     only = read(root, platforms=("linux/arm64",))
     assert only.layout.platforms == ["linux/arm64"] and only.layout.left_out == ["linux/amd64"]
     assert only.layout.top.digest != index["digest"]
-    assert [m["platform"]["architecture"] for m in json.loads(only.layout.top_body)["manifests"]] == ["arm64"]
+    assert [m["platform"]["architecture"] for m in json.loads(only.layout.top.body)["manifests"]] == ["arm64"]
     with pytest.raises(PipeFailure, match="built for linux/amd64, linux/arm64"):
         read(root, platforms=("linux/s390x",))
 
@@ -278,11 +278,13 @@ def test_uncompressed_layers_get_compressed_descriptors(tmp_path):
     archive = read(layout.write())
     manifest = archive.layout.manifests[0]
     compressed = {layer.blob.digest: Descriptor("sha256:" + "c" * 64, 10) for layer in manifest.layers}
-    new, body = rebuilt_manifest((manifest.descriptor, manifest.body), compressed)
+    rebuilt = rebuilt_manifest(manifest.manifest, compressed)
+    new, body = rebuilt.descriptor, rebuilt.body
     doc = json.loads(body)
     assert [layer["mediaType"] for layer in doc["layers"]] == [GZ, GZ]
     assert new.digest == digest(body) != manifest.descriptor.digest
-    top, top_body = rebuilt_index((archive.layout.top, archive.layout.top_body), {manifest.descriptor.digest: new})
+    index = rebuilt_index(archive.layout.top, {manifest.descriptor.digest: new})
+    top, top_body = index.descriptor, index.body
     assert top.media_type == OCI_INDEX
     assert json.loads(top_body)["manifests"][0]["digest"] == new.digest and top.digest == digest(top_body)
 

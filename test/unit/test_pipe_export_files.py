@@ -138,10 +138,10 @@ def test_a_multi_platform_image_of_the_containerd_store_is_its_stored_blobs():
     daemon = FakeDaemon(digest_of(index), export_tar(blobs, index))
     source = DaemonSource(daemon, "app:1", containerd_store=True)
     found = source.image()
-    assert found.index is not None and found.index[0].digest == digest_of(index) and found.index[1] == index
+    assert found.index is not None and found.index.digest == digest_of(index) and found.index.body == index
     assert [p.platform for p in found.platforms] == ["linux/amd64", "linux/arm64", "unknown/unknown"]
     assert found.platform_names == ["linux/amd64", "linux/arm64"]
-    assert [p.manifest[0].digest for p in found.platforms] == [amd64, arm64, attestation]
+    assert [p.manifest.digest for p in found.platforms] == [amd64, arm64, attestation]
     assert all(layer.stored is not None for p in found.platforms for layer in p.layers), "pushed as stored"
     assert len(daemon.exports.handed) == 1
     sweep = found.open()  # the layer blobs, from a second export, in the order they stand in it
@@ -154,8 +154,8 @@ def test_platforms_keeps_some_and_the_index_is_rebuilt():
     source = DaemonSource(FakeDaemon(digest_of(index), export_tar(blobs, index)), "app:1", containerd_store=True,
                           platforms=("linux/arm64",))
     found = source.image()
-    assert [p.manifest[0].digest for p in found.platforms] == [arm64]
-    assert found.index is not None and found.index[0].digest != digest_of(index)
+    assert [p.manifest.digest for p in found.platforms] == [arm64]
+    assert found.index is not None and found.index.digest != digest_of(index)
     assert "Left out by PLATFORMS: linux/amd64" in found.notes
 
 
@@ -169,7 +169,7 @@ def test_a_platform_without_content_is_named_and_a_missing_attestation_is_left_o
     assert "set PLATFORMS to linux/amd64 to push what is there" in message and "linux/amd64," not in message
     found = DaemonSource(FakeDaemon(digest_of(index), partial), "app:1", containerd_store=True,
                          platforms=("linux/amd64",)).image()
-    assert [p.manifest[0].digest for p in found.platforms] == [amd64]
+    assert [p.manifest.digest for p in found.platforms] == [amd64]
     assert any("Left out: the attestation manifests of linux/amd64" in note for note in found.notes)
 
 

@@ -15,9 +15,8 @@ from pipe.client.auth import parse_challenge
 from pipe.client.transport import CaSession
 from pipe.compression import GzipLayer
 from pipe.engine.chunks import PIECE, StreamedChunk
-from pipe.engine.publish import build_manifest
 from pipe.errors import PipeFailure
-from pipe.oci import Descriptor
+from pipe.oci import Descriptor, docker_manifest
 from pipe.sources.positions import ChainPositions
 from pipe.variables import InvalidVariables, parse_settings
 
@@ -114,7 +113,7 @@ def test_compression_is_reproducible_whatever_the_threads_and_write_sizes(thread
 def test_manifest_is_docker_schema2_with_the_config_as_given():
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
     config_blob = Descriptor("sha256:" + hashlib.sha256(config).hexdigest(), len(config))
-    body = build_manifest(config_blob, [Descriptor("sha256:" + "a" * 64, 10)])
+    body = docker_manifest(config_blob, [Descriptor("sha256:" + "a" * 64, 10)])
     doc = json.loads(body)
     assert doc["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
     assert doc["config"] == {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
