@@ -6,7 +6,7 @@ Run as `python3 -m pipe` from a checkout, or as the pipe image's ENTRYPOINT, wit
 the environment. It reads as variables -> source -> engine -> report, each a call into the module that
 owns it: every variable validated, every problem listed at once (variables.py); where the image comes
 from (source_choice.py: the daemon is connected now, an archive or a source registry is read after the
-login); which engine pushes, and the fallback from one to the other (engines.py: login and push access
+login); which engine pushes, and the fallback from one to the other (engine_choice.py: login and push access
 first, so bad credentials fail before any layer is read; PROTECT_TAGS and DRY_RUN in engine/guard.py);
 what the run says and the output file (report.py). Exit 0 only when every tag was pushed (a dry run:
 when the push would be allowed); otherwise one line that says what happened and what to do (a traceback
@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 from bitbucket_pipes_toolkit import Pipe, fail
 
 from .engine.tags import ImmutableTagRefused
-from .engines import Engines, RegistryFactory, connect_registry
+from .engine_choice import Engines, RegistryFactory, connect_registry
 from .entries import list_keys
 from .errors import PipeFailure
 from .report import Report

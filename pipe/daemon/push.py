@@ -2,7 +2,7 @@
 checks around it.
 
 Before it the pipe has logged in with its own client and checked push access, recorded what each tag
-held and decided PROTECT_TAGS (engines.py, engine/guard.py). Here: tag the local image under the first
+held and decided PROTECT_TAGS (engine_choice.py, engine/guard.py). Here: tag the local image under the first
 target tag, push it through the daemon reading the whole stream (push_stream.py), untag it (also on
 failure); then write every other tag by copying the manifest the registry now holds (0 bytes: one GET,
 one PUT per tag), and read back what the tags point at (the index and its platforms, or the manifest
