@@ -1,8 +1,12 @@
-"""What a phase is: one named part of `python -m bench`, run in a fixed order, each writing one section of
-the results; and what every phase is given (the Context) and bounded by (a Deadline)."""
+"""What a phase is: one named part of `python -m bench`, run in a fixed order, each writing one section of the
+results; what every phase is given (the Context) and bounded by (a Deadline); and what the push phases share
+(PushPhase: the measurements of each case and tool, their repetitions, the section they write)."""
 from __future__ import annotations
 
+import os
 import time
+import traceback
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +14,11 @@ from typing import ClassVar, Protocol
 
 from .blobs.client import Target
 from .blobs.data import Blob, BlobSource
+from .pushes.engine_push import EngineBench
 from .registries.embedded import EmbeddedRegistry
 from .registries.reference import ReferenceRegistry
 from .settings import Settings
+from .stats import summarize_runs
 
 
 class Deadline:
@@ -60,3 +66,51 @@ class Phase(Protocol):
 
     def cleanup(self) -> None:
         """Remove what `run` left for the end of the whole run (called once the client process is stopped)."""
+
+
+class PushPhase(Phase):
+    """A phase of the pipe's pushes (engine, archive, copy): tools measured per case, interleaved, in
+    repetitions; one failed measurement is recorded under `errors` and the others go on. `measure` does the
+    phase's work under workdir / its name, with `bench` (the tools) pushing to the embedded registry."""
+
+    def run(self, ctx: Context) -> dict:
+        self.s, self.registry = ctx.settings, ctx.embedded
+        self.workdir = ctx.workdir / self.name
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.bench = EngineBench(ctx.embedded, self.workdir)
+        self.runs: dict[str, dict[str, list[dict]]] = {}
+        self.errors: list[str] = []
+        return self.measure()
+
+    def measure(self) -> dict:
+        ...
+
+    def record(self, case: str, tool: str, fn: Callable[[], dict]) -> dict | None:
+        """One measurement, with the load on the machine as it started (the same-run ratios are what compare)."""
+        print(f"   {case} {tool}", flush=True)
+        load = os.getloadavg()[0]
+        try:
+            out = fn()
+        except Exception as exc:
+            self.failed(f"{case} {tool}", exc)
+            return None
+        out["load_1m"] = round(load, 2)
+        self.runs.setdefault(case, {}).setdefault(tool, []).append(out)
+        return out
+
+    def failed(self, what: str, exc: Exception) -> None:
+        self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+
+    def repetitions(self, reps: int, deadline_s: float) -> Iterator[int]:
+        """0 .. reps-1, until the phase's own deadline (counted from here) has passed."""
+        deadline = Deadline(deadline_s)
+        for rep in range(reps):
+            if deadline.expired():
+                self.errors.append(f"deadline ({deadline_s:.0f} s) reached before rep {rep}")
+                return
+            yield rep
+
+    def section(self, layers: int, layer_bytes: int, reps: int, metrics: tuple[str, ...], **facts) -> dict:
+        return {"layers": layers, "layer_bytes": layer_bytes, "image_bytes": layers * layer_bytes, "reps": reps,
+                **facts, "summary": summarize_runs(self.runs, metrics), "runs": self.runs, "errors": self.errors}

@@ -24,35 +24,36 @@ from .phases import NAMES, new_phases
 from .profiling import Profiler
 from .registries.embedded import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
 from .registries.reference import ReferenceRegistry
-from .report import chart, copy_chart, daemons_chart
-from .report.format import chart_line
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL_PHASES = NAMES
+MERGED = {"push": "engine"}  # a phase that asked another's question: its cold and re-push cases
+# --<phase>-<option>: the push phases' sizes and repetitions (MiB options become bytes)
+SIZED = (("engine", "layer-mib", "engine phase: MiB per layer (default 128; quick 8)"),
+         ("engine", "layers", "engine phase: layers per image (default 8)"),
+         ("engine", "reps", "engine phase: repetitions (default 2; quick 1)"),
+         ("archive", "layer-mib", "archive phase: MiB per layer (default 128; quick 8)"),
+         ("archive", "layers", "archive phase: layers of the image (default 8)"),
+         ("archive", "reps", "archive phase: repetitions (default 3; quick 1)"),
+         ("copy", "layer-mib", "copy phase: MiB per layer (default 128; quick 8)"),
+         ("copy", "layers", "copy phase: layers per image (default 8)"),
+         ("copy", "reps", "copy phase: repetitions (default 3; quick 1)"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes, one repetition: a smoke test of the harness")
-    p.add_argument("--reps", type=int, help="repetitions per measurement (default 5; pipe 3)")
-    p.add_argument("--phases", default=",".join(ALL_PHASES), help=f"comma-separated subset of {','.join(ALL_PHASES)}")
+    p.add_argument("--reps", type=int, help="repetitions per registry measurement (default 5)")
+    p.add_argument("--phases", default=",".join(NAMES), help=f"comma-separated subset of {','.join(NAMES)}")
     p.add_argument("--workdir", type=Path, default=Path("/tmp"),
                    help="where both registries keep their data (same disk)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (registry roots and logs)")
     p.add_argument("--profile", action="store_true",
                    help="sample the embedded registry with py-spy during ingest (diagnosis: it slows the registry)")
-    p.add_argument("--engine-layer-mib", type=int, help="engine phase: MiB per layer (default 128; quick 8)")
-    p.add_argument("--engine-layers", type=int, help="engine phase: layers per image (default 8)")
-    p.add_argument("--engine-reps", type=int, help="engine phase: repetitions (default 2; quick 1)")
+    for phase, option, help in SIZED:
+        p.add_argument(f"--{phase}-{option}", type=int, help=help)
     p.add_argument("--engine-daemons", type=_daemons,
                    help=f"engine phase: comma-separated subset of {','.join(ENGINE_KINDS)} (default all)")
-    p.add_argument("--archive-layer-mib", type=int, help="archive phase: MiB per layer (default 128; quick 8)")
-    p.add_argument("--archive-layers", type=int, help="archive phase: layers of the image (default 8)")
-    p.add_argument("--archive-reps", type=int, help="archive phase: repetitions (default 3; quick 1)")
-    p.add_argument("--copy-layer-mib", type=int, help="copy phase: MiB per layer (default 128; quick 8)")
-    p.add_argument("--copy-layers", type=int, help="copy phase: layers per image (default 8)")
-    p.add_argument("--copy-reps", type=int, help="copy phase: repetitions (default 3; quick 1)")
     return p.parse_args(argv)
 
 
@@ -62,6 +63,27 @@ def _daemons(value: str) -> tuple[str, ...]:
     if unknown or not daemons:
         raise argparse.ArgumentTypeError(f"not among {','.join(ENGINE_KINDS)}: {','.join(unknown)}")
     return daemons
+
+
+def settings_of(args: argparse.Namespace):
+    settings = QUICK if args.quick else FULL
+    overrides = {"reps": args.reps, "engine_daemons": args.engine_daemons}
+    for phase, option, _ in SIZED:
+        value = getattr(args, f"{phase}_{option.replace('-', '_')}")
+        if option == "layer-mib":
+            overrides[f"{phase}_layer_bytes"] = value and value * 2**20
+        else:
+            overrides[f"{phase}_{option}"] = value
+    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v})
+
+
+def wanted_phases(value: str) -> list[str]:
+    wanted = []
+    for name in (p.strip() for p in value.split(",") if p.strip()):
+        if name in MERGED:
+            print(f"phase {name} is part of phase {MERGED[name]} now", file=sys.stderr)
+        wanted.append(MERGED.get(name, name))
+    return wanted
 
 
 def _kill_client(pool: ProcessPoolExecutor) -> None:
@@ -74,20 +96,9 @@ def _kill_client(pool: ProcessPoolExecutor) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = QUICK if args.quick else FULL
-    if args.reps:
-        settings = dataclasses.replace(settings, reps=args.reps, pipe_reps=min(args.reps, settings.pipe_reps) or 1)
-    engine_overrides = {k: v for k, v in (
-        ("engine_layer_bytes", args.engine_layer_mib and args.engine_layer_mib * 2**20),
-        ("engine_layers", args.engine_layers), ("engine_reps", args.engine_reps),
-        ("engine_daemons", args.engine_daemons),
-        ("archive_layer_bytes", args.archive_layer_mib and args.archive_layer_mib * 2**20),
-        ("archive_layers", args.archive_layers), ("archive_reps", args.archive_reps),
-        ("copy_layer_bytes", args.copy_layer_mib and args.copy_layer_mib * 2**20),
-        ("copy_layers", args.copy_layers), ("copy_reps", args.copy_reps)) if v}
-    settings = dataclasses.replace(settings, **engine_overrides)
-    wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(wanted) - set(ALL_PHASES)
+    settings = settings_of(args)
+    wanted = wanted_phases(args.phases)
+    unknown = set(wanted) - set(NAMES)
     if unknown:
         print(f"unknown phases: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -137,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return nullcontext()
 
     try:
-        # The random data and the reference registry serve the registry phases only (not push, engine).
+        # The random data and the reference registry serve the registry phases only.
         both = any(phase.needs_reference for phase in phases if phase.name in wanted)
         print(f"== preparing {'random data and both registries' if both else 'the embedded registry'} in {workdir}",
               flush=True)
@@ -177,31 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = round(time.time() - started, 1)
     results["deadline_hit"] = deadline.expired()
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    table = report.markdown(results)
-    eng, arc = results.get("engine") or {}, results.get("archive") or {}
-    if eng.get("summary") or arc.get("summary"):
-        def push_chart() -> tuple[Path | None, bool]:
-            publish = chart.publishes(settings, eng, arc)
-            return chart.draw(eng, RESULTS_DIR / f"{name}-push.png", f"Push, {name}", publish, arc), publish
-        line, broke = chart_line("chart", push_chart, chart.STABLE_PATH)
-        table, failed = table + line, failed or broke
-    if eng.get("summary"):
-        def daemons_figure() -> tuple[Path | None, bool]:
-            publish = chart.publishes(settings, eng, {})
-            png = daemons_chart.draw(eng, RESULTS_DIR / f"{name}-push-26.png", f"Push from Docker 26, {name}", publish)
-            return png, publish
-        line, broke = chart_line("Docker 26 chart", daemons_figure, daemons_chart.STABLE_PATH)
-        table, failed = table + line, failed or broke
-    cop = results.get("copy") or {}
-    if cop.get("summary"):
-        def copy_figure() -> tuple[Path | None, bool]:
-            publish = copy_chart.publishes(settings)
-            png = copy_chart.draw(cop, RESULTS_DIR / f"{name}-copy.png", f"Copy from a registry, {name}", publish)
-            return png, publish
-        line, broke = chart_line("copy chart", copy_figure, copy_chart.STABLE_PATH)
-        table, failed = table + line, failed or broke
+    table, broke = report.markdown(results), False
+    for line, chart_broke in report.charts(results, settings, RESULTS_DIR, name):
+        table, broke = table + line, broke or chart_broke
     (RESULTS_DIR / f"{name}.md").write_text(table)
     print()
     print(table)
     print(f"results: {RESULTS_DIR / name}.json ({results['elapsed_s']} s)")
-    return 1 if failed else 0
+    return 1 if failed or broke else 0

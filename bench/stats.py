@@ -1,9 +1,10 @@
-"""Medians, spreads and ratios of repeated measurements."""
+"""Medians, spreads and ratios of repeated measurements, and the order the measurements of a repetition run in."""
 from __future__ import annotations
 
 import statistics
 
 MB = 1_000_000  # rates are decimal megabytes per second
+MIN_RATE = 10e6  # bytes/s: a blob transfer slower than this is treated as hung
 
 
 def summary(values: list[float]) -> dict:
@@ -11,13 +12,8 @@ def summary(values: list[float]) -> dict:
     values = [v for v in values if v is not None]
     if not values:
         return {"median": None, "min": None, "max": None, "n": 0, "values": []}
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "n": len(values),
-        "values": values,
-    }
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values),
+            "values": values}
 
 
 def summarize_runs(runs: dict[str, dict[str, list[dict]]], metrics: tuple[str, ...]) -> dict:
@@ -39,5 +35,28 @@ def ratio(a: dict, b: dict) -> float | None:
     return a["median"] / b["median"]
 
 
+def compare(per_label: dict[str, list[float]]) -> dict:
+    """Each registry's summary, and the embedded/reference ratio of medians."""
+    out = {label: summary(values) for label, values in per_label.items()}
+    out["ratio"] = ratio(out["embedded"], out["reference"])
+    return out
+
+
 def rate_mb_s(nbytes: int, seconds: float) -> float:
     return nbytes / seconds / MB
+
+
+def time_limit(nbytes: int) -> float:
+    """Seconds to wait for a blob transfer of `nbytes` before treating it as hung."""
+    return 60.0 + nbytes / MIN_RATE
+
+
+def alternate(labels: list[str], rep: int) -> list[str]:
+    """As given on even repetitions, reversed on odd ones (two registries, each first half the time)."""
+    return labels if rep % 2 == 0 else labels[::-1]
+
+
+def rotate(items: tuple[str, ...], rep: int) -> list[str]:
+    """Rotated left by `rep` (several tools, each first in turn)."""
+    k = rep % len(items)
+    return list(items[k:] + items[:k])

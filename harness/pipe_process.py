@@ -70,10 +70,11 @@ class PipeRun(ProcessRun):
 
 
 def run(command: Sequence[str], env: dict[str, str], timeout: float, *, cwd: Path | None = None,
-        log: Path | None = None, inherit: bool = False, watch: Callable[[], None] | None = None) -> ProcessRun:
+        log: Path | None = None, inherit: bool = False, watch: Callable[[int], None] | None = None) -> ProcessRun:
     """Run `command` to its end; past `timeout` seconds (or on any interruption) kill its group and raise
     (subprocess.TimeoutExpired). Output goes to `log` (stdout and stderr merged), to this process's own
-    (`inherit`), or is captured (the default). `watch` is called every POLL_S while it runs (a sampler)."""
+    (`inherit`), or is captured (the default). `watch` is called with its pid every POLL_S while it runs (a
+    sampler)."""
     with ExitStack() as stack:
         if log is not None:
             out, err = stack.enter_context(open(log, "wb")), subprocess.STDOUT
@@ -88,7 +89,7 @@ def run(command: Sequence[str], env: dict[str, str], timeout: float, *, cwd: Pat
                 if time.monotonic() - started > timeout:
                     raise subprocess.TimeoutExpired(list(command), timeout)
                 if watch is not None:
-                    watch()
+                    watch(proc.pid)
                 time.sleep(POLL_S)
         except BaseException:
             with suppress(ProcessLookupError):
@@ -124,7 +125,7 @@ def image_command(image: str, variables: dict[str, str], docker_args: Sequence[s
 
 def run_pipe(variables: dict[str, str], *, timeout: float = 240, image: str | None = None,
              docker_args: Sequence[str] = (), base_env: dict[str, str] | None = None, wrap: Sequence[str] = (),
-             log: Path | None = None, inherit: bool = False, watch: Callable[[], None] | None = None) -> PipeRun:
+             log: Path | None = None, inherit: bool = False, watch: Callable[[int], None] | None = None) -> PipeRun:
     """One run of the pipe with exactly `variables`: `python -m pipe` in the checkout, or `image` under docker run
     (`docker_args` before it). `base_env`: the environment beside the variables (the docker CLI's, for an image);
     `wrap`: a command the run goes under (GNU time, a profiler). The rest as `run`."""

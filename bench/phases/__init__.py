@@ -1,7 +1,7 @@
 """Every phase of `python -m bench`, in the order they run (the Phase protocol: bench/phase.py).
 
-Registry against distribution 2.8: ingest, serving, memory, small. The pipe's pushes: push (against
-`docker push`), engine (native and docker engines against `docker push` and the export floor), archive
+Registry against distribution 2.8: ingest, serving, memory, small. The pipe's pushes, one question each: engine
+(from a daemon: the pipe's engines against `docker push` and the export floor, and the re-push), archive
 (IMAGE_ARCHIVE against `skopeo copy`), copy (SOURCE_IMAGE against `skopeo copy`, `docker pull` + `docker push`
 and the GET -> PUT floor). The registry's pages: ui. The pipe image: image.
 """
@@ -14,12 +14,11 @@ from .engine import EnginePhase
 from .image import ImagePhase
 from .ingest import IngestPhase
 from .memory import MemoryPhase
-from .push import PushPhase
 from .serving import ServingPhase
 from .small import SmallPhase
 from .ui import UiPhase
 
-KINDS: tuple[type[Phase], ...] = (IngestPhase, ServingPhase, MemoryPhase, SmallPhase, PushPhase, EnginePhase,
+KINDS: tuple[type[Phase], ...] = (IngestPhase, ServingPhase, MemoryPhase, SmallPhase, EnginePhase,
                                   ArchivePhase, CopyPhase, UiPhase, ImagePhase)
 NAMES = tuple(kind.name for kind in KINDS)
 

@@ -1,45 +1,37 @@
-"""The `copy` phase: the pipe with SOURCE_IMAGE (an image already in a registry) against `skopeo copy`,
-against `docker pull` + `docker tag` + `docker push`, and against the floor of any copy, in the same run.
+"""The `copy` phase: the pipe with SOURCE_IMAGE (an image already in a registry) against `skopeo copy`, against
+`docker pull` + `docker tag` + `docker push`, and against the floor of any copy, in the same run.
 
 Cases:
-- promote/<size>: a new tag for an image already in the embedded registry, at two sizes (to show the
-  pipe's time does not grow with the image): the pipe (SOURCE_IMAGE=":a"), `skopeo copy` within the
-  registry, and docker pull + tag + push from a fresh daemon (started untimed);
-- <from>-<to> image and <from>-<to> index: a 1 GiB image (8 layers) and a two-platform index of the same
-  size, copied between distribution 2.8 (the reference registry, no auth, started by this phase) and the
-  embedded registry, each way, cold: the pipe, `skopeo copy --all`, and the floor (the same blobs streamed
-  GET -> PUT by a bare parallel loop, bench/pushes/blob_floor.py); after the pipe's copy, the pipe again
-  to the same place (`rerun`: it finds everything there). Each cold copy goes to a package or repository
-  made for it; afterwards the blobs it stored are purged from the destination's root, and the next cold
-  copy starts once the VM has reported those freed pages to its host (freed_pages.py).
-The images are written as OCI layouts (pushes/copy_images.py) and pushed into their source registry
-before anything is timed. The tools of a case run in an order that rotates with the repetition; a failed
-measurement is recorded under `errors` and the others go on.
+- promote <size>: a new tag for an image already in the embedded registry, at two sizes (the pipe's time does not
+  grow with the image): the pipe (SOURCE_IMAGE=":a"), `skopeo copy` within the registry, and docker pull + tag +
+  push from a fresh daemon;
+- <from>-<to> image and <from>-<to> index: an image and a two-platform index of the same size, copied cold each way
+  between distribution 2.8 (no auth, started by this phase) and the embedded registry: the pipe, then the pipe
+  again to the same place (`rerun`: everything is there), `skopeo copy --all`, and the floor. Each cold copy goes
+  to a package or repository made for it, whose blobs are purged afterwards; the next one starts once the VM has
+  reported those freed pages to its host (freed_pages.py).
+The images are written as OCI layouts (pushes/copy_images.py) and pushed into their source registry before
+anything is timed. The tools of a case run in an order that rotates with the repetition.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import time
-import traceback
 from functools import partial
-from pathlib import Path
-from typing import Callable
 
 from harness.accounts import TOKENS
 
 from .. import freed_pages
-from ..ordering import rotate
-from ..phase import Context, Deadline, Phase
+from ..phase import Context, PushPhase
 from ..pushes import copy_images
 from ..pushes.copy_images import CopyImage
-from ..pushes.engine_push import USER, EngineBench, push_timeout
+from ..pushes.engine_push import USER, push_timeout
 from ..pushes.registry_copy import Endpoint, docker_promote, floor_copy, manifest_digest, pipe_copy, skopeo_copy
-from ..registries.embedded import WORKSPACE, EmbeddedRegistry
+from ..registries.embedded import WORKSPACE
 from ..registries.purge import purge_blobs
 from ..registries.reference import ReferenceRegistry
-from ..settings import Settings
-from ..stats import summarize_runs
+from ..stats import rotate
 
 PROMOTE_TOOLS = ("pipe", "skopeo", "docker")
 COPY_TOOLS = ("pipe", "skopeo", "floor")
@@ -53,58 +45,35 @@ def size_label(nbytes: int) -> str:
     return f"{nbytes // 2**30}GiB" if nbytes >= 2**30 and nbytes % 2**30 == 0 else f"{nbytes // 2**20}MiB"
 
 
-class CopyPhase(Phase):
+class CopyPhase(PushPhase):
     name = "copy"
 
     def unmet(self, ctx: Context) -> str | None:
         missing = [tool for tool in ("skopeo", "dockerd", "ip") if shutil.which(tool) is None]
         return f"the copy phase needs {', '.join(missing)}" if missing else None
 
-    def run(self, ctx: Context) -> dict:
-        workdir = ctx.workdir / "copy"
-        workdir.mkdir(parents=True, exist_ok=True)
-        return CopyRun(ctx.settings, ctx.embedded, workdir).run()
-
-
-class CopyRun:
-    """One run of the phase: the images written and seeded once, then every case of every repetition."""
-
-    def __init__(self, s: Settings, embedded: EmbeddedRegistry, workdir: Path) -> None:
-        self.s = s
-        self.embedded = embedded
-        self.workdir = workdir
-        self.reference = ReferenceRegistry(workdir / "reference")
-        (workdir / "reference").mkdir(parents=True, exist_ok=True)
-        self.bench = EngineBench(embedded, workdir)
-        self.runs: dict[str, dict[str, list[dict]]] = {}
-        self.errors: list[str] = []
-        self.facts: dict[str, dict] = {}
-        self.packages: list[str] = []  # embedded packages this run made and keeps to the end
-        self.serial = 0
-
     # -- endpoints -----------------------------------------------------------------------
     def emb(self, package: str, tag: str) -> Endpoint:
-        token = self.embedded.process.token(USER, f"repository:{WORKSPACE}/{package}:pull,push")
-        return Endpoint("embedded", self.embedded.process.host, package, tag, f"{USER}:{TOKENS[USER]}",
+        process = self.registry.process
+        token = process.token(USER, f"repository:{WORKSPACE}/{package}:pull,push")
+        return Endpoint("embedded", process.host, package, tag, f"{USER}:{TOKENS[USER]}",
                         {"Authorization": f"Bearer {token}"})
 
-    def ref(self, package: str, tag: str) -> Endpoint:
-        return Endpoint("reference", self.reference.host, package, tag)
-
     def at(self, label: str, package: str, tag: str) -> Endpoint:
-        return self.emb(package, tag) if label == "embedded" else self.ref(package, tag)
+        return self.emb(package, tag) if label == "embedded" else Endpoint("reference", self.reference.host,
+                                                                           package, tag)
 
     def fresh(self, label: str, what: str, tag: str) -> Endpoint:
         if label == "embedded":
             return self.emb(self.bench.new_package(what), tag)
-        self.serial += 1
-        return self.ref(f"{what}-{self.serial}", tag)
+        self.bench.counter += 1
+        return self.at(label, f"{what}-{self.bench.counter}", tag)
 
     def drop(self, dest: Endpoint, image: CopyImage) -> None:
         """Leave the destination as cold as before: the package or repository gone, its blobs purged."""
         if dest.label == "embedded":
             self.bench.drop_package(dest.package)
-            purge_blobs(self.embedded.process.root, image.digests)
+            purge_blobs(self.registry.process.root, image.digests)
         else:
             shutil.rmtree(self.reference.root / "docker/registry/v2/repositories" / dest.repository,
                           ignore_errors=True)
@@ -112,18 +81,18 @@ class CopyRun:
 
     @property
     def others(self) -> dict:
-        return {"embedded": self.embedded.pid, "reference": self.reference.pid}
+        return {"embedded": self.registry.pid, "reference": self.reference.pid}
 
     # -- seeding -------------------------------------------------------------------------
-    def _seed(self, name: str, kind: str, layers: int, layer_bytes: int, label: str) -> tuple[CopyImage, Endpoint]:
+    def _seed(self, name: str, kind: str, layer_bytes: int, label: str) -> tuple[CopyImage, Endpoint]:
         t0 = time.monotonic()
+        layers = self.s.copy_layers
         image = copy_images.write(kind, self.workdir / f"layout-{name}", layers, layer_bytes)
         written = round(time.monotonic() - t0, 1)
+        package = f"src-{name}".lower()
         if label == "embedded":
-            package = self.bench.new_package(f"src-{name}".lower())
+            package = self.bench.new_package(package)
             self.packages.append(package)
-        else:
-            package = f"src-{name}".lower()
         source = self.at(label, package, SOURCE_TAG)
         seconds = copy_images.seed(image, f"docker://{source.reference}", source.creds)
         shutil.rmtree(image.layout, ignore_errors=True)
@@ -137,22 +106,8 @@ class CopyRun:
         return image, source
 
     # -- measurements --------------------------------------------------------------------
-    def _record(self, case: str, tool: str, fn: Callable[[], dict]) -> dict | None:
-        print(f"   {case} {tool}", flush=True)
-        load = os.getloadavg()[0]  # other work on the machine: the same-run ratios are what to compare
-        try:
-            out = fn()
-        except Exception as exc:
-            self.errors.append(f"{case} {tool}: {type(exc).__name__}: {exc}")
-            traceback.print_exc()
-            return None
-        out["load_1m"] = round(load, 2)
-        self.runs.setdefault(case, {}).setdefault(tool, []).append(out)
-        return out
-
     def promote(self, case: str, image: CopyImage, source: Endpoint, rep: int) -> None:
-        timeout = push_timeout(image.compressed_bytes)
-        b = self.bench
+        timeout, b = push_timeout(image.compressed_bytes), self.bench
 
         def measure(tool: str) -> dict:
             dest = self.emb(source.package, f"{tool}-{rep}")
@@ -161,7 +116,7 @@ class CopyRun:
             elif tool == "skopeo":
                 out = skopeo_copy(b, source, dest, image.digest, self.others, timeout)
             else:
-                out = docker_promote(b, self.workdir, source, dest, self.others, timeout)
+                out = docker_promote(b, source, dest, self.others, timeout)
                 got = manifest_digest(dest)
                 if got is None:
                     raise RuntimeError(f"{dest.reference} is not there after docker push")
@@ -170,26 +125,25 @@ class CopyRun:
             return out
 
         for tool in rotate(PROMOTE_TOOLS, rep):
-            self._record(case, tool, partial(measure, tool))
+            self.record(case, tool, partial(measure, tool))
 
     def copy(self, case: str, image: CopyImage, source: Endpoint, to: str, rep: int) -> None:
-        timeout = push_timeout(image.compressed_bytes)
-        b = self.bench
+        timeout, b = push_timeout(image.compressed_bytes), self.bench
         blobs = [(blob.digest, blob.size) for blob in image.blobs]
-        pipe_source, pipe_creds = source.reference, source.creds
 
         def measure(tool: str) -> None:
             dest = self.fresh(to, f"{image.kind}-{tool}", "copied")
             freed_pages.settle()  # the last copy's purged blobs: every tool starts from the same memory
             try:
                 if tool == "pipe":
-                    run = partial(pipe_copy, b, pipe_source, pipe_creds, dest, image.digest, self.others, timeout)
-                    if self._record(case, tool, run) is not None:
-                        self._record(case, "rerun", run)  # the same copy again: everything is there
+                    run = partial(pipe_copy, b, source.reference, source.creds, dest, image.digest, self.others,
+                                  timeout)
+                    if self.record(case, tool, run) is not None:
+                        self.record(case, "rerun", run)  # the same copy again: everything is there
                 elif tool == "skopeo":
-                    self._record(case, tool, lambda: skopeo_copy(b, source, dest, image.digest, self.others, timeout))
+                    self.record(case, tool, lambda: skopeo_copy(b, source, dest, image.digest, self.others, timeout))
                 else:
-                    self._record(case, tool, lambda: floor_copy(b, source, dest, blobs, self.others, timeout))
+                    self.record(case, tool, lambda: floor_copy(b, source, dest, blobs, self.others, timeout))
             finally:
                 self.drop(dest, image)
 
@@ -197,13 +151,15 @@ class CopyRun:
             try:
                 measure(tool)
             except Exception as exc:  # making or dropping the destination
-                self.errors.append(f"{case} {tool}: {type(exc).__name__}: {exc}")
-                traceback.print_exc()
+                self.failed(f"{case} {tool}", exc)
 
     # -- the whole phase -----------------------------------------------------------------
-    def run(self) -> dict:
+    def measure(self) -> dict:
         s = self.s
-        deadline = Deadline(s.copy_deadline_s)
+        self.reference = ReferenceRegistry(self.workdir / "reference")
+        (self.workdir / "reference").mkdir(parents=True, exist_ok=True)
+        self.facts: dict[str, dict] = {}
+        self.packages: list[str] = []  # embedded packages this run made and keeps to the end
         self.bench.prepare()
         self.reference.start()
         promotions: list[tuple[str, CopyImage, Endpoint]] = []
@@ -212,18 +168,13 @@ class CopyRun:
         try:
             for layer_bytes in (s.copy_small_layer_bytes, s.copy_layer_bytes):
                 case = f"promote {size_label(s.copy_layers * layer_bytes)}"
-                image, source = self._seed(case.replace(" ", "-"), "image", s.copy_layers, layer_bytes, "embedded")
-                promotions.append((case, image, source))
+                promotions.append((case, *self._seed(case.replace(" ", "-"), "image", layer_bytes, "embedded")))
             for direction in s.copy_directions:
                 frm, _, to = direction.partition("-")
                 for kind in copy_images.KINDS:
                     case = f"{direction} {kind}"
-                    image, source = self._seed(case.replace(" ", "-"), kind, s.copy_layers, s.copy_layer_bytes, frm)
-                    copies.append((case, image, source, to))
-            for rep in range(s.copy_reps):
-                if deadline.expired():
-                    self.errors.append(f"deadline ({s.copy_deadline_s:.0f} s) reached before rep {rep}")
-                    break
+                    copies.append((case, *self._seed(case.replace(" ", "-"), kind, s.copy_layer_bytes, frm), to))
+            for rep in self.repetitions(s.copy_reps, s.copy_deadline_s):
                 for case, image, source in promotions:
                     self.promote(case, image, source, rep)
                 for case, image, source, to in copies:
@@ -235,14 +186,5 @@ class CopyRun:
             self.bench.cleanup()
             self.reference.stop()
             shutil.rmtree(self.reference.root, ignore_errors=True)
-        return {
-            "layers": s.copy_layers,
-            "layer_bytes": s.copy_layer_bytes,
-            "image_bytes": s.copy_layers * s.copy_layer_bytes,
-            "reps": reps,
-            "cores": os.cpu_count(),
-            "images": self.facts,
-            "summary": summarize_runs(self.runs, METRICS),
-            "runs": self.runs,
-            "errors": self.errors,
-        }
+        return self.section(s.copy_layers, s.copy_layer_bytes, reps, METRICS, cores=os.cpu_count(),
+                            images=self.facts)

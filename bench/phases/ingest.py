@@ -10,13 +10,11 @@ from pathlib import Path
 from ..blobs.ceiling import page_cache_write_rate, sha256_rate
 from ..blobs.client import Target, timed_upload, verified_get
 from ..blobs.data import Blob, BlobSource
-from ..cpu import cpu_seconds
-from ..ordering import alternate
+from ..measure import cpu_seconds
 from ..phase import Context, Deadline, Phase
-from ..registries.pair import compare, time_limit
 from ..registries.purge import purge_blobs
 from ..settings import Settings
-from ..stats import rate_mb_s, summary
+from ..stats import alternate, compare, rate_mb_s, summary, time_limit
 
 
 class IngestPhase(Phase):

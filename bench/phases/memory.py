@@ -8,12 +8,10 @@ from pathlib import Path
 from ..blobs.client import Target, timed_upload
 from ..blobs.data import BlobSource
 from ..memory import PeakRss, rss_mb
-from ..ordering import alternate
 from ..phase import Context, Deadline, Phase
-from ..registries.pair import time_limit
 from ..registries.purge import purge_blobs
 from ..settings import Settings
-from ..stats import rate_mb_s, summary
+from ..stats import alternate, rate_mb_s, summary, time_limit
 
 
 class MemoryPhase(Phase):

@@ -4,11 +4,9 @@ from __future__ import annotations
 from concurrent.futures import Executor
 
 from ..blobs.client import Target, timed_get
-from ..ordering import alternate
 from ..phase import Context, Deadline, Phase
-from ..registries.pair import compare, time_limit
 from ..settings import Settings
-from ..stats import rate_mb_s
+from ..stats import alternate, compare, rate_mb_s, time_limit
 
 
 class ServingPhase(Phase):

@@ -7,12 +7,10 @@ from pathlib import Path
 from ..blobs import small as small_blobs
 from ..blobs.client import Target
 from ..blobs.data import BlobSource
-from ..ordering import alternate
 from ..phase import Context, Deadline, Phase
-from ..registries.pair import compare
 from ..registries.purge import purge_blobs
 from ..settings import Settings
-from ..stats import summary
+from ..stats import alternate, compare, summary
 
 
 class SmallPhase(Phase):

@@ -18,11 +18,10 @@ from harness.accounts import TOKENS
 from harness.registry_process import RegistryProcess
 from harness.ui_client import UiClient
 
-from ..ordering import alternate
 from ..phase import Context, Phase
 from ..registries import seed as seeded
 from ..registries.seed import WORKSPACE
-from ..stats import ratio, summary
+from ..stats import alternate, ratio, summary
 
 TARGET_MS = 200
 

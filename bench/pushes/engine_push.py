@@ -1,9 +1,10 @@
-"""The pipe's push engines against `docker push` and against the daemon's bare export (the floor).
+"""The tools the push phases measure, each as its own process (bench/measure.py), against the embedded registry:
+`docker push`, the pipe from the checkout (through harness/pipe_process.py), `skopeo copy`, the daemon's bare
+export (the floor of anything that reads the image from the daemon), and that export read and compressed by the
+pipe's code with nothing sent (pushes/export_gzip.py).
 
-Every push goes to a package created for it alone and deleted right after, so nothing is skipped or
-mounted by accident: the embedded registry answers HEAD and mount only for blobs linked to a live
-package. The Pipelines case gets a fresh second dockerd per repetition (a daemon that has pushed
-before remembers what it pushed and would skip it).
+Every push goes to a package created for it alone and deleted right after, so nothing is skipped or mounted by
+accident: the embedded registry answers HEAD and mount only for blobs linked to a live package.
 """
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ import requests
 
 from harness.accounts import TOKENS
 from harness.paths import REPO_ROOT
+from harness.pipe_process import read_output
 
 from .. import measure
 from ..registries.embedded import WORKSPACE, EmbeddedRegistry
 
-OUTPUT_FILE = "bbc-packages-push-container-image.json"
 USER = "pipelines"
 PACKAGE_PREFIX = "bench-e-"
 EXPORT_CHUNK = 1024**2
@@ -32,7 +33,7 @@ EXPORT_CHUNK = 1024**2
 MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.oci.image.index.v1+json",
                   "application/vnd.docker.distribution.manifest.list.v2+json")
-# Fields the pipe's output file gains with the native engine; absent today, reported as None.
+# The fields of the pipe's output file each measurement keeps (as output_<field>).
 OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped", "source")
 
 
@@ -55,16 +56,15 @@ class EngineBench:
         return self.registry.process.host
 
     def prepare(self) -> None:
-        """Log the docker CLI in once (the credentials live client-side, in DOCKER_CONFIG, for both daemons)."""
+        """Log the docker CLI in once (the credentials live client-side, in DOCKER_CONFIG, for every daemon)."""
         self.docker_config.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(parents=True, exist_ok=True)
         r = subprocess.run(["docker", "login", "--username", USER, "--password-stdin", self.host],
                            input=TOKENS[USER], capture_output=True, text=True, timeout=60, env=self._env())
         if r.returncode != 0:
             raise RuntimeError(f"docker login {self.host} failed: {r.stderr.strip()}")
 
     def _env(self, docker_host: str | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "PUSH_ENGINE")}
+        env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
         env["DOCKER_CONFIG"] = str(self.docker_config)
         if docker_host:
             env["DOCKER_HOST"] = docker_host
@@ -72,6 +72,7 @@ class EngineBench:
 
     def log_file(self, what: str) -> Path:
         self.counter += 1
+        self.logs.mkdir(parents=True, exist_ok=True)
         return self.logs / f"{self.counter:03d}-{what}.log"
 
     # -- packages ------------------------------------------------------------------------
@@ -114,58 +115,68 @@ class EngineBench:
             out["blob_digests"] = [d["digest"] for d in blobs]
         return out
 
-    def _tag(self, image: str, ref: str, env: dict[str, str], docker_host: str | None, cli: str) -> None:
-        r = subprocess.run([cli, "tag", image, ref], capture_output=True, text=True, timeout=60, env=env)
+    def _tag(self, image: str, ref: str, docker_host: str | None, cli: str) -> None:
+        r = subprocess.run([cli, "tag", image, ref], capture_output=True, text=True, timeout=60,
+                           env=self._env(docker_host))
         if r.returncode != 0:
             raise RuntimeError(f"docker tag {image} {ref}: {r.stderr.strip()}")
         if docker_host is None:  # a fresh daemon goes away with its tags
             self.tagged.append(ref)
 
-    # -- measurements --------------------------------------------------------------------
+    # -- measurements (each starts after an untimed sync: no dirty pages of an earlier step are written back
+    # during it) --------------------------------------------------------------------------
     def docker_push(self, image: str, package: str, tag: str, others: dict, timeout: float,
                     docker_host: str | None = None, cli: str = "docker") -> dict:
         """`cli`: the daemon's own docker CLI (Docker 26's for its daemons), logged in through DOCKER_CONFIG."""
         ref = f"{self.host}/{WORKSPACE}/{package}:{tag}"
-        env = self._env(docker_host)
-        self._tag(image, ref, env, docker_host, cli)
-        os.sync()  # untimed: no dirty pages of an earlier step are written back during this one
-        out = measure.run([cli, "push", ref], env, timeout, self.log_file(f"docker-push-{package}"), others)
+        self._tag(image, ref, docker_host, cli)
+        os.sync()
+        out = measure.run([cli, "push", ref], self._env(docker_host), timeout,
+                          self.log_file(f"docker-push-{package}"), others)
         out.update(self.check_tag(package, tag))
+        return out
+
+    def run_pipe(self, variables: dict[str, str], label: str, others: dict, timeout: float,
+                 docker_host: str | None = None, wrap: list[str] | None = None) -> dict:
+        """The pipe from this checkout with `variables` over the defaults (this registry, its pipelines user);
+        the figures and the fields of its output file. `wrap`: a command it runs under (a profiler)."""
+        outdir = self.workdir / f"out-{self.counter}-{label}"
+        variables = {"WORKSPACE": WORKSPACE, "BITBUCKET_PACKAGES_USERNAME": USER,
+                     "BITBUCKET_PACKAGES_TOKEN": TOKENS[USER], "REGISTRY": self.host,
+                     "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(outdir), **variables}
+        os.sync()
+        out = measure.pipe(variables, self._env(docker_host), timeout, self.log_file(f"pipe-{label}"), others,
+                           wrap or ())
+        written = read_output(outdir)
+        out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
         return out
 
     def pipe(self, engine: str, image: str, package: str, tag: str, others: dict, timeout: float,
              docker_host: str | None = None, cli: str = "docker") -> dict:
-        """The pipe from this checkout; the package is the local image's name, so the image is tagged so."""
-        local = f"{package}:{tag}"
-        env = self._env(docker_host)
-        self._tag(image, local, env, docker_host, cli)
-        env.update({"PUSH_ENGINE": engine, "IMAGE_NAME": local})
-        return self._run_pipe(env, engine, package, tag, others, timeout)
+        """The pipe with PUSH_ENGINE=`engine`; the package is the local image's name, so the image is tagged so."""
+        self._tag(image, f"{package}:{tag}", docker_host, cli)
+        out = self.run_pipe({"PUSH_ENGINE": engine, "IMAGE_NAME": f"{package}:{tag}", "TAGS": tag},
+                            f"{engine}-{package}", others, timeout, docker_host)
+        out.update(self.check_tag(package, tag))
+        return out
 
     def pipe_archive(self, archive: Path, package: str, tag: str, others: dict, timeout: float) -> dict:
         """The pipe with IMAGE_ARCHIVE: it reads the archive in place, no daemon; IMAGE_NAME only names the
         package (the archive holds one image)."""
-        env = self._env()
-        env.update({"IMAGE_ARCHIVE": str(archive), "IMAGE_NAME": f"{package}:{tag}"})
-        return self._run_pipe(env, "archive", package, tag, others, timeout, with_digests=True)
+        out = self.run_pipe({"IMAGE_ARCHIVE": str(archive), "IMAGE_NAME": f"{package}:{tag}", "TAGS": tag},
+                            f"archive-{package}", others, timeout)
+        out.update(self.check_tag(package, tag, with_digests=True))
+        return out
 
-    def _run_pipe(self, env: dict[str, str], label: str, package: str, tag: str, others: dict, timeout: float,
-                  with_digests: bool = False) -> dict:
-        outdir = self.workdir / f"out-{self.counter}-{label}"
-        env.update({
-            "TAGS": tag,
-            "WORKSPACE": WORKSPACE,
-            "BITBUCKET_PACKAGES_USERNAME": USER,
-            "BITBUCKET_PACKAGES_TOKEN": TOKENS[USER],
-            "REGISTRY": self.host,
-            "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(outdir),
-        })
+    def skopeo(self, flags: list[str], source: str, dest: str, others: dict, timeout: float, label: str) -> dict:
+        """`skopeo copy` (TLS verification off: on loopback it falls back from https to http), with the blobs
+        its log names and how many of those it says it skipped."""
+        log = self.log_file(f"skopeo-{label}")
         os.sync()
-        out = measure.run([sys.executable, "-m", "pipe"], env, timeout, self.log_file(f"pipe-{label}-{package}"),
-                          others, cwd=REPO_ROOT)
-        out.update(self.check_tag(package, tag, with_digests))
-        written = json.loads((outdir / OUTPUT_FILE).read_text())
-        out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
+        env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+        out = measure.run(["skopeo", "copy", *flags, source, dest], env, timeout, log, others)
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("Copying blob")]
+        out.update({"skopeo_blobs_copied": len(lines), "skopeo_blobs_skipped": sum("skipped" in ln for ln in lines)})
         return out
 
     def export(self, image: str, others: dict, timeout: float, docker_host: str | None = None) -> dict:
@@ -177,9 +188,8 @@ class EngineBench:
             os.sync()
             with measure.Others(others) as other:
                 t0 = time.monotonic()
-                stream = client.get_image(image, chunk_size=EXPORT_CHUNK)
                 nbytes = 0
-                for chunk in stream:
+                for chunk in client.get_image(image, chunk_size=EXPORT_CHUNK):
                     if first_byte is None:
                         first_byte = time.monotonic() - t0
                     nbytes += len(chunk)

@@ -30,10 +30,11 @@ from pathlib import Path
 
 from demo.layout import write_layout
 from harness.accounts import TOKENS, default_config
-from harness.paths import REPO_ROOT
+from harness.pipe_process import image_command, run_pipe
 from harness.registry_process import RegistryProcess
 
-from ..ordering import rotate
+from ..memory import _status_kb
+from ..stats import rotate
 
 RUN_TIMEOUT = 30.0
 BASE = "bbc-pipe-base:bookworm"  # what scripts/build-pipe-image.sh builds on
@@ -82,14 +83,17 @@ def first_request_seconds(image: str, layout: Path, base: str | None = None) -> 
         listener.settimeout(RUN_TIMEOUT)
         port = listener.getsockname()[1]
         name = f"bench-start-{secrets.token_hex(4)}"
-        env = {"IMAGE_NAME": "app", "IMAGE_ARCHIVE": str(layout), "WORKSPACE": "acme",
-               "REGISTRY": f"127.0.0.1:{port}", "BITBUCKET_PACKAGES_USERNAME": "u", "BITBUCKET_PACKAGES_TOKEN": "t"}
-        command = ["docker", "run", "--rm", "--name", name, "--network", "host", "-v", f"{layout}:{layout}:ro"]
-        for key, value in env.items():
-            command += ["-e", f"{key}={value}"]
+        variables = {"IMAGE_NAME": "app", "IMAGE_ARCHIVE": str(layout), "WORKSPACE": "acme",
+                     "REGISTRY": f"127.0.0.1:{port}", "BITBUCKET_PACKAGES_USERNAME": "u",
+                     "BITBUCKET_PACKAGES_TOKEN": "t"}
+        docker_args = ["--name", name, "-v", f"{layout}:{layout}:ro"]
+        if base is None:  # the pipe, started as the tests start its image, and removed at its first request
+            command = image_command(image, variables, docker_args)
+        else:
+            command = [*image_command(base, variables, [*docker_args, "--entrypoint", "python3"]), "-c", CONNECT,
+                       str(port)]
         started = time.monotonic()
-        tail = [image] if base is None else ["--entrypoint", "python3", base, "-c", CONNECT, str(port)]
-        proc = subprocess.Popen([*command, *tail], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             conn, _ = listener.accept()
             seconds = time.monotonic() - started
@@ -110,6 +114,7 @@ def import_ms(image: str) -> float:
 PUSH_LAYERS = 4
 PUSH_PACKAGE = "bench-pipe-image-push"
 PUSH_TIMEOUT = 600.0
+SAMPLE_S = 0.02
 
 
 def build_push_image(context: Path, mib: int) -> str:
@@ -127,30 +132,6 @@ def build_push_image(context: Path, mib: int) -> str:
     return ref
 
 
-def _hwm_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def peak_rss_mb(pid_of, proc: subprocess.Popen[str]) -> float:
-    """The last VmHWM (the kernel's high-water mark of RSS) read before the process ended, polled every 20 ms."""
-    peak, pid, deadline = 0, None, time.monotonic() + PUSH_TIMEOUT
-    while proc.poll() is None and time.monotonic() < deadline:
-        pid = pid or pid_of()
-        if pid:
-            peak = max(peak, _hwm_kb(pid) or 0)
-        time.sleep(0.02)
-    out, _ = proc.communicate(timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the push failed with exit {proc.returncode}: {out.strip()[-500:]}")
-    return round(peak * 1024 / 1e6, 1)
-
-
 def container_pid(name: str) -> int | None:
     r = subprocess.run(["docker", "inspect", "--format", "{{.State.Pid}}", name], capture_output=True, text=True,
                        timeout=30)
@@ -158,26 +139,33 @@ def container_pid(name: str) -> int | None:
 
 
 def push_peak_rss(pipe_image: str, source: str, workdir: Path, how: str) -> float:
-    """Peak RSS of one push of `source` to a fresh registry: `how` is "image" (docker run) or "checkout"."""
+    """Peak RSS of one push of `source` to a fresh registry: `how` is "image" (docker run) or "checkout": the
+    last VmHWM (the kernel's high-water mark of RSS) read before the pipe ended, polled every 20 ms."""
     config = {**default_config(), "limits": {}}  # the default limits: 32 GiB a layer
     config["workspaces"]["acme"]["packages"][PUSH_PACKAGE] = "web-app"
     registry = RegistryProcess(workdir / f"registry-{how}", config).start()
+    name = f"bench-push-{secrets.token_hex(4)}"
+    peak = {"kb": 0, "pid": None, "at": 0.0}
+
+    def sample(pid: int) -> None:  # the pipe's own pid, or the docker CLI's: then the container's
+        if time.monotonic() - peak["at"] < SAMPLE_S:
+            return
+        peak["at"] = time.monotonic()
+        peak["pid"] = peak["pid"] or (pid if how == "checkout" else container_pid(name))
+        if peak["pid"]:
+            peak["kb"] = max(peak["kb"], _status_kb(peak["pid"], "VmHWM") or 0)
+
     try:
         variables = {"IMAGE_NAME": source, "TAGS": "latest", "WORKSPACE": "acme", "REGISTRY": registry.host,
                      "BITBUCKET_PACKAGES_USERNAME": "pipelines", "BITBUCKET_PACKAGES_TOKEN": TOKENS["pipelines"]}
-        if how == "checkout":
-            proc = subprocess.Popen([sys.executable, "-m", "pipe"], cwd=REPO_ROOT, env={**os.environ, **variables},
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            return peak_rss_mb(lambda: proc.pid, proc)
-        name = f"bench-push-{secrets.token_hex(4)}"
-        command = ["docker", "run", "--rm", "--name", name, "--network", "host",
-                   "-v", "/var/run/docker.sock:/var/run/docker.sock"]
-        for key, value in variables.items():
-            command += ["-e", f"{key}={value}"]
-        proc = subprocess.Popen([*command, pipe_image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        return peak_rss_mb(lambda: container_pid(name), proc)
+        docker_args = ["--name", name, "-v", "/var/run/docker.sock:/var/run/docker.sock"]
+        done = run_pipe(variables, timeout=PUSH_TIMEOUT, watch=sample, image=None if how == "checkout" else pipe_image,
+                        docker_args=docker_args)
     finally:
         registry.stop()
+    if done.returncode != 0:
+        raise RuntimeError(f"the push failed with exit {done.returncode}: {done.output.strip()[-500:]}")
+    return round(peak["kb"] * 1024 / 1e6, 1)
 
 
 def summary(values: list[float], digits: int) -> dict[str, float]:

@@ -1,11 +1,11 @@
-"""The registry table (Markdown): the registry phases' figures against distribution 2.8 and their targets, the
-pipe against `docker push`, and the UI pages."""
+"""The registry table (Markdown): the registry phases' figures against distribution 2.8 and their targets, and the
+UI pages."""
 from __future__ import annotations
 
 from . import ui
 from .format import fmt, median, size, verdict
 
-PHASES = ("ingest", "serving", "memory", "small", "push", "ui")
+PHASES = ("ingest", "serving", "memory", "small", "ui")
 WHOLE, RATIO = "{:.0f}", "{:.2f}x"
 
 
@@ -54,16 +54,6 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
         out.append((f"{sm['clients']} clients x {sm['blobs_per_client']} blobs of 1 MiB, requests/s",
                     fmt(median(d["embedded"]), WHOLE), fmt(median(d["reference"]), WHOLE), fmt(q, RATIO), ">= 1x",
                     verdict(None if q is None else q >= 1)))
-    ps = results.get("push") or {}
-    if ps and "error" not in ps:
-        docker, pipe, noop = median(ps["docker_push_s"]), median(ps["pipe_push_s"]), median(ps["pipe_noop_repush_s"])
-        q = ps.get("pipe_over_docker")
-        mib = ps["image_bytes"] / 2**20
-        out.append((f"push {ps['layers']}-layer image of {mib:.0f} MiB: pipe vs docker push, s",
-                    fmt(pipe, "{:.2f}"), fmt(docker, "{:.2f}") + " (docker push)", fmt(q, RATIO), "<= 1.10x",
-                    verdict(None if q is None else q <= 1.10)))
-        out.append(("no-op re-push with the pipe, s", fmt(noop, "{:.2f}"), "", "", "< 3",
-                    verdict(None if noop is None else noop < 3)))
     out += ui.rows(results.get("ui") or {})
     return out
 
@@ -80,7 +70,4 @@ def markdown(results: dict) -> str:
         d = results.get(phase) or {}
         if "error" in d:
             lines.append(f"\n**{phase}: failed**: {d['error']}")
-    ps = results.get("push") or {}
-    if ps.get("pipe_status", "ran") != "ran":
-        lines.append(f"\n**pipe**: {ps['pipe_status']}")
     return "\n".join(lines) + "\n"
