@@ -15,8 +15,7 @@ from typing import ClassVar, Protocol
 from .blobs.client import Target
 from .blobs.data import Blob, BlobSource
 from .pushes.engine_push import EngineBench
-from .registries.embedded import EmbeddedRegistry
-from .registries.reference import ReferenceRegistry
+from .registries import EmbeddedRegistry, ReferenceRegistry
 from .settings import Settings
 from .stats import summarize_runs
 

@@ -22,8 +22,7 @@ from .machine import describe
 from .phase import Context, Deadline, Phase
 from .phases import NAMES, new_phases
 from .profiling import Profiler
-from .registries.embedded import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry
-from .registries.reference import ReferenceRegistry
+from .registries import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry, ReferenceRegistry
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -161,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context(
             settings, workdir, args.quick, embedded, reference, source, client, deadline,
             pids={"embedded": embedded.pid, "reference": reference.pid if both else 0},
-            roots={"embedded": embedded.process.root, "reference": reference.root},
+            roots={"embedded": embedded.root, "reference": reference.root},
             blob_targets={"embedded": embedded.target(BLOB_PACKAGE),
                           "reference": reference.target(f"{WORKSPACE}/{BLOB_PACKAGE}")},
             small_targets={"embedded": embedded.target(SMALL_PACKAGE),

@@ -17,8 +17,7 @@ from .. import measure
 from ..phase import PushPhase
 from ..pushes import archive_sources
 from ..pushes.engine_push import USER, push_timeout
-from ..registries.embedded import WORKSPACE
-from ..registries.purge import purge_blobs
+from ..registries import WORKSPACE, purge_blobs
 from ..stats import rotate
 
 TAG = "latest"
@@ -54,7 +53,7 @@ class ArchivePhase(PushPhase):
         finally:
             b.drop_package(package)
             if digests:
-                purge_blobs(self.registry.process.root, digests)
+                purge_blobs(self.registry.root, digests)
 
     def measure(self) -> dict:
         s = self.s

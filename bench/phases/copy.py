@@ -28,9 +28,7 @@ from ..pushes import copy_images
 from ..pushes.copy_images import CopyImage
 from ..pushes.engine_push import USER, push_timeout
 from ..pushes.registry_copy import Endpoint, docker_promote, floor_copy, manifest_digest, pipe_copy, skopeo_copy
-from ..registries.embedded import WORKSPACE
-from ..registries.purge import purge_blobs
-from ..registries.reference import ReferenceRegistry
+from ..registries import WORKSPACE, ReferenceRegistry, purge_blobs
 from ..stats import rotate
 
 PROMOTE_TOOLS = ("pipe", "skopeo", "docker")
@@ -54,7 +52,7 @@ class CopyPhase(PushPhase):
 
     # -- endpoints -----------------------------------------------------------------------
     def emb(self, package: str, tag: str) -> Endpoint:
-        process = self.registry.process
+        process = self.registry
         token = process.token(USER, f"repository:{WORKSPACE}/{package}:pull,push")
         return Endpoint("embedded", process.host, package, tag, f"{USER}:{TOKENS[USER]}",
                         {"Authorization": f"Bearer {token}"})
@@ -73,7 +71,7 @@ class CopyPhase(PushPhase):
         """Leave the destination as cold as before: the package or repository gone, its blobs purged."""
         if dest.label == "embedded":
             self.bench.drop_package(dest.package)
-            purge_blobs(self.registry.process.root, image.digests)
+            purge_blobs(self.registry.root, image.digests)
         else:
             shutil.rmtree(self.reference.root / "docker/registry/v2/repositories" / dest.repository,
                           ignore_errors=True)

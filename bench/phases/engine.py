@@ -20,9 +20,8 @@ import time
 from functools import partial
 
 from ..phase import PushPhase
-from ..pushes import engine_daemons, engine_images
-from ..pushes.engine_daemons import MAIN, Daemon
-from ..pushes.engine_images import EngineImage
+from ..pushes import engine_daemons
+from ..pushes.engine_daemons import MAIN, Daemon, EngineImage
 from ..pushes.engine_push import push_timeout
 from ..stats import rotate
 
@@ -115,12 +114,12 @@ class EnginePhase(PushPhase):
                     t0 = time.monotonic()
                     try:
                         if d.second is None:
-                            images[label][kind] = engine_images.build(kind, self.workdir / f"context-{kind}",
+                            images[label][kind] = engine_daemons.build(kind, self.workdir / f"context-{kind}",
                                                                       s.engine_layers, s.engine_layer_bytes)
                         else:
                             if not context.exists():
                                 engine_daemons.write_context(kind, context, s.engine_layers, s.engine_layer_bytes)
-                            images[label][kind] = engine_daemons.build(d, kind, context, s.engine_layers,
+                            images[label][kind] = engine_daemons.build_26(d, kind, context, s.engine_layers,
                                                                        s.engine_layer_bytes)
                         print(f"   built {kind} images in {label} in {time.monotonic() - t0:.1f} s", flush=True)
                     except Exception as exc:
@@ -154,7 +153,7 @@ class EnginePhase(PushPhase):
                 reps += 1
         finally:
             self.bench.cleanup()
-            engine_images.remove(*(ref for image in images.get(MAIN, {}).values()
+            engine_daemons.remove(*(ref for image in images.get(MAIN, {}).values()
                                    for ref in (image.previous, image.current)))
             for d in sources.values():
                 d.stop()  # a second daemon's images go with it

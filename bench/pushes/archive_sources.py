@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import engine_images
+from . import engine_daemons
 
 MAKE_TIMEOUT = 900.0
 GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -50,17 +50,17 @@ def _layout_layers(layout: Path) -> list[dict]:
 
 
 def make(workdir: Path, layers: int, layer_bytes: int) -> Archives:
-    """Build the real-files image (engine_images' `usr` kind), write both archives, drop the image."""
+    """Build the real-files image (the engine phase's `usr` kind), write both archives, drop the image."""
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    image = engine_images.build("usr", workdir / "context", layers, layer_bytes)
+    image = engine_daemons.build("usr", workdir / "context", layers, layer_bytes)
     try:
         build_s = round(time.monotonic() - t0, 1)
         layout, tar = workdir / "layout", workdir / "image.tar"
         layout_s = _run(["skopeo", "copy", f"docker-daemon:{image.current}", f"oci:{layout}:{LAYOUT_TAG}"])
         save_s = _run(["docker", "save", "-o", str(tar), image.current])
     finally:
-        engine_images.remove(image.previous, image.current)
+        engine_daemons.remove(image.previous, image.current)
     descriptors = _layout_layers(layout)
     media = sorted({d["mediaType"] for d in descriptors})
     if media != [GZIP_LAYER]:  # the case would not be "layers already compressed" any more

@@ -1,19 +1,20 @@
-"""The daemons the engine phase pushes from: the default one (Docker 20.10, classic image store) and Debian 13's
-Docker 26 as second daemons (harness/engines.py), one with the classic image store, one with the containerd
-image store; and the images of the Docker 26 cases.
+"""The daemons the engine phase pushes from and the images it pushes: the default daemon (Docker 20.10, classic
+store) and Debian 13's Docker 26 as second daemons (harness/engines.py), classic or containerd image store.
 
-Those images are built inside each 26 daemon by its own CLI with BuildKit (`buildx build --load`), from one
-build context per kind, as a user's `docker build` makes them: on the containerd store each layer is stored
-gzipped by BuildKit, which is what that store's `docker push` sends as it is. The classic 26 daemon builds the
-same way (not a `docker load` from the 20.10 daemon), so both stores hold the same files. Per kind, a `base`
-of layers-1 `COPY` layers (FROM scratch: no network), then `current` FROM that base with one more `COPY` layer
-of the same size: layers x layer_bytes, the same shape as the 20.10 images. The registry gets `base` before
-the fresh-daemon case (all but the top layer); built FROM it, `current` shares its stored blobs.
-- `usr`: real files, the slices of /usr that harness/layered_images.py picks, one slice per layer;
-- `random`: one file of random bytes per layer.
+Two kinds of image, each as `previous` and `current`, sharing every layer but the top one (the Pipelines case
+holds `previous` in the registry first):
+- `usr`: real files, compressible like a root filesystem: on 20.10 one tar stream of /usr cut into layer files;
+  on the 26 daemons the slices of /usr that harness/layered_images.py picks, one slice per layer;
+- `random`: random bytes, one file per layer.
+20.10 builds them with `docker build` (FROM scratch). Each 26 daemon builds its own with its own CLI and BuildKit
+(`buildx build --load`), as a user's `docker build` makes them (on the containerd store the layers are stored
+gzipped, which is what its `docker push` sends as it is): `previous` is a base of layers-1 `COPY` layers,
+`current` FROM it with one more. Files are written in 1 MiB pieces: memory stays flat whatever the size.
 """
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -24,12 +25,25 @@ from harness.layered_images import _file_slices  # the /usr slices the test imag
 from harness.second_daemon import SecondDaemon
 
 from .. import measure
-from .engine_images import BUILD_TIMEOUT, EngineImage, _write_random
 
 MAIN = engines.MAIN
-# Generous bounds on a second daemon's start and stop (one per fresh-daemon measurement).
-DAEMON_START_TIMEOUT = 60.0
+PIECE = 1024**2
+BUILD_TIMEOUT = 900.0
+DAEMON_START_TIMEOUT = 60.0  # generous bounds: one start and stop per fresh-daemon measurement
 DAEMON_STOP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class EngineImage:
+    kind: str
+    previous: str  # shares every layer but the top one with `current`
+    current: str
+    layers: int
+    layer_bytes: int
+
+    @property
+    def image_bytes(self) -> int:
+        return self.layers * self.layer_bytes
 
 
 @dataclass
@@ -56,11 +70,10 @@ def default() -> Daemon:
 
 
 def start(label: str, data_parent: Path) -> Daemon:
-    """A second daemon of `label`'s kind, started (the system's dockerd for 20.10), its layers on `data_parent`'s
-    disk; the caller stops it."""
-    engine = None if label == MAIN else engines.debian13()
+    """A second daemon of `label`'s kind (the system's dockerd for 20.10), its layers on `data_parent`'s disk."""
     second = SecondDaemon(start_timeout=DAEMON_START_TIMEOUT, stop_timeout=DAEMON_STOP_TIMEOUT,
-                          data_parent=data_parent, engine=engine, containerd_store=label == engines.CONTAINERD_26)
+                          data_parent=data_parent, engine=None if label == MAIN else engines.debian13(),
+                          containerd_store=label == engines.CONTAINERD_26)
     second.start()  # stops what it started when it fails
     containerd = measure.daemon_pid(str(second.workdir / "exec" / "containerd" / "containerd.pid"))
     return Daemon(label, second.pid, second.docker_host, second.cli, containerd, second)
@@ -85,8 +98,60 @@ def copy(image: str, source: Daemon, target: Daemon, timeout: float) -> None:
         raise RuntimeError(f"copying {image} from {source.label} to {target.label}: {save_err} {load.stderr}")
 
 
+def _write_usr(files: list[Path], size: int) -> None:
+    """Consecutive `size`-byte cuts of one tar stream of /usr, one per file."""
+    tar = subprocess.Popen(["tar", "-cf", "-", "--one-file-system", "-C", "/", "usr"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    assert tar.stdout is not None
+    try:
+        for path in files:
+            left = size
+            with open(path, "wb") as out:
+                while left:
+                    piece = tar.stdout.read(min(PIECE, left))
+                    if not piece:
+                        raise RuntimeError(f"a tar of /usr is smaller than {len(files)} x {size} bytes")
+                    out.write(piece)
+                    left -= len(piece)
+    finally:
+        tar.stdout.close()
+        tar.kill()  # it is cut off on purpose once enough is read
+        tar.wait(30)
+
+
+def _write_random(files: list[Path], size: int) -> None:
+    for path in files:
+        with open(path, "wb") as out:
+            for offset in range(0, size, PIECE):
+                out.write(os.urandom(min(PIECE, size - offset)))
+
+
+def build(kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImage:
+    """`bench-engine-<kind>:previous` and `:current` in the default daemon; the same config but the top layer."""
+    context.mkdir(parents=True, exist_ok=True)
+    names = [f"layer{i}.bin" for i in range(layers - 1)] + ["top-previous.bin", "top-current.bin"]
+    (_write_usr if kind == "usr" else _write_random)([context / n for n in names], layer_bytes)
+    image = EngineImage(kind, f"bench-engine-{kind}:previous", f"bench-engine-{kind}:current", layers, layer_bytes)
+    nonce = secrets.token_hex(8)
+    for ref, top in ((image.previous, names[-2]), (image.current, names[-1])):
+        dockerfile = context / f"Dockerfile.{top}"
+        lines = ["FROM scratch", *[f"COPY {n} /{n}" for n in [*names[:-2], top]], f'LABEL bench.nonce="{nonce}"']
+        dockerfile.write_text("\n".join(lines) + "\n")
+        r = subprocess.run(["docker", "build", "-q", "-f", str(dockerfile), "-t", ref, str(context)],
+                           capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        if r.returncode != 0:
+            raise RuntimeError(f"docker build {ref} failed: {r.stderr.strip()[-500:]}")
+    shutil.rmtree(context, ignore_errors=True)
+    return image
+
+
+def remove(*refs: str) -> None:
+    if refs:
+        subprocess.run(["docker", "rmi", "-f", *refs], capture_output=True, timeout=300)
+
+
 def write_context(kind: str, context: Path, layers: int, layer_bytes: int) -> None:
-    """`layer0` .. `layer<layers-1>`, one directory per layer (the last one the top layer)."""
+    """A 26 daemon's build context: `layer0` .. `layer<layers-1>`, one directory per layer (the last the top)."""
     dirs = [context / f"layer{i}" for i in range(layers)]
     if kind == "usr":
         for i, directory in enumerate(dirs):
@@ -100,7 +165,7 @@ def write_context(kind: str, context: Path, layers: int, layer_bytes: int) -> No
         _write_random([d / f"random-{d.name}.bin" for d in dirs], layer_bytes)
 
 
-def build(daemon: Daemon, kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImage:
+def build_26(daemon: Daemon, kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImage:
     """`bench-engine26-<kind>:base` and `:current` in a second daemon, from write_context's directories."""
     assert daemon.second is not None
     image = EngineImage(kind, f"bench-engine26-{kind}:base", f"bench-engine26-{kind}:current", layers, layer_bytes)

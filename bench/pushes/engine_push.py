@@ -23,7 +23,7 @@ from harness.paths import REPO_ROOT
 from harness.pipe_process import read_output
 
 from .. import measure
-from ..registries.embedded import WORKSPACE, EmbeddedRegistry
+from ..registries import WORKSPACE, EmbeddedRegistry
 
 USER = "pipelines"
 PACKAGE_PREFIX = "bench-e-"
@@ -53,7 +53,7 @@ class EngineBench:
 
     @property
     def host(self) -> str:
-        return self.registry.process.host
+        return self.registry.host
 
     def prepare(self) -> None:
         """Log the docker CLI in once (the credentials live client-side, in DOCKER_CONFIG, for every daemon)."""
@@ -215,7 +215,7 @@ class EngineBench:
 
     def cleanup(self) -> None:
         """Remove the registry references this benchmark tagged in the default daemon (the images stay
-        for engine_images.remove)."""
+        for engine_daemons.remove)."""
         prefixes = (f"{self.host}/{WORKSPACE}/{PACKAGE_PREFIX}", PACKAGE_PREFIX)
         r = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
                            capture_output=True, text=True, timeout=60)

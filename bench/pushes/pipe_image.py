@@ -16,9 +16,7 @@ to a fresh embedded registry. Results as JSON on stdout.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import os
 import secrets
 import socket
 import statistics
@@ -30,6 +28,7 @@ from pathlib import Path
 
 from demo.layout import write_layout
 from harness.accounts import TOKENS, default_config
+from harness.docker_images import build_image
 from harness.pipe_process import image_command, run_pipe
 from harness.registry_process import RegistryProcess
 
@@ -47,27 +46,9 @@ def size(ref: str) -> int:
 
 def compressed_size(ref: str) -> int:
     """Bytes of `docker save REF | gzip -6`."""
-    save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
-    assert save.stdout is not None
-    counter = _Counter()
-    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6) as compressor:
-        for chunk in iter(lambda: save.stdout.read(1 << 20), b""):
-            compressor.write(chunk)
-    if save.wait(120) != 0:
-        raise RuntimeError(f"docker save {ref} failed")
-    return counter.count
-
-
-class _Counter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def write(self, data: bytes) -> int:
-        self.count += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
+    r = subprocess.run(["sh", "-c", 'docker save "$1" | gzip -6 | wc -c', "sh", ref], capture_output=True, text=True,
+                       timeout=600, check=True)
+    return int(r.stdout)
 
 
 FLOOR = "floor (the base: python3 connects at once)"
@@ -115,21 +96,6 @@ PUSH_LAYERS = 4
 PUSH_PACKAGE = "bench-pipe-image-push"
 PUSH_TIMEOUT = 600.0
 SAMPLE_S = 0.02
-
-
-def build_push_image(context: Path, mib: int) -> str:
-    """An image FROM scratch of `mib` MiB of random bytes in PUSH_LAYERS layers, under a tag of its own."""
-    context.mkdir(parents=True)
-    names = [f"part{i}.bin" for i in range(PUSH_LAYERS)]
-    for name in names:
-        with open(context / name, "wb") as f:
-            for _ in range(mib // PUSH_LAYERS):
-                f.write(os.urandom(1 << 20))
-    (context / "Dockerfile").write_text("FROM scratch\n" + "".join(f"COPY {n} /{n}\n" for n in names))
-    ref = f"{PUSH_PACKAGE}:{secrets.token_hex(4)}"
-    subprocess.run(["docker", "build", "-q", "-t", ref, str(context)], check=True, capture_output=True,
-                   timeout=PUSH_TIMEOUT)
-    return ref
 
 
 def container_pid(name: str) -> int | None:
@@ -199,7 +165,8 @@ def measure(images: list[str], base: str, reps: int, compressed: bool = True, pu
         results[ref]["import_pipe_ms"] = summary(values, 0)
     if push_mib:
         with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
-            source = build_push_image(Path(tmp) / "context", push_mib)
+            source = build_image(f"{PUSH_PACKAGE}:{secrets.token_hex(4)}", Path(tmp) / "context",
+                                 [push_mib // PUSH_LAYERS * 2**20] * PUSH_LAYERS)  # random bytes
             try:
                 peaks: dict[str, list[float]] = {"image": [], "checkout": []}
                 for rep in range(push_reps):

@@ -15,7 +15,7 @@ import requests
 from harness.paths import REPO_ROOT
 
 from .. import measure
-from ..registries.embedded import WORKSPACE
+from ..registries import WORKSPACE
 from . import engine_daemons
 from .engine_push import EngineBench
 

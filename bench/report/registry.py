@@ -2,8 +2,8 @@
 UI pages."""
 from __future__ import annotations
 
-from . import ui
-from .format import fmt, median, size, verdict
+from ..stats import ratio
+from .format import fmt, median, size, table, verdict
 
 PHASES = ("ingest", "serving", "memory", "small", "ui")
 WHOLE, RATIO = "{:.0f}", "{:.2f}x"
@@ -54,18 +54,27 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
         out.append((f"{sm['clients']} clients x {sm['blobs_per_client']} blobs of 1 MiB, requests/s",
                     fmt(median(d["embedded"]), WHOLE), fmt(median(d["reference"]), WHOLE), fmt(q, RATIO), ">= 1x",
                     verdict(None if q is None else q >= 1)))
-    out += ui.rows(results.get("ui") or {})
+    return out + ui_rows(results.get("ui") or {})
+
+
+def ui_rows(d: dict) -> list[tuple[str, str, str, str, str, str]]:
+    """Each packages page beside the JSON API's listing."""
+    if not d or "error" in d:
+        return []
+    out = []
+    for name, label in (("page", "first page"), ("page_filtered", "filtered by name"), ("page_last", "last page")):
+        ms, q = d["ms"][name]["median"], ratio(d["ms"][name], d["ms"]["api"])
+        out.append((f"packages page of {d['images']} images / {d['tags']} tags ({label}), ms", f"{ms:.1f}",
+                    f"{d['ms']['api']['median']:.1f} (JSON API list)", f"{q:.2f}x" if q else "",
+                    f"< {d['target_ms']}", "met" if ms < d["target_ms"] else "NOT met"))
     return out
 
 
 def markdown(results: dict) -> str:
     if not rows(results) and not any("error" in (results.get(p) or {}) for p in PHASES):
         return ""  # none of the registry phases ran (e.g. `--phases engine`)
-    lines = [
-        "| Figure (median) | Embedded | Reference | Ratio | Target | Verdict |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
+    lines = table("| Figure (median) | Embedded | Reference | Ratio | Target | Verdict |",
+                  ["| " + " | ".join(r) + " |" for r in rows(results)], 3, 2)
     for phase in PHASES:
         d = results.get(phase) or {}
         if "error" in d:
