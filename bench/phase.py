@@ -15,7 +15,7 @@ from typing import ClassVar, Protocol
 from .blobs.client import Target
 from .blobs.data import Blob, BlobSource
 from .pushes.engine_push import EngineBench
-from .registries import EmbeddedRegistry, ReferenceRegistry
+from .registries import WORKSPACE, EmbeddedRegistry, ReferenceRegistry
 from .settings import Settings
 from .stats import summarize_runs
 
@@ -41,12 +41,19 @@ class Context:
     source: BlobSource  # the random data, prepared when a phase that needs the reference runs
     client: Executor  # one spawned process that does the blob transfers, so the harness is never the client
     deadline: Deadline  # shared by the registry phases; started before the data and the registries
-    # Per registry label ("embedded", "reference"): pids, roots and where the blob phases send their blobs.
-    pids: dict[str, int]
-    roots: dict[str, Path]
-    blob_targets: dict[str, Target]
-    small_targets: dict[str, Target]
     ingested: dict[str, Blob] = field(default_factory=dict)  # the blob ingest left in each, read by serving
+
+    # Per registry label: its pid, its root, and where the blob phases send a package's blobs.
+    @property
+    def pids(self) -> dict[str, int]:
+        return {"embedded": self.embedded.pid, "reference": self.reference.pid}
+
+    @property
+    def roots(self) -> dict[str, Path]:
+        return {"embedded": self.embedded.root, "reference": self.reference.root}
+
+    def targets(self, package: str) -> dict[str, Target]:
+        return {"embedded": self.embedded.target(package), "reference": self.reference.target(f"{WORKSPACE}/{package}")}
 
 
 class Phase(Protocol):
@@ -62,9 +69,6 @@ class Phase(Protocol):
 
     def run(self, ctx: Context) -> dict:
         ...
-
-    def cleanup(self) -> None:
-        """Remove what `run` left for the end of the whole run (called once the client process is stopped)."""
 
 
 class PushPhase(Phase):

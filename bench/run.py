@@ -11,7 +11,7 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 from harness.engines import ENGINE_KINDS
@@ -22,7 +22,7 @@ from .machine import describe
 from .phase import Context, Deadline, Phase
 from .phases import NAMES, new_phases
 from .profiling import Profiler
-from .registries import BLOB_PACKAGE, SMALL_PACKAGE, WORKSPACE, EmbeddedRegistry, ReferenceRegistry
+from .registries import EmbeddedRegistry, ReferenceRegistry
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -95,103 +95,72 @@ def _kill_client(pool: ProcessPoolExecutor) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = settings_of(args)
-    wanted = wanted_phases(args.phases)
-    unknown = set(wanted) - set(NAMES)
-    if unknown:
+    settings, wanted = settings_of(args), wanted_phases(args.phases)
+    if unknown := set(wanted) - set(NAMES):
         print(f"unknown phases: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-
     started = time.time()
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
-    name = f"bench-{stamp}{'-quick' if args.quick else ''}{'-profiled' if args.profile else ''}"
+    name = f"bench-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}"
+    name += f"{'-quick' if args.quick else ''}{'-profiled' if args.profile else ''}"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-", dir=args.workdir))
-    results: dict = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "settings": dataclasses.asdict(settings),
-        "machine": describe(workdir),
-    }
-    deadline = Deadline(settings.deadline_s)
-    embedded = EmbeddedRegistry(workdir / "embedded")
-    reference = ReferenceRegistry(workdir / "reference")
+    results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                     "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+                     "settings": dataclasses.asdict(settings), "machine": describe(workdir)}
     (workdir / "reference").mkdir()
-    client = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
-    phases = new_phases()
+    ctx = Context(settings, workdir, args.quick, EmbeddedRegistry(workdir / "embedded"),
+                  ReferenceRegistry(workdir / "reference"), BlobSource(workdir / "data.bin", settings.data_sizes()),
+                  ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")), Deadline(settings.deadline_s))
+    phases = [phase for phase in new_phases() if phase.name in wanted]
     failed = False
-
-    def step(phase: Phase, ctx: Context) -> None:
-        nonlocal failed
-        if phase.name not in wanted:
-            return
-        unmet = phase.unmet(ctx)
-        if unmet:
-            results[phase.name] = {"error": unmet}
-            return
-        print(f"== {phase.name}", flush=True)
-        t0 = time.monotonic()
-        try:
-            results[phase.name] = phase.run(ctx)
-        except Exception as exc:
-            failed = True
-            traceback.print_exc()
-            results[phase.name] = {"error": f"{type(exc).__name__}: {exc}"}
-        results.setdefault(phase.name, {})["phase_seconds"] = round(time.monotonic() - t0, 1)
-        if results[phase.name].get("errors"):  # measurements that failed while the others went on
-            failed = True
-
-    def profiled(phase: Phase) -> AbstractContextManager:
-        if args.profile and phase.profiled:
-            return Profiler(embedded.pid, RESULTS_DIR / f"{name}-{phase.name}-profile.txt")
-        return nullcontext()
-
     try:
         # The random data and the reference registry serve the registry phases only.
-        both = any(phase.needs_reference for phase in phases if phase.name in wanted)
+        both = any(phase.needs_reference for phase in phases)
         print(f"== preparing {'random data and both registries' if both else 'the embedded registry'} in {workdir}",
               flush=True)
-        source = BlobSource(workdir / "data.bin", settings.data_sizes())
         if both:
-            source.prepare()
-        embedded.start()
-        if both:
-            reference.start()
-        ctx = Context(
-            settings, workdir, args.quick, embedded, reference, source, client, deadline,
-            pids={"embedded": embedded.pid, "reference": reference.pid if both else 0},
-            roots={"embedded": embedded.root, "reference": reference.root},
-            blob_targets={"embedded": embedded.target(BLOB_PACKAGE),
-                          "reference": reference.target(f"{WORKSPACE}/{BLOB_PACKAGE}")},
-            small_targets={"embedded": embedded.target(SMALL_PACKAGE),
-                           "reference": reference.target(f"{WORKSPACE}/{SMALL_PACKAGE}")},
-        )
+            ctx.source.prepare()
+            ctx.reference.start()
+        ctx.embedded.start()
         for phase in phases:
-            with profiled(phase):
-                step(phase, ctx)
+            profiled = args.profile and phase.profiled
+            with Profiler(ctx.embedded.pid, RESULTS_DIR / f"{name}-{phase.name}-profile.txt") if profiled \
+                    else nullcontext():
+                results[phase.name], broke = run_phase(phase, ctx)
+            failed = failed or broke
     except Exception as exc:
         failed = True
         traceback.print_exc()
         results["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        _kill_client(client)
-        for phase in phases:
-            phase.cleanup()
-        embedded.stop()
-        reference.stop()
+        _kill_client(ctx.client)
+        ctx.embedded.stop()
+        ctx.reference.stop()
         if args.keep:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-
-    results["elapsed_s"] = round(time.time() - started, 1)
-    results["deadline_hit"] = deadline.expired()
+    results["elapsed_s"], results["deadline_hit"] = round(time.time() - started, 1), ctx.deadline.expired()
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    table, broke = report.markdown(results), False
-    for line, chart_broke in report.charts(results, settings, RESULTS_DIR, name):
-        table, broke = table + line, broke or chart_broke
+    table = report.markdown(results)
+    for line, broke in report.chart_lines(results, settings, RESULTS_DIR, name):
+        table, failed = table + line, failed or broke
     (RESULTS_DIR / f"{name}.md").write_text(table)
-    print()
-    print(table)
-    print(f"results: {RESULTS_DIR / name}.json ({results['elapsed_s']} s)")
-    return 1 if failed or broke else 0
+    print(f"\n{table}\nresults: {RESULTS_DIR / name}.json ({results['elapsed_s']} s)")
+    return 1 if failed else 0
+
+
+def run_phase(phase: Phase, ctx: Context) -> tuple[dict, bool]:
+    """Its section of the results (its figures, or why it could not run or failed), and whether it failed: by an
+    exception, or in measurements that failed while the others went on. A phase that cannot run here has not."""
+    if unmet := phase.unmet(ctx):
+        return {"error": unmet}, False
+    print(f"== {phase.name}", flush=True)
+    t0 = time.monotonic()
+    try:
+        section, failed = phase.run(ctx), False
+    except Exception as exc:
+        traceback.print_exc()
+        section, failed = {"error": f"{type(exc).__name__}: {exc}"}, True
+    section["phase_seconds"] = round(time.monotonic() - t0, 1)
+    return section, failed or bool(section.get("errors"))

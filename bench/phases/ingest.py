@@ -9,7 +9,7 @@ from ..blobs.ceiling import page_cache_write_rate, sha256_rate
 from ..blobs.client import timed_upload, verified_get
 from ..measure import cpu_seconds
 from ..phase import Context, Phase
-from ..registries import purge_blobs
+from ..registries import BLOB_PACKAGE, purge_blobs
 from ..stats import alternate, compare, rate_mb_s, summary, time_limit
 
 MODES = ("monolithic", "chunked")
@@ -21,7 +21,7 @@ class IngestPhase(Phase):
     profiled = True
 
     def run(self, ctx: Context) -> dict:
-        s, targets, pids, client = ctx.settings, ctx.blob_targets, ctx.pids, ctx.client
+        s, targets, pids, client = ctx.settings, ctx.targets(BLOB_PACKAGE), ctx.pids, ctx.client
         rates = {mode: {label: [] for label in targets} for mode in MODES}
         cpu = {mode: {label: [] for label in targets} for mode in MODES}
         sha, page_cache = [], []

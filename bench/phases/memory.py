@@ -6,7 +6,7 @@ import os
 from ..blobs.client import timed_upload
 from ..memory import PeakRss, rss_mb
 from ..phase import Context, Phase
-from ..registries import purge_blobs
+from ..registries import BLOB_PACKAGE, purge_blobs
 from ..stats import alternate, rate_mb_s, summary, time_limit
 
 
@@ -15,7 +15,7 @@ class MemoryPhase(Phase):
     needs_reference = True
 
     def run(self, ctx: Context) -> dict:
-        s, targets, pids = ctx.settings, ctx.blob_targets, ctx.pids
+        s, targets, pids = ctx.settings, ctx.targets(BLOB_PACKAGE), ctx.pids
         out: dict = {"idle_rss_mb": {label: rss_mb(pids[label]) for label in targets}}
         for size in s.memory_sizes:
             peaks, rates = {label: [] for label in targets}, {label: [] for label in targets}

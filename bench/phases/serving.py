@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..blobs.client import timed_get
 from ..phase import Context, Phase
+from ..registries import BLOB_PACKAGE
 from ..stats import alternate, compare, rate_mb_s, time_limit
 
 
@@ -14,7 +15,7 @@ class ServingPhase(Phase):
         return None if ctx.ingested else "needs the blobs of the ingest phase"
 
     def run(self, ctx: Context) -> dict:
-        s, targets = ctx.settings, ctx.blob_targets
+        s, targets = ctx.settings, ctx.targets(BLOB_PACKAGE)
         full, ranged = {label: [] for label in targets}, {label: [] for label in targets}
         start = (s.blob - s.range_bytes) // 2
         reps = 0

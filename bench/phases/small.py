@@ -5,7 +5,7 @@ import os
 
 from ..blobs import small as small_blobs
 from ..phase import Context, Phase
-from ..registries import purge_blobs
+from ..registries import SMALL_PACKAGE, purge_blobs
 from ..stats import alternate, compare, summary
 
 
@@ -14,7 +14,7 @@ class SmallPhase(Phase):
     needs_reference = True
 
     def run(self, ctx: Context) -> dict:
-        s, targets = ctx.settings, ctx.small_targets
+        s, targets = ctx.settings, ctx.targets(SMALL_PACKAGE)
         runs = {label: [] for label in targets}
         reps = 0
         for rep in range(s.reps):
