@@ -1,14 +1,15 @@
-"""One measured command: wall time, its own CPU-seconds and peak RSS, and the CPU-seconds of the other processes
-involved (dockerd, the registries), read from /proc before and after. The command runs through
-harness/pipe_process.py, under GNU time for the peak RSS: the kernel's maxrss of a child counts the memory of the
-process that forked it (kept at exec), and this harness is far larger than `time`.
+"""What a measurement records. A command (run through harness/pipe_process.py): wall time, its own CPU-seconds and
+peak RSS (GNU time wraps it: the kernel's maxrss of a child counts the memory of the process that forked it, kept at
+exec, and this harness is far larger than `time`), and the CPU-seconds of the other processes involved (dockerd, the
+registries), read from /proc before and after. A registry's own peak RSS: PeakRss.
 
-What a registry received is not counted here: /proc/<pid>/io's rchar misses recv() on sockets, and loopback
-counters are shared with every other process on the machine."""
+What a registry received is not counted: /proc/<pid>/io's rchar misses recv() on sockets, and loopback counters
+are shared with every other process on the machine."""
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,12 +17,24 @@ from harness import pipe_process
 
 GNU_TIME = "/usr/bin/time"  # Debian package `time`
 TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLE_S = 0.02
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all threads: steadier than wall-clock rates on a shared machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def status_kb(pid: int, field: str) -> int | None:
+    """A field of /proc/<pid>/status in kB (VmRSS, VmHWM), None once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def daemon_pid(pidfile: str = "/var/run/docker.pid") -> int | None:
@@ -36,7 +49,7 @@ class Others:
 
     def __init__(self, pids: dict[str, int | None]) -> None:
         self.pids = {name: pid for name, pid in pids.items() if pid}
-        self.result: dict[str, float | int | None] = {}
+        self.result: dict[str, float | None] = {}
 
     def _snap(self) -> dict[str, float | None]:
         snap: dict[str, float | None] = {}
@@ -55,6 +68,39 @@ class Others:
         for key, value in self._snap().items():
             before = self._before.get(key)
             self.result[key] = None if value is None or before is None else round(value - before, 3)
+
+
+class PeakRss:
+    """`peak_mb`: the largest RSS of `pid` while the block ran (decimal MB): the kernel's high-water mark, reset
+    before (needs ptrace rights), cross-checked by sampling VmRSS from a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.sampled_kb, self.hwm_kb = pid, 0, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.sampled_kb = max(self.sampled_kb, status_kb(self.pid, "VmRSS") or 0)
+            self._stop.wait(SAMPLE_S)
+
+    def __enter__(self) -> "PeakRss":
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
+            self.hwm_reset = True
+        except OSError:
+            self.hwm_reset = False
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.hwm_kb = status_kb(self.pid, "VmHWM") if self.hwm_reset else None
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.sampled_kb, self.hwm_kb or 0) * 1024 / 1e6
 
 
 def run(cmd: list[str], env: dict[str, str], timeout: float, log: Path, others: dict[str, int | None],
@@ -85,14 +131,9 @@ def _measured(what: list[str], log: Path, others: dict[str, int | None],
         peak_kib: int | None = int(rss_file.read_text().split()[-1])
     except (OSError, ValueError, IndexError):
         peak_kib = None
-    return {
-        "seconds": round(done.seconds, 3),
-        "cpu_s": round(done.cpu_s, 3),  # the command's and its children's (time's is ~0)
-        "sys_s": round(done.sys_s, 3),
-        "minor_faults": done.minor_faults,  # each one a page the host may fault in too (freed_pages.py)
-        "peak_rss_mb": None if peak_kib is None else round(peak_kib * 1024 / 1e6, 1),
-        **other.result,
-    }
+    return {"seconds": round(done.seconds, 3), "cpu_s": round(done.cpu_s, 3),  # with its children's (time's is ~0)
+            "sys_s": round(done.sys_s, 3), "minor_faults": done.minor_faults,  # pages the VM's host may fault in too
+            "peak_rss_mb": None if peak_kib is None else round(peak_kib * 1024 / 1e6, 1), **other.result}
 
 
 def _tail(log: Path) -> str:

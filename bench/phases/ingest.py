@@ -3,9 +3,11 @@ interleaved, with each registry's CPU-seconds per GiB and the machine's ceilings
 page-cache writes) measured in the same repetitions; then one verified blob left in each for `serving`."""
 from __future__ import annotations
 
+import hashlib
 import os
+import time
+from pathlib import Path
 
-from ..blobs.ceiling import page_cache_write_rate, sha256_rate
 from ..blobs.client import timed_upload, verified_get
 from ..measure import cpu_seconds
 from ..phase import Context, Phase
@@ -13,6 +15,34 @@ from ..registries import BLOB_PACKAGE, purge_blobs
 from ..stats import alternate, compare, rate_mb_s, summary, time_limit
 
 MODES = ("monolithic", "chunked")
+BUFFER = 4 * 1024 * 1024
+
+
+def sha256_rate(total: int, seconds_cap: float = 10.0) -> float:
+    """The ceiling: MB/s of hashlib.sha256 over `total` bytes fed in 4 MiB buffers (what the registry's hasher sees)."""
+    data, h, done = os.urandom(BUFFER), hashlib.sha256(), 0
+    t0 = time.perf_counter()
+    while done < total and time.perf_counter() - t0 < seconds_cap:
+        h.update(data)
+        done += BUFFER
+    return rate_mb_s(done, time.perf_counter() - t0)
+
+
+def page_cache_write_rate(path: Path, total: int) -> float:
+    """MB/s of plain 4 MiB writes into a new file (after a sync): what any registry's blob writes are bounded by,
+    before the disk itself."""
+    data = os.urandom(BUFFER)
+    os.sync()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        t0, done = time.perf_counter(), 0
+        while done < total:
+            done += os.write(fd, data)
+        elapsed = time.perf_counter() - t0
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    return rate_mb_s(done, elapsed)
 
 
 class IngestPhase(Phase):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from ..blobs.client import timed_upload
-from ..memory import PeakRss, rss_mb
+from ..measure import PeakRss, status_kb
 from ..phase import Context, Phase
 from ..registries import BLOB_PACKAGE, purge_blobs
 from ..stats import alternate, rate_mb_s, summary, time_limit
@@ -16,7 +16,7 @@ class MemoryPhase(Phase):
 
     def run(self, ctx: Context) -> dict:
         s, targets, pids = ctx.settings, ctx.targets(BLOB_PACKAGE), ctx.pids
-        out: dict = {"idle_rss_mb": {label: rss_mb(pids[label]) for label in targets}}
+        out: dict = {"idle_rss_mb": {label: (status_kb(pids[label], "VmRSS") or 0) * 1024 / 1e6 for label in targets}}
         for size in s.memory_sizes:
             peaks, rates = {label: [] for label in targets}, {label: [] for label in targets}
             for rep in range(s.memory_reps):

@@ -32,7 +32,7 @@ from harness.docker_images import build_image
 from harness.pipe_process import image_command, run_pipe
 from harness.registry_process import RegistryProcess
 
-from ..memory import _status_kb
+from ..measure import status_kb
 from ..stats import rotate
 
 RUN_TIMEOUT = 30.0
@@ -119,7 +119,7 @@ def push_peak_rss(pipe_image: str, source: str, workdir: Path, how: str) -> floa
         peak["at"] = time.monotonic()
         peak["pid"] = peak["pid"] or (pid if how == "checkout" else container_pid(name))
         if peak["pid"]:
-            peak["kb"] = max(peak["kb"], _status_kb(peak["pid"], "VmHWM") or 0)
+            peak["kb"] = max(peak["kb"], status_kb(peak["pid"], "VmHWM") or 0)
 
     try:
         variables = {"IMAGE_NAME": source, "TAGS": "latest", "WORKSPACE": "acme", "REGISTRY": registry.host,
