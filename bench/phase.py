@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from .blobs.client import Target
-from .blobs.data import Blob, BlobSource
+from .blobs import Blob, BlobSource, Target
 from .pushes.engine_push import EngineBench
 from .registries import WORKSPACE, EmbeddedRegistry, ReferenceRegistry
 from .settings import Settings

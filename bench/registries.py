@@ -10,7 +10,7 @@ from harness.accounts import TOKENS
 from harness.reference_registry import DistributionRegistry
 from harness.registry_process import RegistryProcess
 
-from .blobs.client import Target
+from .blobs import Target
 
 WORKSPACE = "acme"
 BLOB_PACKAGE = "bench-blobs"

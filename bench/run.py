@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.engines import ENGINE_KINDS
 
 from . import report
-from .blobs.data import BlobSource
+from .blobs import BlobSource
 from .machine import describe
 from .phase import Context, Deadline, Phase
 from .phases import NAMES, new_phases

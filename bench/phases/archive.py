@@ -1,21 +1,24 @@
 """The `archive` phase: the pipe pushing from an image archive (IMAGE_ARCHIVE, no daemon) against `skopeo copy` of
-the same archive, on the same real-files image and the same embedded registry.
-
-Cases (pushes/archive_sources.py makes both archives once per run): `oci-layout`, an OCI layout with gzip layers,
-which both tools upload as stored; `docker-archive`, the tar of `docker save`, whose layers each tool compresses.
-Each push is cold: to a package made for it alone and deleted after it, the blobs it stored then purged from the
-registry's root. The four measurements of a repetition run in an order that rotates with it.
+the same archive, to the same embedded registry. Both archives are made once per run from the engine phase's `usr`
+image: `oci-layout`, an OCI layout written by `skopeo copy docker-daemon: oci:` (gzip layers, which both tools
+upload as stored), and `docker-archive`, written by `docker save` (layers each tool compresses); the daemon's images
+are then removed. Each push is cold: to a package made for it alone and deleted after it, the blobs it stored then
+purged from the registry's root. The four measurements of a repetition run in an order that rotates with it.
 """
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import time
 from functools import partial
+from pathlib import Path
 
 from harness.accounts import TOKENS
 
 from .. import measure
 from ..phase import PushPhase
-from ..pushes import archive_sources
+from ..pushes import engine_daemons
 from ..pushes.engine_push import USER, push_timeout
 from ..registries import WORKSPACE, purge_blobs
 from ..stats import rotate
@@ -26,27 +29,58 @@ MEASUREMENTS = tuple(f"{case} {tool}" for case in CASES for tool in ("pipe", "sk
 METRICS = ("seconds", "cpu_s", "peak_rss_mb", "registry_cpu_s", "dockerd_cpu_s", "compressed_image_bytes",
            "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
            "skopeo_blobs_copied", "skopeo_blobs_skipped")
+MAKE_TIMEOUT = 900.0
+GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def _timed(cmd: list[str]) -> float:
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=MAKE_TIMEOUT)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {r.stderr.strip()[-500:]}")
+    return round(time.monotonic() - t0, 1)
+
+
+def make_archives(workdir: Path, layers: int, layer_bytes: int) -> dict:
+    """Both archives under `workdir`; how long each took and how large it is."""
+    t0 = time.monotonic()
+    image = engine_daemons.build("usr", workdir / "context", layers, layer_bytes)
+    try:
+        facts = {"image_build_s": round(time.monotonic() - t0, 1),
+                 "oci_layout_s": _timed(["skopeo", "copy", f"docker-daemon:{image.current}",
+                                         f"oci:{workdir / 'layout'}:{TAG}"]),
+                 "docker_save_s": _timed(["docker", "save", "-o", str(workdir / "image.tar"), image.current])}
+    finally:
+        engine_daemons.remove(image.previous, image.current)
+    digest = json.loads((workdir / "layout" / "index.json").read_text())["manifests"][0]["digest"]
+    layers_ = json.loads((workdir / "layout" / "blobs" / "sha256" / digest[7:]).read_text())["layers"]
+    media = sorted({d["mediaType"] for d in layers_})
+    if media != [GZIP_LAYER]:  # the case would not be "layers already compressed" any more
+        raise RuntimeError(f"skopeo wrote layers of {media} into {workdir / 'layout'}, not only {GZIP_LAYER}")
+    return {**facts, "oci_layout_layers": len(layers_), "oci_layout_layer_bytes": sum(d["size"] for d in layers_),
+            "oci_layout_media_types": media, "docker_archive_bytes": (workdir / "image.tar").stat().st_size}
 
 
 class ArchivePhase(PushPhase):
     name = "archive"
 
-    def push(self, archives: archive_sources.Archives, case: str, tool: str) -> dict:
-        b, s = self.bench, self.s
+    def push(self, case: str, tool: str) -> dict:
+        b, s, archives = self.bench, self.s, self.workdir / "archives"
         timeout = push_timeout(s.archive_layers * s.archive_layer_bytes)
         # dockerd's CPU-seconds too: near zero shows that neither tool went through the daemon.
         others = {"registry": self.registry.pid, "dockerd": measure.daemon_pid()}
-        package = b.new_package(f"ar-{case}-{tool}")
-        digests: list[str] = []
+        package, digests = b.new_package(f"ar-{case}-{tool}"), []
         try:
             if tool == "pipe":
-                out = b.pipe_archive(archives.pipe_path(case), package, TAG, others, timeout)
+                out = b.pipe_archive(archives / ("layout" if case == "oci-layout" else "image.tar"), package, TAG,
+                                     others, timeout)
                 if out.get("output_source") != case:  # the pipe took the archive for another kind
                     self.errors.append(f"{case} pipe: the output file says source {out.get('output_source')!r}")
             else:
-                out = b.skopeo(["--dest-tls-verify=false", "--dest-creds", f"{USER}:{TOKENS[USER]}"],
-                               archives.skopeo_ref(case), f"docker://{b.host}/{WORKSPACE}/{package}:{TAG}",
-                               others, timeout, package)
+                source = f"oci:{archives / 'layout'}:{TAG}" if case == "oci-layout" else \
+                    f"docker-archive:{archives / 'image.tar'}"
+                out = b.skopeo(["--dest-tls-verify=false", "--dest-creds", f"{USER}:{TOKENS[USER]}"], source,
+                               f"docker://{b.host}/{WORKSPACE}/{package}:{TAG}", others, timeout, package)
                 out.update(b.check_tag(package, TAG, with_digests=True))
             digests = out.pop("blob_digests", [])
             return out
@@ -56,16 +90,14 @@ class ArchivePhase(PushPhase):
                 purge_blobs(self.registry.root, digests)
 
     def measure(self) -> dict:
-        s = self.s
-        reps, archives = 0, None
+        s, reps = self.s, 0
         try:
-            archives = archive_sources.make(self.workdir / "archives", s.archive_layers, s.archive_layer_bytes)
-            print(f"   archives ready: {archives.facts}", flush=True)
+            facts = make_archives(self.workdir / "archives", s.archive_layers, s.archive_layer_bytes)
+            print(f"   archives ready: {facts}", flush=True)
             for rep in self.repetitions(s.archive_reps, s.archive_deadline_s):
-                for measurement in rotate(MEASUREMENTS, rep):
-                    case, _, tool = measurement.partition(" ")
-                    self.record(case, tool, partial(self.push, archives, case, tool))
+                for case, _, tool in (m.partition(" ") for m in rotate(MEASUREMENTS, rep)):
+                    self.record(case, tool, partial(self.push, case, tool))
                 reps += 1
         finally:
             shutil.rmtree(self.workdir / "archives", ignore_errors=True)
-        return self.section(s.archive_layers, s.archive_layer_bytes, reps, METRICS, archives=archives.facts)
+        return self.section(s.archive_layers, s.archive_layer_bytes, reps, METRICS, archives=facts)

@@ -1,18 +1,9 @@
-"""The `copy` phase: the pipe with SOURCE_IMAGE (an image already in a registry) against `skopeo copy`, against
-`docker pull` + `docker tag` + `docker push`, and against the floor of any copy, in the same run.
-
-Cases:
-- promote <size>: a new tag for an image already in the embedded registry, at two sizes (the pipe's time does not
-  grow with the image): the pipe (SOURCE_IMAGE=":a"), `skopeo copy` within the registry, and docker pull + tag +
-  push from a fresh daemon;
-- <from>-<to> image and <from>-<to> index: an image and a two-platform index of the same size, copied cold each way
-  between distribution 2.8 (no auth, started by this phase) and the embedded registry: the pipe, then the pipe
-  again to the same place (`rerun`: everything is there), `skopeo copy --all`, and the floor. Each cold copy goes
-  to a package or repository made for it, whose blobs are purged afterwards; the next one starts once the VM has
-  reported those freed pages to its host (freed_pages.py).
-The images are written as OCI layouts (pushes/copy_images.py) and pushed into their source registry before
-anything is timed. The tools of a case run in an order that rotates with the repetition.
-"""
+"""The `copy` phase: the pipe with SOURCE_IMAGE against `skopeo copy`, `docker pull` + `tag` + `push` and the floor
+of any copy (BENCHMARKS.md, "Copy from a registry"). Cases: `promote <size>`, a new tag for an image already in the
+embedded registry, at two sizes; `<from>-<to> image` and `<from>-<to> index`, cold copies each way between
+distribution 2.8 (started here) and the embedded registry, with the pipe run again right after (`rerun`). Each cold
+copy goes to a package or repository made for it, its blobs purged afterwards, and the next starts once the VM has
+reported the freed pages to its host (freed_pages.py). The tools of a case run in an order rotating with the rep."""
 from __future__ import annotations
 
 import os

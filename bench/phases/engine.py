@@ -1,18 +1,9 @@
-"""The `engine` phase: the pipe's push engines against `docker push` and the daemon's bare export, for each image
-kind and each daemon, interleaved within each repetition (BENCHMARKS.md, "Push engines" and "Docker engines").
-
-Daemons (Settings.engine_daemons, pushes/engine_daemons.py): `20.10`, the default one, with images built by its
-`docker build`; `26-classic` and `26-containerd`, Debian 13's Docker 26 as second daemons, each building its own.
-Cases per image kind, on 20.10 (named as before the 26 daemons came):
-- cold: a fresh package: `docker push`, the pipe with PUSH_ENGINE=native and =docker (the pipe through the
-  daemon's own push: the question the old `push` phase asked), the bare export, and the export compressed by
-  the pipe's code with nothing sent (the floor of any push that compresses);
-- repush: the native pipe again, same image and tag, right after its cold push (the no-op re-push);
-- pipelines: a fresh second dockerd holding the image, a package holding every layer but the top one under the
-  target tag: `docker push`, the native pipe and the bare export from it; a new daemon for each.
-On each 26 daemon, `cold-<daemon>` and `pipelines-<daemon>`, with `docker push`, the pipe with PUSH_ENGINE auto,
-native and docker, and the bare export.
-"""
+"""The `engine` phase: the pipe's push engines against `docker push` and the daemon's bare export, per image kind and
+daemon, interleaved (BENCHMARKS.md, "Push engines" and "Docker engines"). On 20.10: `cold` (a fresh package:
+`docker push`, the pipe with PUSH_ENGINE=native and =docker, which is the question the old `push` phase asked, the
+bare export, and the export compressed with nothing sent), `repush` (the native pipe again, right after), and
+`pipelines` (a fresh second dockerd per measurement holding the image, the package every layer but the top one).
+On each Docker 26 daemon, `cold-<daemon>` and `pipelines-<daemon>` with PUSH_ENGINE auto, native and docker."""
 from __future__ import annotations
 
 import shutil
@@ -102,32 +93,24 @@ class EnginePhase(PushPhase):
         for tool in rotate(PIPELINES_TOOLS if source.label == MAIN else TOOLS_26, rep):
             self.record(case, tool, partial(with_fresh_daemon, tool))
 
-    def _build(self, sources: dict[str, Daemon]) -> dict[str, dict[str, EngineImage]]:
-        """Every kind's images in every daemon (the 26 daemons from one context per kind); a failed build
-        leaves that daemon without that kind."""
-        s = self.s
-        images: dict[str, dict[str, EngineImage]] = {label: {} for label in sources}
-        for kind in s.engine_kinds:
-            context = self.workdir / f"context26-{kind}"
-            try:
-                for label, d in sources.items():
-                    t0 = time.monotonic()
-                    try:
-                        if d.second is None:
-                            images[label][kind] = engine_daemons.build(kind, self.workdir / f"context-{kind}",
-                                                                      s.engine_layers, s.engine_layer_bytes)
-                        else:
-                            if not context.exists():
-                                engine_daemons.write_context(kind, context, s.engine_layers, s.engine_layer_bytes)
-                            images[label][kind] = engine_daemons.build_26(d, kind, context, s.engine_layers,
-                                                                       s.engine_layer_bytes)
-                        print(f"   built {kind} images in {label} in {time.monotonic() - t0:.1f} s", flush=True)
-                    except Exception as exc:
-                        self.failed(f"{label} {kind}: building the images", exc)
-                        shutil.rmtree(context, ignore_errors=True)  # written again whole for the next daemon
-            finally:
-                shutil.rmtree(context, ignore_errors=True)
-        return images
+    def _build(self, kind: str, label: str, d: Daemon) -> EngineImage | None:
+        """One kind's images in one daemon (the 26 daemons from one context per kind, written once); None when
+        the build fails."""
+        s, t0, context = self.s, time.monotonic(), self.workdir / f"context26-{kind}"
+        try:
+            if d.second is None:
+                image = engine_daemons.build(kind, self.workdir / f"context-{kind}", s.engine_layers,
+                                             s.engine_layer_bytes)
+            else:
+                if not context.exists():
+                    engine_daemons.write_context(kind, context, s.engine_layers, s.engine_layer_bytes)
+                image = engine_daemons.build_26(d, kind, context, s.engine_layers, s.engine_layer_bytes)
+        except Exception as exc:
+            self.failed(f"{label} {kind}: building the images", exc)
+            shutil.rmtree(context, ignore_errors=True)  # written again whole for the next daemon
+            return None
+        print(f"   built {kind} images in {label} in {time.monotonic() - t0:.1f} s", flush=True)
+        return image
 
     def measure(self) -> dict:
         s = self.s
@@ -142,19 +125,22 @@ class EnginePhase(PushPhase):
                         engine_daemons.start(label, self.workdir)
                 except Exception as exc:
                     self.failed(f"{label}: starting the daemon", exc)
-            images = self._build(sources)
+            for kind in s.engine_kinds:
+                for label, d in sources.items():
+                    images.setdefault(label, {})[kind] = self._build(kind, label, d)
+                shutil.rmtree(self.workdir / f"context26-{kind}", ignore_errors=True)
             for rep in self.repetitions(s.engine_reps, s.engine_deadline_s):
                 for kind in s.engine_kinds:
                     for label in rotate(tuple(sources), rep):
-                        if (image := images[label].get(kind)) is not None:
+                        if (image := images[label][kind]) is not None:
                             self.cold(image, rep, sources[label])
                             if s.engine_pipelines:
                                 self.pipelines(image, rep, sources[label])
                 reps += 1
         finally:
             self.bench.cleanup()
-            engine_daemons.remove(*(ref for image in images.get(MAIN, {}).values()
-                                   for ref in (image.previous, image.current)))
+            engine_daemons.remove(*(ref for image in images.get(MAIN, {}).values() if image
+                                    for ref in (image.previous, image.current)))
             for d in sources.values():
                 d.stop()  # a second daemon's images go with it
         engines = {str(r["output_engine"]) for tools in self.runs.values() for r in tools.get("native", [])

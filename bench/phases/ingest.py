@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from ..blobs.client import timed_upload, verified_get
+from ..blobs import timed_upload, verified_get
 from ..measure import cpu_seconds
 from ..phase import Context, Phase
 from ..registries import BLOB_PACKAGE, purge_blobs

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from ..blobs.client import timed_upload
+from ..blobs import timed_upload
 from ..measure import PeakRss, status_kb
 from ..phase import Context, Phase
 from ..registries import BLOB_PACKAGE, purge_blobs

@@ -1,7 +1,7 @@
 """The `serving` phase: the blob `ingest` left in each registry read back whole and as a Range, interleaved."""
 from __future__ import annotations
 
-from ..blobs.client import timed_get
+from ..blobs import timed_get
 from ..phase import Context, Phase
 from ..registries import BLOB_PACKAGE
 from ..stats import alternate, compare, rate_mb_s, time_limit

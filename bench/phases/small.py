@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from ..blobs import small as small_blobs
+from .. import blobs
 from ..phase import Context, Phase
 from ..registries import SMALL_PACKAGE, purge_blobs
 from ..stats import alternate, compare, summary
@@ -22,7 +22,7 @@ class SmallPhase(Phase):
                 break
             for label in alternate(list(targets), rep):
                 os.sync()
-                run = small_blobs.run(targets[label], str(ctx.source.path), ctx.source.sizes[-1],
+                run = blobs.run_small(targets[label], str(ctx.source.path), ctx.source.sizes[-1],
                                       s.small_clients, s.small_blobs, s.small_size)
                 purge_blobs(ctx.roots[label], run.pop("digests"))
                 runs[label].append(run)

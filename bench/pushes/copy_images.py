@@ -1,12 +1,7 @@
-"""The images of the copy phase, written straight as OCI layouts (no daemon, no build), then pushed into a source
-registry before anything is timed.
-
-Real files, as the engine phase's `usr` kind: consecutive cuts of one tar stream of /usr, each cut one file of a
-layer tar, gzip-compressed (isal level 1, as the pipe compresses), so the registries hold compressed layers that
-every tool copies as stored. Each layer also holds a file with a fresh nonce: no two images of a run share a blob,
-so a blob purged after one copy is never another image's. `image`: one linux/amd64 image; `index`: a two-platform
-OCI index (linux/amd64, linux/arm64), half the layers each, the same total size.
-"""
+"""The images of the copy phase, written straight as OCI layouts and pushed into a source registry untimed: real files
+(cuts of one tar stream of /usr, one file a layer, gzipped by isal level 1 as the pipe compresses), and in each
+layer a nonce, so no two images of a run share a blob (a purge never touches another's). `image`: linux/amd64;
+`index`: linux/amd64 and linux/arm64, half the layers each, the same total size."""
 from __future__ import annotations
 
 import hashlib

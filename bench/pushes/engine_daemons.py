@@ -1,16 +1,9 @@
-"""The daemons the engine phase pushes from and the images it pushes: the default daemon (Docker 20.10, classic
-store) and Debian 13's Docker 26 as second daemons (harness/engines.py), classic or containerd image store.
-
-Two kinds of image, each as `previous` and `current`, sharing every layer but the top one (the Pipelines case
-holds `previous` in the registry first):
-- `usr`: real files, compressible like a root filesystem: on 20.10 one tar stream of /usr cut into layer files;
-  on the 26 daemons the slices of /usr that harness/layered_images.py picks, one slice per layer;
-- `random`: random bytes, one file per layer.
-20.10 builds them with `docker build` (FROM scratch). Each 26 daemon builds its own with its own CLI and BuildKit
-(`buildx build --load`), as a user's `docker build` makes them (on the containerd store the layers are stored
-gzipped, which is what its `docker push` sends as it is): `previous` is a base of layers-1 `COPY` layers,
-`current` FROM it with one more. Files are written in 1 MiB pieces: memory stays flat whatever the size.
-"""
+"""The daemons the engine phase pushes from (the default one, 20.10; Debian 13's Docker 26 as second daemons with
+the classic or the containerd store) and the images it pushes: `usr` (real files) and `random`, each as `previous`
+and `current`, sharing every layer but the top one. 20.10 builds them with `docker build` from cuts of one tar
+stream of /usr; each 26 daemon with its own BuildKit (`buildx build --load`) from the slices of /usr that
+harness/layered_images.py picks, as a user's build makes them (on the containerd store, gzipped layers). Files are
+written in 1 MiB pieces: memory stays flat whatever the size."""
 from __future__ import annotations
 
 import os

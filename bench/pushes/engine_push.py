@@ -1,11 +1,8 @@
-"""The tools the push phases measure, each as its own process (bench/measure.py), against the embedded registry:
-`docker push`, the pipe from the checkout (through harness/pipe_process.py), `skopeo copy`, the daemon's bare
-export (the floor of anything that reads the image from the daemon), and that export read and compressed by the
-pipe's code with nothing sent (pushes/export_gzip.py).
-
-Every push goes to a package created for it alone and deleted right after, so nothing is skipped or mounted by
-accident: the embedded registry answers HEAD and mount only for blobs linked to a live package.
-"""
+"""The tools the push phases measure against the embedded registry, each its own process (bench/measure.py): `docker
+push`, the pipe from the checkout, `skopeo copy`, the daemon's bare export (the floor of anything that reads the image
+from the daemon) and that export compressed by the pipe's code with nothing sent (pushes/export_gzip.py). Every push
+goes to a package made for it alone, deleted right after: the embedded registry answers HEAD and mount only for blobs
+linked to a live package, so nothing is skipped or mounted by accident."""
 from __future__ import annotations
 
 import json
@@ -28,11 +25,11 @@ from ..registries import WORKSPACE, EmbeddedRegistry
 USER = "pipelines"
 PACKAGE_PREFIX = "bench-e-"
 EXPORT_CHUNK = 1024**2
-# A push from an OCI layout stores an OCI manifest; both have `layers` and `config`. A push from the containerd
-# image store stores BuildKit's index (the image and its attestation manifest): the image's manifest is measured.
-MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json",
-                  "application/vnd.oci.image.index.v1+json",
-                  "application/vnd.docker.distribution.manifest.list.v2+json")
+# A push from the containerd image store stores BuildKit's index (the image and its attestation manifest): the image's
+# manifest is measured.
+MANIFEST_TYPES = ", ".join(("application/vnd.docker.distribution.manifest.v2+json",
+                            "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+                            "application/vnd.docker.distribution.manifest.list.v2+json"))
 # The fields of the pipe's output file each measurement keeps (as output_<field>).
 OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped", "source")
 
@@ -44,11 +41,8 @@ def push_timeout(image_bytes: int) -> float:
 
 class EngineBench:
     def __init__(self, registry: EmbeddedRegistry, workdir: Path) -> None:
-        self.registry = registry
-        self.workdir = workdir
-        self.docker_config = workdir / "docker-config"
-        self.logs = workdir / "logs"
-        self.counter = 0
+        self.registry, self.workdir, self.counter = registry, workdir, 0
+        self.docker_config, self.logs = workdir / "docker-config", workdir / "logs"
         self.tagged: list[str] = []
 
     @property
@@ -75,7 +69,6 @@ class EngineBench:
         self.logs.mkdir(parents=True, exist_ok=True)
         return self.logs / f"{self.counter:03d}-{what}.log"
 
-    # -- packages ------------------------------------------------------------------------
     def new_package(self, label: str) -> str:
         self.counter += 1
         name = f"{PACKAGE_PREFIX}{label}-{self.counter}"
@@ -96,7 +89,7 @@ class EngineBench:
 
         def get(reference: str) -> requests.Response:
             r = requests.get(f"http://{self.host}/v2/{target.repository}/manifests/{reference}", timeout=30,
-                             headers={**target.headers(), "Accept": ", ".join(MANIFEST_TYPES)})
+                             headers={**target.headers(), "Accept": MANIFEST_TYPES})
             if r.status_code != 200:
                 raise RuntimeError(f"{package}:{reference} is not in the registry after the push: HTTP {r.status_code}")
             return r
@@ -123,8 +116,7 @@ class EngineBench:
         if docker_host is None:  # a fresh daemon goes away with its tags
             self.tagged.append(ref)
 
-    # -- measurements (each starts after an untimed sync: no dirty pages of an earlier step are written back
-    # during it) --------------------------------------------------------------------------
+    # Each measurement starts after an untimed sync: no dirty pages of an earlier step are written back during it.
     def docker_push(self, image: str, package: str, tag: str, others: dict, timeout: float,
                     docker_host: str | None = None, cli: str = "docker") -> dict:
         """`cli`: the daemon's own docker CLI (Docker 26's for its daemons), logged in through DOCKER_CONFIG."""

@@ -1,18 +1,11 @@
-"""The pipe image's weight and start, for the `image` phase (bench/phases/image.py) and for any images:
-`python -m bench.pushes.pipe_image IMAGE... [--base BASE] [--reps N] [--push-mib N]`.
+"""The pipe image's weight and start, for the `image` phase and for any images:
+`python -m bench.pushes.pipe_image IMAGE... [--base BASE] [--reps N] [--push-mib N]`, JSON on stdout.
 
-For each image: its size over the base (uncompressed, as `docker image inspect` says) and compressed
-(`docker save | gzip -6`, minus the same of the base: about what a step pulls), and the time from
-`docker run` to the pipe's first request to the registry, each image first in turn.
-The registry is a socket on loopback that notes when the first connection arrives; the pipe is given
-a tiny OCI layout (IMAGE_ARCHIVE) so that it needs no daemon. The floor beside them: the base's python3
-connecting at once, i.e. what `docker run` and the interpreter's start cost. And inside each image, the
-time `import pipe.pipe` takes (`python3 -X importtime`): what bytecode saves, without docker run's noise.
-
-With `--push-mib N`: the peak RSS of a push of an N MiB image (random bytes, 4 layers, from the daemon
-through the mounted socket) by the first image, beside the same push by the pipe from the checkout; each
-to a fresh embedded registry. Results as JSON on stdout.
-"""
+Per image: its size over the base (plain, and `docker save | gzip -6`), the time from `docker run` to its first
+connection to a listening socket standing for the registry (the pipe pushes a tiny OCI layout: no daemon), beside
+the floor (the base's python3 connecting at once), and `import pipe.pipe` inside it (`python3 -X importtime`). With
+`--push-mib N`: the peak RSS of a push of N MiB (random bytes, 4 layers, from the daemon through the mounted socket,
+to a fresh embedded registry) by the first image, beside the pipe from the checkout."""
 from __future__ import annotations
 
 import argparse

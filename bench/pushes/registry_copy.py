@@ -1,8 +1,5 @@
-"""The tools of the copy phase, each measured alike (bench/measure.py): the pipe with SOURCE_IMAGE, `skopeo copy
---all --preserve-digests` between the same two references, the floor (the same blobs streamed GET -> PUT by a bare
-loop, pushes/blob_floor.py), and what a deployment step does today to promote: `docker pull` + `docker tag` +
-`docker push` from a fresh daemon (started untimed, one per measurement).
-"""
+"""The copy phase's tools, measured alike (bench/measure.py): the pipe with SOURCE_IMAGE, `skopeo copy --all
+--preserve-digests`, the floor (pushes/blob_floor.py), and `docker pull` + `tag` + `push` from a fresh daemon."""
 from __future__ import annotations
 
 import json
