@@ -53,22 +53,16 @@ class BlobSource:
     """One data file of random bytes and precomputed hash states for the sizes in use."""
 
     def __init__(self, path: Path, sizes: list[int]) -> None:
-        self.path = path
-        self.sizes = sorted(set(sizes))
-        self._states: dict[int, "hashlib._Hash"] = {}
+        self.path, self.sizes, self._states = path, sorted(set(sizes)), {}
 
     def prepare(self) -> None:
         """Write the random file (once) and hash it up to each size's common prefix."""
         total = self.sizes[-1]
         if not self.path.exists() or self.path.stat().st_size != total:
             with open(self.path, "wb") as f:
-                left = total
-                while left:
-                    n = min(WRITE_BLOCK, left)
-                    f.write(os.urandom(n))
-                    left -= n
-        hasher = hashlib.sha256()
-        done = 0
+                for offset in range(0, total, WRITE_BLOCK):
+                    f.write(os.urandom(min(WRITE_BLOCK, total - offset)))
+        hasher, done = hashlib.sha256(), 0
         with open(self.path, "rb", buffering=0) as f:
             for size in self.sizes:
                 target = size - SUFFIX
@@ -239,17 +233,16 @@ def _small_client(index: int, target: Target, data_path: str, data_size: int, bl
         t0 = time.monotonic()
         for body, digest in payloads:
             location = client.start_upload()
-            sep = "&" if "?" in location else "?"
-            client.expect(client.request("PUT", f"{location}{sep}digest={digest}", [("bytes", body)]), 201)
-        t1 = time.monotonic()
+            client.expect(client.request("PUT", f"{location}{'&' if '?' in location else '?'}digest={digest}",
+                                         [("bytes", body)]), 201)
+        results.put((index, t0, time.monotonic(), None, [digest for _, digest in payloads]))
         client.close()
-        results.put((index, t0, t1, None, [digest for _, digest in payloads]))
     except Exception as exc:  # reported to the parent, which fails the measurement
         results.put((index, None, None, f"{type(exc).__name__}: {exc}", []))
 
 
 def run_small(target: Target, data_path: str, data_size: int, clients: int, blobs: int, size: int,
-        timeout: float = 300.0) -> dict:
+              timeout: float = 300.0) -> dict:
     """Requests per second over the span from the first client's start to the last client's end."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(clients + 1)
@@ -277,14 +270,6 @@ def run_small(target: Target, data_path: str, data_size: int, clients: int, blob
     errors = [g[3] for g in got if g[3]]
     if errors:
         raise RuntimeError(f"{target.label}: {len(errors)} small-blob clients failed: {errors[0]}")
-    start = min(g[1] for g in got)
-    end = max(g[2] for g in got)
-    elapsed = end - start
-    count = clients * blobs
-    return {
-        "seconds": elapsed,
-        "requests_per_s": count * REQUESTS_PER_BLOB / elapsed,
-        "blobs_per_s": count / elapsed,
-        "mb_per_s": count * size / elapsed / 1e6,
-        "digests": [d for g in got for d in g[4]],
-    }
+    elapsed, count = max(g[2] for g in got) - min(g[1] for g in got), clients * blobs
+    return {"seconds": elapsed, "requests_per_s": count * REQUESTS_PER_BLOB / elapsed, "blobs_per_s": count / elapsed,
+            "mb_per_s": count * size / elapsed / 1e6, "digests": [d for g in got for d in g[4]]}

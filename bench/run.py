@@ -27,16 +27,7 @@ from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MERGED = {"push": "engine"}  # a phase that asked another's question: its cold and re-push cases
-# --<phase>-<option>: the push phases' sizes and repetitions (MiB options become bytes)
-SIZED = (("engine", "layer-mib", "engine phase: MiB per layer (default 128; quick 8)"),
-         ("engine", "layers", "engine phase: layers per image (default 8)"),
-         ("engine", "reps", "engine phase: repetitions (default 2; quick 1)"),
-         ("archive", "layer-mib", "archive phase: MiB per layer (default 128; quick 8)"),
-         ("archive", "layers", "archive phase: layers of the image (default 8)"),
-         ("archive", "reps", "archive phase: repetitions (default 3; quick 1)"),
-         ("copy", "layer-mib", "copy phase: MiB per layer (default 128; quick 8)"),
-         ("copy", "layers", "copy phase: layers per image (default 8)"),
-         ("copy", "reps", "copy phase: repetitions (default 3; quick 1)"))
+SIZED = ("engine", "archive", "copy")  # --<phase>-layer-mib, --<phase>-layers, --<phase>-reps
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,8 +40,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (registry roots and logs)")
     p.add_argument("--profile", action="store_true",
                    help="sample the embedded registry with py-spy during ingest (diagnosis: it slows the registry)")
-    for phase, option, help in SIZED:
-        p.add_argument(f"--{phase}-{option}", type=int, help=help)
+    for phase in SIZED:
+        for option, field, what in (("layer-mib", "layer_bytes", "MiB per layer"), ("layers", "layers", "layers per "
+                                    "image"), ("reps", "reps", "repetitions")):
+            full, quick = (getattr(s, f"{phase}_{field}") // (2**20 if option == "layer-mib" else 1)
+                           for s in (FULL, QUICK))
+            p.add_argument(f"--{phase}-{option}", type=int,
+                           help=f"{phase} phase: {what} (default {full}; quick {quick})")
     p.add_argument("--engine-daemons", type=_daemons,
                    help=f"engine phase: comma-separated subset of {','.join(ENGINE_KINDS)} (default all)")
     return p.parse_args(argv)
@@ -67,12 +63,10 @@ def _daemons(value: str) -> tuple[str, ...]:
 def settings_of(args: argparse.Namespace):
     settings = QUICK if args.quick else FULL
     overrides = {"reps": args.reps, "engine_daemons": args.engine_daemons}
-    for phase, option, _ in SIZED:
-        value = getattr(args, f"{phase}_{option.replace('-', '_')}")
-        if option == "layer-mib":
-            overrides[f"{phase}_layer_bytes"] = value and value * 2**20
-        else:
-            overrides[f"{phase}_{option}"] = value
+    for phase in SIZED:
+        mib = getattr(args, f"{phase}_layer_mib")
+        overrides.update({f"{phase}_layer_bytes": mib and mib * 2**20, f"{phase}_reps": getattr(args, f"{phase}_reps"),
+                          f"{phase}_layers": getattr(args, f"{phase}_layers")})
     return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v})
 
 

@@ -6,19 +6,24 @@ copy goes to a package or repository made for it, its blobs purged afterwards, a
 reported the freed pages to its host (freed_pages.py). The tools of a case run in an order rotating with the rep."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 import time
+from dataclasses import dataclass, field
 from functools import partial
 
-from harness.accounts import TOKENS
+import requests
 
-from .. import freed_pages
+from harness.accounts import TOKENS
+from harness.paths import REPO_ROOT
+
+from .. import freed_pages, measure
 from ..phase import Context, PushPhase
-from ..pushes import copy_images
+from ..pushes import copy_images, engine_daemons
 from ..pushes.copy_images import CopyImage
 from ..pushes.engine_push import USER, push_timeout
-from ..pushes.registry_copy import Endpoint, docker_promote, floor_copy, manifest_digest, pipe_copy, skopeo_copy
 from ..registries import WORKSPACE, ReferenceRegistry, purge_blobs
 from ..stats import rotate
 
@@ -28,6 +33,48 @@ SOURCE_TAG = "a"
 METRICS = ("seconds", "load_1m", "cpu_s", "peak_rss_mb", "embedded_cpu_s", "reference_cpu_s", "dockerd_cpu_s",
            "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
            "floor_bytes", "skopeo_blobs_copied", "skopeo_blobs_skipped")
+
+
+ACCEPT = ", ".join((
+    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"))
+FLOOR_PARALLELISM = 3  # the pipe's UPLOAD_PARALLELISM default
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One image reference in one of the two registries, with how each tool logs in to it."""
+    label: str  # "embedded" or "reference"
+    host: str
+    package: str  # the repository is acme/<package> in both
+    tag: str
+    creds: str | None = None  # user:token for skopeo and the pipe; None: the reference registry, no auth
+    headers: dict[str, str] = field(default_factory=dict)  # for the floor and the checks (a bearer token)
+
+    @property
+    def repository(self) -> str:
+        return f"{WORKSPACE}/{self.package}"
+
+    @property
+    def reference(self) -> str:
+        return f"{self.host}/{self.repository}:{self.tag}"
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}"
+
+
+def manifest_digest(end: Endpoint) -> str | None:
+    """The digest the registry serves for the tag (None: no such tag)."""
+    r = requests.head(f"{end.base}/v2/{end.repository}/manifests/{end.tag}", timeout=30,
+                      headers={**end.headers, "Accept": ACCEPT})
+    return r.headers.get("Docker-Content-Digest") if r.status_code == 200 else None
+
+
+def _checked(out: dict, dest: Endpoint, want: str) -> dict:
+    if (got := manifest_digest(dest)) != want:
+        raise RuntimeError(f"{dest.reference} serves {got} after the copy, not the source's {want}")
+    return {**out, "digest_kept": True}
 
 
 def size_label(nbytes: int) -> str:
@@ -72,6 +119,54 @@ class CopyPhase(PushPhase):
     def others(self) -> dict:
         return {"embedded": self.registry.pid, "reference": self.reference.pid}
 
+    # -- the tools, measured alike (bench/measure.py) ---------------------------------------
+    def pipe_copy(self, source: str, source_creds: str | None, dest: Endpoint, want: str, timeout: float) -> dict:
+        """The pipe copying `source` (SOURCE_IMAGE as written: a full reference, or `:tag`) to `dest`."""
+        variables = {"SOURCE_IMAGE": source, "IMAGE_NAME": f"{dest.package}:{dest.tag}", "TAGS": dest.tag,
+                     "REGISTRY": dest.host}
+        if source_creds:
+            variables["SOURCE_USERNAME"], _, variables["SOURCE_PASSWORD"] = source_creds.partition(":")
+        return _checked(self.bench.run_pipe(variables, f"copy-{dest.package}", self.others, timeout), dest, want)
+
+    def skopeo_copy(self, source: Endpoint, dest: Endpoint, want: str, timeout: float) -> dict:
+        flags = ["--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false"]
+        flags += ["--src-creds", source.creds] if source.creds else ["--src-no-creds"]
+        flags += ["--dest-creds", dest.creds] if dest.creds else ["--dest-no-creds"]
+        out = self.bench.skopeo(flags, f"docker://{source.reference}", f"docker://{dest.reference}", self.others,
+                                timeout, f"copy-{dest.package}")
+        return _checked(out, dest, want)
+
+    def floor_copy(self, source: Endpoint, dest: Endpoint, blobs: list[tuple[str, int]], timeout: float) -> dict:
+        """The bare loop (pushes/blob_floor.py); its spec (tokens included) goes in a file, never on a command line."""
+        b = self.bench
+        spec = b.workdir / f"floor-{b.counter}.json"
+        spec.write_text(json.dumps({
+            "source": {"base": source.base, "repository": source.repository, "headers": source.headers},
+            "dest": {"base": dest.base, "repository": dest.repository, "headers": dest.headers},
+            "blobs": [list(blob) for blob in blobs], "parallelism": FLOOR_PARALLELISM}))
+        log = b.log_file(f"floor-{dest.package}")
+        os.sync()
+        try:
+            out = measure.run([sys.executable, "-m", "bench.pushes.blob_floor", str(spec)], b._env(), timeout, log,
+                              self.others, cwd=REPO_ROOT)
+        finally:
+            spec.unlink(missing_ok=True)
+        printed = json.loads(log.read_text().strip().splitlines()[-1])
+        return {**out, "floor_bytes": printed["bytes"], "floor_blobs": printed["blobs"]}
+
+    def docker_promote(self, source: Endpoint, dest: Endpoint, timeout: float) -> dict:
+        """`docker pull` + `docker tag` + `docker push` in one timed shell, from a fresh daemon started untimed
+        (a Pipelines step's docker service); the CLI logged in through the bench's DOCKER_CONFIG."""
+        daemon = engine_daemons.start(engine_daemons.MAIN, self.workdir)
+        try:
+            script = 'docker pull -q "$1" && docker tag "$1" "$2" && docker push -q "$2"'
+            os.sync()
+            return measure.run(["sh", "-c", script, "sh", source.reference, dest.reference],
+                               self.bench._env(daemon.host), timeout, self.bench.log_file(f"docker-promote-{dest.tag}"),
+                               {**self.others, "dockerd": daemon.pid})
+        finally:
+            daemon.stop()  # by its pid; removes its directories and bridge
+
     # -- seeding -------------------------------------------------------------------------
     def _seed(self, name: str, kind: str, layer_bytes: int, label: str) -> tuple[CopyImage, Endpoint]:
         t0 = time.monotonic()
@@ -96,16 +191,16 @@ class CopyPhase(PushPhase):
 
     # -- measurements --------------------------------------------------------------------
     def promote(self, case: str, image: CopyImage, source: Endpoint, rep: int) -> None:
-        timeout, b = push_timeout(image.compressed_bytes), self.bench
+        timeout = push_timeout(image.compressed_bytes)
 
-        def measure(tool: str) -> dict:
+        def one(tool: str) -> dict:
             dest = self.emb(source.package, f"{tool}-{rep}")
             if tool == "pipe":
-                out = pipe_copy(b, f":{SOURCE_TAG}", None, dest, image.digest, self.others, timeout)
+                out = self.pipe_copy(f":{SOURCE_TAG}", None, dest, image.digest, timeout)
             elif tool == "skopeo":
-                out = skopeo_copy(b, source, dest, image.digest, self.others, timeout)
+                out = self.skopeo_copy(source, dest, image.digest, timeout)
             else:
-                out = docker_promote(b, source, dest, self.others, timeout)
+                out = self.docker_promote(source, dest, timeout)
                 got = manifest_digest(dest)
                 if got is None:
                     raise RuntimeError(f"{dest.reference} is not there after docker push")
@@ -114,31 +209,30 @@ class CopyPhase(PushPhase):
             return out
 
         for tool in rotate(PROMOTE_TOOLS, rep):
-            self.record(case, tool, partial(measure, tool))
+            self.record(case, tool, partial(one, tool))
 
     def copy(self, case: str, image: CopyImage, source: Endpoint, to: str, rep: int) -> None:
-        timeout, b = push_timeout(image.compressed_bytes), self.bench
+        timeout = push_timeout(image.compressed_bytes)
         blobs = [(blob.digest, blob.size) for blob in image.blobs]
 
-        def measure(tool: str) -> None:
+        def one(tool: str) -> None:
             dest = self.fresh(to, f"{image.kind}-{tool}", "copied")
             freed_pages.settle()  # the last copy's purged blobs: every tool starts from the same memory
             try:
                 if tool == "pipe":
-                    run = partial(pipe_copy, b, source.reference, source.creds, dest, image.digest, self.others,
-                                  timeout)
+                    run = partial(self.pipe_copy, source.reference, source.creds, dest, image.digest, timeout)
                     if self.record(case, tool, run) is not None:
                         self.record(case, "rerun", run)  # the same copy again: everything is there
                 elif tool == "skopeo":
-                    self.record(case, tool, lambda: skopeo_copy(b, source, dest, image.digest, self.others, timeout))
+                    self.record(case, tool, lambda: self.skopeo_copy(source, dest, image.digest, timeout))
                 else:
-                    self.record(case, tool, lambda: floor_copy(b, source, dest, blobs, self.others, timeout))
+                    self.record(case, tool, lambda: self.floor_copy(source, dest, blobs, timeout))
             finally:
                 self.drop(dest, image)
 
         for tool in rotate(COPY_TOOLS, rep):
             try:
-                measure(tool)
+                one(tool)
             except Exception as exc:  # making or dropping the destination
                 self.failed(f"{case} {tool}", exc)
 

@@ -75,8 +75,6 @@ def push(eng: dict, arc: dict, out: Path, title: str, publish: bool) -> Path | N
         ax = panels.pop(0)
         bars(ax, summ, cases, ("docker_push", "native", "docker_engine", "export", "export_gzip"), engine.TOOL_NAMES,
              label)
-        if "native" not in (eng.get("engines_reported") or []):
-            ax.set_title("(native engine not landed: PUSH_ENGINE=native ran the daemon's push)", fontsize=9)
     if arc_cases:
         arc_size, ax = size(arc["image_bytes"]), panels.pop(0)
         bars(ax, arc_summ, arc_cases, ("skopeo", "pipe"), archive.TOOL_NAMES,

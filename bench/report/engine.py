@@ -112,9 +112,6 @@ def markdown(eng: dict) -> str:
         return ""
     lines = [f"\n### Push engines: {eng['layers']} layers, {eng['image_bytes'] / 2**30:g} GiB per image "
              f"(repetitions {eng.get('reps')})\n"]
-    landed = eng.get("engines_reported") or []
-    if "native" not in landed:  # the daemon's push measured under the native label: baselines, not the engine's
-        lines.append(f"**PUSH_ENGINE=native runs reported engine {landed or 'none'}**: the verdicts are baselines.\n")
     rows = []
     for case, tools in sorted(eng["summary"].items()):
         kind, _, suffix = case.partition("/")
@@ -130,5 +127,5 @@ def markdown(eng: dict) -> str:
     lines += table("| Case | Tool | Time, s | Tool CPU, s | dockerd CPU, s | registry CPU, s | Peak RSS, MB "
                    "| Sent (output file), MB | Image as pushed, MB | Layers up/mounted/skipped |", rows, 7, 1)
     lines += ratios(eng)
-    lines += targets_table("Target (push engines)", targets(eng), "" if "native" in landed else "baseline, ")
+    lines += targets_table("Target (push engines)", targets(eng))
     return "\n".join(lines + failures(eng)) + "\n"

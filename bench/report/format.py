@@ -72,10 +72,10 @@ def table(header: str, rows: list[str], numeric: int, text: int = 0) -> list[str
     return [header, "|" + "---|" * first + "---:|" * numeric + "---|" * text, *rows]
 
 
-def targets_table(title: str, targets: list[dict], prefix: str = "") -> list[str]:
+def targets_table(title: str, targets: list[dict]) -> list[str]:
     """The targets of a phase, each with its verdict (none for a figure that is no target)."""
     rows = [f"| {t['figure']} | {fmt(t['value'], t['fmt'])} | {t['limit']} | "
-            f"{'' if t['limit'] == '(measure)' else prefix + verdict(t['met'])} |" for t in targets]
+            f"{'' if t['limit'] == '(measure)' else verdict(t['met'])} |" for t in targets]
     return ["", *table(f"| {title} | Measured | Limit | Verdict |", rows, 1, 2)]
 
 
