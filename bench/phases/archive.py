@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from harness.accounts import TOKENS
+from harness.docker_images import remove_image
 
 from .. import measure
 from ..phase import PushPhase
@@ -51,7 +52,7 @@ def make_archives(workdir: Path, layers: int, layer_bytes: int) -> dict:
                                          f"oci:{workdir / 'layout'}:{TAG}"]),
                  "docker_save_s": _timed(["docker", "save", "-o", str(workdir / "image.tar"), image.current])}
     finally:
-        engine_daemons.remove(image.previous, image.current)
+        remove_image(image.previous, image.current)
     digest = json.loads((workdir / "layout" / "index.json").read_text())["manifests"][0]["digest"]
     layers_ = json.loads((workdir / "layout" / "blobs" / "sha256" / digest[7:]).read_text())["layers"]
     media = sorted({d["mediaType"] for d in layers_})

@@ -1,7 +1,7 @@
 """The `engine` phase: the pipe's push engines against `docker push` and the daemon's bare export, per image kind and
 daemon, interleaved (BENCHMARKS.md, "Push engines" and "Docker engines"). On 20.10: `cold` (a fresh package:
 `docker push`, the pipe with PUSH_ENGINE=native and =docker, which is the question the old `push` phase asked, the
-bare export, and the export compressed with nothing sent), `repush` (the native pipe again, right after), and
+bare export, and the export compressed with nothing sent), `repush` (the pipe again with each engine, right after), and
 `pipelines` (a fresh second dockerd per measurement holding the image, the package every layer but the top one).
 On each Docker 26 daemon, `cold-<daemon>` and `pipelines-<daemon>` with PUSH_ENGINE auto, native and docker."""
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import time
 from functools import partial
+
+from harness.docker_images import remove_image
 
 from ..phase import PushPhase
 from ..pushes import engine_daemons
@@ -49,9 +51,9 @@ class EnginePhase(PushPhase):
             package = b.new_package(f"{image.kind}-{tool.replace('_', '-')}")
             try:
                 out = self._push(tool, image.current, package, d, timeout)
-                if tool == "native" and d.label == MAIN:
-                    self.record(f"{image.kind}/repush", "native",
-                                lambda: self._push("native", image.current, package, d, timeout))
+                if tool in ("native", "docker_engine") and d.label == MAIN:  # the same image and tag again
+                    self.record(f"{image.kind}/repush", tool, lambda: self._push(tool, image.current, package, d,
+                                                                                 timeout))
                 return out
             finally:
                 b.drop_package(package)
@@ -75,7 +77,7 @@ class EnginePhase(PushPhase):
             try:
                 t0 = time.monotonic()
                 fresh = engine_daemons.start(source.label, self.workdir)  # its layers on the disk of --workdir
-                engine_daemons.copy(image.current, source, fresh, timeout)
+                fresh.second.load(image.current, timeout=timeout, source=source.second)  # docker save | load
                 print(f"     fresh dockerd up, image loaded in {time.monotonic() - t0:.1f} s", flush=True)
                 if tool == "export":
                     return b.export(image.current, fresh.others(), timeout, fresh.host)
@@ -139,7 +141,7 @@ class EnginePhase(PushPhase):
                 reps += 1
         finally:
             self.bench.cleanup()
-            engine_daemons.remove(*(ref for image in images.get(MAIN, {}).values() if image
+            remove_image(*(ref for image in images.get(MAIN, {}).values() if image
                                     for ref in (image.previous, image.current)))
             for d in sources.values():
                 d.stop()  # a second daemon's images go with it

@@ -72,25 +72,6 @@ def start(label: str, data_parent: Path) -> Daemon:
     return Daemon(label, second.pid, second.docker_host, second.cli, containerd, second)
 
 
-def copy(image: str, source: Daemon, target: Daemon, timeout: float) -> None:
-    """`docker save | docker load`, each side with its own CLI. A containerd store's save holds the layers as
-    stored (compressed), so the loaded image keeps its ID and blob digests."""
-    def cli(d: Daemon) -> list[str]:
-        return [d.cli, *(["-H", d.host] if d.host else [])]
-
-    save = subprocess.Popen([*cli(source), "save", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert save.stdout is not None and save.stderr is not None
-    try:
-        load = subprocess.run([*cli(target), "load", "-q"], stdin=save.stdout, capture_output=True, text=True,
-                              timeout=timeout)
-    finally:
-        save.stdout.close()
-        save_err = save.stderr.read().decode(errors="replace")
-        save.wait(timeout)
-    if save.returncode or load.returncode:
-        raise RuntimeError(f"copying {image} from {source.label} to {target.label}: {save_err} {load.stderr}")
-
-
 def _write_usr(files: list[Path], size: int) -> None:
     """Consecutive `size`-byte cuts of one tar stream of /usr, one per file."""
     tar = subprocess.Popen(["tar", "-cf", "-", "--one-file-system", "-C", "/", "usr"], stdout=subprocess.PIPE,
@@ -136,11 +117,6 @@ def build(kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImag
             raise RuntimeError(f"docker build {ref} failed: {r.stderr.strip()[-500:]}")
     shutil.rmtree(context, ignore_errors=True)
     return image
-
-
-def remove(*refs: str) -> None:
-    if refs:
-        subprocess.run(["docker", "rmi", "-f", *refs], capture_output=True, timeout=300)
 
 
 def write_context(kind: str, context: Path, layers: int, layer_bytes: int) -> None:

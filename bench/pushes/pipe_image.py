@@ -12,7 +12,6 @@ import argparse
 import json
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,12 +20,12 @@ from pathlib import Path
 
 from demo.layout import write_layout
 from harness.accounts import TOKENS, default_config
-from harness.docker_images import build_image
+from harness.docker_images import build_image, remove_image
 from harness.pipe_process import image_command, run_pipe
 from harness.registry_process import RegistryProcess
 
 from ..measure import status_kb
-from ..stats import rotate
+from ..stats import rotate, summary
 
 RUN_TIMEOUT = 30.0
 BASE = "bbc-pipe-base:bookworm"  # what scripts/build-pipe-image.sh builds on
@@ -127,46 +126,46 @@ def push_peak_rss(pipe_image: str, source: str, workdir: Path, how: str) -> floa
     return round(peak["kb"] * 1024 / 1e6, 1)
 
 
-def summary(values: list[float], digits: int) -> dict[str, float]:
-    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
-            "max": round(max(values), digits)}
+def rounded(values: list[float], digits: int) -> dict[str, float]:
+    return {k: round(v, digits) for k, v in summary(values).items() if k in ("median", "min", "max")}
 
 
 def measure(images: list[str], base: str, reps: int, compressed: bool = True, push_mib: int = 0,
             push_reps: int = 3) -> dict:
-    """Every figure of the module docstring for `images`; the push (when push_mib) by the first of them."""
+    """Every figure of the module docstring for `images`, each first in turn; the push (when push_mib) by the
+    first of them."""
     results: dict[str, dict] = {ref: {"mb_over_base": (size(ref) - size(base)) / 1e6} for ref in images}
     if compressed:
         base_gzip = compressed_size(base)
         for ref in images:
             results[ref]["gzip_mb_over_base"] = (compressed_size(ref) - base_gzip) / 1e6
+    times: dict[str, list[float]] = {ref: [] for ref in (*images, FLOOR)}
+    imports: dict[str, list[float]] = {ref: [] for ref in images}
     with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
         layout = write_layout(Path(tmp) / "layout", {"hello.txt": b"hello\n"}).path
         for ref in images:
             first_request_seconds(ref, layout)  # warm: the image's layers in the page cache
-        times: dict[str, list[float]] = {ref: [] for ref in (*images, FLOOR)}
         for rep in range(reps):
             for ref in rotate(tuple(times), rep):
                 times[ref].append(first_request_seconds(ref, layout, base if ref == FLOOR else None))
-    for ref, values in times.items():
-        results.setdefault(ref, {})["first_request_s"] = summary(values, 3)
-    imports: dict[str, list[float]] = {ref: [] for ref in images}
     for rep in range(reps):
         for ref in rotate(tuple(imports), rep):
             imports[ref].append(import_ms(ref))
-    for ref, values in imports.items():
-        results[ref]["import_pipe_ms"] = summary(values, 0)
+    for ref in times:
+        results.setdefault(ref, {})["first_request_s"] = rounded(times[ref], 3)
+        if ref in imports:
+            results[ref]["import_pipe_ms"] = rounded(imports[ref], 0)
     if push_mib:
         with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
             source = build_image(f"{PUSH_PACKAGE}:{secrets.token_hex(4)}", Path(tmp) / "context",
                                  [push_mib // PUSH_LAYERS * 2**20] * PUSH_LAYERS)  # random bytes
+            peaks: dict[str, list[float]] = {"image": [], "checkout": []}
             try:
-                peaks: dict[str, list[float]] = {"image": [], "checkout": []}
                 for rep in range(push_reps):
                     for how in rotate(tuple(peaks), rep):
                         peaks[how].append(push_peak_rss(images[0], source, Path(tmp) / f"{how}-{rep}", how))
             finally:
-                subprocess.run(["docker", "rmi", "-f", source], capture_output=True, timeout=300)
+                remove_image(source)
         results["push_peak_rss_mb"] = {"mib": push_mib, "image": images[0], **peaks}
     return results
 

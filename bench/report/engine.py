@@ -39,7 +39,7 @@ GOALS_26 = (
     ("cold-26-classic", "random", 0.5, 0.0),
     ("pipelines-26-classic", None, 0.4, 0.0),
 )
-REPUSH_LIMIT_S = 1.0
+REPUSH_LIMITS_S = {"native": 1.0, "docker_engine": 3.0}  # the daemon's push: the old `push` phase's target
 
 
 def case_name(suffix: str) -> str:
@@ -82,9 +82,10 @@ def targets(eng: dict) -> list[dict]:
                 out.append(target(f"{kind} cold: the export's first byte, share of its time", first / whole,
                                   "(measure)", None, "{:.2f}"))
         if suffix == "repush":
-            v = med(tools.get("native"))
-            out.append(target(f"{kind} re-push of an unchanged image, native, s", v, f"< {REPUSH_LIMIT_S:g} s",
-                              None if v is None else v < REPUSH_LIMIT_S, "{:.2f}"))
+            for tool, limit in REPUSH_LIMITS_S.items():
+                v = med(tools.get(tool))
+                out.append(target(f"{kind} re-push of an unchanged image, {TOOL_NAMES[tool]}, s", v, f"< {limit:g} s",
+                                  None if v is None else v < limit, "{:.2f}"))
         goals += goals_26(kind, suffix, tools)
     peaks = [r.get("peak_rss_mb") for tools in (eng.get("runs") or {}).values() for r in tools.get("native", [])]
     return out + goals + [peak_target("pipe peak RSS, native, worst run, MB", peaks)]
