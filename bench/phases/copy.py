@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,13 +16,12 @@ from functools import partial
 import requests
 
 from harness.accounts import TOKENS
-from harness.paths import REPO_ROOT
 
 from .. import freed_pages, measure
 from ..phase import Context, PushPhase
 from ..pushes import copy_images, engine_daemons
 from ..pushes.copy_images import CopyImage
-from ..pushes.engine_push import USER, push_timeout
+from ..pushes.engine_push import MANIFEST_TYPES, USER, push_timeout
 from ..registries import WORKSPACE, ReferenceRegistry, purge_blobs
 from ..stats import rotate
 
@@ -35,9 +33,6 @@ METRICS = ("seconds", "load_1m", "cpu_s", "peak_rss_mb", "embedded_cpu_s", "refe
            "floor_bytes", "skopeo_blobs_copied", "skopeo_blobs_skipped")
 
 
-ACCEPT = ", ".join((
-    "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"))
 FLOOR_PARALLELISM = 3  # the pipe's UPLOAD_PARALLELISM default
 
 
@@ -67,7 +62,7 @@ class Endpoint:
 def manifest_digest(end: Endpoint) -> str | None:
     """The digest the registry serves for the tag (None: no such tag)."""
     r = requests.head(f"{end.base}/v2/{end.repository}/manifests/{end.tag}", timeout=30,
-                      headers={**end.headers, "Accept": ACCEPT})
+                      headers={**end.headers, "Accept": MANIFEST_TYPES})
     return r.headers.get("Docker-Content-Digest") if r.status_code == 200 else None
 
 
@@ -138,20 +133,15 @@ class CopyPhase(PushPhase):
 
     def floor_copy(self, source: Endpoint, dest: Endpoint, blobs: list[tuple[str, int]], timeout: float) -> dict:
         """The bare loop (pushes/blob_floor.py); its spec (tokens included) goes in a file, never on a command line."""
-        b = self.bench
-        spec = b.workdir / f"floor-{b.counter}.json"
+        spec = self.workdir / f"floor-{self.bench.counter}.json"
         spec.write_text(json.dumps({
             "source": {"base": source.base, "repository": source.repository, "headers": source.headers},
             "dest": {"base": dest.base, "repository": dest.repository, "headers": dest.headers},
             "blobs": [list(blob) for blob in blobs], "parallelism": FLOOR_PARALLELISM}))
-        log = b.log_file(f"floor-{dest.package}")
-        os.sync()
         try:
-            out = measure.run([sys.executable, "-m", "bench.pushes.blob_floor", str(spec)], b._env(), timeout, log,
-                              self.others, cwd=REPO_ROOT)
+            out, printed = self.bench.script("blob_floor", str(spec), self.others, timeout, f"floor-{dest.package}")
         finally:
             spec.unlink(missing_ok=True)
-        printed = json.loads(log.read_text().strip().splitlines()[-1])
         return {**out, "floor_bytes": printed["bytes"], "floor_blobs": printed["blobs"]}
 
     def docker_promote(self, source: Endpoint, dest: Endpoint, timeout: float) -> dict:

@@ -193,17 +193,20 @@ class EngineBench:
         return {"seconds": round(seconds, 3), "export_bytes": nbytes, "first_byte_s": round(first_byte or 0, 3),
                 **other.result}
 
-    def export_gzip(self, image: str, dockerd_pid: int | None, timeout: float) -> dict:
-        """The export read and compressed by the pipe's own code, nothing sent (pushes/export_gzip.py): the
-        floor of a push that compresses, measured as the pipe is (its own process, CPU, peak RSS)."""
+    def script(self, module: str, arg: str, others: dict, timeout: float, label: str) -> tuple[dict, dict]:
+        """`python -m bench.pushes.<module> ARG` (a floor, measured as the pipe is: its own process, CPU, peak
+        RSS): the figures, and the JSON line it printed last."""
+        log = self.log_file(label)
         os.sync()
-        log = self.log_file("export-gzip")
-        out = measure.run([sys.executable, "-m", "bench.pushes.export_gzip", image], self._env(), timeout, log,
-                          {"dockerd": dockerd_pid}, cwd=REPO_ROOT)
-        printed = json.loads(log.read_text().strip().splitlines()[-1])
-        out.update({"first_byte_s": printed["first_byte_s"], "export_bytes": printed["layer_bytes"],
-                    "compressed_image_bytes": printed["compressed_bytes"]})
-        return out
+        out = measure.run([sys.executable, "-m", f"bench.pushes.{module}", arg], self._env(), timeout, log, others,
+                          cwd=REPO_ROOT)
+        return out, json.loads(log.read_text().strip().splitlines()[-1])
+
+    def export_gzip(self, image: str, dockerd_pid: int | None, timeout: float) -> dict:
+        """The export read and compressed by the pipe's own code, nothing sent: the floor of a push that compresses."""
+        out, printed = self.script("export_gzip", image, {"dockerd": dockerd_pid}, timeout, "export-gzip")
+        return {**out, "first_byte_s": printed["first_byte_s"], "export_bytes": printed["layer_bytes"],
+                "compressed_image_bytes": printed["compressed_bytes"]}
 
     def cleanup(self) -> None:
         """Remove the registry references this benchmark tagged in the default daemon (the images stay
