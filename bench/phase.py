@@ -82,6 +82,8 @@ class PushPhase(Phase):
         self.bench = EngineBench(ctx.embedded, self.workdir)
         self.runs: dict[str, dict[str, list[dict]]] = {}
         self.errors: list[str] = []
+        self.deadline_s = getattr(ctx.settings, f"{self.name}_deadline_s")  # its own, from its start
+        self.deadline = Deadline(self.deadline_s)
         return self.measure()
 
     def measure(self) -> dict:
@@ -104,12 +106,11 @@ class PushPhase(Phase):
         self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
         traceback.print_exc()
 
-    def repetitions(self, reps: int, deadline_s: float) -> Iterator[int]:
-        """0 .. reps-1, until the phase's own deadline (counted from here) has passed."""
-        deadline = Deadline(deadline_s)
+    def repetitions(self, reps: int) -> Iterator[int]:
+        """0 .. reps-1, until the phase's deadline has passed."""
         for rep in range(reps):
-            if deadline.expired():
-                self.errors.append(f"deadline ({deadline_s:.0f} s) reached before rep {rep}")
+            if self.deadline.expired():
+                self.errors.append(f"deadline ({self.deadline_s:.0f} s) reached before rep {rep}")
                 return
             yield rep
 

@@ -95,7 +95,7 @@ class ArchivePhase(PushPhase):
         try:
             facts = make_archives(self.workdir / "archives", s.archive_layers, s.archive_layer_bytes)
             print(f"   archives ready: {facts}", flush=True)
-            for rep in self.repetitions(s.archive_reps, s.archive_deadline_s):
+            for rep in self.repetitions(s.archive_reps):
                 for case, _, tool in (m.partition(" ") for m in rotate(MEASUREMENTS, rep)):
                     self.record(case, tool, partial(self.push, case, tool))
                 reps += 1

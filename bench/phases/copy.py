@@ -247,7 +247,7 @@ class CopyPhase(PushPhase):
                 for kind in copy_images.KINDS:
                     case = f"{direction} {kind}"
                     copies.append((case, *self._seed(case.replace(" ", "-"), kind, s.copy_layer_bytes, frm), to))
-            for rep in self.repetitions(s.copy_reps, s.copy_deadline_s):
+            for rep in self.repetitions(s.copy_reps):
                 for case, image, source in promotions:
                     self.promote(case, image, source, rep)
                 for case, image, source, to in copies:

@@ -131,7 +131,7 @@ class EnginePhase(PushPhase):
                 for label, d in sources.items():
                     images.setdefault(label, {})[kind] = self._build(kind, label, d)
                 shutil.rmtree(self.workdir / f"context26-{kind}", ignore_errors=True)
-            for rep in self.repetitions(s.engine_reps, s.engine_deadline_s):
+            for rep in self.repetitions(s.engine_reps):
                 for kind in s.engine_kinds:
                     for label in rotate(tuple(sources), rep):
                         if (image := images[label][kind]) is not None:
