@@ -1,12 +1,11 @@
 """The `ingest` phase: 1 GiB blobs uploaded to each registry, monolithic (POST, PUT) and chunked (PATCH),
-interleaved, with each registry's CPU-seconds per GiB and the machine's ceilings (SHA-256 on one core,
-page-cache writes) measured in the same repetitions; then one verified blob left in each for `serving`."""
+interleaved, with each registry's CPU-seconds per GiB and the machine's ceiling (SHA-256 on one core) measured in
+the same repetitions; then one verified blob left in each for `serving`."""
 from __future__ import annotations
 
 import hashlib
 import os
 import time
-from pathlib import Path
 
 from ..blobs import timed_upload, verified_get
 from ..measure import cpu_seconds
@@ -28,23 +27,6 @@ def sha256_rate(total: int, seconds_cap: float = 10.0) -> float:
     return rate_mb_s(done, time.perf_counter() - t0)
 
 
-def page_cache_write_rate(path: Path, total: int) -> float:
-    """MB/s of plain 4 MiB writes into a new file (after a sync): what any registry's blob writes are bounded by,
-    before the disk itself."""
-    data = os.urandom(BUFFER)
-    os.sync()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        t0, done = time.perf_counter(), 0
-        while done < total:
-            done += os.write(fd, data)
-        elapsed = time.perf_counter() - t0
-    finally:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-    return rate_mb_s(done, elapsed)
-
-
 class IngestPhase(Phase):
     name = "ingest"
     needs_reference = True
@@ -54,13 +36,12 @@ class IngestPhase(Phase):
         s, targets, pids, client = ctx.settings, ctx.targets(BLOB_PACKAGE), ctx.pids, ctx.client
         rates = {mode: {label: [] for label in targets} for mode in MODES}
         cpu = {mode: {label: [] for label in targets} for mode in MODES}
-        sha, page_cache = [], []
+        sha = []
         reps = 0
         for rep in range(s.reps):
             if ctx.deadline.expired():
                 break
             sha.append(sha256_rate(s.blob))
-            page_cache.append(page_cache_write_rate(ctx.workdir / "page-cache-probe.bin", s.blob))
             for label in alternate(list(targets), rep):
                 for mode, chunk in zip(MODES, (None, s.chunk), strict=True):
                     blob = ctx.source.blob(s.blob)
@@ -83,6 +64,6 @@ class IngestPhase(Phase):
             "reps": reps, "blob_bytes": s.blob, "chunk_bytes": s.chunk,
             **{f"{mode}_mb_s": compare(rates[mode]) for mode in MODES},
             **{f"{mode}_cpu_s_per_gib": compare(cpu[mode]) for mode in MODES},
-            "sha256_mb_s": summary(sha), "page_cache_write_mb_s": summary(page_cache),
+            "sha256_mb_s": summary(sha),
             "verified_by_full_get": verified,
         }

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 from .format import (
     at_most,
+    failed_section,
     failures,
     fmt,
+    layers,
     med,
     megabytes,
+    metric,
     peak_target,
     seconds_range,
     seconds_ratio,
     size,
-    table,
     target,
     targets_table,
+    tool_table,
 )
 
 TOOL_NAMES = {
@@ -26,6 +29,7 @@ TOOL_NAMES = {
 PROMOTE_LIMIT_S = 1.5
 LIMITS = {"skopeo": 1.0, "floor": 1.2}  # pipe time / that tool's, for the copies between registries
 DIRECTIONS = {"reference": "distribution", "embedded": "emulator"}
+_layers = layers(("pipe", "rerun"))
 
 
 def case_name(case: str) -> str:
@@ -80,19 +84,17 @@ def targets(cop: dict) -> list[dict]:
     return out + [peak_target("pipe peak RSS, worst run, MB", peaks)]
 
 
-def _blobs(tool: str, d: dict) -> str:
-    if tool in ("pipe", "rerun"):
-        return "/".join(fmt(med(d, f"output_layers_{k}"), "{:.0f}") for k in ("uploaded", "mounted", "skipped"))
+def _blobs(case: str, tool: str, d: dict) -> str:
     if tool == "skopeo":
         return f"{fmt(med(d, 'skopeo_blobs_copied'), '{:.0f}')} named"  # skopeo 1.9 logs no skip without a tty
-    return ""
+    return _layers(case, tool, d)
 
 
 def markdown(cop: dict) -> str:
     if not cop:
         return ""
     if "summary" not in cop:
-        return f"\n### Copy from a registry (SOURCE_IMAGE)\n\n**failed**: {cop.get('error', 'no figures')}\n"
+        return failed_section("Copy from a registry (SOURCE_IMAGE)", cop)
     loads = sorted(r["load_1m"] for tools in (cop.get("runs") or {}).values() for runs in tools.values()
                    for r in runs if r.get("load_1m") is not None)
     lines = [f"\n### Copy from a registry (SOURCE_IMAGE): real files, {cop['layers']} layers, "
@@ -100,19 +102,19 @@ def markdown(cop: dict) -> str:
     if loads:
         lines.append(f"Load average (1 min) as each measurement started: {loads[0]:.2f}-{loads[-1]:.2f} "
                      f"(median {loads[len(loads) // 2]:.2f}) on {cop.get('cores')} cores.\n")
-    rows = []
-    for case in ordered(cop):
-        for tool, d in ((t, cop["summary"][case].get(t)) for t in TOOL_NAMES):
-            if d is None:
-                continue
-            sent = med(d, "output_pushed_bytes") if tool in ("pipe", "rerun") else med(d, "floor_bytes")
-            rows.append(f"| {case_name(case)} | {TOOL_NAMES[tool]} | {seconds_range(d)} | {fmt(med(d, 'cpu_s'))} "
-                        f"| {fmt(med(d, 'embedded_cpu_s'))} | {fmt(med(d, 'reference_cpu_s'))} "
-                        f"| {fmt(med(d, 'dockerd_cpu_s')) if tool == 'docker' else ''} "
-                        f"| {fmt(med(d, 'peak_rss_mb'), '{:.0f}')} | {megabytes(sent) if sent is not None else ''} "
-                        f"| {megabytes(_image_bytes(cop, case))} | {_blobs(tool, d)} |")
-    lines += table("| Case | Tool | Time, s (min-max) | Tool CPU, s | emulator CPU, s | distribution CPU, s "
-                   "| dockerd CPU, s | Peak RSS, MB | Sent, MB | Image, MB "
-                   "| Layers up/mounted/skipped (skopeo: blobs in its log) |", rows, 8, 1)
+    columns = (
+        ("Time, s (min-max)", lambda case, tool, d: seconds_range(d)), ("Tool CPU, s", metric("cpu_s")),
+        ("emulator CPU, s", metric("embedded_cpu_s")), ("distribution CPU, s", metric("reference_cpu_s")),
+        ("dockerd CPU, s", lambda case, tool, d: fmt(med(d, "dockerd_cpu_s")) if tool == "docker" else ""),
+        ("Peak RSS, MB", metric("peak_rss_mb", "{:.0f}")),
+        ("Sent, MB", lambda case, tool, d: _sent(tool, d)),
+        ("Image, MB", lambda case, tool, d: megabytes(_image_bytes(cop, case))),
+        ("Layers up/mounted/skipped (skopeo: blobs in its log)", _blobs))
+    lines += tool_table(cop["summary"], ordered(cop), case_name, TOOL_NAMES, columns)
     lines += targets_table("Target (copy from a registry)", targets(cop)) + failures(cop)
     return "\n".join(lines) + "\n"
+
+
+def _sent(tool: str, d: dict) -> str:
+    sent = med(d, "output_pushed_bytes") if tool in ("pipe", "rerun") else med(d, "floor_bytes")
+    return "" if sent is None else megabytes(sent)

@@ -2,7 +2,21 @@
 `docker push` and to the export, per case and daemon; then its targets and the Docker 26 goals."""
 from __future__ import annotations
 
-from .format import at_most, failures, fmt, med, megabytes, peak_target, seconds_ratio, table, target, targets_table
+from .format import (
+    at_most,
+    failures,
+    fmt,
+    layers,
+    mb,
+    med,
+    metric,
+    peak_target,
+    seconds_ratio,
+    table,
+    target,
+    targets_table,
+    tool_table,
+)
 
 TOOL_NAMES = {
     "docker_push": "`docker push`",
@@ -40,12 +54,23 @@ GOALS_26 = (
     ("pipelines-26-classic", None, 0.4, 0.0),
 )
 REPUSH_LIMITS_S = {"native": 1.0, "docker_engine": 3.0}  # the daemon's push: the old `push` phase's target
+COLUMNS = (("Time, s", metric("seconds")), ("Tool CPU, s", metric("cpu_s")),
+           ("dockerd CPU, s", metric("dockerd_cpu_s")), ("registry CPU, s", metric("registry_cpu_s")),
+           ("Peak RSS, MB", metric("peak_rss_mb", "{:.0f}")),
+           ("Sent (output file), MB", mb("output_pushed_bytes")), ("Image as pushed, MB", mb("compressed_image_bytes")),
+           ("Layers up/mounted/skipped", layers(PIPE_ENGINES)))
 
 
 def case_name(suffix: str) -> str:
     """`cold` on 20.10; `cold-26-containerd` names its daemon too."""
     case, _, daemon = suffix.partition("-")
     return CASE_NAMES[case] + (f", {DAEMON_NAMES.get(daemon, daemon)}" if daemon else "")
+
+
+def row_name(case: str) -> str:
+    """`usr/cold-26-classic` -> `usr cold, Docker 26, classic store`."""
+    kind, _, suffix = case.partition("/")
+    return f"{kind} {case_name(suffix)}"
 
 
 def goals_26(kind: str, suffix: str, tools: dict) -> list[dict]:
@@ -98,13 +123,12 @@ def ratios(eng: dict) -> list[str]:
     heads = [f"{e.replace('_engine', '')} / {den}" for den in ("`docker push`", "export") for e in PIPE_ENGINES]
     rows = []
     for case, tools in sorted((eng.get("summary") or {}).items()):
-        kind, _, suffix = case.partition("/")
-        if suffix == "repush":
+        if case.endswith("/repush"):
             continue
         cells = [fmt(seconds_ratio(tools, e, den), "{:.2f}x") for den in ("docker_push", "export")
                  for e in PIPE_ENGINES]
         took = sorted({str(r.get("output_engine")) for r in (runs.get(case) or {}).get("auto", [])})
-        rows.append(f"| {kind} {case_name(suffix)} | {' | '.join(cells)} | {', '.join(took)} |")
+        rows.append(f"| {row_name(case)} | {' | '.join(cells)} | {', '.join(took)} |")
     return ["", *table(f"| Case | {' | '.join(heads)} | auto took |", rows, len(heads), 1)]
 
 
@@ -113,20 +137,7 @@ def markdown(eng: dict) -> str:
         return ""
     lines = [f"\n### Push engines: {eng['layers']} layers, {eng['image_bytes'] / 2**30:g} GiB per image "
              f"(repetitions {eng.get('reps')})\n"]
-    rows = []
-    for case, tools in sorted(eng["summary"].items()):
-        kind, _, suffix = case.partition("/")
-        for tool, d in ((t, tools.get(t)) for t in TOOL_NAMES):
-            if d is None:
-                continue
-            layers = "/".join(fmt(med(d, f"output_layers_{k}"), "{:.0f}") for k in ("uploaded", "mounted", "skipped"))
-            rows.append(f"| {kind} {case_name(suffix)} | {TOOL_NAMES[tool]} | {fmt(med(d))} | {fmt(med(d, 'cpu_s'))} "
-                        f"| {fmt(med(d, 'dockerd_cpu_s'))} | {fmt(med(d, 'registry_cpu_s'))} "
-                        f"| {fmt(med(d, 'peak_rss_mb'), '{:.0f}')} | {megabytes(med(d, 'output_pushed_bytes'))} "
-                        f"| {megabytes(med(d, 'compressed_image_bytes'))} "
-                        f"| {layers if tool in PIPE_ENGINES else ''} |")
-    lines += table("| Case | Tool | Time, s | Tool CPU, s | dockerd CPU, s | registry CPU, s | Peak RSS, MB "
-                   "| Sent (output file), MB | Image as pushed, MB | Layers up/mounted/skipped |", rows, 7, 1)
+    lines += tool_table(eng["summary"], sorted(eng["summary"]), row_name, TOOL_NAMES, COLUMNS)
     lines += ratios(eng)
     lines += targets_table("Target (push engines)", targets(eng))
     return "\n".join(lines + failures(eng)) + "\n"

@@ -72,6 +72,37 @@ def table(header: str, rows: list[str], numeric: int, text: int = 0) -> list[str
     return [header, "|" + "---|" * first + "---:|" * numeric + "---|" * text, *rows]
 
 
+# A column of a per-case, per-tool table: its header, and its cell from (case, tool, that tool's figures).
+Column = tuple[str, Callable[[str, str, dict], str]]
+
+
+def metric(key: str, spec: str = "{:.2f}") -> Callable[[str, str, dict], str]:
+    return lambda case, tool, d: fmt(med(d, key), spec)
+
+
+def mb(key: str) -> Callable[[str, str, dict], str]:
+    return lambda case, tool, d: megabytes(med(d, key))
+
+
+def layers(tools: tuple[str, ...]) -> Callable[[str, str, dict], str]:
+    """Layers uploaded/mounted/skipped as the pipe's output file gives them, for the pipe's `tools`."""
+    return lambda case, tool, d: "/".join(fmt(med(d, f"output_layers_{k}"), "{:.0f}") for k in
+                                          ("uploaded", "mounted", "skipped")) if tool in tools else ""
+
+
+def tool_table(summary: dict, cases: list[str], case_name: Callable[[str], str], tools: dict[str, str],
+               columns: tuple[Column, ...], text: int = 1) -> list[str]:
+    """A row per case and tool measured: the case's and the tool's names, then `columns` (the last `text` of them
+    left aligned)."""
+    rows = [f"| {case_name(case)} | {name} | {' | '.join(cell(case, tool, d) for _, cell in columns)} |"
+            for case in cases for tool, name in tools.items() if (d := summary[case].get(tool)) is not None]
+    return table(f"| Case | Tool | {' | '.join(head for head, _ in columns)} |", rows, len(columns) - text, text)
+
+
+def failed_section(title: str, section: dict) -> str:
+    return f"\n### {title}\n\n**failed**: {section.get('error', 'no figures')}\n"
+
+
 def targets_table(title: str, targets: list[dict]) -> list[str]:
     """The targets of a phase, each with its verdict (none for a figure that is no target)."""
     rows = [f"| {t['figure']} | {fmt(t['value'], t['fmt'])} | {t['limit']} | "

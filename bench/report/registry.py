@@ -16,8 +16,6 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
     sha = median(ing.get("sha256_mb_s"))
     if ing and "error" not in ing:
         out.append(("hashlib SHA-256, one core (ceiling), MB/s", fmt(sha, WHOLE), "", "", "", ""))
-        out.append(("plain 4 MiB writes into new page cache, MB/s",
-                    fmt(median(ing.get("page_cache_write_mb_s")), WHOLE), "", "", "", ""))
         blob = size(ing["blob_bytes"])
         for mode, name in (("monolithic", "monolithic PUT"), ("chunked", f"chunked PATCH {size(ing['chunk_bytes'])}")):
             d = ing[f"{mode}_mb_s"]
