@@ -1,11 +1,6 @@
-"""Raw blob traffic for the registry phases, with a client that is never the bottleneck.
-
-The data: one file of random bytes written once, served as many distinct blobs: a blob of `size` bytes is the first
-`size - SUFFIX` bytes of the file followed by a unique suffix, so every repetition has a fresh digest (no dedup
-short-circuit) while the bulk is streamed from the page cache. The SHA-256 of each common prefix is computed once.
-The client: one keep-alive connection; bodies go out with sendfile (no copy through Python), downloads are read
-into one reusable buffer, every socket operation has a timeout. The entry points (timed_upload, timed_get,
-verified_get, and `small`'s concurrent client processes) run in processes of their own, never in the harness.
+"""Raw blob traffic for the registry phases, with a client that is never the bottleneck. A blob of `size` bytes is
+the first `size - SUFFIX` bytes of one random data file and a unique suffix: a fresh digest every repetition, the bulk
+streamed from the page cache with sendfile. The entry points run in processes of their own, never in the harness.
 """
 from __future__ import annotations
 

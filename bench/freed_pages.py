@@ -1,11 +1,5 @@
-"""Wait for a VM's free page reporting to finish before a measurement.
-
-On a VM whose balloon reports free pages to the host (virtio-balloon, `page_reporting`), memory freed by the run
-before (a destination's purged blobs: ~474 MB of page cache) is handed back to the host in passes of ~150 MB every
-2 s, and a writer that touches such pages again pays for the host to fault them in: the emulator's system CPU for
-one 474 MB copy was 0.4 s or 1.6 s, alternating whatever the tool. Waiting until reporting stops puts every
-measurement in the second state, the one an idle machine is in.
-"""
+"""Wait for a VM's free page reporting to finish before a measurement (why: BENCHMARKS.md, "Why the earlier runs
+scattered"): a writer that touches pages the host is taking back pays a host fault for each."""
 from __future__ import annotations
 
 import time

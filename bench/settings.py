@@ -24,7 +24,6 @@ class Settings:
     engine_layers: int = 8
     engine_layer_bytes: int = 128 * MiB
     engine_reps: int = 2
-    engine_pipelines: bool = True  # the fresh-daemon case (a second dockerd per repetition)
     # The daemons pushed from (harness/engines.py): the default one, and Debian 13's Docker 26 with each image store.
     engine_daemons: tuple[str, ...] = ("20.10", "26-classic", "26-containerd")
     engine_deadline_s: float = 150 * 60  # its own: it starts after the other phases

@@ -1,10 +1,5 @@
-"""Every phase of `python -m bench`, in the order they run (the Phase protocol: bench/phase.py).
-
-Registry against distribution 2.8: ingest, serving, memory, small. The pipe's pushes, one question each: engine
-(from a daemon: the pipe's engines against `docker push` and the export floor, and the re-push), archive
-(IMAGE_ARCHIVE against `skopeo copy`), copy (SOURCE_IMAGE against `skopeo copy`, `docker pull` + `docker push`
-and the GET -> PUT floor). The registry's pages: ui. The pipe image: image.
-"""
+"""Every phase of `python -m bench`, in the order they run (the Phase protocol: bench/phase.py; what each asks:
+BENCHMARKS.md)."""
 from __future__ import annotations
 
 from ..phase import Phase

@@ -1,10 +1,5 @@
-"""The `archive` phase: the pipe pushing from an image archive (IMAGE_ARCHIVE, no daemon) against `skopeo copy` of
-the same archive, to the same embedded registry. Both archives are made once per run from the engine phase's `usr`
-image: `oci-layout`, an OCI layout written by `skopeo copy docker-daemon: oci:` (gzip layers, which both tools
-upload as stored), and `docker-archive`, written by `docker save` (layers each tool compresses); the daemon's images
-are then removed. Each push is cold: to a package made for it alone and deleted after it, the blobs it stored then
-purged from the registry's root. The four measurements of a repetition run in an order that rotates with it.
-"""
+"""The `archive` phase (BENCHMARKS.md, "Push from an archive"): the pipe from IMAGE_ARCHIVE against `skopeo copy`
+of the same OCI layout or `docker save` tar, made once from the engine phase's `usr` image; every push cold."""
 from __future__ import annotations
 
 import json
@@ -16,6 +11,7 @@ from pathlib import Path
 
 from harness.accounts import TOKENS
 from harness.docker_images import remove_image
+from pipe.oci import OCI_LAYER_GZIP
 
 from .. import measure
 from ..phase import PushPhase
@@ -31,7 +27,6 @@ METRICS = ("seconds", "cpu_s", "peak_rss_mb", "registry_cpu_s", "dockerd_cpu_s",
            "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
            "skopeo_blobs_copied", "skopeo_blobs_skipped")
 MAKE_TIMEOUT = 900.0
-GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 def _timed(cmd: list[str]) -> float:
@@ -45,7 +40,9 @@ def _timed(cmd: list[str]) -> float:
 def make_archives(workdir: Path, layers: int, layer_bytes: int) -> dict:
     """Both archives under `workdir`; how long each took and how large it is."""
     t0 = time.monotonic()
-    image = engine_daemons.build("usr", workdir / "context", layers, layer_bytes)
+    engine_daemons.write_context("usr", workdir / "context", layers, layer_bytes, slices=False)
+    image = engine_daemons.build(engine_daemons.default(), "usr", workdir / "context", layers, layer_bytes)
+    shutil.rmtree(workdir / "context")
     try:
         facts = {"image_build_s": round(time.monotonic() - t0, 1),
                  "oci_layout_s": _timed(["skopeo", "copy", f"docker-daemon:{image.current}",
@@ -56,8 +53,8 @@ def make_archives(workdir: Path, layers: int, layer_bytes: int) -> dict:
     digest = json.loads((workdir / "layout" / "index.json").read_text())["manifests"][0]["digest"]
     layers_ = json.loads((workdir / "layout" / "blobs" / "sha256" / digest[7:]).read_text())["layers"]
     media = sorted({d["mediaType"] for d in layers_})
-    if media != [GZIP_LAYER]:  # the case would not be "layers already compressed" any more
-        raise RuntimeError(f"skopeo wrote layers of {media} into {workdir / 'layout'}, not only {GZIP_LAYER}")
+    if media != [OCI_LAYER_GZIP]:  # the case would not be "layers already compressed" any more
+        raise RuntimeError(f"skopeo wrote layers of {media} into {workdir / 'layout'}, not only {OCI_LAYER_GZIP}")
     return {**facts, "oci_layout_layers": len(layers_), "oci_layout_layer_bytes": sum(d["size"] for d in layers_),
             "oci_layout_media_types": media, "docker_archive_bytes": (workdir / "image.tar").stat().st_size}
 

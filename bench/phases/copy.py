@@ -1,9 +1,6 @@
-"""The `copy` phase: the pipe with SOURCE_IMAGE against `skopeo copy`, `docker pull` + `tag` + `push` and the floor
-of any copy (BENCHMARKS.md, "Copy from a registry"). Cases: `promote <size>`, a new tag for an image already in the
-embedded registry, at two sizes; `<from>-<to> image` and `<from>-<to> index`, cold copies each way between
-distribution 2.8 (started here) and the embedded registry, with the pipe run again right after (`rerun`). Each cold
-copy goes to a package or repository made for it, its blobs purged afterwards, and the next starts once the VM has
-reported the freed pages to its host (freed_pages.py). The tools of a case run in an order rotating with the rep."""
+"""The `copy` phase (BENCHMARKS.md, "Copy from a registry"): SOURCE_IMAGE against `skopeo copy`, `docker pull` +
+`tag` + `push` and the GET -> PUT floor. Cases `promote <size>` (a new tag in the emulator) and `<from>-<to> image` /
+`<from>-<to> index` (cold copies each way, then the pipe again: `rerun`)."""
 from __future__ import annotations
 
 import json

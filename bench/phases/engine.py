@@ -1,9 +1,6 @@
-"""The `engine` phase: the pipe's push engines against `docker push` and the daemon's bare export, per image kind and
-daemon, interleaved (BENCHMARKS.md, "Push engines" and "Docker engines"). On 20.10: `cold` (a fresh package:
-`docker push`, the pipe with PUSH_ENGINE=native and =docker, which is the question the old `push` phase asked, the
-bare export, and the export compressed with nothing sent), `repush` (the pipe again with each engine, right after), and
-`pipelines` (a fresh second dockerd per measurement holding the image, the package every layer but the top one).
-On each Docker 26 daemon, `cold-<daemon>` and `pipelines-<daemon>` with PUSH_ENGINE auto, native and docker."""
+"""The `engine` phase (BENCHMARKS.md, "Push engines" and "Docker engines"): the pipe's engines against `docker push`
+and the bare export, per image kind and daemon, interleaved. On 20.10 the cases `cold` (with the export compressed,
+nothing sent), `repush` and `pipelines`; on each Docker 26 daemon `cold-<daemon>` and `pipelines-<daemon>`."""
 from __future__ import annotations
 
 import shutil
@@ -98,19 +95,19 @@ class EnginePhase(PushPhase):
     def _build(self, kind: str, label: str, d: Daemon) -> EngineImage | None:
         """One kind's images in one daemon (the 26 daemons from one context per kind, written once); None when
         the build fails."""
-        s, t0, context = self.s, time.monotonic(), self.workdir / f"context26-{kind}"
+        s, t0 = self.s, time.monotonic()
+        context = self.workdir / (f"context-{kind}" if d.second is None else f"context26-{kind}")
         try:
-            if d.second is None:
-                image = engine_daemons.build(kind, self.workdir / f"context-{kind}", s.engine_layers,
-                                             s.engine_layer_bytes)
-            else:
-                if not context.exists():
-                    engine_daemons.write_context(kind, context, s.engine_layers, s.engine_layer_bytes)
-                image = engine_daemons.build_26(d, kind, context, s.engine_layers, s.engine_layer_bytes)
+            if not context.exists():
+                engine_daemons.write_context(kind, context, s.engine_layers, s.engine_layer_bytes, d.second is not None)
+            image = engine_daemons.build(d, kind, context, s.engine_layers, s.engine_layer_bytes)
         except Exception as exc:
             self.failed(f"{label} {kind}: building the images", exc)
             shutil.rmtree(context, ignore_errors=True)  # written again whole for the next daemon
             return None
+        finally:
+            if d.second is None:
+                shutil.rmtree(context, ignore_errors=True)
         print(f"   built {kind} images in {label} in {time.monotonic() - t0:.1f} s", flush=True)
         return image
 
@@ -136,8 +133,7 @@ class EnginePhase(PushPhase):
                     for label in rotate(tuple(sources), rep):
                         if (image := images[label][kind]) is not None:
                             self.cold(image, rep, sources[label])
-                            if s.engine_pipelines:
-                                self.pipelines(image, rep, sources[label])
+                            self.pipelines(image, rep, sources[label])
                 reps += 1
         finally:
             self.bench.cleanup()

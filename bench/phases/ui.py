@@ -1,10 +1,5 @@
-"""The `ui` phase: the packages page of a big workspace (1,000 images, 10,000 tags) beside the JSON API's listing
-of it (`GET /api/workspaces/{ws}/packages`, which summarises all 1,000 images; the page summarises one page of 50).
-
-The workspace is seeded straight through `registry.metadata` in one transaction, with a real blob file for each
-config and layer: seconds rather than 10,000 pushes. The registry is then started on that root as a real process
-and both are fetched over HTTP on loopback with keep-alive, interleaved: the client's wall time per request.
-"""
+"""The `ui` phase (BENCHMARKS.md, "The packages page"): the packages page of a workspace of 1,000 images and 10,000
+tags, seeded straight through `registry.metadata` (seconds, not 10,000 pushes), beside the JSON API's listing."""
 from __future__ import annotations
 
 import hashlib

@@ -1,7 +1,5 @@
-"""The images of the copy phase, written straight as OCI layouts and pushed into a source registry untimed: real files
-(cuts of one tar stream of /usr, one file a layer, gzipped by isal level 1 as the pipe compresses), and in each
-layer a nonce, so no two images of a run share a blob (a purge never touches another's). `image`: linux/amd64;
-`index`: linux/amd64 and linux/arm64, half the layers each, the same total size."""
+"""The copy phase's images, written straight as OCI layouts (BENCHMARKS.md, "Copy from a registry"); a nonce in
+every layer keeps each image's blobs its own, so a purge never touches another's."""
 from __future__ import annotations
 
 import hashlib
@@ -19,10 +17,9 @@ from typing import BinaryIO
 
 from isal import isal_zlib
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+from pipe.oci import OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, REF_NAME
+
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 LAYOUT_TAG = "latest"
 PIECE = 1024**2
 SEED_TIMEOUT = 900.0
@@ -162,7 +159,7 @@ def write(kind: str, layout: Path, layers: int, layer_bytes: int) -> CopyImage:
         image.manifests.append(index)
         top = index.descriptor()
     image.digest = top["digest"]
-    top["annotations"] = {"org.opencontainers.image.ref.name": LAYOUT_TAG}
+    top["annotations"] = {REF_NAME: LAYOUT_TAG}
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
     return image
 

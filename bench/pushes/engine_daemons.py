@@ -1,13 +1,9 @@
 """The daemons the engine phase pushes from (the default one, 20.10; Debian 13's Docker 26 as second daemons with
-the classic or the containerd store) and the images it pushes: `usr` (real files) and `random`, each as `previous`
-and `current`, sharing every layer but the top one. 20.10 builds them with `docker build` from cuts of one tar
-stream of /usr; each 26 daemon with its own BuildKit (`buildx build --load`) from the slices of /usr that
-harness/layered_images.py picks, as a user's build makes them (on the containerd store, gzipped layers). Files are
-written in 1 MiB pieces: memory stays flat whatever the size."""
+the classic or the containerd store) and the images it pushes (BENCHMARKS.md, "Push engines"). Files are written in
+1 MiB pieces: memory stays flat whatever the size."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -100,49 +96,37 @@ def _write_random(files: list[Path], size: int) -> None:
                 out.write(os.urandom(min(PIECE, size - offset)))
 
 
-def build(kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImage:
-    """`bench-engine-<kind>:previous` and `:current` in the default daemon; the same config but the top layer."""
-    context.mkdir(parents=True, exist_ok=True)
-    names = [f"layer{i}.bin" for i in range(layers - 1)] + ["top-previous.bin", "top-current.bin"]
-    (_write_usr if kind == "usr" else _write_random)([context / n for n in names], layer_bytes)
-    image = EngineImage(kind, f"bench-engine-{kind}:previous", f"bench-engine-{kind}:current", layers, layer_bytes)
-    nonce = secrets.token_hex(8)
-    for ref, top in ((image.previous, names[-2]), (image.current, names[-1])):
-        dockerfile = context / f"Dockerfile.{top}"
-        lines = ["FROM scratch", *[f"COPY {n} /{n}" for n in [*names[:-2], top]], f'LABEL bench.nonce="{nonce}"']
-        dockerfile.write_text("\n".join(lines) + "\n")
-        r = subprocess.run(["docker", "build", "-q", "-f", str(dockerfile), "-t", ref, str(context)],
-                           capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-        if r.returncode != 0:
-            raise RuntimeError(f"docker build {ref} failed: {r.stderr.strip()[-500:]}")
-    shutil.rmtree(context, ignore_errors=True)
-    return image
-
-
-def write_context(kind: str, context: Path, layers: int, layer_bytes: int) -> None:
-    """A 26 daemon's build context: `layer0` .. `layer<layers-1>`, one directory per layer (the last the top)."""
+def write_context(kind: str, context: Path, layers: int, layer_bytes: int, slices: bool) -> None:
+    """A build context of `layer0` .. `layer<layers-1>`, one directory per layer (the last the top). Real files:
+    `slices`, the slices of /usr harness/layered_images.py picks, as a user's build has them (the 26 daemons); else
+    cuts of one tar stream of /usr, one file a layer (20.10, and the archive phase). Random bytes: one file a layer."""
     dirs = [context / f"layer{i}" for i in range(layers)]
-    if kind == "usr":
+    for directory in dirs:
+        directory.mkdir(parents=True)
+    if kind == "usr" and slices:
         for i, directory in enumerate(dirs):
             for src in _file_slices(layer_bytes, i):
                 dst = directory / src.relative_to("/")
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
     else:
-        for d in dirs:
-            d.mkdir(parents=True)
-        _write_random([d / f"random-{d.name}.bin" for d in dirs], layer_bytes)
+        (_write_usr if kind == "usr" else _write_random)([d / f"{kind}-{d.name}.bin" for d in dirs], layer_bytes)
 
 
-def build_26(daemon: Daemon, kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImage:
-    """`bench-engine26-<kind>:base` and `:current` in a second daemon, from write_context's directories."""
-    assert daemon.second is not None
-    image = EngineImage(kind, f"bench-engine26-{kind}:base", f"bench-engine26-{kind}:current", layers, layer_bytes)
+def build(daemon: Daemon, kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImage:
+    """`bench-engine-<kind>:previous` (every layer but the top) and `:current` (FROM it, the top) in `daemon`, from
+    write_context's directories: `docker build` in the default daemon, the daemon's own BuildKit in a second one."""
+    image = EngineImage(kind, f"bench-engine-{kind}:previous", f"bench-engine-{kind}:current", layers, layer_bytes)
     steps = ((image.previous, ["FROM scratch", *(f"COPY layer{i} /" for i in range(layers - 1))]),
              (image.current, [f"FROM {image.previous}", f"COPY layer{layers - 1} /"]))
     for ref, lines in steps:
         dockerfile = context / f"Dockerfile.{ref.partition(':')[2]}"
         dockerfile.write_text("\n".join(lines) + "\n")
-        daemon.second.docker("buildx", "build", "--load", "-q", "-f", str(dockerfile), "-t", ref, str(context),
-                             timeout=BUILD_TIMEOUT)
+        args = ("-q", "-f", str(dockerfile), "-t", ref, str(context))
+        if daemon.second is not None:
+            daemon.second.docker("buildx", "build", "--load", *args, timeout=BUILD_TIMEOUT)
+            continue
+        r = subprocess.run(["docker", "build", *args], capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        if r.returncode != 0:
+            raise RuntimeError(f"docker build {ref} failed: {r.stderr.strip()[-500:]}")
     return image

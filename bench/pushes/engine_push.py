@@ -1,8 +1,6 @@
-"""The tools the push phases measure against the embedded registry, each its own process (bench/measure.py): `docker
-push`, the pipe from the checkout, `skopeo copy`, the daemon's bare export (the floor of anything that reads the image
-from the daemon) and that export compressed by the pipe's code with nothing sent (pushes/export_gzip.py). Every push
-goes to a package made for it alone, deleted right after: the embedded registry answers HEAD and mount only for blobs
-linked to a live package, so nothing is skipped or mounted by accident."""
+"""The tools the push phases measure against the embedded registry, each its own process (bench/measure.py). Every
+push goes to a package made for it alone, deleted right after: the embedded registry answers HEAD and mount only for
+blobs linked to a live package, so nothing is skipped or mounted by accident."""
 from __future__ import annotations
 
 import json
@@ -18,6 +16,7 @@ import requests
 from harness.accounts import TOKENS
 from harness.paths import REPO_ROOT
 from harness.pipe_process import read_output
+from pipe.oci import ACCEPTED_MANIFESTS
 
 from .. import measure
 from ..registries import WORKSPACE, EmbeddedRegistry
@@ -27,9 +26,7 @@ PACKAGE_PREFIX = "bench-e-"
 EXPORT_CHUNK = 1024**2
 # A push from the containerd image store stores BuildKit's index (the image and its attestation manifest): the image's
 # manifest is measured.
-MANIFEST_TYPES = ", ".join(("application/vnd.docker.distribution.manifest.v2+json",
-                            "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
-                            "application/vnd.docker.distribution.manifest.list.v2+json"))
+MANIFEST_TYPES = ", ".join(ACCEPTED_MANIFESTS)
 # The fields of the pipe's output file each measurement keeps (as output_<field>).
 OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped", "source")
 

@@ -1,11 +1,6 @@
 """The pipe image's weight and start, for the `image` phase and for any images:
-`python -m bench.pushes.pipe_image IMAGE... [--base BASE] [--reps N] [--push-mib N]`, JSON on stdout.
-
-Per image: its size over the base (plain, and `docker save | gzip -6`), the time from `docker run` to its first
-connection to a listening socket standing for the registry (the pipe pushes a tiny OCI layout: no daemon), beside
-the floor (the base's python3 connecting at once), and `import pipe.pipe` inside it (`python3 -X importtime`). With
-`--push-mib N`: the peak RSS of a push of N MiB (random bytes, 4 layers, from the daemon through the mounted socket,
-to a fresh embedded registry) by the first image, beside the pipe from the checkout."""
+`python -m bench.pushes.pipe_image IMAGE... [--reps N] [--push-mib N]`, JSON on stdout; what it measures:
+BENCHMARKS.md, "The pipe image"."""
 from __future__ import annotations
 
 import argparse
@@ -130,15 +125,13 @@ def rounded(values: list[float], digits: int) -> dict[str, float]:
     return {k: round(v, digits) for k, v in summary(values).items() if k in ("median", "min", "max")}
 
 
-def measure(images: list[str], base: str, reps: int, compressed: bool = True, push_mib: int = 0,
-            push_reps: int = 3) -> dict:
+def measure(images: list[str], base: str, reps: int, push_mib: int = 0, push_reps: int = 3) -> dict:
     """Every figure of the module docstring for `images`, each first in turn; the push (when push_mib) by the
     first of them."""
     results: dict[str, dict] = {ref: {"mb_over_base": (size(ref) - size(base)) / 1e6} for ref in images}
-    if compressed:
-        base_gzip = compressed_size(base)
-        for ref in images:
-            results[ref]["gzip_mb_over_base"] = (compressed_size(ref) - base_gzip) / 1e6
+    base_gzip = compressed_size(base)
+    for ref in images:
+        results[ref]["gzip_mb_over_base"] = (compressed_size(ref) - base_gzip) / 1e6
     times: dict[str, list[float]] = {ref: [] for ref in (*images, FLOOR)}
     imports: dict[str, list[float]] = {ref: [] for ref in images}
     with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
@@ -173,13 +166,11 @@ def measure(images: list[str], base: str, reps: int, compressed: bool = True, pu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pushes.pipe_image", description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+")
-    parser.add_argument("--base", default=BASE)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--push-mib", type=int, default=0, help="also the peak RSS of a push of this many MiB")
     parser.add_argument("--push-reps", type=int, default=3)
-    parser.add_argument("--no-compressed", action="store_true", help="skip docker save | gzip (slow)")
     args = parser.parse_args(argv)
-    results = measure(args.images, args.base, args.reps, not args.no_compressed, args.push_mib, args.push_reps)
+    results = measure(args.images, BASE, args.reps, args.push_mib, args.push_reps)
     json.dump(results, sys.stdout, indent=2)
     print()
     return 0

@@ -1,7 +1,5 @@
-"""The push phases as charts: median time per case, one bar per tool side by side, min-max whiskers. `push`: the
-engine phase's 20.10 cases, and the archive phase beside them; `push-26`: the engine phase's Docker 26 cases, one
-panel per image store; `copy`: promotion, and the cold copies between the registries. A run at the full sizes
-copies each to docs/, where BENCHMARKS.md shows it."""
+"""The push phases as charts (BENCHMARKS.md shows them): median time per case, one bar per tool, min-max whiskers;
+a run at the full sizes copies each to docs/."""
 from __future__ import annotations
 
 import shutil
