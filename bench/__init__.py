@@ -1,7 +1,7 @@
 """Benchmarks (`python -m bench`; BENCHMARKS.md).
 
     run.py, settings.py, phase.py   the command line, how much each measurement does, what a phase is given
-    phases/                         one module per phase, in run order
+    phases/                         the phases in run order (the four registry phases in registry.py)
     blobs.py, registries.py         the registry phases' blob data and client; the two registries as the bench runs them
     pushes/                         the push phases' tools: the measured commands and their images
     report/                         the Markdown tables and the charts

@@ -7,10 +7,7 @@ from .archive import ArchivePhase
 from .copy import CopyPhase
 from .engine import EnginePhase
 from .image import ImagePhase
-from .ingest import IngestPhase
-from .memory import MemoryPhase
-from .serving import ServingPhase
-from .small import SmallPhase
+from .registry import IngestPhase, MemoryPhase, ServingPhase, SmallPhase
 from .ui import UiPhase
 
 KINDS: tuple[type[Phase], ...] = (IngestPhase, ServingPhase, MemoryPhase, SmallPhase, EnginePhase,
