@@ -114,6 +114,6 @@ class PushPhase(Phase):
                 return
             yield rep
 
-    def section(self, layers: int, layer_bytes: int, reps: int, metrics: tuple[str, ...], **facts) -> dict:
+    def section(self, layers: int, layer_bytes: int, reps: int, **facts) -> dict:
         return {"layers": layers, "layer_bytes": layer_bytes, "image_bytes": layers * layer_bytes, "reps": reps,
-                **facts, "summary": summarize_runs(self.runs, metrics), "runs": self.runs, "errors": self.errors}
+                **facts, "summary": summarize_runs(self.runs), "runs": self.runs, "errors": self.errors}

@@ -16,16 +16,20 @@ def summary(values: list[float]) -> dict:
             "values": values}
 
 
-def summarize_runs(runs: dict[str, dict[str, list[dict]]], metrics: tuple[str, ...]) -> dict:
-    """{case: {tool: [run, ...]}} to {case: {tool: {metric: summary}}}, for the metrics any run has."""
+def summarize_runs(runs: dict[str, dict[str, list[dict]]], metrics: tuple[str, ...] | None = None) -> dict:
+    """{case: {tool: [run, ...]}} to {case: {tool: {metric: summary}}}, for `metrics` (default: every number a run
+    has) where any run has it."""
     out: dict = {}
     for case, tools in runs.items():
         for tool, measured in tools.items():
-            out.setdefault(case, {})[tool] = {
-                m: summary([r[m] for r in measured if r.get(m) is not None]) for m in metrics
-                if any(r.get(m) is not None for r in measured)
-            }
+            names = metrics or sorted({k for r in measured for k, v in r.items() if _number(v)})
+            out.setdefault(case, {})[tool] = {m: summary([r[m] for r in measured if _number(r.get(m))]) for m in names
+                                              if any(_number(r.get(m)) for r in measured)}
     return out
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def ratio(a: dict, b: dict) -> float | None:

@@ -25,9 +25,6 @@ from ..stats import rotate
 PROMOTE_TOOLS = ("pipe", "skopeo", "docker")
 COPY_TOOLS = ("pipe", "skopeo", "floor")
 SOURCE_TAG = "a"
-METRICS = ("seconds", "load_1m", "cpu_s", "peak_rss_mb", "embedded_cpu_s", "reference_cpu_s", "dockerd_cpu_s",
-           "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
-           "floor_bytes", "skopeo_blobs_copied", "skopeo_blobs_skipped")
 
 
 FLOOR_PARALLELISM = 3  # the pipe's UPLOAD_PARALLELISM default
@@ -81,19 +78,16 @@ class CopyPhase(PushPhase):
         return f"the copy phase needs {', '.join(missing)}" if missing else None
 
     # -- endpoints -----------------------------------------------------------------------
-    def emb(self, package: str, tag: str) -> Endpoint:
-        process = self.registry
-        token = process.token(USER, f"repository:{WORKSPACE}/{package}:pull,push")
-        return Endpoint("embedded", process.host, package, tag, f"{USER}:{TOKENS[USER]}",
-                        {"Authorization": f"Bearer {token}"})
-
     def at(self, label: str, package: str, tag: str) -> Endpoint:
-        return self.emb(package, tag) if label == "embedded" else Endpoint("reference", self.reference.host,
-                                                                           package, tag)
+        if label == "reference":
+            return Endpoint(label, self.reference.host, package, tag)
+        token = self.registry.token(USER, f"repository:{WORKSPACE}/{package}:pull,push")
+        return Endpoint(label, self.registry.host, package, tag, f"{USER}:{TOKENS[USER]}",
+                        {"Authorization": f"Bearer {token}"})
 
     def fresh(self, label: str, what: str, tag: str) -> Endpoint:
         if label == "embedded":
-            return self.emb(self.bench.new_package(what), tag)
+            return self.at(label, self.bench.new_package(what), tag)
         self.bench.counter += 1
         return self.at(label, f"{what}-{self.bench.counter}", tag)
 
@@ -106,10 +100,6 @@ class CopyPhase(PushPhase):
             shutil.rmtree(self.reference.root / "docker/registry/v2/repositories" / dest.repository,
                           ignore_errors=True)
             purge_blobs(self.reference.root, image.digests)
-
-    @property
-    def others(self) -> dict:
-        return {"embedded": self.registry.pid, "reference": self.reference.pid}
 
     # -- the tools, measured alike (bench/measure.py) ---------------------------------------
     def pipe_copy(self, source: str, source_creds: str | None, dest: Endpoint, want: str, timeout: float) -> dict:
@@ -181,7 +171,7 @@ class CopyPhase(PushPhase):
         timeout = push_timeout(image.compressed_bytes)
 
         def one(tool: str) -> dict:
-            dest = self.emb(source.package, f"{tool}-{rep}")
+            dest = self.at("embedded", source.package, f"{tool}-{rep}")
             if tool == "pipe":
                 out = self.pipe_copy(f":{SOURCE_TAG}", None, dest, image.digest, timeout)
             elif tool == "skopeo":
@@ -232,6 +222,7 @@ class CopyPhase(PushPhase):
         self.packages: list[str] = []  # embedded packages this run made and keeps to the end
         self.bench.prepare()
         self.reference.start()
+        self.others = {"embedded": self.registry.pid, "reference": self.reference.pid}  # whose CPU-seconds count
         promotions: list[tuple[str, CopyImage, Endpoint]] = []
         copies: list[tuple[str, CopyImage, Endpoint, str]] = []
         reps = 0
@@ -256,5 +247,5 @@ class CopyPhase(PushPhase):
             self.bench.cleanup()
             self.reference.stop()
             shutil.rmtree(self.reference.root, ignore_errors=True)
-        return self.section(s.copy_layers, s.copy_layer_bytes, reps, METRICS, cores=os.cpu_count(),
+        return self.section(s.copy_layers, s.copy_layer_bytes, reps, cores=os.cpu_count(),
                             images=self.facts)

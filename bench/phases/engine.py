@@ -20,9 +20,6 @@ COLD_TOOLS = ("docker_push", "native", "docker_engine", "export", "export_gzip")
 PIPELINES_TOOLS = ("docker_push", "native", "export")
 TOOLS_26 = ("docker_push", "auto", "native", "docker_engine", "export")  # both cases on the 26 daemons
 PUSH_ENGINES = {"auto": "auto", "native": "native", "docker_engine": "docker"}  # tool -> PUSH_ENGINE
-METRICS = ("seconds", "cpu_s", "peak_rss_mb", "dockerd_cpu_s", "containerd_cpu_s", "registry_cpu_s",
-           "compressed_image_bytes", "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted",
-           "output_layers_skipped", "export_bytes", "first_byte_s")
 
 
 def case_suffix(case: str, label: str) -> str:
@@ -143,5 +140,5 @@ class EnginePhase(PushPhase):
                 d.stop()  # a second daemon's images go with it
         engines = {str(r["output_engine"]) for tools in self.runs.values() for r in tools.get("native", [])
                    if r.get("output_engine")}
-        return self.section(s.engine_layers, s.engine_layer_bytes, reps, METRICS, daemons=list(sources),
+        return self.section(s.engine_layers, s.engine_layer_bytes, reps, daemons=list(sources),
                             engines_reported=sorted(engines))
