@@ -1,20 +1,13 @@
-"""Wait for a VM's free page reporting to finish before a measurement.
-
-On a VM whose balloon reports free pages to the host (virtio-balloon, `page_reporting`), memory freed
-by the run before (a destination's purged blobs: ~474 MB of page cache) is handed back to the host in
-passes of ~150 MB every 2 s. A writer that touches such pages again pays for the host to fault them
-in: on this machine the emulator's system CPU for one 474 MB copy was 0.4 s when the pages were not yet
-reported and 1.6 s when they were, alternating from one run to the next whatever the tool. Waiting
-until reporting stops puts every measurement in the second state, the one an idle machine is in.
-"""
+"""Wait for a VM's free page reporting to finish before a measurement (why: BENCHMARKS.md, "Why the earlier runs
+scattered"): a writer that touches pages the host is taking back pays a host fault for each."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 REPORTED = Path("/sys/module/page_reporting/parameters/reported_kib")
-# Longer than the 2 s between reporting passes and than the ~2.3 s before the first pass after a free:
-# a pass that reports nothing means reporting is done.
+# Longer than the 2 s between reporting passes and the ~2.3 s before the first pass after a free: a pass that
+# reports nothing means reporting is done.
 QUIET_S = 3.0
 POLL_S = 0.25
 
@@ -27,17 +20,13 @@ def reported_kib() -> int | None:
 
 
 def settle(max_s: float = 30.0) -> float | None:
-    """Block until no page was reported for QUIET_S (at most `max_s`); the seconds waited, or None on a
-    machine without page reporting (nothing to wait for)."""
-    last = reported_kib()
-    if last is None:
+    """Block until no page was reported for QUIET_S (at most `max_s`); the seconds waited, or None on a machine
+    without page reporting (nothing to wait for)."""
+    if (last := reported_kib()) is None:
         return None
     start = quiet_since = time.monotonic()
-    while (now := time.monotonic()) - start < max_s:
-        if now - quiet_since >= QUIET_S:
-            break
+    while (now := time.monotonic()) - start < max_s and now - quiet_since < QUIET_S:
         time.sleep(POLL_S)
-        current = reported_kib()
-        if current != last:
+        if (current := reported_kib()) != last:
             last, quiet_since = current, time.monotonic()
     return round(time.monotonic() - start, 2)

@@ -14,24 +14,20 @@ from harness import reference_registry
 
 def _first(path: str, prefix: str) -> str:
     try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(prefix):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+        return next(line.split(":", 1)[1].strip() for line in Path(path).read_text().splitlines()
+                    if line.startswith(prefix))
+    except (OSError, StopIteration):
+        return "unknown"
 
 
 def _mount_of(path: str) -> str:
-    best = ("", "")
+    """The device and file system of the longest mount point holding `path`."""
     try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            dev, mnt, fstype, *_ = line.split()
-            if path.startswith(mnt) and len(mnt) > len(best[0]):
-                best = (mnt, f"{dev} ({fstype}) mounted on {mnt}")
+        mounts = [line.split()[:3] for line in Path("/proc/mounts").read_text().splitlines()]
     except OSError:
-        pass
-    return best[1] or "unknown"
+        return "unknown"
+    dev, mnt, fstype = max((m for m in mounts if path.startswith(m[1])), key=lambda m: len(m[1]), default=("", "", ""))
+    return f"{dev} ({fstype}) mounted on {mnt}" if mnt else "unknown"
 
 
 def _docker_version() -> str:
@@ -45,15 +41,9 @@ def _docker_version() -> str:
 
 def describe(workdir: Path) -> dict:
     total = _first("/proc/meminfo", "MemTotal")
-    mem_kb = int(total.split()[0]) if total != "unknown" else 0
     return {
-        "nproc": os.cpu_count(),
-        "cpu": _first("/proc/cpuinfo", "model name"),
-        "memory_gib": round(mem_kb / 1024**2, 1),
-        "kernel": platform.release(),
-        "disk": _mount_of(str(workdir)),
-        "python": sys.version.split()[0],
-        "aiohttp": aiohttp.__version__,
-        "reference": reference_registry.version(),
-        "docker": _docker_version(),
+        "nproc": os.cpu_count(), "cpu": _first("/proc/cpuinfo", "model name"),
+        "memory_gib": round(int(total.split()[0]) / 1024**2, 1) if total != "unknown" else 0,
+        "kernel": platform.release(), "disk": _mount_of(str(workdir)), "python": sys.version.split()[0],
+        "aiohttp": aiohttp.__version__, "reference": reference_registry.version(), "docker": _docker_version(),
     }

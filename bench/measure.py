@@ -1,20 +1,40 @@
-"""One measured command: wall time, its own CPU-seconds and peak RSS (from wait4), and the CPU-seconds
-of the other processes involved (dockerd, the registry), read from /proc before and after.
+"""What a measurement records. A command (run through harness/pipe_process.py): wall time, its own CPU-seconds and
+peak RSS (GNU time wraps it: the kernel's maxrss of a child counts the memory of the process that forked it, kept at
+exec, and this harness is far larger than `time`), and the CPU-seconds of the other processes involved (dockerd, the
+registries), read from /proc before and after. A registry's own peak RSS: PeakRss.
 
-What a registry received is not counted here: /proc/<pid>/io's rchar misses recv() on sockets, and
-loopback counters are shared with every other process on the machine."""
+What a registry received is not counted: /proc/<pid>/io's rchar misses recv() on sockets, and loopback counters
+are shared with every other process on the machine."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .cpu import cpu_seconds
+from harness import pipe_process
 
-POLL = 0.01
 GNU_TIME = "/usr/bin/time"  # Debian package `time`
+TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLE_S = 0.02
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads: steadier than wall-clock rates on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def status_kb(pid: int, field: str) -> int | None:
+    """A field of /proc/<pid>/status in kB (VmRSS, VmHWM), None once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def daemon_pid(pidfile: str = "/var/run/docker.pid") -> int | None:
@@ -25,14 +45,14 @@ def daemon_pid(pidfile: str = "/var/run/docker.pid") -> int | None:
 
 
 class Others:
-    """CPU-seconds of named processes across a block."""
+    """CPU-seconds of named processes across a block (`result`: `<name>_cpu_s`, None when unreadable)."""
 
     def __init__(self, pids: dict[str, int | None]) -> None:
         self.pids = {name: pid for name, pid in pids.items() if pid}
-        self.result: dict[str, float | int | None] = {}
+        self.result: dict[str, float | None] = {}
 
-    def _snap(self) -> dict[str, float | int | None]:
-        snap: dict[str, float | int | None] = {}
+    def _snap(self) -> dict[str, float | None]:
+        snap: dict[str, float | None] = {}
         for name, pid in self.pids.items():
             try:
                 snap[f"{name}_cpu_s"] = cpu_seconds(pid)
@@ -45,52 +65,75 @@ class Others:
         return self
 
     def __exit__(self, *exc) -> None:
-        after = self._snap()
-        for key, value in after.items():
+        for key, value in self._snap().items():
             before = self._before.get(key)
-            delta = None if value is None or before is None else value - before
-            self.result[key] = round(delta, 3) if isinstance(delta, float) else delta
+            self.result[key] = None if value is None or before is None else round(value - before, 3)
+
+
+class PeakRss:
+    """`peak_mb`: the largest RSS of `pid` while the block ran (decimal MB): the kernel's high-water mark, reset
+    before (needs ptrace rights), cross-checked by sampling VmRSS from a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.sampled_kb, self.hwm_kb = pid, 0, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.sampled_kb = max(self.sampled_kb, status_kb(self.pid, "VmRSS") or 0)
+            self._stop.wait(SAMPLE_S)
+
+    def __enter__(self) -> "PeakRss":
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
+            self.hwm_reset = True
+        except OSError:
+            self.hwm_reset = False
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.hwm_kb = status_kb(self.pid, "VmHWM") if self.hwm_reset else None
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.sampled_kb, self.hwm_kb or 0) * 1024 / 1e6
 
 
 def run(cmd: list[str], env: dict[str, str], timeout: float, log: Path, others: dict[str, int | None],
         cwd: Path | None = None) -> dict:
-    """Run `cmd` to the end (killed after `timeout`); raise with its log's tail when it fails.
+    """Run `cmd` to the end, its output in `log`; raise with the log's tail when it fails or passes `timeout`."""
+    return _measured(cmd[:3], log, others,
+                     lambda timed: pipe_process.run([*timed, *cmd], env, timeout, cwd=cwd, log=log))
 
-    The peak RSS comes from GNU time wrapped around the command: the kernel's maxrss of a child
-    counts the memory of the process that forked it (kept at exec), and this harness is far larger
-    than `time`."""
+
+def pipe(variables: dict[str, str], env: dict[str, str], timeout: float, log: Path, others: dict[str, int | None],
+         wrap: Sequence[str] = ()) -> dict:
+    """`python -m pipe` from the checkout with `variables`, beside `env`, measured as `run` measures."""
+    return _measured(["python -m pipe"], log, others, lambda timed: pipe_process.run_pipe(
+        variables, timeout=timeout, base_env=env, wrap=[*timed, *wrap], log=log))
+
+
+def _measured(what: list[str], log: Path, others: dict[str, int | None],
+              start: Callable[[list[str]], pipe_process.ProcessRun]) -> dict:
     rss_file = log.with_suffix(".maxrss")
-    with open(log, "wb") as out, Others(others) as other:
-        t0 = time.monotonic()
-        proc = subprocess.Popen([GNU_TIME, "-q", "-f", "%M", "-o", str(rss_file), *cmd], env=env, cwd=cwd,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        status, usage = 0, None
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t0 > timeout:
-                os.killpg(proc.pid, signal.SIGKILL)  # the group this call started, nothing else
-                os.wait4(proc.pid, 0)
-                proc.returncode = -9
-                raise RuntimeError(f"{' '.join(cmd[:3])} did not finish within {timeout:.0f}s: {_tail(log)}")
-            time.sleep(POLL)
-        seconds = time.monotonic() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} exited with {proc.returncode}: {_tail(log)}")
+    with Others(others) as other:
+        try:
+            done = start([GNU_TIME, "-q", "-f", "%M", "-o", str(rss_file)])
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{' '.join(what)} did not finish within {exc.timeout:.0f}s: {_tail(log)}") from None
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(what)} exited with {done.returncode}: {_tail(log)}")
     try:
         peak_kib: int | None = int(rss_file.read_text().split()[-1])
     except (OSError, ValueError, IndexError):
         peak_kib = None
-    return {
-        "seconds": round(seconds, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),  # the command's and its children's (time's is ~0)
-        "sys_s": round(usage.ru_stime, 3),
-        "minor_faults": usage.ru_minflt,  # each one a page the host may fault in too (freed_pages.py)
-        "peak_rss_mb": None if peak_kib is None else round(peak_kib * 1024 / 1e6, 1),
-        **other.result,
-    }
+    return {"seconds": round(done.seconds, 3), "cpu_s": round(done.cpu_s, 3),  # with its children's (time's is ~0)
+            "sys_s": round(done.sys_s, 3), "minor_faults": done.minor_faults,  # pages the VM's host may fault in too
+            "peak_rss_mb": None if peak_kib is None else round(peak_kib * 1024 / 1e6, 1), **other.result}
 
 
 def _tail(log: Path) -> str:

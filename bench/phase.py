@@ -1,18 +1,22 @@
-"""What a phase is: one named part of `python -m bench`, run in a fixed order, each writing one section of
-the results; and what every phase is given (the Context) and bounded by (a Deadline)."""
+"""What a phase is: one named part of `python -m bench`, run in a fixed order, each writing one section of the
+results; what every phase is given (the Context) and bounded by (a Deadline); and what the push phases share
+(PushPhase: the measurements of each case and tool, their repetitions, the section they write)."""
 from __future__ import annotations
 
+import os
 import time
+import traceback
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from .blobs.client import Target
-from .blobs.data import Blob, BlobSource
-from .registries.embedded import EmbeddedRegistry
-from .registries.reference import ReferenceRegistry
+from .blobs import Blob, BlobSource, Target
+from .pushes.engine_push import EngineBench
+from .registries import WORKSPACE, EmbeddedRegistry, ReferenceRegistry
 from .settings import Settings
+from .stats import summarize_runs
 
 
 class Deadline:
@@ -36,12 +40,19 @@ class Context:
     source: BlobSource  # the random data, prepared when a phase that needs the reference runs
     client: Executor  # one spawned process that does the blob transfers, so the harness is never the client
     deadline: Deadline  # shared by the registry phases; started before the data and the registries
-    # Per registry label ("embedded", "reference"): pids, roots and where the blob phases send their blobs.
-    pids: dict[str, int]
-    roots: dict[str, Path]
-    blob_targets: dict[str, Target]
-    small_targets: dict[str, Target]
     ingested: dict[str, Blob] = field(default_factory=dict)  # the blob ingest left in each, read by serving
+
+    # Per registry label: its pid, its root, and where the blob phases send a package's blobs.
+    @property
+    def pids(self) -> dict[str, int]:
+        return {"embedded": self.embedded.pid, "reference": self.reference.pid}
+
+    @property
+    def roots(self) -> dict[str, Path]:
+        return {"embedded": self.embedded.root, "reference": self.reference.root}
+
+    def targets(self, package: str) -> dict[str, Target]:
+        return {"embedded": self.embedded.target(package), "reference": self.reference.target(f"{WORKSPACE}/{package}")}
 
 
 class Phase(Protocol):
@@ -58,5 +69,51 @@ class Phase(Protocol):
     def run(self, ctx: Context) -> dict:
         ...
 
-    def cleanup(self) -> None:
-        """Remove what `run` left for the end of the whole run (called once the client process is stopped)."""
+
+class PushPhase(Phase):
+    """A phase of the pipe's pushes (engine, archive, copy): tools measured per case, interleaved, in
+    repetitions; one failed measurement is recorded under `errors` and the others go on. `measure` does the
+    phase's work under workdir / its name, with `bench` (the tools) pushing to the embedded registry."""
+
+    def run(self, ctx: Context) -> dict:
+        self.s, self.registry = ctx.settings, ctx.embedded
+        self.workdir = ctx.workdir / self.name
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.bench = EngineBench(ctx.embedded, self.workdir)
+        self.runs: dict[str, dict[str, list[dict]]] = {}
+        self.errors: list[str] = []
+        self.deadline_s = getattr(ctx.settings, f"{self.name}_deadline_s")  # its own, from its start
+        self.deadline = Deadline(self.deadline_s)
+        return self.measure()
+
+    def measure(self) -> dict:
+        ...
+
+    def record(self, case: str, tool: str, fn: Callable[[], dict]) -> dict | None:
+        """One measurement, with the load on the machine as it started (the same-run ratios are what compare)."""
+        print(f"   {case} {tool}", flush=True)
+        load = os.getloadavg()[0]
+        try:
+            out = fn()
+        except Exception as exc:
+            self.failed(f"{case} {tool}", exc)
+            return None
+        out["load_1m"] = round(load, 2)
+        self.runs.setdefault(case, {}).setdefault(tool, []).append(out)
+        return out
+
+    def failed(self, what: str, exc: Exception) -> None:
+        self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+
+    def repetitions(self, reps: int) -> Iterator[int]:
+        """0 .. reps-1, until the phase's deadline has passed."""
+        for rep in range(reps):
+            if self.deadline.expired():
+                self.errors.append(f"deadline ({self.deadline_s:.0f} s) reached before rep {rep}")
+                return
+            yield rep
+
+    def section(self, layers: int, layer_bytes: int, reps: int, **facts) -> dict:
+        return {"layers": layers, "layer_bytes": layer_bytes, "image_bytes": layers * layer_bytes, "reps": reps,
+                **facts, "summary": summarize_runs(self.runs), "runs": self.runs, "errors": self.errors}

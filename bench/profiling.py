@@ -1,9 +1,6 @@
-"""Optional: sample the embedded registry with py-spy during a phase (`python -m bench --profile`).
-
-The raw collapsed stacks go to bench/results/, with a per-thread summary of where busy
-samples fall. Sampling slows the registry a little: figures from a profiled run are for
-diagnosis, not for BENCHMARKS.md.
-"""
+"""Optional: sample the embedded registry with py-spy during a phase (`python -m bench --profile`): the raw stacks go
+to bench/results/ with a per-thread summary of where busy samples fall. Sampling slows the registry a little: a
+profiled run's figures are for diagnosis, not for BENCHMARKS.md."""
 from __future__ import annotations
 
 import collections
@@ -16,20 +13,13 @@ from pathlib import Path
 WAITING = ("SimpleQueue_get", "epoll_wait", "select_epoll_poll")
 
 
-def py_spy() -> str | None:
-    local = Path(sys.executable).parent / "py-spy"
-    return str(local) if local.exists() else shutil.which("py-spy")
-
-
 class Profiler:
     def __init__(self, pid: int, out: Path) -> None:
-        self.pid = pid
-        self.out = out
-        self.proc: subprocess.Popen | None = None
+        self.pid, self.out, self.proc = pid, out, None
 
     def __enter__(self) -> "Profiler":
-        exe = py_spy()
-        if exe is None:
+        local = Path(sys.executable).parent / "py-spy"
+        if (exe := str(local) if local.exists() else shutil.which("py-spy")) is None:
             print("py-spy not found: pip install -r requirements-bench.txt; profiling skipped", file=sys.stderr)
             return self
         self.proc = subprocess.Popen(

@@ -18,15 +18,12 @@ class Settings:
     small_clients: int = 16
     small_blobs: int = 64
     small_size: int = 1 * MiB
-    pipe_reps: int = 3
-    pipe_layers: tuple[int, ...] = (64 * MiB,) * 4
     deadline_s: float = 20 * 60  # phases stop starting repetitions after this
     # The engine phase: images of engine_layers x engine_layer_bytes, per kind.
     engine_kinds: tuple[str, ...] = ("usr", "random")
     engine_layers: int = 8
     engine_layer_bytes: int = 128 * MiB
     engine_reps: int = 2
-    engine_pipelines: bool = True  # the fresh-daemon case (a second dockerd per repetition)
     # The daemons pushed from (harness/engines.py): the default one, and Debian 13's Docker 26 with each image store.
     engine_daemons: tuple[str, ...] = ("20.10", "26-classic", "26-containerd")
     engine_deadline_s: float = 150 * 60  # its own: it starts after the other phases
@@ -57,7 +54,7 @@ class Settings:
 FULL = Settings()
 QUICK = Settings(
     reps=1, blob=64 * MiB, range_bytes=16 * MiB, memory_sizes=(32 * MiB, 128 * MiB), memory_reps=1,
-    small_clients=4, small_blobs=8, pipe_reps=1, pipe_layers=(4 * MiB,) * 4, deadline_s=5 * 60,
+    small_clients=4, small_blobs=8, deadline_s=5 * 60,
     engine_layer_bytes=8 * MiB, engine_reps=1, engine_deadline_s=20 * 60,
     archive_layer_bytes=8 * MiB, archive_reps=1, archive_deadline_s=5 * 60,
     image_reps=1, image_push_mib=64, image_push_reps=1,

@@ -1,19 +1,10 @@
-"""Run the pipe from the checkout as a user would (`python -m pipe`), with the variables of one push."""
+"""Run the pipe from the checkout as a user would (`python -m pipe`, through harness/pipe_process.py), with the
+variables of one push."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from harness.paths import REPO_ROOT
-
-OUTPUT_FILE = "bbc-packages-push-container-image.json"
-# The pipe's own variables are never inherited from the caller's environment.
-PIPE_VARIABLES = ("IMAGE_NAME", "IMAGE_ARCHIVE", "TAGS", "WORKSPACE", "BITBUCKET_WORKSPACE", "REGISTRY",
-                  "BITBUCKET_PACKAGES_USERNAME", "BITBUCKET_PACKAGES_TOKEN", "BITBUCKET_PIPE_SHARED_STORAGE_DIR",
-                  "BITBUCKET_CLONE_DIR", "DEBUG", "PUSH_ENGINE", "PLATFORMS", "CACHE_FROM")
+from harness.pipe_process import read_output, run_pipe
 
 
 class PushFailed(RuntimeError):
@@ -21,14 +12,12 @@ class PushFailed(RuntimeError):
 
 
 def push(variables: dict[str, str], shared: Path, quiet: bool = False, timeout: float = 120) -> dict:
-    """One run of the pipe; returns its output file (digest, references, ...). Raises PushFailed."""
+    """One run of the pipe (its output on the terminal unless `quiet`); returns its output file (digest,
+    references, ...). Raises PushFailed."""
     shared.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in PIPE_VARIABLES}
-    env.update(variables, BITBUCKET_PIPE_SHARED_STORAGE_DIR=str(shared))
-    output = subprocess.PIPE if quiet else None
-    r = subprocess.run([sys.executable, "-m", "pipe"], cwd=REPO_ROOT, env=env, stdout=output, stderr=output,
-                       text=True, timeout=timeout)
-    if r.returncode != 0:
-        said = (r.stdout or "").strip().splitlines()[-1:] if quiet else []
-        raise PushFailed(f"the pipe failed with exit {r.returncode}" + (f": {said[0]}" if said else ""))
-    return json.loads((shared / OUTPUT_FILE).read_text())
+    run = run_pipe({**variables, "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(shared)}, timeout=timeout,
+                   inherit=not quiet)
+    if run.returncode != 0:
+        said = run.stdout.strip().splitlines()[-1:] if quiet else []
+        raise PushFailed(f"the pipe failed with exit {run.returncode}" + (f": {said[0]}" if said else ""))
+    return read_output(shared)

@@ -1,10 +1,5 @@
-"""Every phase of `python -m bench`, in the order they run (the Phase protocol: bench/phase.py).
-
-Registry against distribution 2.8: ingest, serving, memory, small. The pipe's pushes: push (against
-`docker push`), engine (native and docker engines against `docker push` and the export floor), archive
-(IMAGE_ARCHIVE against `skopeo copy`), copy (SOURCE_IMAGE against `skopeo copy`, `docker pull` + `docker push`
-and the GET -> PUT floor). The registry's pages: ui. The pipe image: image.
-"""
+"""Every phase of `python -m bench`, in the order they run (the Phase protocol: bench/phase.py; what each asks:
+BENCHMARKS.md)."""
 from __future__ import annotations
 
 from ..phase import Phase
@@ -12,14 +7,10 @@ from .archive import ArchivePhase
 from .copy import CopyPhase
 from .engine import EnginePhase
 from .image import ImagePhase
-from .ingest import IngestPhase
-from .memory import MemoryPhase
-from .push import PushPhase
-from .serving import ServingPhase
-from .small import SmallPhase
+from .registry import IngestPhase, MemoryPhase, ServingPhase, SmallPhase
 from .ui import UiPhase
 
-KINDS: tuple[type[Phase], ...] = (IngestPhase, ServingPhase, MemoryPhase, SmallPhase, PushPhase, EnginePhase,
+KINDS: tuple[type[Phase], ...] = (IngestPhase, ServingPhase, MemoryPhase, SmallPhase, EnginePhase,
                                   ArchivePhase, CopyPhase, UiPhase, ImagePhase)
 NAMES = tuple(kind.name for kind in KINDS)
 

@@ -1,117 +1,98 @@
-"""The `archive` phase: the pipe pushing from an image archive (IMAGE_ARCHIVE, no daemon) against
-`skopeo copy` of the same archive, on the same real-files image and the same embedded registry.
-
-Cases (bench/pushes/archive_sources.py makes both archives once per run):
-- oci-layout: an OCI layout directory with gzip layers, which both tools upload as stored;
-- docker-archive: the tar of `docker save`, whose uncompressed layers each tool compresses (the pipe
-  with isal on all cores, skopeo with its own gzip).
-Each push is cold, as in the engine phase: to a package created for it alone and deleted after it;
-then the blobs it stored are purged from the registry's root, so no push finds a blob on disk that
-an earlier one left. The four measurements of a repetition run in an order that rotates with it.
-One failed measurement is recorded under `errors` and the others go on.
-"""
+"""The `archive` phase (BENCHMARKS.md, "Push from an archive"): the pipe from IMAGE_ARCHIVE against `skopeo copy`
+of the same OCI layout or `docker save` tar, made once from the engine phase's `usr` image; every push cold."""
 from __future__ import annotations
 
+import json
 import shutil
-import traceback
+import subprocess
+import time
+from functools import partial
 from pathlib import Path
 
+from harness.accounts import TOKENS
+from harness.docker_images import remove_image
+from pipe.oci import OCI_LAYER_GZIP
+
 from .. import measure
-from ..ordering import rotate
-from ..phase import Context, Deadline, Phase
-from ..pushes import archive_sources
-from ..pushes.engine_push import EngineBench, push_timeout
-from ..pushes.skopeo_push import skopeo_copy
-from ..registries.embedded import EmbeddedRegistry
-from ..registries.purge import purge_blobs
-from ..settings import Settings
-from ..stats import summarize_runs
+from ..phase import PushPhase
+from ..pushes import engine_daemons
+from ..pushes.engine_push import USER, push_timeout
+from ..registries import WORKSPACE, purge_blobs
+from ..stats import rotate
 
 TAG = "latest"
 CASES = ("oci-layout", "docker-archive")
-TOOLS = ("pipe", "skopeo")
-MEASUREMENTS = tuple(f"{case} {tool}" for case in CASES for tool in TOOLS)
-METRICS = ("seconds", "cpu_s", "peak_rss_mb", "registry_cpu_s", "dockerd_cpu_s", "compressed_image_bytes",
-           "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
-           "skopeo_blobs_copied", "skopeo_blobs_skipped")
+MEASUREMENTS = tuple(f"{case} {tool}" for case in CASES for tool in ("pipe", "skopeo"))
+MAKE_TIMEOUT = 900.0
 
 
-class ArchivePhase(Phase):
+def _timed(cmd: list[str]) -> float:
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=MAKE_TIMEOUT)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {r.stderr.strip()[-500:]}")
+    return round(time.monotonic() - t0, 1)
+
+
+def make_archives(workdir: Path, layers: int, layer_bytes: int) -> dict:
+    """Both archives under `workdir`; how long each took and how large it is."""
+    t0 = time.monotonic()
+    engine_daemons.write_context("usr", workdir / "context", layers, layer_bytes, slices=False)
+    image = engine_daemons.build(engine_daemons.default(), "usr", workdir / "context", layers, layer_bytes)
+    shutil.rmtree(workdir / "context")
+    try:
+        facts = {"image_build_s": round(time.monotonic() - t0, 1),
+                 "oci_layout_s": _timed(["skopeo", "copy", f"docker-daemon:{image.current}",
+                                         f"oci:{workdir / 'layout'}:{TAG}"]),
+                 "docker_save_s": _timed(["docker", "save", "-o", str(workdir / "image.tar"), image.current])}
+    finally:
+        remove_image(image.previous, image.current)
+    digest = json.loads((workdir / "layout" / "index.json").read_text())["manifests"][0]["digest"]
+    layers_ = json.loads((workdir / "layout" / "blobs" / "sha256" / digest[7:]).read_text())["layers"]
+    media = sorted({d["mediaType"] for d in layers_})
+    if media != [OCI_LAYER_GZIP]:  # the case would not be "layers already compressed" any more
+        raise RuntimeError(f"skopeo wrote layers of {media} into {workdir / 'layout'}, not only {OCI_LAYER_GZIP}")
+    return {**facts, "oci_layout_layers": len(layers_), "oci_layout_layer_bytes": sum(d["size"] for d in layers_),
+            "oci_layout_media_types": media, "docker_archive_bytes": (workdir / "image.tar").stat().st_size}
+
+
+class ArchivePhase(PushPhase):
     name = "archive"
 
-    def run(self, ctx: Context) -> dict:
-        workdir = ctx.workdir / "archive"
-        workdir.mkdir(parents=True, exist_ok=True)
-        return ArchiveRun(ctx.settings, ctx.embedded, workdir).run()
-
-
-class ArchiveRun:
-    """One run of the phase: both archives made once, then the four measurements of every repetition."""
-
-    def __init__(self, s: Settings, registry: EmbeddedRegistry, workdir: Path) -> None:
-        self.s = s
-        self.registry = registry
-        self.workdir = workdir
-        self.bench = EngineBench(registry, workdir)
-        self.runs: dict[str, dict[str, list[dict]]] = {}
-        self.errors: list[str] = []
-        # dockerd's CPU-seconds are measured too: near zero shows that neither tool went through the daemon.
-        self.others = {"registry": registry.pid, "dockerd": measure.daemon_pid()}
-
-    def push(self, archives: archive_sources.Archives, case: str, tool: str) -> dict:
-        b = self.bench
-        timeout = push_timeout(self.s.archive_layers * self.s.archive_layer_bytes)
-        package = b.new_package(f"ar-{case}-{tool}")
-        digests: list[str] = []
+    def push(self, case: str, tool: str) -> dict:
+        b, s, archives = self.bench, self.s, self.workdir / "archives"
+        timeout = push_timeout(s.archive_layers * s.archive_layer_bytes)
+        # dockerd's CPU-seconds too: near zero shows that neither tool went through the daemon.
+        others = {"registry": self.registry.pid, "dockerd": measure.daemon_pid()}
+        package, digests = b.new_package(f"ar-{case}-{tool}"), []
         try:
             if tool == "pipe":
-                out = b.pipe_archive(archives.pipe_path(case), package, TAG, self.others, timeout)
+                out = b.pipe_archive(archives / ("layout" if case == "oci-layout" else "image.tar"), package, TAG,
+                                     others, timeout)
                 if out.get("output_source") != case:  # the pipe took the archive for another kind
                     self.errors.append(f"{case} pipe: the output file says source {out.get('output_source')!r}")
             else:
-                out = skopeo_copy(b, archives.skopeo_ref(case), package, TAG, self.others, timeout)
+                source = f"oci:{archives / 'layout'}:{TAG}" if case == "oci-layout" else \
+                    f"docker-archive:{archives / 'image.tar'}"
+                out = b.skopeo(["--dest-tls-verify=false", "--dest-creds", f"{USER}:{TOKENS[USER]}"], source,
+                               f"docker://{b.host}/{WORKSPACE}/{package}:{TAG}", others, timeout, package)
+                out.update(b.check_tag(package, TAG, with_digests=True))
             digests = out.pop("blob_digests", [])
             return out
         finally:
             b.drop_package(package)
             if digests:
-                purge_blobs(self.registry.process.root, digests)
+                purge_blobs(self.registry.root, digests)
 
-    def _record(self, archives: archive_sources.Archives, measurement: str) -> None:
-        case, _, tool = measurement.partition(" ")
-        print(f"   {case} {tool}", flush=True)
+    def measure(self) -> dict:
+        s, reps = self.s, 0
         try:
-            out = self.push(archives, case, tool)
-        except Exception as exc:
-            self.errors.append(f"{case} {tool}: {type(exc).__name__}: {exc}")
-            traceback.print_exc()
-            return
-        self.runs.setdefault(case, {}).setdefault(tool, []).append(out)
-
-    def run(self) -> dict:
-        s = self.s
-        deadline = Deadline(s.archive_deadline_s)
-        self.bench.logs.mkdir(parents=True, exist_ok=True)
-        reps = 0
-        try:
-            archives = archive_sources.make(self.workdir / "archives", s.archive_layers, s.archive_layer_bytes)
-            print(f"   archives ready: {archives.facts}", flush=True)
-            for rep in range(s.archive_reps):
-                if deadline.expired():
-                    self.errors.append(f"deadline ({s.archive_deadline_s:.0f} s) reached before rep {rep}")
-                    break
-                for measurement in rotate(MEASUREMENTS, rep):
-                    self._record(archives, measurement)
+            facts = make_archives(self.workdir / "archives", s.archive_layers, s.archive_layer_bytes)
+            print(f"   archives ready: {facts}", flush=True)
+            for rep in self.repetitions(s.archive_reps):
+                for case, _, tool in (m.partition(" ") for m in rotate(MEASUREMENTS, rep)):
+                    self.record(case, tool, partial(self.push, case, tool))
                 reps += 1
         finally:
             shutil.rmtree(self.workdir / "archives", ignore_errors=True)
-        return {
-            "layers": s.archive_layers,
-            "layer_bytes": s.archive_layer_bytes,
-            "image_bytes": s.archive_layers * s.archive_layer_bytes,
-            "reps": reps,
-            "archives": archives.facts,
-            "summary": summarize_runs(self.runs, METRICS),
-            "runs": self.runs,
-            "errors": self.errors,
-        }
+        return self.section(s.archive_layers, s.archive_layer_bytes, reps, archives=facts)

@@ -1,129 +1,159 @@
-"""The `copy` phase: the pipe with SOURCE_IMAGE (an image already in a registry) against `skopeo copy`,
-against `docker pull` + `docker tag` + `docker push`, and against the floor of any copy, in the same run.
-
-Cases:
-- promote/<size>: a new tag for an image already in the embedded registry, at two sizes (to show the
-  pipe's time does not grow with the image): the pipe (SOURCE_IMAGE=":a"), `skopeo copy` within the
-  registry, and docker pull + tag + push from a fresh daemon (started untimed);
-- <from>-<to> image and <from>-<to> index: a 1 GiB image (8 layers) and a two-platform index of the same
-  size, copied between distribution 2.8 (the reference registry, no auth, started by this phase) and the
-  embedded registry, each way, cold: the pipe, `skopeo copy --all`, and the floor (the same blobs streamed
-  GET -> PUT by a bare parallel loop, bench/pushes/blob_floor.py); after the pipe's copy, the pipe again
-  to the same place (`rerun`: it finds everything there). Each cold copy goes to a package or repository
-  made for it; afterwards the blobs it stored are purged from the destination's root, and the next cold
-  copy starts once the VM has reported those freed pages to its host (freed_pages.py).
-The images are written as OCI layouts (pushes/copy_images.py) and pushed into their source registry
-before anything is timed. The tools of a case run in an order that rotates with the repetition; a failed
-measurement is recorded under `errors` and the others go on.
-"""
+"""The `copy` phase (BENCHMARKS.md, "Copy from a registry"): SOURCE_IMAGE against `skopeo copy`, `docker pull` +
+`tag` + `push` and the GET -> PUT floor. Cases `promote <size>` (a new tag in the emulator) and `<from>-<to> image` /
+`<from>-<to> index` (cold copies each way, then the pipe again: `rerun`)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
-import traceback
+from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Callable
+
+import requests
 
 from harness.accounts import TOKENS
 
-from .. import freed_pages
-from ..ordering import rotate
-from ..phase import Context, Deadline, Phase
-from ..pushes import copy_images
+from .. import freed_pages, measure
+from ..phase import Context, PushPhase
+from ..pushes import copy_images, engine_daemons
 from ..pushes.copy_images import CopyImage
-from ..pushes.engine_push import USER, EngineBench, push_timeout
-from ..pushes.registry_copy import Endpoint, docker_promote, floor_copy, manifest_digest, pipe_copy, skopeo_copy
-from ..registries.embedded import WORKSPACE, EmbeddedRegistry
-from ..registries.purge import purge_blobs
-from ..registries.reference import ReferenceRegistry
-from ..settings import Settings
-from ..stats import summarize_runs
+from ..pushes.engine_push import MANIFEST_TYPES, USER, push_timeout
+from ..registries import WORKSPACE, ReferenceRegistry, purge_blobs
+from ..stats import rotate
 
 PROMOTE_TOOLS = ("pipe", "skopeo", "docker")
 COPY_TOOLS = ("pipe", "skopeo", "floor")
 SOURCE_TAG = "a"
-METRICS = ("seconds", "load_1m", "cpu_s", "peak_rss_mb", "embedded_cpu_s", "reference_cpu_s", "dockerd_cpu_s",
-           "output_pushed_bytes", "output_layers_uploaded", "output_layers_mounted", "output_layers_skipped",
-           "floor_bytes", "skopeo_blobs_copied", "skopeo_blobs_skipped")
+
+
+FLOOR_PARALLELISM = 3  # the pipe's UPLOAD_PARALLELISM default
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One image reference in one of the two registries, with how each tool logs in to it."""
+    label: str  # "embedded" or "reference"
+    host: str
+    package: str  # the repository is acme/<package> in both
+    tag: str
+    creds: str | None = None  # user:token for skopeo and the pipe; None: the reference registry, no auth
+    headers: dict[str, str] = field(default_factory=dict)  # for the floor and the checks (a bearer token)
+
+    @property
+    def repository(self) -> str:
+        return f"{WORKSPACE}/{self.package}"
+
+    @property
+    def reference(self) -> str:
+        return f"{self.host}/{self.repository}:{self.tag}"
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}"
+
+
+def manifest_digest(end: Endpoint) -> str | None:
+    """The digest the registry serves for the tag (None: no such tag)."""
+    r = requests.head(f"{end.base}/v2/{end.repository}/manifests/{end.tag}", timeout=30,
+                      headers={**end.headers, "Accept": MANIFEST_TYPES})
+    return r.headers.get("Docker-Content-Digest") if r.status_code == 200 else None
+
+
+def _checked(out: dict, dest: Endpoint, want: str) -> dict:
+    if (got := manifest_digest(dest)) != want:
+        raise RuntimeError(f"{dest.reference} serves {got} after the copy, not the source's {want}")
+    return {**out, "digest_kept": True}
 
 
 def size_label(nbytes: int) -> str:
     return f"{nbytes // 2**30}GiB" if nbytes >= 2**30 and nbytes % 2**30 == 0 else f"{nbytes // 2**20}MiB"
 
 
-class CopyPhase(Phase):
+class CopyPhase(PushPhase):
     name = "copy"
 
     def unmet(self, ctx: Context) -> str | None:
         missing = [tool for tool in ("skopeo", "dockerd", "ip") if shutil.which(tool) is None]
         return f"the copy phase needs {', '.join(missing)}" if missing else None
 
-    def run(self, ctx: Context) -> dict:
-        workdir = ctx.workdir / "copy"
-        workdir.mkdir(parents=True, exist_ok=True)
-        return CopyRun(ctx.settings, ctx.embedded, workdir).run()
-
-
-class CopyRun:
-    """One run of the phase: the images written and seeded once, then every case of every repetition."""
-
-    def __init__(self, s: Settings, embedded: EmbeddedRegistry, workdir: Path) -> None:
-        self.s = s
-        self.embedded = embedded
-        self.workdir = workdir
-        self.reference = ReferenceRegistry(workdir / "reference")
-        (workdir / "reference").mkdir(parents=True, exist_ok=True)
-        self.bench = EngineBench(embedded, workdir)
-        self.runs: dict[str, dict[str, list[dict]]] = {}
-        self.errors: list[str] = []
-        self.facts: dict[str, dict] = {}
-        self.packages: list[str] = []  # embedded packages this run made and keeps to the end
-        self.serial = 0
-
     # -- endpoints -----------------------------------------------------------------------
-    def emb(self, package: str, tag: str) -> Endpoint:
-        token = self.embedded.process.token(USER, f"repository:{WORKSPACE}/{package}:pull,push")
-        return Endpoint("embedded", self.embedded.process.host, package, tag, f"{USER}:{TOKENS[USER]}",
-                        {"Authorization": f"Bearer {token}"})
-
-    def ref(self, package: str, tag: str) -> Endpoint:
-        return Endpoint("reference", self.reference.host, package, tag)
-
     def at(self, label: str, package: str, tag: str) -> Endpoint:
-        return self.emb(package, tag) if label == "embedded" else self.ref(package, tag)
+        if label == "reference":
+            return Endpoint(label, self.reference.host, package, tag)
+        token = self.registry.token(USER, f"repository:{WORKSPACE}/{package}:pull,push")
+        return Endpoint(label, self.registry.host, package, tag, f"{USER}:{TOKENS[USER]}",
+                        {"Authorization": f"Bearer {token}"})
 
     def fresh(self, label: str, what: str, tag: str) -> Endpoint:
         if label == "embedded":
-            return self.emb(self.bench.new_package(what), tag)
-        self.serial += 1
-        return self.ref(f"{what}-{self.serial}", tag)
+            return self.at(label, self.bench.new_package(what), tag)
+        self.bench.counter += 1
+        return self.at(label, f"{what}-{self.bench.counter}", tag)
 
     def drop(self, dest: Endpoint, image: CopyImage) -> None:
         """Leave the destination as cold as before: the package or repository gone, its blobs purged."""
         if dest.label == "embedded":
             self.bench.drop_package(dest.package)
-            purge_blobs(self.embedded.process.root, image.digests)
+            purge_blobs(self.registry.root, image.digests)
         else:
             shutil.rmtree(self.reference.root / "docker/registry/v2/repositories" / dest.repository,
                           ignore_errors=True)
             purge_blobs(self.reference.root, image.digests)
 
-    @property
-    def others(self) -> dict:
-        return {"embedded": self.embedded.pid, "reference": self.reference.pid}
+    # -- the tools, measured alike (bench/measure.py) ---------------------------------------
+    def pipe_copy(self, source: str, source_creds: str | None, dest: Endpoint, want: str, timeout: float) -> dict:
+        """The pipe copying `source` (SOURCE_IMAGE as written: a full reference, or `:tag`) to `dest`."""
+        variables = {"SOURCE_IMAGE": source, "IMAGE_NAME": f"{dest.package}:{dest.tag}", "TAGS": dest.tag,
+                     "REGISTRY": dest.host}
+        if source_creds:
+            variables["SOURCE_USERNAME"], _, variables["SOURCE_PASSWORD"] = source_creds.partition(":")
+        return _checked(self.bench.run_pipe(variables, f"copy-{dest.package}", self.others, timeout), dest, want)
+
+    def skopeo_copy(self, source: Endpoint, dest: Endpoint, want: str, timeout: float) -> dict:
+        flags = ["--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false"]
+        flags += ["--src-creds", source.creds] if source.creds else ["--src-no-creds"]
+        flags += ["--dest-creds", dest.creds] if dest.creds else ["--dest-no-creds"]
+        out = self.bench.skopeo(flags, f"docker://{source.reference}", f"docker://{dest.reference}", self.others,
+                                timeout, f"copy-{dest.package}")
+        return _checked(out, dest, want)
+
+    def floor_copy(self, source: Endpoint, dest: Endpoint, blobs: list[tuple[str, int]], timeout: float) -> dict:
+        """The bare loop (pushes/blob_floor.py); its spec (tokens included) goes in a file, never on a command line."""
+        spec = self.workdir / f"floor-{self.bench.counter}.json"
+        spec.write_text(json.dumps({
+            "source": {"base": source.base, "repository": source.repository, "headers": source.headers},
+            "dest": {"base": dest.base, "repository": dest.repository, "headers": dest.headers},
+            "blobs": [list(blob) for blob in blobs], "parallelism": FLOOR_PARALLELISM}))
+        try:
+            out, printed = self.bench.script("blob_floor", str(spec), self.others, timeout, f"floor-{dest.package}")
+        finally:
+            spec.unlink(missing_ok=True)
+        return {**out, "floor_bytes": printed["bytes"], "floor_blobs": printed["blobs"]}
+
+    def docker_promote(self, source: Endpoint, dest: Endpoint, timeout: float) -> dict:
+        """`docker pull` + `docker tag` + `docker push` in one timed shell, from a fresh daemon started untimed
+        (a Pipelines step's docker service); the CLI logged in through the bench's DOCKER_CONFIG."""
+        daemon = engine_daemons.start(engine_daemons.MAIN, self.workdir)
+        try:
+            script = 'docker pull -q "$1" && docker tag "$1" "$2" && docker push -q "$2"'
+            os.sync()
+            return measure.run(["sh", "-c", script, "sh", source.reference, dest.reference],
+                               self.bench._env(daemon.host), timeout, self.bench.log_file(f"docker-promote-{dest.tag}"),
+                               {**self.others, "dockerd": daemon.pid})
+        finally:
+            daemon.stop()  # by its pid; removes its directories and bridge
 
     # -- seeding -------------------------------------------------------------------------
-    def _seed(self, name: str, kind: str, layers: int, layer_bytes: int, label: str) -> tuple[CopyImage, Endpoint]:
+    def _seed(self, name: str, kind: str, layer_bytes: int, label: str) -> tuple[CopyImage, Endpoint]:
         t0 = time.monotonic()
+        layers = self.s.copy_layers
         image = copy_images.write(kind, self.workdir / f"layout-{name}", layers, layer_bytes)
         written = round(time.monotonic() - t0, 1)
+        package = f"src-{name}".lower()
         if label == "embedded":
-            package = self.bench.new_package(f"src-{name}".lower())
+            package = self.bench.new_package(package)
             self.packages.append(package)
-        else:
-            package = f"src-{name}".lower()
         source = self.at(label, package, SOURCE_TAG)
         seconds = copy_images.seed(image, f"docker://{source.reference}", source.creds)
         shutil.rmtree(image.layout, ignore_errors=True)
@@ -137,31 +167,17 @@ class CopyRun:
         return image, source
 
     # -- measurements --------------------------------------------------------------------
-    def _record(self, case: str, tool: str, fn: Callable[[], dict]) -> dict | None:
-        print(f"   {case} {tool}", flush=True)
-        load = os.getloadavg()[0]  # other work on the machine: the same-run ratios are what to compare
-        try:
-            out = fn()
-        except Exception as exc:
-            self.errors.append(f"{case} {tool}: {type(exc).__name__}: {exc}")
-            traceback.print_exc()
-            return None
-        out["load_1m"] = round(load, 2)
-        self.runs.setdefault(case, {}).setdefault(tool, []).append(out)
-        return out
-
     def promote(self, case: str, image: CopyImage, source: Endpoint, rep: int) -> None:
         timeout = push_timeout(image.compressed_bytes)
-        b = self.bench
 
-        def measure(tool: str) -> dict:
-            dest = self.emb(source.package, f"{tool}-{rep}")
+        def one(tool: str) -> dict:
+            dest = self.at("embedded", source.package, f"{tool}-{rep}")
             if tool == "pipe":
-                out = pipe_copy(b, f":{SOURCE_TAG}", None, dest, image.digest, self.others, timeout)
+                out = self.pipe_copy(f":{SOURCE_TAG}", None, dest, image.digest, timeout)
             elif tool == "skopeo":
-                out = skopeo_copy(b, source, dest, image.digest, self.others, timeout)
+                out = self.skopeo_copy(source, dest, image.digest, timeout)
             else:
-                out = docker_promote(b, self.workdir, source, dest, self.others, timeout)
+                out = self.docker_promote(source, dest, timeout)
                 got = manifest_digest(dest)
                 if got is None:
                     raise RuntimeError(f"{dest.reference} is not there after docker push")
@@ -170,60 +186,56 @@ class CopyRun:
             return out
 
         for tool in rotate(PROMOTE_TOOLS, rep):
-            self._record(case, tool, partial(measure, tool))
+            self.record(case, tool, partial(one, tool))
 
     def copy(self, case: str, image: CopyImage, source: Endpoint, to: str, rep: int) -> None:
         timeout = push_timeout(image.compressed_bytes)
-        b = self.bench
         blobs = [(blob.digest, blob.size) for blob in image.blobs]
-        pipe_source, pipe_creds = source.reference, source.creds
 
-        def measure(tool: str) -> None:
+        def one(tool: str) -> None:
             dest = self.fresh(to, f"{image.kind}-{tool}", "copied")
             freed_pages.settle()  # the last copy's purged blobs: every tool starts from the same memory
             try:
                 if tool == "pipe":
-                    run = partial(pipe_copy, b, pipe_source, pipe_creds, dest, image.digest, self.others, timeout)
-                    if self._record(case, tool, run) is not None:
-                        self._record(case, "rerun", run)  # the same copy again: everything is there
+                    run = partial(self.pipe_copy, source.reference, source.creds, dest, image.digest, timeout)
+                    if self.record(case, tool, run) is not None:
+                        self.record(case, "rerun", run)  # the same copy again: everything is there
                 elif tool == "skopeo":
-                    self._record(case, tool, lambda: skopeo_copy(b, source, dest, image.digest, self.others, timeout))
+                    self.record(case, tool, lambda: self.skopeo_copy(source, dest, image.digest, timeout))
                 else:
-                    self._record(case, tool, lambda: floor_copy(b, source, dest, blobs, self.others, timeout))
+                    self.record(case, tool, lambda: self.floor_copy(source, dest, blobs, timeout))
             finally:
                 self.drop(dest, image)
 
         for tool in rotate(COPY_TOOLS, rep):
             try:
-                measure(tool)
+                one(tool)
             except Exception as exc:  # making or dropping the destination
-                self.errors.append(f"{case} {tool}: {type(exc).__name__}: {exc}")
-                traceback.print_exc()
+                self.failed(f"{case} {tool}", exc)
 
     # -- the whole phase -----------------------------------------------------------------
-    def run(self) -> dict:
+    def measure(self) -> dict:
         s = self.s
-        deadline = Deadline(s.copy_deadline_s)
+        self.reference = ReferenceRegistry(self.workdir / "reference")
+        (self.workdir / "reference").mkdir(parents=True, exist_ok=True)
+        self.facts: dict[str, dict] = {}
+        self.packages: list[str] = []  # embedded packages this run made and keeps to the end
         self.bench.prepare()
         self.reference.start()
+        self.others = {"embedded": self.registry.pid, "reference": self.reference.pid}  # whose CPU-seconds count
         promotions: list[tuple[str, CopyImage, Endpoint]] = []
         copies: list[tuple[str, CopyImage, Endpoint, str]] = []
         reps = 0
         try:
             for layer_bytes in (s.copy_small_layer_bytes, s.copy_layer_bytes):
                 case = f"promote {size_label(s.copy_layers * layer_bytes)}"
-                image, source = self._seed(case.replace(" ", "-"), "image", s.copy_layers, layer_bytes, "embedded")
-                promotions.append((case, image, source))
+                promotions.append((case, *self._seed(case.replace(" ", "-"), "image", layer_bytes, "embedded")))
             for direction in s.copy_directions:
                 frm, _, to = direction.partition("-")
                 for kind in copy_images.KINDS:
                     case = f"{direction} {kind}"
-                    image, source = self._seed(case.replace(" ", "-"), kind, s.copy_layers, s.copy_layer_bytes, frm)
-                    copies.append((case, image, source, to))
-            for rep in range(s.copy_reps):
-                if deadline.expired():
-                    self.errors.append(f"deadline ({s.copy_deadline_s:.0f} s) reached before rep {rep}")
-                    break
+                    copies.append((case, *self._seed(case.replace(" ", "-"), kind, s.copy_layer_bytes, frm), to))
+            for rep in self.repetitions(s.copy_reps):
                 for case, image, source in promotions:
                     self.promote(case, image, source, rep)
                 for case, image, source, to in copies:
@@ -235,14 +247,5 @@ class CopyRun:
             self.bench.cleanup()
             self.reference.stop()
             shutil.rmtree(self.reference.root, ignore_errors=True)
-        return {
-            "layers": s.copy_layers,
-            "layer_bytes": s.copy_layer_bytes,
-            "image_bytes": s.copy_layers * s.copy_layer_bytes,
-            "reps": reps,
-            "cores": os.cpu_count(),
-            "images": self.facts,
-            "summary": summarize_runs(self.runs, METRICS),
-            "runs": self.runs,
-            "errors": self.errors,
-        }
+        return self.section(s.copy_layers, s.copy_layer_bytes, reps, cores=os.cpu_count(),
+                            images=self.facts)

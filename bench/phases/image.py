@@ -1,9 +1,5 @@
-"""The `image` phase: the pipe image as `make image` builds it (compiled bytecode) beside the same
-Dockerfile with sources only (PIPE_BYTECODE=0), both on the offline base. Per image: its size over the
-base (plain and gzip), the time from `docker run` to its first registry request beside the floor (the
-base's python3 connecting at once), `import pipe.pipe` inside it; then the peak RSS of a push of
-image_push_mib MiB from the shipped image beside the pipe from the checkout (bench/pushes/pipe_image.py).
-"""
+"""The `image` phase (BENCHMARKS.md, "The pipe image"): the image `make image` builds (bytecode) beside the same
+Dockerfile with sources only (PIPE_BYTECODE=0), measured by bench/pushes/pipe_image.py."""
 from __future__ import annotations
 
 import os
@@ -39,8 +35,8 @@ class ImagePhase(Phase):
         try:
             for label, ref in IMAGES.items():
                 build(ref, bytecode=label == "bytecode")
-            figures = pipe_image.measure(list(IMAGES.values()), pipe_image.BASE, s.image_reps, True,
-                                         s.image_push_mib, s.image_push_reps)
+            figures = pipe_image.measure(list(IMAGES.values()), pipe_image.BASE, s.image_reps, s.image_push_mib,
+                                         s.image_push_reps)
         finally:
             subprocess.run(["docker", "rmi", *IMAGES.values()], capture_output=True, timeout=300)
         shipped, sources = (figures[IMAGES[k]] for k in ("bytecode", "sources"))

@@ -1,12 +1,7 @@
-"""The floor of a registry-to-registry copy: the image's blobs streamed GET -> PUT by a bare parallel loop,
-with no checks (no HEAD, no digest, no retry, no manifest). Run as its own process by the copy phase:
-
-    python -m bench.pushes.blob_floor SPEC.json
-
+"""The floor of a registry-to-registry copy (`python -m bench.pushes.blob_floor SPEC.json`): each blob one GET
+streamed into one monolithic PUT, `parallelism` at once, no HEAD, no digest check, no retry, no manifest.
 SPEC: {"source": {"base", "repository", "headers"}, "dest": {...}, "blobs": [[digest, size], ...],
-"parallelism": n}. Each blob: one GET streamed into one monolithic PUT (POST for a session, then the
-body sent as it arrives, in 1 MiB pieces, chunked transfer encoding). Prints {"bytes": n, "blobs": k}.
-"""
+"parallelism": n}. Prints {"bytes": n, "blobs": k}."""
 from __future__ import annotations
 
 import json

@@ -1,16 +1,5 @@
-"""The images of the copy phase, written straight as OCI layouts (no daemon, no build) and pushed into a
-source registry once per run, before anything is timed.
-
-Real files, as the engine phase's `usr` kind: consecutive cuts of one tar stream of /usr, each cut one
-file of a layer tar, gzip-compressed (isal level 1, as the pipe compresses) into the layout, so the
-registries hold compressed layers that every tool copies as stored. Each layer also holds a file
-with a fresh nonce, so no two images of a run share a blob: a blob purged after one copy is never
-another image's.
-
-- `image`: one linux/amd64 image of `layers` layers;
-- `index`: a two-platform OCI index (linux/amd64 and linux/arm64), half the layers each, the same
-  total size as `image`.
-"""
+"""The copy phase's images, written straight as OCI layouts (BENCHMARKS.md, "Copy from a registry"); a nonce in
+every layer keeps each image's blobs its own, so a purge never touches another's."""
 from __future__ import annotations
 
 import hashlib
@@ -28,10 +17,9 @@ from typing import BinaryIO
 
 from isal import isal_zlib
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+from pipe.oci import OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, REF_NAME
+
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 LAYOUT_TAG = "latest"
 PIECE = 1024**2
 SEED_TIMEOUT = 900.0
@@ -45,14 +33,16 @@ class Blob:
     size: int
     media_type: str
 
+    def descriptor(self, **extra: object) -> dict:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size, **extra}
+
 
 @dataclass
 class CopyImage:
     """One layout: its blobs (layers and configs), its manifests, and the digest a copy must keep."""
     kind: str
     layout: Path
-    digest: str  # of the top manifest or index
-    media_type: str
+    digest: str = ""  # of the top manifest or index
     blobs: list[Blob] = field(default_factory=list)  # layers then configs, in manifest order
     manifests: list[Blob] = field(default_factory=list)  # the image manifests (and the index, last)
 
@@ -70,17 +60,13 @@ class _GzipSink:
     """A file-like target for tarfile: the tar bytes hashed (diff_id), gzipped, the gzip bytes hashed and written."""
 
     def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.diff = hashlib.sha256()
-        self.blob = hashlib.sha256()
-        self.size = 0
+        self.out, self.diff, self.blob, self.size = out, hashlib.sha256(), hashlib.sha256(), 0
         self.z = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)  # gzip wrapper, level 1
 
     def _emit(self, data: bytes) -> None:
-        if data:
-            self.blob.update(data)
-            self.out.write(data)
-            self.size += len(data)
+        self.blob.update(data)
+        self.out.write(data)
+        self.size += len(data)
 
     def write(self, data: bytes) -> int:
         self.diff.update(data)
@@ -95,8 +81,7 @@ class _Cut:
     """`size` bytes of a stream, read in pieces (tarfile copies a member from it)."""
 
     def __init__(self, stream: BinaryIO, size: int) -> None:
-        self.stream = stream
-        self.left = size
+        self.stream, self.left = stream, size
 
     def read(self, n: int = -1) -> bytes:
         n = self.left if n < 0 else min(n, self.left)
@@ -121,12 +106,11 @@ def _layer(layout: Path, usr: BinaryIO, index: int, size: int, nonce: str) -> tu
         with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT,
                           copybufsize=PIECE) as tar:  # type: ignore[call-overload]
             note = f"{nonce} layer {index}\n".encode()
-            info = tarfile.TarInfo("bench-nonce")
-            info.size, info.mtime = len(note), 0
-            tar.addfile(info, io.BytesIO(note))
-            info = tarfile.TarInfo(f"layer{index}.bin")
-            info.size, info.mtime = size, 0
-            tar.addfile(info, _Cut(usr, size))
+            for name, length, data in (("bench-nonce", len(note), io.BytesIO(note)),
+                                       (f"layer{index}.bin", size, _Cut(usr, size))):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = length, 0
+                tar.addfile(info, data)
         sink.close()
     digest = "sha256:" + sink.blob.hexdigest()
     tmp.rename(layout / "blobs" / "sha256" / digest[7:])
@@ -134,18 +118,14 @@ def _layer(layout: Path, usr: BinaryIO, index: int, size: int, nonce: str) -> tu
 
 
 def _manifest(layout: Path, layers: list[tuple[Blob, str]], os_: str, arch: str, nonce: str) -> tuple[Blob, Blob]:
-    config = json.dumps({
+    config = _write_blob(layout, json.dumps({
         "architecture": arch, "os": os_, "created": "2026-12-01T00:00:00Z",
         "config": {"Labels": {"bench.nonce": nonce}},
         "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
-    }, sort_keys=True).encode()
-    config_blob = _write_blob(layout, config, OCI_CONFIG)
-    body = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_blob.digest, "size": config_blob.size},
-        "layers": [{"mediaType": b.media_type, "digest": b.digest, "size": b.size} for b, _ in layers],
-    }).encode()
-    return config_blob, _write_blob(layout, body, OCI_MANIFEST)
+    }, sort_keys=True).encode(), OCI_CONFIG)
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config.descriptor(),
+                       "layers": [b.descriptor() for b, _ in layers]}).encode()
+    return config, _write_blob(layout, body, OCI_MANIFEST)
 
 
 def write(kind: str, layout: Path, layers: int, layer_bytes: int) -> CopyImage:
@@ -155,51 +135,43 @@ def write(kind: str, layout: Path, layers: int, layer_bytes: int) -> CopyImage:
     shutil.rmtree(layout, ignore_errors=True)
     (layout / "blobs" / "sha256").mkdir(parents=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    nonce = secrets.token_hex(8)
-    platforms = PLATFORMS[:1] if kind == "image" else PLATFORMS
-    per = [layers] if kind == "image" else [layers // 2, layers - layers // 2]
+    nonce, image, descriptors = secrets.token_hex(8), CopyImage(kind, layout), []
+    per = {"image": [layers], "index": [layers // 2, layers - layers // 2]}[kind]
     tar = subprocess.Popen(["tar", "-cf", "-", "--one-file-system", "-C", "/", "usr"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL)
     assert tar.stdout is not None
-    image = CopyImage(kind, layout, "", OCI_MANIFEST if kind == "image" else OCI_INDEX)
-    descriptors = []
     try:
-        count = 0
-        for (os_, arch), n in zip(platforms, per, strict=True):
-            made = [_layer(layout, tar.stdout, count + i, layer_bytes, nonce) for i in range(n)]
-            count += n
+        for (os_, arch), n in zip(PLATFORMS, per, strict=False):  # one platform for an image
+            made = [_layer(layout, tar.stdout, len(image.manifests) * per[0] + i, layer_bytes, nonce)
+                    for i in range(n)]
             config, manifest = _manifest(layout, made, os_, arch, nonce)
             image.blobs += [b for b, _ in made] + [config]
             image.manifests.append(manifest)
-            descriptors.append({"mediaType": OCI_MANIFEST, "digest": manifest.digest, "size": manifest.size,
-                                "platform": {"os": os_, "architecture": arch}})
+            descriptors.append(manifest.descriptor(platform={"os": os_, "architecture": arch}))
     finally:
         tar.stdout.close()
         tar.kill()  # cut off on purpose once enough is read
         tar.wait(30)
-    top = descriptors[0]
+    top = {k: v for k, v in descriptors[0].items() if k != "platform"}
     if kind == "index":
         index = _write_blob(layout, json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
                                                 "manifests": descriptors}).encode(), OCI_INDEX)
         image.manifests.append(index)
-        top = {"mediaType": OCI_INDEX, "digest": index.digest, "size": index.size}
+        top = index.descriptor()
     image.digest = top["digest"]
-    top = {k: v for k, v in top.items() if k != "platform"}
-    top["annotations"] = {"org.opencontainers.image.ref.name": LAYOUT_TAG}
+    top["annotations"] = {REF_NAME: LAYOUT_TAG}
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
     return image
 
 
 def seed(image: CopyImage, dest: str, creds: str | None) -> float:
-    """`skopeo copy --all` of the layout to `dest` (docker://host/repo:tag), as stored (no conversion).
-    Returns the seconds it took (untimed in the figures)."""
-    cmd = ["skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false"]
-    if creds:
-        cmd += ["--dest-creds", creds]
-    cmd += [f"oci:{image.layout}:{LAYOUT_TAG}", dest]
+    """`skopeo copy --all` of the layout to `dest` (docker://host/repo:tag), as stored (no conversion); the seconds
+    it took (untimed in the figures)."""
+    cmd = ["skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
+           *(["--dest-creds", creds] if creds else []), f"oci:{image.layout}:{LAYOUT_TAG}", dest]
     t0 = time.monotonic()
-    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=SEED_TIMEOUT, env=env)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=SEED_TIMEOUT,
+                       env={k: v for k, v in os.environ.items() if k != "DOCKER_HOST"})
     if r.returncode != 0:
         raise RuntimeError(f"seeding {dest} with skopeo failed: {r.stderr.strip()[-500:]}")
     return round(time.monotonic() - t0, 1)

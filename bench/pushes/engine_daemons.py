@@ -1,19 +1,9 @@
-"""The daemons the engine phase pushes from: the default one (Docker 20.10, classic image store) and Debian 13's
-Docker 26 as second daemons (harness/engines.py), one with the classic image store, one with the containerd
-image store; and the images of the Docker 26 cases.
-
-Those images are built inside each 26 daemon by its own CLI with BuildKit (`buildx build --load`), from one
-build context per kind, as a user's `docker build` makes them: on the containerd store each layer is stored
-gzipped by BuildKit, which is what that store's `docker push` sends as it is. The classic 26 daemon builds the
-same way (not a `docker load` from the 20.10 daemon), so both stores hold the same files. Per kind, a `base`
-of layers-1 `COPY` layers (FROM scratch: no network), then `current` FROM that base with one more `COPY` layer
-of the same size: layers x layer_bytes, the same shape as the 20.10 images. The registry gets `base` before
-the fresh-daemon case (all but the top layer); built FROM it, `current` shares its stored blobs.
-- `usr`: real files, the slices of /usr that harness/layered_images.py picks, one slice per layer;
-- `random`: one file of random bytes per layer.
-"""
+"""The daemons the engine phase pushes from (the default one, 20.10; Debian 13's Docker 26 as second daemons with
+the classic or the containerd store) and the images it pushes (BENCHMARKS.md, "Push engines"). Files are written in
+1 MiB pieces: memory stays flat whatever the size."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -24,12 +14,25 @@ from harness.layered_images import _file_slices  # the /usr slices the test imag
 from harness.second_daemon import SecondDaemon
 
 from .. import measure
-from .engine_images import BUILD_TIMEOUT, EngineImage, _write_random
 
 MAIN = engines.MAIN
-# Generous bounds on a second daemon's start and stop (one per fresh-daemon measurement).
-DAEMON_START_TIMEOUT = 60.0
+PIECE = 1024**2
+BUILD_TIMEOUT = 900.0
+DAEMON_START_TIMEOUT = 60.0  # generous bounds: one start and stop per fresh-daemon measurement
 DAEMON_STOP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class EngineImage:
+    kind: str
+    previous: str  # shares every layer but the top one with `current`
+    current: str
+    layers: int
+    layer_bytes: int
+
+    @property
+    def image_bytes(self) -> int:
+        return self.layers * self.layer_bytes
 
 
 @dataclass
@@ -56,59 +59,74 @@ def default() -> Daemon:
 
 
 def start(label: str, data_parent: Path) -> Daemon:
-    """A second daemon of `label`'s kind, started (the system's dockerd for 20.10), its layers on `data_parent`'s
-    disk; the caller stops it."""
-    engine = None if label == MAIN else engines.debian13()
+    """A second daemon of `label`'s kind (the system's dockerd for 20.10), its layers on `data_parent`'s disk."""
     second = SecondDaemon(start_timeout=DAEMON_START_TIMEOUT, stop_timeout=DAEMON_STOP_TIMEOUT,
-                          data_parent=data_parent, engine=engine, containerd_store=label == engines.CONTAINERD_26)
+                          data_parent=data_parent, engine=None if label == MAIN else engines.debian13(),
+                          containerd_store=label == engines.CONTAINERD_26)
     second.start()  # stops what it started when it fails
     containerd = measure.daemon_pid(str(second.workdir / "exec" / "containerd" / "containerd.pid"))
     return Daemon(label, second.pid, second.docker_host, second.cli, containerd, second)
 
 
-def copy(image: str, source: Daemon, target: Daemon, timeout: float) -> None:
-    """`docker save | docker load`, each side with its own CLI. A containerd store's save holds the layers as
-    stored (compressed), so the loaded image keeps its ID and blob digests."""
-    def cli(d: Daemon) -> list[str]:
-        return [d.cli, *(["-H", d.host] if d.host else [])]
-
-    save = subprocess.Popen([*cli(source), "save", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert save.stdout is not None and save.stderr is not None
+def _write_usr(files: list[Path], size: int) -> None:
+    """Consecutive `size`-byte cuts of one tar stream of /usr, one per file."""
+    tar = subprocess.Popen(["tar", "-cf", "-", "--one-file-system", "-C", "/", "usr"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    assert tar.stdout is not None
     try:
-        load = subprocess.run([*cli(target), "load", "-q"], stdin=save.stdout, capture_output=True, text=True,
-                              timeout=timeout)
+        for path in files:
+            left = size
+            with open(path, "wb") as out:
+                while left:
+                    piece = tar.stdout.read(min(PIECE, left))
+                    if not piece:
+                        raise RuntimeError(f"a tar of /usr is smaller than {len(files)} x {size} bytes")
+                    out.write(piece)
+                    left -= len(piece)
     finally:
-        save.stdout.close()
-        save_err = save.stderr.read().decode(errors="replace")
-        save.wait(timeout)
-    if save.returncode or load.returncode:
-        raise RuntimeError(f"copying {image} from {source.label} to {target.label}: {save_err} {load.stderr}")
+        tar.stdout.close()
+        tar.kill()  # it is cut off on purpose once enough is read
+        tar.wait(30)
 
 
-def write_context(kind: str, context: Path, layers: int, layer_bytes: int) -> None:
-    """`layer0` .. `layer<layers-1>`, one directory per layer (the last one the top layer)."""
+def _write_random(files: list[Path], size: int) -> None:
+    for path in files:
+        with open(path, "wb") as out:
+            for offset in range(0, size, PIECE):
+                out.write(os.urandom(min(PIECE, size - offset)))
+
+
+def write_context(kind: str, context: Path, layers: int, layer_bytes: int, slices: bool) -> None:
+    """A build context of `layer0` .. `layer<layers-1>`, one directory per layer (the last the top). Real files:
+    `slices`, the slices of /usr harness/layered_images.py picks, as a user's build has them (the 26 daemons); else
+    cuts of one tar stream of /usr, one file a layer (20.10, and the archive phase). Random bytes: one file a layer."""
     dirs = [context / f"layer{i}" for i in range(layers)]
-    if kind == "usr":
+    for directory in dirs:
+        directory.mkdir(parents=True)
+    if kind == "usr" and slices:
         for i, directory in enumerate(dirs):
             for src in _file_slices(layer_bytes, i):
                 dst = directory / src.relative_to("/")
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
     else:
-        for d in dirs:
-            d.mkdir(parents=True)
-        _write_random([d / f"random-{d.name}.bin" for d in dirs], layer_bytes)
+        (_write_usr if kind == "usr" else _write_random)([d / f"{kind}-{d.name}.bin" for d in dirs], layer_bytes)
 
 
 def build(daemon: Daemon, kind: str, context: Path, layers: int, layer_bytes: int) -> EngineImage:
-    """`bench-engine26-<kind>:base` and `:current` in a second daemon, from write_context's directories."""
-    assert daemon.second is not None
-    image = EngineImage(kind, f"bench-engine26-{kind}:base", f"bench-engine26-{kind}:current", layers, layer_bytes)
+    """`bench-engine-<kind>:previous` (every layer but the top) and `:current` (FROM it, the top) in `daemon`, from
+    write_context's directories: `docker build` in the default daemon, the daemon's own BuildKit in a second one."""
+    image = EngineImage(kind, f"bench-engine-{kind}:previous", f"bench-engine-{kind}:current", layers, layer_bytes)
     steps = ((image.previous, ["FROM scratch", *(f"COPY layer{i} /" for i in range(layers - 1))]),
              (image.current, [f"FROM {image.previous}", f"COPY layer{layers - 1} /"]))
     for ref, lines in steps:
         dockerfile = context / f"Dockerfile.{ref.partition(':')[2]}"
         dockerfile.write_text("\n".join(lines) + "\n")
-        daemon.second.docker("buildx", "build", "--load", "-q", "-f", str(dockerfile), "-t", ref, str(context),
-                             timeout=BUILD_TIMEOUT)
+        args = ("-q", "-f", str(dockerfile), "-t", ref, str(context))
+        if daemon.second is not None:
+            daemon.second.docker("buildx", "build", "--load", *args, timeout=BUILD_TIMEOUT)
+            continue
+        r = subprocess.run(["docker", "build", *args], capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        if r.returncode != 0:
+            raise RuntimeError(f"docker build {ref} failed: {r.stderr.strip()[-500:]}")
     return image

@@ -1,10 +1,6 @@
-"""The pipe's push engines against `docker push` and against the daemon's bare export (the floor).
-
-Every push goes to a package created for it alone and deleted right after, so nothing is skipped or
-mounted by accident: the embedded registry answers HEAD and mount only for blobs linked to a live
-package. The Pipelines case gets a fresh second dockerd per repetition (a daemon that has pushed
-before remembers what it pushed and would skip it).
-"""
+"""The tools the push phases measure against the embedded registry, each its own process (bench/measure.py). Every
+push goes to a package made for it alone, deleted right after: the embedded registry answers HEAD and mount only for
+blobs linked to a live package, so nothing is skipped or mounted by accident."""
 from __future__ import annotations
 
 import json
@@ -19,20 +15,19 @@ import requests
 
 from harness.accounts import TOKENS
 from harness.paths import REPO_ROOT
+from harness.pipe_process import read_output
+from pipe.oci import ACCEPTED_MANIFESTS
 
 from .. import measure
-from ..registries.embedded import WORKSPACE, EmbeddedRegistry
+from ..registries import WORKSPACE, EmbeddedRegistry
 
-OUTPUT_FILE = "bbc-packages-push-container-image.json"
 USER = "pipelines"
 PACKAGE_PREFIX = "bench-e-"
 EXPORT_CHUNK = 1024**2
-# A push from an OCI layout stores an OCI manifest; both have `layers` and `config`. A push from the containerd
-# image store stores BuildKit's index (the image and its attestation manifest): the image's manifest is measured.
-MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json",
-                  "application/vnd.oci.image.index.v1+json",
-                  "application/vnd.docker.distribution.manifest.list.v2+json")
-# Fields the pipe's output file gains with the native engine; absent today, reported as None.
+# A push from the containerd image store stores BuildKit's index (the image and its attestation manifest): the image's
+# manifest is measured.
+MANIFEST_TYPES = ", ".join(ACCEPTED_MANIFESTS)
+# The fields of the pipe's output file each measurement keeps (as output_<field>).
 OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped", "source")
 
 
@@ -43,28 +38,24 @@ def push_timeout(image_bytes: int) -> float:
 
 class EngineBench:
     def __init__(self, registry: EmbeddedRegistry, workdir: Path) -> None:
-        self.registry = registry
-        self.workdir = workdir
-        self.docker_config = workdir / "docker-config"
-        self.logs = workdir / "logs"
-        self.counter = 0
+        self.registry, self.workdir, self.counter = registry, workdir, 0
+        self.docker_config, self.logs = workdir / "docker-config", workdir / "logs"
         self.tagged: list[str] = []
 
     @property
     def host(self) -> str:
-        return self.registry.process.host
+        return self.registry.host
 
     def prepare(self) -> None:
-        """Log the docker CLI in once (the credentials live client-side, in DOCKER_CONFIG, for both daemons)."""
+        """Log the docker CLI in once (the credentials live client-side, in DOCKER_CONFIG, for every daemon)."""
         self.docker_config.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(parents=True, exist_ok=True)
         r = subprocess.run(["docker", "login", "--username", USER, "--password-stdin", self.host],
                            input=TOKENS[USER], capture_output=True, text=True, timeout=60, env=self._env())
         if r.returncode != 0:
             raise RuntimeError(f"docker login {self.host} failed: {r.stderr.strip()}")
 
     def _env(self, docker_host: str | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "PUSH_ENGINE")}
+        env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
         env["DOCKER_CONFIG"] = str(self.docker_config)
         if docker_host:
             env["DOCKER_HOST"] = docker_host
@@ -72,9 +63,9 @@ class EngineBench:
 
     def log_file(self, what: str) -> Path:
         self.counter += 1
+        self.logs.mkdir(parents=True, exist_ok=True)
         return self.logs / f"{self.counter:03d}-{what}.log"
 
-    # -- packages ------------------------------------------------------------------------
     def new_package(self, label: str) -> str:
         self.counter += 1
         name = f"{PACKAGE_PREFIX}{label}-{self.counter}"
@@ -95,7 +86,7 @@ class EngineBench:
 
         def get(reference: str) -> requests.Response:
             r = requests.get(f"http://{self.host}/v2/{target.repository}/manifests/{reference}", timeout=30,
-                             headers={**target.headers(), "Accept": ", ".join(MANIFEST_TYPES)})
+                             headers={**target.headers(), "Accept": MANIFEST_TYPES})
             if r.status_code != 200:
                 raise RuntimeError(f"{package}:{reference} is not in the registry after the push: HTTP {r.status_code}")
             return r
@@ -114,58 +105,67 @@ class EngineBench:
             out["blob_digests"] = [d["digest"] for d in blobs]
         return out
 
-    def _tag(self, image: str, ref: str, env: dict[str, str], docker_host: str | None, cli: str) -> None:
-        r = subprocess.run([cli, "tag", image, ref], capture_output=True, text=True, timeout=60, env=env)
+    def _tag(self, image: str, ref: str, docker_host: str | None, cli: str) -> None:
+        r = subprocess.run([cli, "tag", image, ref], capture_output=True, text=True, timeout=60,
+                           env=self._env(docker_host))
         if r.returncode != 0:
             raise RuntimeError(f"docker tag {image} {ref}: {r.stderr.strip()}")
         if docker_host is None:  # a fresh daemon goes away with its tags
             self.tagged.append(ref)
 
-    # -- measurements --------------------------------------------------------------------
+    # Each measurement starts after an untimed sync: no dirty pages of an earlier step are written back during it.
     def docker_push(self, image: str, package: str, tag: str, others: dict, timeout: float,
                     docker_host: str | None = None, cli: str = "docker") -> dict:
         """`cli`: the daemon's own docker CLI (Docker 26's for its daemons), logged in through DOCKER_CONFIG."""
         ref = f"{self.host}/{WORKSPACE}/{package}:{tag}"
-        env = self._env(docker_host)
-        self._tag(image, ref, env, docker_host, cli)
-        os.sync()  # untimed: no dirty pages of an earlier step are written back during this one
-        out = measure.run([cli, "push", ref], env, timeout, self.log_file(f"docker-push-{package}"), others)
+        self._tag(image, ref, docker_host, cli)
+        os.sync()
+        out = measure.run([cli, "push", ref], self._env(docker_host), timeout,
+                          self.log_file(f"docker-push-{package}"), others)
         out.update(self.check_tag(package, tag))
+        return out
+
+    def run_pipe(self, variables: dict[str, str], label: str, others: dict, timeout: float,
+                 docker_host: str | None = None, wrap: list[str] | None = None) -> dict:
+        """The pipe from this checkout with `variables` over the defaults (this registry, its pipelines user);
+        the figures and the fields of its output file. `wrap`: a command it runs under (a profiler)."""
+        outdir = self.workdir / f"out-{self.counter}-{label}"
+        variables = {"WORKSPACE": WORKSPACE, "BITBUCKET_PACKAGES_USERNAME": USER,
+                     "BITBUCKET_PACKAGES_TOKEN": TOKENS[USER], "REGISTRY": self.host,
+                     "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(outdir), **variables}
+        os.sync()
+        out = measure.pipe(variables, self._env(docker_host), timeout, self.log_file(f"pipe-{label}"), others,
+                           wrap or ())
+        written = read_output(outdir)
+        out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
         return out
 
     def pipe(self, engine: str, image: str, package: str, tag: str, others: dict, timeout: float,
              docker_host: str | None = None, cli: str = "docker") -> dict:
-        """The pipe from this checkout; the package is the local image's name, so the image is tagged so."""
-        local = f"{package}:{tag}"
-        env = self._env(docker_host)
-        self._tag(image, local, env, docker_host, cli)
-        env.update({"PUSH_ENGINE": engine, "IMAGE_NAME": local})
-        return self._run_pipe(env, engine, package, tag, others, timeout)
+        """The pipe with PUSH_ENGINE=`engine`; the package is the local image's name, so the image is tagged so."""
+        self._tag(image, f"{package}:{tag}", docker_host, cli)
+        out = self.run_pipe({"PUSH_ENGINE": engine, "IMAGE_NAME": f"{package}:{tag}", "TAGS": tag},
+                            f"{engine}-{package}", others, timeout, docker_host)
+        out.update(self.check_tag(package, tag))
+        return out
 
     def pipe_archive(self, archive: Path, package: str, tag: str, others: dict, timeout: float) -> dict:
         """The pipe with IMAGE_ARCHIVE: it reads the archive in place, no daemon; IMAGE_NAME only names the
         package (the archive holds one image)."""
-        env = self._env()
-        env.update({"IMAGE_ARCHIVE": str(archive), "IMAGE_NAME": f"{package}:{tag}"})
-        return self._run_pipe(env, "archive", package, tag, others, timeout, with_digests=True)
+        out = self.run_pipe({"IMAGE_ARCHIVE": str(archive), "IMAGE_NAME": f"{package}:{tag}", "TAGS": tag},
+                            f"archive-{package}", others, timeout)
+        out.update(self.check_tag(package, tag, with_digests=True))
+        return out
 
-    def _run_pipe(self, env: dict[str, str], label: str, package: str, tag: str, others: dict, timeout: float,
-                  with_digests: bool = False) -> dict:
-        outdir = self.workdir / f"out-{self.counter}-{label}"
-        env.update({
-            "TAGS": tag,
-            "WORKSPACE": WORKSPACE,
-            "BITBUCKET_PACKAGES_USERNAME": USER,
-            "BITBUCKET_PACKAGES_TOKEN": TOKENS[USER],
-            "REGISTRY": self.host,
-            "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(outdir),
-        })
+    def skopeo(self, flags: list[str], source: str, dest: str, others: dict, timeout: float, label: str) -> dict:
+        """`skopeo copy` (TLS verification off: on loopback it falls back from https to http), with the blobs
+        its log names and how many of those it says it skipped."""
+        log = self.log_file(f"skopeo-{label}")
         os.sync()
-        out = measure.run([sys.executable, "-m", "pipe"], env, timeout, self.log_file(f"pipe-{label}-{package}"),
-                          others, cwd=REPO_ROOT)
-        out.update(self.check_tag(package, tag, with_digests))
-        written = json.loads((outdir / OUTPUT_FILE).read_text())
-        out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
+        env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+        out = measure.run(["skopeo", "copy", *flags, source, dest], env, timeout, log, others)
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("Copying blob")]
+        out.update({"skopeo_blobs_copied": len(lines), "skopeo_blobs_skipped": sum("skipped" in ln for ln in lines)})
         return out
 
     def export(self, image: str, others: dict, timeout: float, docker_host: str | None = None) -> dict:
@@ -177,9 +177,8 @@ class EngineBench:
             os.sync()
             with measure.Others(others) as other:
                 t0 = time.monotonic()
-                stream = client.get_image(image, chunk_size=EXPORT_CHUNK)
                 nbytes = 0
-                for chunk in stream:
+                for chunk in client.get_image(image, chunk_size=EXPORT_CHUNK):
                     if first_byte is None:
                         first_byte = time.monotonic() - t0
                     nbytes += len(chunk)
@@ -191,21 +190,24 @@ class EngineBench:
         return {"seconds": round(seconds, 3), "export_bytes": nbytes, "first_byte_s": round(first_byte or 0, 3),
                 **other.result}
 
-    def export_gzip(self, image: str, dockerd_pid: int | None, timeout: float) -> dict:
-        """The export read and compressed by the pipe's own code, nothing sent (pushes/export_gzip.py): the
-        floor of a push that compresses, measured as the pipe is (its own process, CPU, peak RSS)."""
+    def script(self, module: str, arg: str, others: dict, timeout: float, label: str) -> tuple[dict, dict]:
+        """`python -m bench.pushes.<module> ARG` (a floor, measured as the pipe is: its own process, CPU, peak
+        RSS): the figures, and the JSON line it printed last."""
+        log = self.log_file(label)
         os.sync()
-        log = self.log_file("export-gzip")
-        out = measure.run([sys.executable, "-m", "bench.pushes.export_gzip", image], self._env(), timeout, log,
-                          {"dockerd": dockerd_pid}, cwd=REPO_ROOT)
-        printed = json.loads(log.read_text().strip().splitlines()[-1])
-        out.update({"first_byte_s": printed["first_byte_s"], "export_bytes": printed["layer_bytes"],
-                    "compressed_image_bytes": printed["compressed_bytes"]})
-        return out
+        out = measure.run([sys.executable, "-m", f"bench.pushes.{module}", arg], self._env(), timeout, log, others,
+                          cwd=REPO_ROOT)
+        return out, json.loads(log.read_text().strip().splitlines()[-1])
+
+    def export_gzip(self, image: str, dockerd_pid: int | None, timeout: float) -> dict:
+        """The export read and compressed by the pipe's own code, nothing sent: the floor of a push that compresses."""
+        out, printed = self.script("export_gzip", image, {"dockerd": dockerd_pid}, timeout, "export-gzip")
+        return {**out, "first_byte_s": printed["first_byte_s"], "export_bytes": printed["layer_bytes"],
+                "compressed_image_bytes": printed["compressed_bytes"]}
 
     def cleanup(self) -> None:
         """Remove the registry references this benchmark tagged in the default daemon (the images stay
-        for engine_images.remove)."""
+        for engine_daemons.remove)."""
         prefixes = (f"{self.host}/{WORKSPACE}/{PACKAGE_PREFIX}", PACKAGE_PREFIX)
         r = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
                            capture_output=True, text=True, timeout=60)

@@ -1,12 +1,6 @@
-"""The floor of any push that compresses what it reads from the daemon: the export stream read with the
-pipe's own reader and every layer compressed with the pipe's own compressor (its level, block size and
-threads, its sha256 of the output), the compressed bytes thrown away. Nothing is sent, so no registry
-and no upload cost is in it: a native push can only be slower.
-
-Run as its own process (`python -m bench.pushes.export_gzip IMAGE`), like the pipe, so its time includes the
-same interpreter start and its CPU and peak memory are measured the same way. Prints one JSON line:
-the first byte's time after the request, the bytes read, the compressed bytes.
-"""
+"""The floor of any push that compresses what it reads from the daemon (`python -m bench.pushes.export_gzip IMAGE`,
+its own process, like the pipe): the export read with the pipe's reader, each layer compressed by the pipe's
+compressor, the output thrown away, nothing sent. Prints one JSON line: first byte's time, bytes read and compressed."""
 from __future__ import annotations
 
 import json

@@ -1,27 +1,12 @@
-"""The pipe image's weight and start, for the `image` phase (bench/phases/image.py) and for any images:
-`python -m bench.pushes.pipe_image IMAGE... [--base BASE] [--reps N] [--push-mib N]`.
-
-For each image: its size over the base (uncompressed, as `docker image inspect` says) and compressed
-(`docker save | gzip -6`, minus the same of the base: about what a step pulls), and the time from
-`docker run` to the pipe's first request to the registry, each image first in turn.
-The registry is a socket on loopback that notes when the first connection arrives; the pipe is given
-a tiny OCI layout (IMAGE_ARCHIVE) so that it needs no daemon. The floor beside them: the base's python3
-connecting at once, i.e. what `docker run` and the interpreter's start cost. And inside each image, the
-time `import pipe.pipe` takes (`python3 -X importtime`): what bytecode saves, without docker run's noise.
-
-With `--push-mib N`: the peak RSS of a push of an N MiB image (random bytes, 4 layers, from the daemon
-through the mounted socket) by the first image, beside the same push by the pipe from the checkout; each
-to a fresh embedded registry. Results as JSON on stdout.
-"""
+"""The pipe image's weight and start, for the `image` phase and for any images:
+`python -m bench.pushes.pipe_image IMAGE... [--reps N] [--push-mib N]`, JSON on stdout; what it measures:
+BENCHMARKS.md, "The pipe image"."""
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import os
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,10 +15,12 @@ from pathlib import Path
 
 from demo.layout import write_layout
 from harness.accounts import TOKENS, default_config
-from harness.paths import REPO_ROOT
+from harness.docker_images import build_image, remove_image
+from harness.pipe_process import image_command, run_pipe
 from harness.registry_process import RegistryProcess
 
-from ..ordering import rotate
+from ..measure import status_kb
+from ..stats import rotate, summary
 
 RUN_TIMEOUT = 30.0
 BASE = "bbc-pipe-base:bookworm"  # what scripts/build-pipe-image.sh builds on
@@ -46,27 +33,9 @@ def size(ref: str) -> int:
 
 def compressed_size(ref: str) -> int:
     """Bytes of `docker save REF | gzip -6`."""
-    save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
-    assert save.stdout is not None
-    counter = _Counter()
-    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6) as compressor:
-        for chunk in iter(lambda: save.stdout.read(1 << 20), b""):
-            compressor.write(chunk)
-    if save.wait(120) != 0:
-        raise RuntimeError(f"docker save {ref} failed")
-    return counter.count
-
-
-class _Counter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def write(self, data: bytes) -> int:
-        self.count += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
+    r = subprocess.run(["sh", "-c", 'docker save "$1" | gzip -6 | wc -c', "sh", ref], capture_output=True, text=True,
+                       timeout=600, check=True)
+    return int(r.stdout)
 
 
 FLOOR = "floor (the base: python3 connects at once)"
@@ -82,14 +51,17 @@ def first_request_seconds(image: str, layout: Path, base: str | None = None) -> 
         listener.settimeout(RUN_TIMEOUT)
         port = listener.getsockname()[1]
         name = f"bench-start-{secrets.token_hex(4)}"
-        env = {"IMAGE_NAME": "app", "IMAGE_ARCHIVE": str(layout), "WORKSPACE": "acme",
-               "REGISTRY": f"127.0.0.1:{port}", "BITBUCKET_PACKAGES_USERNAME": "u", "BITBUCKET_PACKAGES_TOKEN": "t"}
-        command = ["docker", "run", "--rm", "--name", name, "--network", "host", "-v", f"{layout}:{layout}:ro"]
-        for key, value in env.items():
-            command += ["-e", f"{key}={value}"]
+        variables = {"IMAGE_NAME": "app", "IMAGE_ARCHIVE": str(layout), "WORKSPACE": "acme",
+                     "REGISTRY": f"127.0.0.1:{port}", "BITBUCKET_PACKAGES_USERNAME": "u",
+                     "BITBUCKET_PACKAGES_TOKEN": "t"}
+        docker_args = ["--name", name, "-v", f"{layout}:{layout}:ro"]
+        if base is None:  # the pipe, started as the tests start its image, and removed at its first request
+            command = image_command(image, variables, docker_args)
+        else:
+            command = [*image_command(base, variables, [*docker_args, "--entrypoint", "python3"]), "-c", CONNECT,
+                       str(port)]
         started = time.monotonic()
-        tail = [image] if base is None else ["--entrypoint", "python3", base, "-c", CONNECT, str(port)]
-        proc = subprocess.Popen([*command, *tail], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             conn, _ = listener.accept()
             seconds = time.monotonic() - started
@@ -110,45 +82,7 @@ def import_ms(image: str) -> float:
 PUSH_LAYERS = 4
 PUSH_PACKAGE = "bench-pipe-image-push"
 PUSH_TIMEOUT = 600.0
-
-
-def build_push_image(context: Path, mib: int) -> str:
-    """An image FROM scratch of `mib` MiB of random bytes in PUSH_LAYERS layers, under a tag of its own."""
-    context.mkdir(parents=True)
-    names = [f"part{i}.bin" for i in range(PUSH_LAYERS)]
-    for name in names:
-        with open(context / name, "wb") as f:
-            for _ in range(mib // PUSH_LAYERS):
-                f.write(os.urandom(1 << 20))
-    (context / "Dockerfile").write_text("FROM scratch\n" + "".join(f"COPY {n} /{n}\n" for n in names))
-    ref = f"{PUSH_PACKAGE}:{secrets.token_hex(4)}"
-    subprocess.run(["docker", "build", "-q", "-t", ref, str(context)], check=True, capture_output=True,
-                   timeout=PUSH_TIMEOUT)
-    return ref
-
-
-def _hwm_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def peak_rss_mb(pid_of, proc: subprocess.Popen[str]) -> float:
-    """The last VmHWM (the kernel's high-water mark of RSS) read before the process ended, polled every 20 ms."""
-    peak, pid, deadline = 0, None, time.monotonic() + PUSH_TIMEOUT
-    while proc.poll() is None and time.monotonic() < deadline:
-        pid = pid or pid_of()
-        if pid:
-            peak = max(peak, _hwm_kb(pid) or 0)
-        time.sleep(0.02)
-    out, _ = proc.communicate(timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the push failed with exit {proc.returncode}: {out.strip()[-500:]}")
-    return round(peak * 1024 / 1e6, 1)
+SAMPLE_S = 0.02
 
 
 def container_pid(name: str) -> int | None:
@@ -158,67 +92,73 @@ def container_pid(name: str) -> int | None:
 
 
 def push_peak_rss(pipe_image: str, source: str, workdir: Path, how: str) -> float:
-    """Peak RSS of one push of `source` to a fresh registry: `how` is "image" (docker run) or "checkout"."""
+    """Peak RSS of one push of `source` to a fresh registry: `how` is "image" (docker run) or "checkout": the
+    last VmHWM (the kernel's high-water mark of RSS) read before the pipe ended, polled every 20 ms."""
     config = {**default_config(), "limits": {}}  # the default limits: 32 GiB a layer
     config["workspaces"]["acme"]["packages"][PUSH_PACKAGE] = "web-app"
     registry = RegistryProcess(workdir / f"registry-{how}", config).start()
+    name = f"bench-push-{secrets.token_hex(4)}"
+    peak = {"kb": 0, "pid": None, "at": 0.0}
+
+    def sample(pid: int) -> None:  # the pipe's own pid, or the docker CLI's: then the container's
+        if time.monotonic() - peak["at"] < SAMPLE_S:
+            return
+        peak["at"] = time.monotonic()
+        peak["pid"] = peak["pid"] or (pid if how == "checkout" else container_pid(name))
+        if peak["pid"]:
+            peak["kb"] = max(peak["kb"], status_kb(peak["pid"], "VmHWM") or 0)
+
     try:
         variables = {"IMAGE_NAME": source, "TAGS": "latest", "WORKSPACE": "acme", "REGISTRY": registry.host,
                      "BITBUCKET_PACKAGES_USERNAME": "pipelines", "BITBUCKET_PACKAGES_TOKEN": TOKENS["pipelines"]}
-        if how == "checkout":
-            proc = subprocess.Popen([sys.executable, "-m", "pipe"], cwd=REPO_ROOT, env={**os.environ, **variables},
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            return peak_rss_mb(lambda: proc.pid, proc)
-        name = f"bench-push-{secrets.token_hex(4)}"
-        command = ["docker", "run", "--rm", "--name", name, "--network", "host",
-                   "-v", "/var/run/docker.sock:/var/run/docker.sock"]
-        for key, value in variables.items():
-            command += ["-e", f"{key}={value}"]
-        proc = subprocess.Popen([*command, pipe_image], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        return peak_rss_mb(lambda: container_pid(name), proc)
+        docker_args = ["--name", name, "-v", "/var/run/docker.sock:/var/run/docker.sock"]
+        done = run_pipe(variables, timeout=PUSH_TIMEOUT, watch=sample, image=None if how == "checkout" else pipe_image,
+                        docker_args=docker_args)
     finally:
         registry.stop()
+    if done.returncode != 0:
+        raise RuntimeError(f"the push failed with exit {done.returncode}: {done.output.strip()[-500:]}")
+    return round(peak["kb"] * 1024 / 1e6, 1)
 
 
-def summary(values: list[float], digits: int) -> dict[str, float]:
-    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
-            "max": round(max(values), digits)}
+def rounded(values: list[float], digits: int) -> dict[str, float]:
+    return {k: round(v, digits) for k, v in summary(values).items() if k in ("median", "min", "max")}
 
 
-def measure(images: list[str], base: str, reps: int, compressed: bool = True, push_mib: int = 0,
-            push_reps: int = 3) -> dict:
-    """Every figure of the module docstring for `images`; the push (when push_mib) by the first of them."""
+def measure(images: list[str], base: str, reps: int, push_mib: int = 0, push_reps: int = 3) -> dict:
+    """Every figure of the module docstring for `images`, each first in turn; the push (when push_mib) by the
+    first of them."""
     results: dict[str, dict] = {ref: {"mb_over_base": (size(ref) - size(base)) / 1e6} for ref in images}
-    if compressed:
-        base_gzip = compressed_size(base)
-        for ref in images:
-            results[ref]["gzip_mb_over_base"] = (compressed_size(ref) - base_gzip) / 1e6
+    base_gzip = compressed_size(base)
+    for ref in images:
+        results[ref]["gzip_mb_over_base"] = (compressed_size(ref) - base_gzip) / 1e6
+    times: dict[str, list[float]] = {ref: [] for ref in (*images, FLOOR)}
+    imports: dict[str, list[float]] = {ref: [] for ref in images}
     with tempfile.TemporaryDirectory(prefix="bench-start-") as tmp:
         layout = write_layout(Path(tmp) / "layout", {"hello.txt": b"hello\n"}).path
         for ref in images:
             first_request_seconds(ref, layout)  # warm: the image's layers in the page cache
-        times: dict[str, list[float]] = {ref: [] for ref in (*images, FLOOR)}
         for rep in range(reps):
             for ref in rotate(tuple(times), rep):
                 times[ref].append(first_request_seconds(ref, layout, base if ref == FLOOR else None))
-    for ref, values in times.items():
-        results.setdefault(ref, {})["first_request_s"] = summary(values, 3)
-    imports: dict[str, list[float]] = {ref: [] for ref in images}
     for rep in range(reps):
         for ref in rotate(tuple(imports), rep):
             imports[ref].append(import_ms(ref))
-    for ref, values in imports.items():
-        results[ref]["import_pipe_ms"] = summary(values, 0)
+    for ref in times:
+        results.setdefault(ref, {})["first_request_s"] = rounded(times[ref], 3)
+        if ref in imports:
+            results[ref]["import_pipe_ms"] = rounded(imports[ref], 0)
     if push_mib:
         with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
-            source = build_push_image(Path(tmp) / "context", push_mib)
+            source = build_image(f"{PUSH_PACKAGE}:{secrets.token_hex(4)}", Path(tmp) / "context",
+                                 [push_mib // PUSH_LAYERS * 2**20] * PUSH_LAYERS)  # random bytes
+            peaks: dict[str, list[float]] = {"image": [], "checkout": []}
             try:
-                peaks: dict[str, list[float]] = {"image": [], "checkout": []}
                 for rep in range(push_reps):
                     for how in rotate(tuple(peaks), rep):
                         peaks[how].append(push_peak_rss(images[0], source, Path(tmp) / f"{how}-{rep}", how))
             finally:
-                subprocess.run(["docker", "rmi", "-f", source], capture_output=True, timeout=300)
+                remove_image(source)
         results["push_peak_rss_mb"] = {"mib": push_mib, "image": images[0], **peaks}
     return results
 
@@ -226,13 +166,11 @@ def measure(images: list[str], base: str, reps: int, compressed: bool = True, pu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pushes.pipe_image", description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+")
-    parser.add_argument("--base", default=BASE)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--push-mib", type=int, default=0, help="also the peak RSS of a push of this many MiB")
     parser.add_argument("--push-reps", type=int, default=3)
-    parser.add_argument("--no-compressed", action="store_true", help="skip docker save | gzip (slow)")
     args = parser.parse_args(argv)
-    results = measure(args.images, args.base, args.reps, not args.no_compressed, args.push_mib, args.push_reps)
+    results = measure(args.images, BASE, args.reps, args.push_mib, args.push_reps)
     json.dump(results, sys.stdout, indent=2)
     print()
     return 0

@@ -1,9 +1,23 @@
 """The copy phase's tables (Markdown): per case and tool, the medians; then its targets (bench/phases/copy.py)."""
 from __future__ import annotations
 
-from ..stats import ratio
-from .engine import RSS_LIMIT_MB
-from .format import fmt, med, megabytes, seconds_range, size, verdict
+from .format import (
+    at_most,
+    failed_section,
+    failures,
+    fmt,
+    layers,
+    med,
+    megabytes,
+    metric,
+    peak_target,
+    seconds_range,
+    seconds_ratio,
+    size,
+    target,
+    targets_table,
+    tool_table,
+)
 
 TOOL_NAMES = {
     "pipe": "pipe, SOURCE_IMAGE",
@@ -13,9 +27,9 @@ TOOL_NAMES = {
     "docker": "`docker pull` + `tag` + `push`, fresh dockerd",
 }
 PROMOTE_LIMIT_S = 1.5
-SKOPEO_LIMIT = 1.0
-FLOOR_LIMIT = 1.2
+LIMITS = {"skopeo": 1.0, "floor": 1.2}  # pipe time / that tool's, for the copies between registries
 DIRECTIONS = {"reference": "distribution", "embedded": "emulator"}
+_layers = layers(("pipe", "rerun"))
 
 
 def case_name(case: str) -> str:
@@ -42,10 +56,6 @@ def _image_bytes(cop: dict, case: str) -> int | None:
     return ((cop.get("images") or {}).get(case.replace(" ", "-")) or {}).get("compressed_bytes")
 
 
-def _seconds(tools: dict, tool: str) -> dict:
-    return (tools.get(tool) or {}).get("seconds") or {}
-
-
 def targets(cop: dict) -> list[dict]:
     """Each target this run can judge: figure, value, limit, met (None: a measure, not a target), format."""
     summ, runs = cop.get("summary") or {}, cop.get("runs") or {}
@@ -53,77 +63,58 @@ def targets(cop: dict) -> list[dict]:
     for case in ordered(cop):
         tools, name = summ[case], case_name(case)
         if case.startswith("promote"):
-            v = _seconds(tools, "pipe").get("median")
-            out.append({"figure": f"{name}: pipe wall time, s", "value": v, "limit": f"< {PROMOTE_LIMIT_S:g} s",
-                        "met": None if v is None else v < PROMOTE_LIMIT_S, "fmt": "{:.2f}"})
-            for other in ("docker", "skopeo"):
-                q = ratio(_seconds(tools, "pipe"), _seconds(tools, other))
-                out.append({"figure": f"{name}: pipe / {TOOL_NAMES[other]}", "value": q, "limit": "(measure)",
-                            "met": None, "fmt": "{:.2f}x"})
+            v = med(tools.get("pipe"))
+            out.append(target(f"{name}: pipe wall time, s", v, f"< {PROMOTE_LIMIT_S:g} s",
+                              None if v is None else v < PROMOTE_LIMIT_S, "{:.2f}"))
+            out += [target(f"{name}: pipe / {TOOL_NAMES[other]}", seconds_ratio(tools, "pipe", other), "(measure)",
+                           None) for other in ("docker", "skopeo")]
             continue
-        for other, limit in (("skopeo", SKOPEO_LIMIT), ("floor", FLOOR_LIMIT)):
-            q = ratio(_seconds(tools, "pipe"), _seconds(tools, other))
-            out.append({"figure": f"{name}: pipe / {TOOL_NAMES[other]}", "value": q, "limit": f"<= {limit:g}x",
-                        "met": None if q is None else q <= limit, "fmt": "{:.2f}x"})
+        out += [at_most(f"{name}: pipe / {TOOL_NAMES[other]}", seconds_ratio(tools, "pipe", other), limit)
+                for other, limit in LIMITS.items()]
         want = _image_bytes(cop, case)
         sent = [r.get("output_pushed_bytes") for r in (runs.get(case) or {}).get("pipe", [])]
         if sent and want:
-            out.append({"figure": f"{name}: pipe sent, MB (every run)", "value": max(sent) / 1e6,
-                        "limit": f"= {want / 1e6:.0f} (the image, compressed)",
-                        "met": all(s == want for s in sent), "fmt": "{:.0f}"})
+            out.append(target(f"{name}: pipe sent, MB (every run)", max(sent) / 1e6,
+                              f"= {want / 1e6:.0f} (the image, compressed)", all(s == want for s in sent), "{:.0f}"))
         again = [r.get("output_pushed_bytes") for r in (runs.get(case) or {}).get("rerun", [])]
         if again:
-            out.append({"figure": f"{name}: re-run, bytes sent (every run)", "value": max(again), "limit": "0",
-                        "met": all(a == 0 for a in again), "fmt": "{:.0f}"})
+            out.append(target(f"{name}: re-run, bytes sent (every run)", max(again), "0",
+                              all(a == 0 for a in again), "{:.0f}"))
     peaks = [r.get("peak_rss_mb") for case in runs.values() for tool in ("pipe", "rerun") for r in case.get(tool, [])]
-    peaks = [p for p in peaks if p is not None]
-    worst = max(peaks) if peaks else None
-    out.append({"figure": "pipe peak RSS, worst run, MB", "value": worst, "limit": f"< {RSS_LIMIT_MB:g}",
-                "met": None if worst is None else worst < RSS_LIMIT_MB, "fmt": "{:.0f}"})
-    return out
+    return out + [peak_target("pipe peak RSS, worst run, MB", peaks)]
 
 
-def _blobs(tool: str, d: dict) -> str:
-    if tool in ("pipe", "rerun"):
-        return "/".join(fmt(med(d, f"output_layers_{k}"), "{:.0f}") for k in ("uploaded", "mounted", "skipped"))
+def _blobs(case: str, tool: str, d: dict) -> str:
     if tool == "skopeo":
         return f"{fmt(med(d, 'skopeo_blobs_copied'), '{:.0f}')} named"  # skopeo 1.9 logs no skip without a tty
-    return ""
+    return _layers(case, tool, d)
 
 
 def markdown(cop: dict) -> str:
     if not cop:
         return ""
     if "summary" not in cop:
-        return f"\n### Copy from a registry (SOURCE_IMAGE)\n\n**failed**: {cop.get('error', 'no figures')}\n"
-    loads = [r["load_1m"] for tools in (cop.get("runs") or {}).values() for runs in tools.values() for r in runs
-             if r.get("load_1m") is not None]
+        return failed_section("Copy from a registry (SOURCE_IMAGE)", cop)
+    loads = sorted(r["load_1m"] for tools in (cop.get("runs") or {}).values() for runs in tools.values()
+                   for r in runs if r.get("load_1m") is not None)
     lines = [f"\n### Copy from a registry (SOURCE_IMAGE): real files, {cop['layers']} layers, "
              f"{size(cop['image_bytes'])} per image (repetitions {cop.get('reps')})\n"]
     if loads:
-        lines.append(f"Load average (1 min) as each measurement started: {min(loads):.2f}-{max(loads):.2f} "
-                     f"(median {sorted(loads)[len(loads) // 2]:.2f}) on {cop.get('cores')} cores.\n")
-    lines += [
-             "| Case | Tool | Time, s (min-max) | Tool CPU, s | emulator CPU, s | distribution CPU, s | dockerd CPU, s "
-             "| Peak RSS, MB | Sent, MB | Image, MB | Layers up/mounted/skipped (skopeo: blobs in its log) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for case in ordered(cop):
-        tools = cop["summary"][case]
-        for tool in TOOL_NAMES:
-            d = tools.get(tool)
-            if d is None:
-                continue
-            sent = med(d, "output_pushed_bytes") if tool in ("pipe", "rerun") else med(d, "floor_bytes")
-            lines.append(
-                f"| {case_name(case)} | {TOOL_NAMES[tool]} | {seconds_range(d)} | {fmt(med(d, 'cpu_s'))} "
-                f"| {fmt(med(d, 'embedded_cpu_s'))} | {fmt(med(d, 'reference_cpu_s'))} "
-                f"| {fmt(med(d, 'dockerd_cpu_s')) if tool == 'docker' else ''} "
-                f"| {fmt(med(d, 'peak_rss_mb'), '{:.0f}')} | {megabytes(sent) if sent is not None else ''} "
-                f"| {megabytes(_image_bytes(cop, case))} | {_blobs(tool, d)} |")
-    lines += ["", "| Target (copy from a registry) | Measured | Limit | Verdict |", "|---|---:|---|---|"]
-    for t in targets(cop):
-        said = "" if t["limit"] == "(measure)" else verdict(t["met"])
-        lines.append(f"| {t['figure']} | {fmt(t['value'], t['fmt'])} | {t['limit']} | {said} |")
-    for err in cop.get("errors") or []:
-        lines.append(f"\n**failed**: {err}")
+        lines.append(f"Load average (1 min) as each measurement started: {loads[0]:.2f}-{loads[-1]:.2f} "
+                     f"(median {loads[len(loads) // 2]:.2f}) on {cop.get('cores')} cores.\n")
+    columns = (
+        ("Time, s (min-max)", lambda case, tool, d: seconds_range(d)), ("Tool CPU, s", metric("cpu_s")),
+        ("emulator CPU, s", metric("embedded_cpu_s")), ("distribution CPU, s", metric("reference_cpu_s")),
+        ("dockerd CPU, s", lambda case, tool, d: fmt(med(d, "dockerd_cpu_s")) if tool == "docker" else ""),
+        ("Peak RSS, MB", metric("peak_rss_mb", "{:.0f}")),
+        ("Sent, MB", lambda case, tool, d: _sent(tool, d)),
+        ("Image, MB", lambda case, tool, d: megabytes(_image_bytes(cop, case))),
+        ("Layers up/mounted/skipped (skopeo: blobs in its log)", _blobs))
+    lines += tool_table(cop["summary"], ordered(cop), case_name, TOOL_NAMES, columns)
+    lines += targets_table("Target (copy from a registry)", targets(cop)) + failures(cop)
     return "\n".join(lines) + "\n"
+
+
+def _sent(tool: str, d: dict) -> str:
+    sent = med(d, "output_pushed_bytes") if tool in ("pipe", "rerun") else med(d, "floor_bytes")
+    return "" if sent is None else megabytes(sent)

@@ -1,11 +1,11 @@
-"""The registry table (Markdown): the registry phases' figures against distribution 2.8 and their targets, the
-pipe against `docker push`, and the UI pages."""
+"""The registry table (Markdown): the registry phases' figures against distribution 2.8 and their targets, and the
+UI pages."""
 from __future__ import annotations
 
-from . import ui
-from .format import fmt, median, size, verdict
+from ..stats import ratio
+from .format import fmt, median, size, table, verdict
 
-PHASES = ("ingest", "serving", "memory", "small", "push", "ui")
+PHASES = ("ingest", "serving", "memory", "small", "ui")
 WHOLE, RATIO = "{:.0f}", "{:.2f}x"
 
 
@@ -16,8 +16,6 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
     sha = median(ing.get("sha256_mb_s"))
     if ing and "error" not in ing:
         out.append(("hashlib SHA-256, one core (ceiling), MB/s", fmt(sha, WHOLE), "", "", "", ""))
-        out.append(("plain 4 MiB writes into new page cache, MB/s",
-                    fmt(median(ing.get("page_cache_write_mb_s")), WHOLE), "", "", "", ""))
         blob = size(ing["blob_bytes"])
         for mode, name in (("monolithic", "monolithic PUT"), ("chunked", f"chunked PATCH {size(ing['chunk_bytes'])}")):
             d = ing[f"{mode}_mb_s"]
@@ -54,33 +52,29 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
         out.append((f"{sm['clients']} clients x {sm['blobs_per_client']} blobs of 1 MiB, requests/s",
                     fmt(median(d["embedded"]), WHOLE), fmt(median(d["reference"]), WHOLE), fmt(q, RATIO), ">= 1x",
                     verdict(None if q is None else q >= 1)))
-    ps = results.get("push") or {}
-    if ps and "error" not in ps:
-        docker, pipe, noop = median(ps["docker_push_s"]), median(ps["pipe_push_s"]), median(ps["pipe_noop_repush_s"])
-        q = ps.get("pipe_over_docker")
-        mib = ps["image_bytes"] / 2**20
-        out.append((f"push {ps['layers']}-layer image of {mib:.0f} MiB: pipe vs docker push, s",
-                    fmt(pipe, "{:.2f}"), fmt(docker, "{:.2f}") + " (docker push)", fmt(q, RATIO), "<= 1.10x",
-                    verdict(None if q is None else q <= 1.10)))
-        out.append(("no-op re-push with the pipe, s", fmt(noop, "{:.2f}"), "", "", "< 3",
-                    verdict(None if noop is None else noop < 3)))
-    out += ui.rows(results.get("ui") or {})
+    return out + ui_rows(results.get("ui") or {})
+
+
+def ui_rows(d: dict) -> list[tuple[str, str, str, str, str, str]]:
+    """Each packages page beside the JSON API's listing."""
+    if not d or "error" in d:
+        return []
+    out = []
+    for name, label in (("page", "first page"), ("page_filtered", "filtered by name"), ("page_last", "last page")):
+        ms, q = d["ms"][name]["median"], ratio(d["ms"][name], d["ms"]["api"])
+        out.append((f"packages page of {d['images']} images / {d['tags']} tags ({label}), ms", f"{ms:.1f}",
+                    f"{d['ms']['api']['median']:.1f} (JSON API list)", f"{q:.2f}x" if q else "",
+                    f"< {d['target_ms']}", "met" if ms < d["target_ms"] else "NOT met"))
     return out
 
 
 def markdown(results: dict) -> str:
     if not rows(results) and not any("error" in (results.get(p) or {}) for p in PHASES):
         return ""  # none of the registry phases ran (e.g. `--phases engine`)
-    lines = [
-        "| Figure (median) | Embedded | Reference | Ratio | Target | Verdict |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
+    lines = table("| Figure (median) | Embedded | Reference | Ratio | Target | Verdict |",
+                  ["| " + " | ".join(r) + " |" for r in rows(results)], 3, 2)
     for phase in PHASES:
         d = results.get(phase) or {}
         if "error" in d:
             lines.append(f"\n**{phase}: failed**: {d['error']}")
-    ps = results.get("push") or {}
-    if ps.get("pipe_status", "ran") != "ran":
-        lines.append(f"\n**pipe**: {ps['pipe_status']}")
     return "\n".join(lines) + "\n"
