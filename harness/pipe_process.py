@@ -20,18 +20,15 @@ from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipe.outputs import OUTPUT_FILE_NAME
+from pipe.variables import VARIABLES
+
 from .paths import REPO_ROOT
 
 PIPE_COMMAND = (sys.executable, "-m", "pipe")
-OUTPUT_FILE = "bbc-packages-push-container-image.json"
-# Variables the pipe reads; never inherited from the environment of whoever starts it.
-PIPE_VARIABLES = ("IMAGE_NAME", "TAGS", "WORKSPACE", "BITBUCKET_WORKSPACE", "BITBUCKET_PACKAGES_USERNAME",
-                  "BITBUCKET_PACKAGES_TOKEN", "REGISTRY", "DEBUG", "BITBUCKET_PIPE_SHARED_STORAGE_DIR", "PUSH_ENGINE",
-                  "CACHE_FROM", "COMPRESSION_LEVEL", "UPLOAD_PARALLELISM", "CHUNK_SIZE_MB", "REGISTRY_CA_FILE",
-                  "IMAGE_ARCHIVE", "PLATFORMS", "BITBUCKET_CLONE_DIR", "SOURCE_IMAGE", "SOURCE_USERNAME",
-                  "SOURCE_PASSWORD", "SOURCE_CA_FILE",
-                  "PROTECT_TAGS", "DRY_RUN", "BITBUCKET_BRANCH", "BITBUCKET_TAG", "BITBUCKET_COMMIT",
-                  "BITBUCKET_BUILD_NUMBER")
+# The variables the pipe reads are never inherited from the environment of whoever starts it.
+PIPE_VARIABLES = VARIABLES
+OUTPUT_FILE = OUTPUT_FILE_NAME
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 POLL_S = 0.01
 
