@@ -17,19 +17,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import subprocess
 import time
 
 import pytest
 
+from harness import pipe_process
 from harness.accounts import TOKENS, default_config
 from harness.engines import CONTAINERD_26, MAIN
-from harness.paths import REPO_ROOT
 from test.helpers.oci_client import Client
 from test.helpers.pipe_runner import (
-    PIPE_COMMAND,
-    PIPE_VARIABLES,
     assert_no_secret,
     assert_one_line_failure,
     pipe_variables,
@@ -233,24 +229,20 @@ class TestEveryEngine:
         local = engine.build(tmp_path / "ctx", [12 * MiB])
         step = fresh_engine(engine.kind, local)
         with TcpProxy(target_host="127.0.0.1", target_port=registry.port, client_bytes_per_second=2 * MiB) as proxy:
-            env = {k: v for k, v in os.environ.items() if k not in PIPE_VARIABLES}
-            env.update(variables(step, proxy.host, local, TAGS="lost", PUSH_ENGINE="docker"))
-            pipe = subprocess.Popen(PIPE_COMMAND, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
-            try:
-                deadline = time.monotonic() + 60
-                while proxy.stats.bytes_from_client < 2 * MiB and time.monotonic() < deadline and pipe.poll() is None:
-                    time.sleep(0.05)
-                assert pipe.poll() is None, f"the push ended before the daemon was lost: {pipe.communicate()}"
-                step.daemon.proc.kill()
-                stdout, stderr = pipe.communicate(timeout=120)
-            finally:
-                if pipe.poll() is None:
-                    pipe.kill()
-        lines = [line for line in stdout.splitlines() if line.strip()]
-        assert pipe.returncode == 1 and len(lines) == 1, (stdout, stderr)
-        assert "Lost the connection to the Docker daemon while pushing" in lines[0], (stdout, stderr)
-        assert "Traceback" not in stdout + stderr
+            lost: list[float] = []
+
+            def kill_once_flowing(pid: int) -> None:
+                if not lost and proxy.stats.bytes_from_client >= 2 * MiB:
+                    step.daemon.proc.kill()
+                    lost.append(time.monotonic())
+
+            run = pipe_process.run_pipe(variables(step, proxy.host, local, TAGS="lost", PUSH_ENGINE="docker"),
+                                        timeout=180, watch=kill_once_flowing)
+        assert lost, f"the push ended before the daemon was lost: {run}"
+        lines = [line for line in run.stdout.splitlines() if line.strip()]
+        assert run.returncode == 1 and len(lines) == 1, str(run)
+        assert "Lost the connection to the Docker daemon while pushing" in lines[0], str(run)
+        assert "Traceback" not in run.output
         assert tags_of(registry) == {}
 
 

@@ -9,7 +9,6 @@ import io
 import json
 import logging
 import os
-import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from docker.errors import ImageNotFound
 
+from harness import pipe_process
 from pipe import pipe as pipe_module
 from pipe.daemon import api as daemon
 from pipe.errors import Kind, RegistryError, RegistryFailure
@@ -288,9 +288,9 @@ def test_token_is_scrubbed_even_when_the_registry_echoes_it(monkeypatch, output)
 
 
 def script(env, timeout=60):
+    """`python -m pipe` as a process, through the one launcher, with a bare PATH and HOME beside `env`."""
     base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
-    return subprocess.run([sys.executable, "-m", "pipe"], env={**base, **env}, cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return pipe_process.run_pipe(env, timeout=timeout, base_env=base)
 
 
 def test_script_reports_all_invalid_variables_without_traceback():
