@@ -46,13 +46,11 @@ class Guard:
             raise ProtectedTags(refused)
         return found, refused
 
-    def before_tags(self, previous: dict[str, str | None], image_id: str) -> Callable[[str], None]:
+    def before_tags(self, previous: dict[str, str | None], image_id: str, digest: str) -> None:
         """The last check, with the digest the push really made, before the first tag is put."""
-        def check(digest: str) -> None:
-            message = refusal(changes(previous, digest, self.protect), image_id)
-            if message:
-                raise ProtectedTags(message.replace("Nothing was pushed", "No tag was pushed"))
-        return check
+        message = refusal(changes(previous, digest, self.protect), image_id)
+        if message:
+            raise ProtectedTags(message.replace("Nothing was pushed", "No tag was pushed"))
 
     def plans_natively(self, engine: str, containerd_store: bool) -> bool:
         """Whether a dry run of the daemon's push (PUSH_ENGINE=docker) is planned by the native engine."""

@@ -139,21 +139,25 @@ def known_config_sizes(image: SourceImage, plan: Plan, configs: dict[str, bytes]
     return sizes
 
 
-def publish(client: RegistryClient, image: SourceImage, plan: Plan, done: dict[str, Descriptor],
-            configs: dict[str, bytes], previous: dict[str, str | None], on_tag: Callable[[str, str], None],
-            before_tags: Callable[[str], None] = lambda digest: None) -> tuple[str, list[tuple[str, str]]]:
-    """Each platform's manifest (by digest, under an index), then the top under the target tags (`previous`:
-    what each held) in `write_order`; `before_tags` sees the top's digest before any tag is put (PROTECT_TAGS'
-    last word). Returns the top's digest and (platform, manifest digest) of each image manifest."""
+def composed_for(image: SourceImage, plan: Plan, done: dict[str, Descriptor], configs: dict[str, bytes]) -> Composed:
+    """The manifests a push puts, once every blob is in the registry: what the tags will get, before any
+    manifest goes up (PROTECT_TAGS' last word is asked with it)."""
     composed = compose(image, plan, done, known_config_sizes(image, plan, configs))
     descriptor, body = composed.top
     if digest_of(body) != descriptor.digest:
         raise PipeFailure(f"The manifest pushed hashes to {digest_of(body)}, not {descriptor.digest}: this is a bug")
-    before_tags(descriptor.digest)
+    return composed
+
+
+def publish(client: RegistryClient, composed: Composed, previous: dict[str, str | None],
+            on_tag: Callable[[str, str], None]) -> str:
+    """Each platform's manifest (by digest, under an index), then the top under the target tags (`previous`:
+    what each held) in `write_order`. Returns the top's digest."""
+    descriptor, body = composed.top
     for child, child_body in composed.children:
         put(client, [child.digest], child, child_body)
     if composed.rebuilt:
         log.info("%d manifest(s) were rebuilt with compressed layers: their digests differ from the layout's",
                  composed.rebuilt)
     put(client, write_order(previous, descriptor.digest), descriptor, body, on_tag)
-    return descriptor.digest, composed.published
+    return descriptor.digest

@@ -6,7 +6,8 @@ survey    what each target tag points at now (one HEAD each; tags.py) and what t
 preview   a dry run ends with the survey's preview (preview.py);
 mount     the blobs another package of the workspace lends (a new plan: what was mounted);
 transfer  one sweep over the source for what is missing (transfer.py);
-publish   configs, manifests, then the tags (publish.py), PROTECT_TAGS' last word before the first tag.
+publish   configs; the manifests composed, PROTECT_TAGS' last word on their digest (guard.py); then the
+          manifests and the tags (publish.py).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..result import PushResult
 from ..sources.image import SourceImage, layers_text
 from .guard import Guard
 from .plan import Plan, mount, plan
-from .publish import planned_digest, publish, upload_configs
+from .publish import composed_for, planned_digest, publish, upload_configs
 from .session import PushSession
 from .tags import ImmutableTagRefused, TagChange, TagRefused, previous_digests
 from .transfer import transfer
@@ -67,17 +68,17 @@ def push(session: PushSession, image: SourceImage, surveyed: Survey, guard: Guar
         raise PipeFailure(f"{len(set(keys) - set(done))} layer(s) were neither found in the registry nor uploaded: "
                           "this is a bug")
     pushed = sum(blob.size for blob in session.uploaded.values()) + upload_configs(session.client, found, configs)
-    previous, image_id = surveyed.previous, image.platforms[0].identity.image_id
+    previous, composed = surveyed.previous, composed_for(image, found, done, configs)
+    guard.before_tags(previous, image.platforms[0].identity.image_id, composed.top[0].digest)
     try:
-        digest, manifests = publish(session.client, image, found, done, configs, previous, session.on_tag,
-                                    guard.before_tags(previous, image_id))
+        digest = publish(session.client, composed, previous, session.on_tag)
     except TagRefused as refused:
         raise ImmutableTagRefused(refused, previous) from refused
     return PushResult(
         engine="native", source=image.kind, source_image=image.shown, digest=digest, tags=tuple(session.tags),
         platforms=tuple(image.platform_names), pushed_bytes=pushed, layers_uploaded=len(session.uploaded),
         layers_skipped=skipped, layers_mounted=len(found.mounted), layers_read=read,
-        manifests=tuple(manifests) if image.index is not None else (),
+        manifests=tuple(composed.published) if image.index is not None else (),
         index_digest=digest if image.index is not None else None,
         previous=tuple(previous.items()),
     )

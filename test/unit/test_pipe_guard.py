@@ -27,10 +27,10 @@ def test_a_protected_tag_that_would_move_refuses_the_push_and_only_a_dry_run_goe
 
 
 def test_the_last_check_before_the_tags_says_no_tag_was_pushed():
-    check = Guard(("latest",)).before_tags(PREVIOUS, IMAGE)
-    check(OLD)
+    guard = Guard(("latest",))
+    guard.before_tags(PREVIOUS, IMAGE, OLD)
     with pytest.raises(ProtectedTags, match="No tag was pushed"):
-        check(NEW)
+        guard.before_tags(PREVIOUS, IMAGE, NEW)
 
 
 def test_a_dry_run_of_the_daemons_push_is_planned_natively_only_on_the_classic_store():
