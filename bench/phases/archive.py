@@ -67,8 +67,10 @@ class ArchivePhase(PushPhase):
         package, digests = b.new_package(f"ar-{case}-{tool}"), []
         try:
             if tool == "pipe":
-                out = b.pipe_archive(archives / ("layout" if case == "oci-layout" else "image.tar"), package, TAG,
-                                     others, timeout)
+                # IMAGE_ARCHIVE is read in place, no daemon; IMAGE_NAME only names the package.
+                archive = archives / ("layout" if case == "oci-layout" else "image.tar")
+                out = b.run_pipe({"IMAGE_ARCHIVE": str(archive), "IMAGE_NAME": f"{package}:{TAG}", "TAGS": TAG},
+                                 f"archive-{package}", others, timeout)
                 if out.get("output_source") != case:  # the pipe took the archive for another kind
                     self.errors.append(f"{case} pipe: the output file says source {out.get('output_source')!r}")
             else:
@@ -76,8 +78,8 @@ class ArchivePhase(PushPhase):
                     f"docker-archive:{archives / 'image.tar'}"
                 out = b.skopeo(["--dest-tls-verify=false", "--dest-creds", f"{USER}:{TOKENS[USER]}"], source,
                                f"docker://{b.host}/{WORKSPACE}/{package}:{TAG}", others, timeout, package)
-                out.update(b.check_tag(package, TAG, with_digests=True))
-            digests = out.pop("blob_digests", [])
+            out.update(b.check_tag(package, TAG, with_digests=True))
+            digests = out.pop("blob_digests")
             return out
         finally:
             b.drop_package(package)

@@ -138,7 +138,4 @@ class EnginePhase(PushPhase):
                                     for ref in (image.previous, image.current)))
             for d in sources.values():
                 d.stop()  # a second daemon's images go with it
-        engines = {str(r["output_engine"]) for tools in self.runs.values() for r in tools.get("native", [])
-                   if r.get("output_engine")}
-        return self.section(s.engine_layers, s.engine_layer_bytes, reps, daemons=list(sources),
-                            engines_reported=sorted(engines))
+        return self.section(s.engine_layers, s.engine_layer_bytes, reps, daemons=list(sources))

@@ -38,13 +38,9 @@ def push_timeout(image_bytes: int) -> float:
 
 class EngineBench:
     def __init__(self, registry: EmbeddedRegistry, workdir: Path) -> None:
-        self.registry, self.workdir, self.counter = registry, workdir, 0
+        self.registry, self.host, self.workdir, self.counter = registry, registry.host, workdir, 0
         self.docker_config, self.logs = workdir / "docker-config", workdir / "logs"
         self.tagged: list[str] = []
-
-    @property
-    def host(self) -> str:
-        return self.registry.host
 
     def prepare(self) -> None:
         """Log the docker CLI in once (the credentials live client-side, in DOCKER_CONFIG, for every daemon)."""
@@ -147,14 +143,6 @@ class EngineBench:
         out = self.run_pipe({"PUSH_ENGINE": engine, "IMAGE_NAME": f"{package}:{tag}", "TAGS": tag},
                             f"{engine}-{package}", others, timeout, docker_host)
         out.update(self.check_tag(package, tag))
-        return out
-
-    def pipe_archive(self, archive: Path, package: str, tag: str, others: dict, timeout: float) -> dict:
-        """The pipe with IMAGE_ARCHIVE: it reads the archive in place, no daemon; IMAGE_NAME only names the
-        package (the archive holds one image)."""
-        out = self.run_pipe({"IMAGE_ARCHIVE": str(archive), "IMAGE_NAME": f"{package}:{tag}", "TAGS": tag},
-                            f"archive-{package}", others, timeout)
-        out.update(self.check_tag(package, tag, with_digests=True))
         return out
 
     def skopeo(self, flags: list[str], source: str, dest: str, others: dict, timeout: float, label: str) -> dict:
