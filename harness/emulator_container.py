@@ -11,7 +11,6 @@ certificate to appear in its directory before it serves, and `start()` takes a f
 """
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable
@@ -90,5 +89,4 @@ class EmulatorContainer:
         return (r.stdout + r.stderr)[-4000:]
 
     def stop(self) -> None:
-        subprocess.run([self.daemon.cli, "-H", self.daemon.docker_host, "rm", "-f", "-v", self.name],
-                       capture_output=True, timeout=60, env=self.daemon.cli_env())
+        self.daemon.docker("rm", "-f", "-v", self.name, timeout=60, check=False)

@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from harness.paths import REPO_ROOT
+from harness.second_daemon import SecondDaemon
 
 FIXTURES = REPO_ROOT / "test" / "pipelines"  # the YAML beside the tests that run it
 WORKSPACE = "acme"  # the repository directory's name, so the workspace's slug
@@ -75,10 +76,9 @@ class PipelineRun:
 
 @dataclass
 class PipelinesSite:
-    """What the session set up: the second daemon's socket and CLI, the emulator, the pipe's tar, the CA."""
+    """What the session set up: the second daemon, the emulator, the pipe's tar, the CA."""
 
-    docker_host: str
-    docker_cli: str
+    daemon: SecondDaemon
     registry: str  # host:port of the emulator on the daemon's bridge
     ca: Path
     pipe_tar: Path
@@ -96,8 +96,7 @@ class PipelinesSite:
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """The docker CLI on the daemon the runner uses (not the steps' docker services inside it)."""
-        return subprocess.run([self.docker_cli, "-H", self.docker_host, *args], capture_output=True, text=True,
-                              timeout=120, check=check)
+        return self.daemon.docker(*args, timeout=120, check=check)
 
     def clear(self, *packages: str) -> None:
         """Delete every tag of `packages`, so a test starts from empty packages (they stay, linked)."""
@@ -151,7 +150,7 @@ class PipelineRepo:
         env_file = self.data / "pipeline.env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in {**self.site.env, **env}.items()))
         child_env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_RUNNER_", "DOCKER_"))}
-        child_env.update(DOCKER_HOST=self.site.docker_host, XDG_DATA_HOME=str(self.data / "share"),
+        child_env.update(DOCKER_HOST=self.site.daemon.docker_host, XDG_DATA_HOME=str(self.data / "share"),
                          XDG_CACHE_HOME=str(self.data / "cache"), NO_COLOR="1", PYTHONPATH=str(REPO_ROOT))
         self.runs += 1
         log = self.data / f"run-{self.runs}-{pipeline.replace('*', '_')}.log"
