@@ -88,13 +88,16 @@ class Target:
 
 
 class BlobClient:
-    """One keep-alive connection to a registry."""
+    """One keep-alive connection to a registry, closed at the end of a `with` block."""
 
     def __init__(self, target: Target, timeout: float = TIMEOUT) -> None:
         self.target = target
         self.conn = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
 
-    def close(self) -> None:
+    def __enter__(self) -> "BlobClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
         self.conn.close()
 
     def connect(self) -> socket.socket:
@@ -135,11 +138,9 @@ class BlobClient:
         resp = self.expect(self.request("POST", f"/v2/{self.target.repository}/blobs/uploads/"), 202)
         return _path(resp.headers["Location"])
 
-    def upload_monolithic(self, blob: Blob) -> None:
+    def upload_monolithic(self, digest: str, body: list[tuple], blob_path: str | None = None) -> None:
         """POST, then PUT ?digest= with the whole body."""
-        location = self.start_upload()
-        self.expect(self.request("PUT", _with_digest(location, blob.digest), blob.segments(), blob_path=blob.path),
-                    201)
+        self.expect(self.request("PUT", _with_digest(self.start_upload(), digest), body, blob_path=blob_path), 201)
 
     def upload_chunked(self, blob: Blob, chunk: int) -> None:
         """POST, PATCH chunks with Content-Range, then an empty PUT ?digest=."""
@@ -177,23 +178,20 @@ def _with_digest(path: str, digest: str) -> str:
 
 
 def timed_upload(target: Target, blob: Blob, chunk: int | None) -> float:
-    client = BlobClient(target)
-    try:
+    with BlobClient(target) as client:
         t0 = time.perf_counter()
-        client.upload_chunked(blob, chunk) if chunk else client.upload_monolithic(blob)
+        if chunk:
+            client.upload_chunked(blob, chunk)
+        else:
+            client.upload_monolithic(blob.digest, blob.segments(), blob.path)
         return time.perf_counter() - t0
-    finally:
-        client.close()
 
 
 def timed_get(target: Target, digest: str, start: int | None, end: int | None, expected: int) -> float:
-    client = BlobClient(target)
-    try:
+    with BlobClient(target) as client:
         t0 = time.perf_counter()
         got = client.get(digest, start, end)
         elapsed = time.perf_counter() - t0
-    finally:
-        client.close()
     if got != expected:
         raise RuntimeError(f"{target.label}: GET returned {got} bytes, expected {expected}")
     return elapsed
@@ -201,13 +199,10 @@ def timed_get(target: Target, digest: str, start: int | None, end: int | None, e
 
 def verified_get(target: Target, digest: str) -> str:
     """Download the whole blob and return its SHA-256 digest (an untimed integrity check)."""
-    client = BlobClient(target)
-    try:
-        hasher = hashlib.sha256()
+    hasher = hashlib.sha256()
+    with BlobClient(target) as client:
         client.get(digest, hasher=hasher)
-        return "sha256:" + hasher.hexdigest()
-    finally:
-        client.close()
+    return "sha256:" + hasher.hexdigest()
 
 
 # -- many small blobs: N concurrent client processes, each on one keep-alive connection, uploading M blobs of
@@ -222,16 +217,13 @@ def _small_client(index: int, target: Target, data_path: str, data_size: int, bl
             for _ in range(blobs):
                 body = f.read(size - 16) + secrets.token_bytes(16)
                 payloads.append((body, "sha256:" + hashlib.sha256(body).hexdigest()))
-        client = BlobClient(target)
-        client.connect()  # connected before the barrier: the timed span holds no handshake
-        barrier.wait(60)
-        t0 = time.monotonic()
-        for body, digest in payloads:
-            location = client.start_upload()
-            client.expect(client.request("PUT", f"{location}{'&' if '?' in location else '?'}digest={digest}",
-                                         [("bytes", body)]), 201)
-        results.put((index, t0, time.monotonic(), None, [digest for _, digest in payloads]))
-        client.close()
+        with BlobClient(target) as client:
+            client.connect()  # connected before the barrier: the timed span holds no handshake
+            barrier.wait(60)
+            t0 = time.monotonic()
+            for body, digest in payloads:
+                client.upload_monolithic(digest, [("bytes", body)])
+            results.put((index, t0, time.monotonic(), None, [digest for _, digest in payloads]))
     except Exception as exc:  # reported to the parent, which fails the measurement
         results.put((index, None, None, f"{type(exc).__name__}: {exc}", []))
 

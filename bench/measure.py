@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness import pipe_process
 
 GNU_TIME = "/usr/bin/time"  # Debian package `time`
 TICKS = os.sysconf("SC_CLK_TCK")
-SAMPLE_S = 0.02
 
 
 def cpu_seconds(pid: int) -> float:
@@ -44,63 +44,44 @@ def daemon_pid(pidfile: str = "/var/run/docker.pid") -> int | None:
         return None
 
 
-class Others:
-    """CPU-seconds of named processes across a block (`result`: `<name>_cpu_s`, None when unreadable)."""
+@contextmanager
+def others_cpu(pids: dict[str, int | None]) -> Iterator[dict[str, float | None]]:
+    """CPU-seconds of named processes across the block, in the dict it yields as `<name>_cpu_s` once the block ends
+    (None where unreadable)."""
+    pids = {f"{name}_cpu_s": pid for name, pid in pids.items() if pid}
 
-    def __init__(self, pids: dict[str, int | None]) -> None:
-        self.pids = {name: pid for name, pid in pids.items() if pid}
-        self.result: dict[str, float | None] = {}
-
-    def _snap(self) -> dict[str, float | None]:
-        snap: dict[str, float | None] = {}
-        for name, pid in self.pids.items():
+    def snap() -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for key, pid in pids.items():
             try:
-                snap[f"{name}_cpu_s"] = cpu_seconds(pid)
+                out[key] = cpu_seconds(pid)
             except OSError:
-                snap[f"{name}_cpu_s"] = None
-        return snap
+                out[key] = None
+        return out
 
-    def __enter__(self) -> "Others":
-        self._before = self._snap()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for key, value in self._snap().items():
-            before = self._before.get(key)
-            self.result[key] = None if value is None or before is None else round(value - before, 3)
+    before, result = snap(), {}
+    yield result
+    result.update({key: None if now is None or before[key] is None else round(now - before[key], 3)
+                   for key, now in snap().items()})
 
 
 class PeakRss:
-    """`peak_mb`: the largest RSS of `pid` while the block ran (decimal MB): the kernel's high-water mark, reset
-    before (needs ptrace rights), cross-checked by sampling VmRSS from a thread."""
+    """`peak_mb`: the largest RSS of `pid` while the block ran (decimal MB): the kernel's high-water mark (VmHWM), reset
+    as the block starts (Linux >= 4.0; needs ptrace rights over the process, as its owner or root)."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.sampled_kb, self.hwm_kb = pid, 0, None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.sampled_kb = max(self.sampled_kb, status_kb(self.pid, "VmRSS") or 0)
-            self._stop.wait(SAMPLE_S)
+        self.pid, self.hwm_kb = pid, 0
 
     def __enter__(self) -> "PeakRss":
-        try:
-            Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
-            self.hwm_reset = True
-        except OSError:
-            self.hwm_reset = False
-        self._thread.start()
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # "5": VmHWM back to the current RSS
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.hwm_kb = status_kb(self.pid, "VmHWM") if self.hwm_reset else None
+        self.hwm_kb = status_kb(self.pid, "VmHWM") or 0
 
     @property
     def peak_mb(self) -> float:
-        return max(self.sampled_kb, self.hwm_kb or 0) * 1024 / 1e6
+        return self.hwm_kb * 1024 / 1e6
 
 
 def run(cmd: list[str], env: dict[str, str], timeout: float, log: Path, others: dict[str, int | None],
@@ -110,17 +91,17 @@ def run(cmd: list[str], env: dict[str, str], timeout: float, log: Path, others: 
                      lambda timed: pipe_process.run([*timed, *cmd], env, timeout, cwd=cwd, log=log))
 
 
-def pipe(variables: dict[str, str], env: dict[str, str], timeout: float, log: Path, others: dict[str, int | None],
-         wrap: Sequence[str] = ()) -> dict:
+def pipe(variables: dict[str, str], env: dict[str, str], timeout: float, log: Path,
+         others: dict[str, int | None]) -> dict:
     """`python -m pipe` from the checkout with `variables`, beside `env`, measured as `run` measures."""
     return _measured(["python -m pipe"], log, others, lambda timed: pipe_process.run_pipe(
-        variables, timeout=timeout, base_env=env, wrap=[*timed, *wrap], log=log))
+        variables, timeout=timeout, base_env=env, wrap=timed, log=log))
 
 
 def _measured(what: list[str], log: Path, others: dict[str, int | None],
               start: Callable[[list[str]], pipe_process.ProcessRun]) -> dict:
     rss_file = log.with_suffix(".maxrss")
-    with Others(others) as other:
+    with others_cpu(others) as other:
         try:
             done = start([GNU_TIME, "-q", "-f", "%M", "-o", str(rss_file)])
         except subprocess.TimeoutExpired as exc:
@@ -133,7 +114,17 @@ def _measured(what: list[str], log: Path, others: dict[str, int | None],
         peak_kib = None
     return {"seconds": round(done.seconds, 3), "cpu_s": round(done.cpu_s, 3),  # with its children's (time's is ~0)
             "sys_s": round(done.sys_s, 3), "minor_faults": done.minor_faults,  # pages the VM's host may fault in too
-            "peak_rss_mb": None if peak_kib is None else round(peak_kib * 1024 / 1e6, 1), **other.result}
+            "peak_rss_mb": None if peak_kib is None else round(peak_kib * 1024 / 1e6, 1), **other}
+
+
+def step(cmd: list[str], timeout: float, **kwargs) -> float:
+    """A step around the measurements (a login, a build, a seed) run to its end, raising with its error's tail when it
+    fails; the seconds it took (recorded beside the figures, never one of them)."""
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {r.stderr.strip()[-500:]}")
+    return round(time.monotonic() - t0, 1)
 
 
 def _tail(log: Path) -> str:

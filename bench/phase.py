@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from .blobs import Blob, BlobSource, Target
+from .blobs import Blob, BlobSource
 from .pushes.engine_push import EngineBench
-from .registries import WORKSPACE, EmbeddedRegistry, ReferenceRegistry
+from .registries import EmbeddedRegistry, ReferenceRegistry
 from .settings import Settings
 from .stats import summarize_runs
 
@@ -42,17 +42,10 @@ class Context:
     deadline: Deadline  # shared by the registry phases; started before the data and the registries
     ingested: dict[str, Blob] = field(default_factory=dict)  # the blob ingest left in each, read by serving
 
-    # Per registry label: its pid, its root, and where the blob phases send a package's blobs.
     @property
-    def pids(self) -> dict[str, int]:
-        return {"embedded": self.embedded.pid, "reference": self.reference.pid}
-
-    @property
-    def roots(self) -> dict[str, Path]:
-        return {"embedded": self.embedded.root, "reference": self.reference.root}
-
-    def targets(self, package: str) -> dict[str, Target]:
-        return {"embedded": self.embedded.target(package), "reference": self.reference.target(f"{WORKSPACE}/{package}")}
+    def registries(self) -> dict[str, EmbeddedRegistry | ReferenceRegistry]:
+        """By label (a registry's pid, root, and `target(package)`: where the blob phases send a package's blobs)."""
+        return {"embedded": self.embedded, "reference": self.reference}
 
 
 class Phase(Protocol):
@@ -60,7 +53,6 @@ class Phase(Protocol):
 
     name: ClassVar[str]  # its key in the results and its name in --phases
     needs_reference: ClassVar[bool] = False  # compares with distribution: the random data and the reference start
-    profiled: ClassVar[bool] = False  # `--profile` samples the embedded registry with py-spy around it
 
     def unmet(self, ctx: Context) -> str | None:
         """Why this phase cannot run in this run (recorded as its error, without running it), or None."""
@@ -82,6 +74,7 @@ class PushPhase(Phase):
         self.bench = EngineBench(ctx.embedded, self.workdir)
         self.runs: dict[str, dict[str, list[dict]]] = {}
         self.errors: list[str] = []
+        self.reps = 0
         self.deadline_s = getattr(ctx.settings, f"{self.name}_deadline_s")  # its own, from its start
         self.deadline = Deadline(self.deadline_s)
         return self.measure()
@@ -107,13 +100,14 @@ class PushPhase(Phase):
         traceback.print_exc()
 
     def repetitions(self, reps: int) -> Iterator[int]:
-        """0 .. reps-1, until the phase's deadline has passed."""
+        """0 .. reps-1, until the phase's deadline has passed; `self.reps` counts those that ended."""
         for rep in range(reps):
             if self.deadline.expired():
                 self.errors.append(f"deadline ({self.deadline_s:.0f} s) reached before rep {rep}")
                 return
             yield rep
+            self.reps += 1
 
-    def section(self, layers: int, layer_bytes: int, reps: int, **facts) -> dict:
-        return {"layers": layers, "layer_bytes": layer_bytes, "image_bytes": layers * layer_bytes, "reps": reps,
+    def section(self, layers: int, layer_bytes: int, **facts) -> dict:
+        return {"layers": layers, "layer_bytes": layer_bytes, "image_bytes": layers * layer_bytes, "reps": self.reps,
                 **facts, "summary": summarize_runs(self.runs), "runs": self.runs, "errors": self.errors}

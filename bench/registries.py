@@ -55,8 +55,8 @@ class ReferenceRegistry(DistributionRegistry):
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir, quiet=True)
 
-    def target(self, repository: str) -> Target:
-        return Target(self.label, "127.0.0.1", self.port, repository)
+    def target(self, package: str) -> Target:
+        return Target(self.label, "127.0.0.1", self.port, f"{WORKSPACE}/{package}")
 
 
 def purge_blobs(root: Path, digests: list[str]) -> int:

@@ -10,8 +10,8 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from pathlib import Path
 
 from harness.engines import ENGINE_KINDS
@@ -20,13 +20,20 @@ from . import report
 from .blobs import BlobSource
 from .machine import describe
 from .phase import Context, Deadline, Phase
-from .phases import NAMES, new_phases
-from .profiling import Profiler
+from .phases.archive import ArchivePhase
+from .phases.copy import CopyPhase
+from .phases.engine import EnginePhase
+from .phases.image import ImagePhase
+from .phases.registry import IngestPhase, MemoryPhase, ServingPhase, SmallPhase
+from .phases.ui import UiPhase
 from .registries import EmbeddedRegistry, ReferenceRegistry
 from .settings import FULL, QUICK
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-MERGED = {"push": "engine"}  # a phase that asked another's question: its cold and re-push cases
+# In run order (serving reads what ingest left); a run makes one instance of each.
+KINDS: tuple[type[Phase], ...] = (IngestPhase, ServingPhase, MemoryPhase, SmallPhase, EnginePhase, ArchivePhase,
+                                  CopyPhase, UiPhase, ImagePhase)
+NAMES = tuple(kind.name for kind in KINDS)
 SIZED = ("engine", "archive", "copy")  # --<phase>-layer-mib, --<phase>-layers, --<phase>-reps
 
 
@@ -34,12 +41,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes, one repetition: a smoke test of the harness")
     p.add_argument("--reps", type=int, help="repetitions per registry measurement (default 5)")
-    p.add_argument("--phases", default=",".join(NAMES), help=f"comma-separated subset of {','.join(NAMES)}")
+    p.add_argument("--phases", type=subset(NAMES), default=NAMES, help=f"comma-separated subset of {','.join(NAMES)}")
     p.add_argument("--workdir", type=Path, default=Path("/tmp"),
                    help="where both registries keep their data (same disk)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (registry roots and logs)")
-    p.add_argument("--profile", action="store_true",
-                   help="sample the embedded registry with py-spy during ingest (diagnosis: it slows the registry)")
     for phase in SIZED:
         for option, field, what in (("layer-mib", "layer_bytes", "MiB per layer"), ("layers", "layers", "layers per "
                                     "image"), ("reps", "reps", "repetitions")):
@@ -47,17 +52,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                            for s in (FULL, QUICK))
             p.add_argument(f"--{phase}-{option}", type=int,
                            help=f"{phase} phase: {what} (default {full}; quick {quick})")
-    p.add_argument("--engine-daemons", type=_daemons,
+    p.add_argument("--engine-daemons", type=subset(ENGINE_KINDS),
                    help=f"engine phase: comma-separated subset of {','.join(ENGINE_KINDS)} (default all)")
     return p.parse_args(argv)
 
 
-def _daemons(value: str) -> tuple[str, ...]:
-    daemons = tuple(d.strip() for d in value.split(",") if d.strip())
-    unknown = sorted(set(daemons) - set(ENGINE_KINDS))
-    if unknown or not daemons:
-        raise argparse.ArgumentTypeError(f"not among {','.join(ENGINE_KINDS)}: {','.join(unknown)}")
-    return daemons
+def subset(known: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    """An option's type: a comma-separated subset of `known`."""
+    def parse(value: str) -> tuple[str, ...]:
+        chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+        if not chosen or set(chosen) - set(known):
+            raise argparse.ArgumentTypeError(f"{value!r} is not a subset of {','.join(known)}")
+        return chosen
+    return parse
 
 
 def settings_of(args: argparse.Namespace):
@@ -70,32 +77,18 @@ def settings_of(args: argparse.Namespace):
     return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v})
 
 
-def wanted_phases(value: str) -> list[str]:
-    wanted = []
-    for name in (p.strip() for p in value.split(",") if p.strip()):
-        if name in MERGED:
-            print(f"phase {name} is part of phase {MERGED[name]} now", file=sys.stderr)
-        wanted.append(MERGED.get(name, name))
-    return wanted
-
-
 def _kill_client(pool: ProcessPoolExecutor) -> None:
     """Stop the client process this harness started (a hung upload must not outlive the run)."""
     for proc in list(getattr(pool, "_processes", {}).values()):
-        if proc.is_alive():
-            proc.kill()
+        proc.kill()  # nothing to do for one that has ended
     pool.shutdown(wait=False, cancel_futures=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings, wanted = settings_of(args), wanted_phases(args.phases)
-    if unknown := set(wanted) - set(NAMES):
-        print(f"unknown phases: {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
+    settings, wanted = settings_of(args), args.phases
     started = time.time()
-    name = f"bench-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}"
-    name += f"{'-quick' if args.quick else ''}{'-profiled' if args.profile else ''}"
+    name = f"bench-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}{'-quick' if args.quick else ''}"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-", dir=args.workdir))
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -105,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(settings, workdir, args.quick, EmbeddedRegistry(workdir / "embedded"),
                   ReferenceRegistry(workdir / "reference"), BlobSource(workdir / "data.bin", settings.data_sizes()),
                   ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")), Deadline(settings.deadline_s))
-    phases = [phase for phase in new_phases() if phase.name in wanted]
+    phases = [kind() for kind in KINDS if kind.name in wanted]
     failed = False
     try:
         # The random data and the reference registry serve the registry phases only.
@@ -116,11 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             ctx.source.prepare()
             ctx.reference.start()
         ctx.embedded.start()
+        print(f"   embedded registry: pid {ctx.embedded.pid} (to profile: py-spy record --pid {ctx.embedded.pid})",
+              flush=True)
         for phase in phases:
-            profiled = args.profile and phase.profiled
-            with Profiler(ctx.embedded.pid, RESULTS_DIR / f"{name}-{phase.name}-profile.txt") if profiled \
-                    else nullcontext():
-                results[phase.name], broke = run_phase(phase, ctx)
+            results[phase.name], broke = run_phase(phase, ctx)
             failed = failed or broke
     except Exception as exc:
         failed = True

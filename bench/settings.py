@@ -33,10 +33,7 @@ class Settings:
     archive_layer_bytes: int = 128 * MiB
     archive_reps: int = 3  # three, so the median is a measured run, not the mean of two
     archive_deadline_s: float = 20 * 60
-    # The image phase: the pipe image with and without bytecode; the peak RSS of a push of image_push_mib.
-    image_reps: int = 7
-    image_push_mib: int = 1024
-    image_push_reps: int = 3
+    image_reps: int = 7  # the image phase: the pipe image with and without bytecode
     # The copy phase: SOURCE_IMAGE against `skopeo copy` and the GET -> PUT floor, images of
     # copy_layers x copy_layer_bytes (a promotion also at copy_layers x copy_small_layer_bytes).
     copy_layers: int = 8
@@ -57,6 +54,6 @@ QUICK = Settings(
     small_clients=4, small_blobs=8, deadline_s=5 * 60,
     engine_layer_bytes=8 * MiB, engine_reps=1, engine_deadline_s=20 * 60,
     archive_layer_bytes=8 * MiB, archive_reps=1, archive_deadline_s=5 * 60,
-    image_reps=1, image_push_mib=64, image_push_reps=1,
+    image_reps=1,
     copy_layer_bytes=8 * MiB, copy_small_layer_bytes=1 * MiB, copy_reps=1, copy_deadline_s=10 * 60,
 )

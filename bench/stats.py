@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 
 MB = 1_000_000  # rates are decimal megabytes per second
 MIN_RATE = 10e6  # bytes/s: a blob transfer slower than this is treated as hung
@@ -34,9 +35,7 @@ def _number(value: object) -> bool:
 
 def ratio(a: dict, b: dict) -> float | None:
     """Ratio of two summaries' medians (a / b)."""
-    if not a.get("median") or not b.get("median"):
-        return None
-    return a["median"] / b["median"]
+    return a["median"] / b["median"] if a.get("median") and b.get("median") else None
 
 
 def compare(per_label: dict[str, list[float]]) -> dict:
@@ -55,12 +54,7 @@ def time_limit(nbytes: int) -> float:
     return 60.0 + nbytes / MIN_RATE
 
 
-def alternate(labels: list[str], rep: int) -> list[str]:
-    """As given on even repetitions, reversed on odd ones (two registries, each first half the time)."""
-    return labels if rep % 2 == 0 else labels[::-1]
-
-
-def rotate(items: tuple[str, ...], rep: int) -> list[str]:
-    """Rotated left by `rep` (several tools, each first in turn)."""
+def rotate(items: Sequence[str], rep: int) -> list[str]:
+    """Rotated left by `rep`: each first in turn (two registries: each first half the time)."""
     k = rep % len(items)
-    return list(items[k:] + items[:k])
+    return [*items[k:], *items[:k]]

@@ -43,7 +43,7 @@ class ProcessRun:
     seconds: float
     cpu_s: float  # user + system
     sys_s: float
-    minor_faults: int  # each one a page the host of a VM may have to fault in too (bench/freed_pages.py)
+    minor_faults: int  # each one a page the host of a VM may have to fault in too (bench/machine.py)
 
     @property
     def output(self) -> str:

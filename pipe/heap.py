@@ -4,7 +4,7 @@ A push moves its bytes in 1 MiB pieces on several threads (a stored blob read fr
 until the registry acknowledges its chunk, then let go). By default glibc serves each piece with its
 own mmap and returns it with munmap when it is freed (or trims the heap it came from), so every
 piece costs 256 fresh pages to fault in: 120,000 faults for a 474 MB copy, about 0.3 CPU-s, more on
-a VM whose host takes freed pages back (bench/freed_pages.py). Served from the heap and kept there,
+a VM whose host takes freed pages back (bench/machine.py). Served from the heap and kept there,
 the same pieces reuse the same pages. Larger buffers (a 16 MiB chunk) keep their own mmap.
 """
 from __future__ import annotations

@@ -2,16 +2,14 @@
 of the same OCI layout or `docker save` tar, made once from the engine phase's `usr` image; every push cold."""
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import time
 from functools import partial
 from pathlib import Path
 
 from harness.accounts import TOKENS
 from harness.docker_images import remove_image
-from pipe.oci import OCI_LAYER_GZIP
+from pipe import oci
 
 from .. import measure
 from ..phase import PushPhase
@@ -26,14 +24,6 @@ MEASUREMENTS = tuple(f"{case} {tool}" for case in CASES for tool in ("pipe", "sk
 MAKE_TIMEOUT = 900.0
 
 
-def _timed(cmd: list[str]) -> float:
-    t0 = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=MAKE_TIMEOUT)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {r.stderr.strip()[-500:]}")
-    return round(time.monotonic() - t0, 1)
-
-
 def make_archives(workdir: Path, layers: int, layer_bytes: int) -> dict:
     """Both archives under `workdir`; how long each took and how large it is."""
     t0 = time.monotonic()
@@ -42,17 +32,19 @@ def make_archives(workdir: Path, layers: int, layer_bytes: int) -> dict:
     shutil.rmtree(workdir / "context")
     try:
         facts = {"image_build_s": round(time.monotonic() - t0, 1),
-                 "oci_layout_s": _timed(["skopeo", "copy", f"docker-daemon:{image.current}",
-                                         f"oci:{workdir / 'layout'}:{TAG}"]),
-                 "docker_save_s": _timed(["docker", "save", "-o", str(workdir / "image.tar"), image.current])}
+                 "oci_layout_s": measure.step(["skopeo", "copy", f"docker-daemon:{image.current}",
+                                               f"oci:{workdir / 'layout'}:{TAG}"], MAKE_TIMEOUT),
+                 "docker_save_s": measure.step(["docker", "save", "-o", str(workdir / "image.tar"), image.current],
+                                               MAKE_TIMEOUT)}
     finally:
         remove_image(image.previous, image.current)
-    digest = json.loads((workdir / "layout" / "index.json").read_text())["manifests"][0]["digest"]
-    layers_ = json.loads((workdir / "layout" / "blobs" / "sha256" / digest[7:]).read_text())["layers"]
-    media = sorted({d["mediaType"] for d in layers_})
-    if media != [OCI_LAYER_GZIP]:  # the case would not be "layers already compressed" any more
-        raise RuntimeError(f"skopeo wrote layers of {media} into {workdir / 'layout'}, not only {OCI_LAYER_GZIP}")
-    return {**facts, "oci_layout_layers": len(layers_), "oci_layout_layer_bytes": sum(d["size"] for d in layers_),
+    layout = workdir / "layout"
+    top = oci.Index.parse((layout / "index.json").read_bytes()).manifests[0]
+    layers = oci.Manifest.parse((layout / "blobs" / "sha256" / top.digest.partition(":")[2]).read_bytes()).layers
+    media = sorted({d.media_type for d in layers})
+    if media != [oci.OCI_LAYER_GZIP]:  # the case would not be "layers already compressed" any more
+        raise RuntimeError(f"skopeo wrote layers of {media} into {workdir / 'layout'}, not only {oci.OCI_LAYER_GZIP}")
+    return {**facts, "oci_layout_layers": len(layers), "oci_layout_layer_bytes": sum(d.size for d in layers),
             "oci_layout_media_types": media, "docker_archive_bytes": (workdir / "image.tar").stat().st_size}
 
 
@@ -87,14 +79,13 @@ class ArchivePhase(PushPhase):
                 purge_blobs(self.registry.root, digests)
 
     def measure(self) -> dict:
-        s, reps = self.s, 0
+        s = self.s
         try:
             facts = make_archives(self.workdir / "archives", s.archive_layers, s.archive_layer_bytes)
             print(f"   archives ready: {facts}", flush=True)
             for rep in self.repetitions(s.archive_reps):
                 for case, _, tool in (m.partition(" ") for m in rotate(MEASUREMENTS, rep)):
                     self.record(case, tool, partial(self.push, case, tool))
-                reps += 1
         finally:
             shutil.rmtree(self.workdir / "archives", ignore_errors=True)
-        return self.section(s.archive_layers, s.archive_layer_bytes, reps, archives=facts)
+        return self.section(s.archive_layers, s.archive_layer_bytes, archives=facts)

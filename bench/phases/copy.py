@@ -14,7 +14,8 @@ import requests
 
 from harness.accounts import TOKENS
 
-from .. import freed_pages, measure
+from .. import measure
+from ..machine import settle_freed_pages
 from ..phase import Context, PushPhase
 from ..pushes import copy_images, engine_daemons
 from ..pushes.copy_images import CopyImage
@@ -25,8 +26,6 @@ from ..stats import rotate
 PROMOTE_TOOLS = ("pipe", "skopeo", "docker")
 COPY_TOOLS = ("pipe", "skopeo", "floor")
 SOURCE_TAG = "a"
-
-
 FLOOR_PARALLELISM = 3  # the pipe's UPLOAD_PARALLELISM default
 
 
@@ -77,7 +76,6 @@ class CopyPhase(PushPhase):
         missing = [tool for tool in ("skopeo", "dockerd", "ip") if shutil.which(tool) is None]
         return f"the copy phase needs {', '.join(missing)}" if missing else None
 
-    # -- endpoints -----------------------------------------------------------------------
     def at(self, label: str, package: str, tag: str) -> Endpoint:
         if label == "reference":
             return Endpoint(label, self.reference.host, package, tag)
@@ -86,10 +84,9 @@ class CopyPhase(PushPhase):
                         {"Authorization": f"Bearer {token}"})
 
     def fresh(self, label: str, what: str, tag: str) -> Endpoint:
-        if label == "embedded":
-            return self.at(label, self.bench.new_package(what), tag)
         self.bench.counter += 1
-        return self.at(label, f"{what}-{self.bench.counter}", tag)
+        return self.at(label, self.bench.new_package(what) if label == "embedded" else f"{what}-{self.bench.counter}",
+                       tag)
 
     def drop(self, dest: Endpoint, image: CopyImage) -> None:
         """Leave the destination as cold as before: the package or repository gone, its blobs purged."""
@@ -97,11 +94,9 @@ class CopyPhase(PushPhase):
             self.bench.drop_package(dest.package)
             purge_blobs(self.registry.root, image.digests)
         else:
-            shutil.rmtree(self.reference.root / "docker/registry/v2/repositories" / dest.repository,
-                          ignore_errors=True)
+            shutil.rmtree(self.reference.root / "docker/registry/v2/repositories" / dest.repository, ignore_errors=True)
             purge_blobs(self.reference.root, image.digests)
 
-    # -- the tools, measured alike (bench/measure.py) ---------------------------------------
     def pipe_copy(self, source: str, source_creds: str | None, dest: Endpoint, want: str, timeout: float) -> dict:
         """The pipe copying `source` (SOURCE_IMAGE as written: a full reference, or `:tag`) to `dest`."""
         variables = {"SOURCE_IMAGE": source, "IMAGE_NAME": f"{dest.package}:{dest.tag}", "TAGS": dest.tag,
@@ -121,10 +116,9 @@ class CopyPhase(PushPhase):
     def floor_copy(self, source: Endpoint, dest: Endpoint, blobs: list[tuple[str, int]], timeout: float) -> dict:
         """The bare loop (pushes/blob_floor.py); its spec (tokens included) goes in a file, never on a command line."""
         spec = self.workdir / f"floor-{self.bench.counter}.json"
-        spec.write_text(json.dumps({
-            "source": {"base": source.base, "repository": source.repository, "headers": source.headers},
-            "dest": {"base": dest.base, "repository": dest.repository, "headers": dest.headers},
-            "blobs": [list(blob) for blob in blobs], "parallelism": FLOOR_PARALLELISM}))
+        ends = {name: {"base": e.base, "repository": e.repository, "headers": e.headers}
+                for name, e in (("source", source), ("dest", dest))}
+        spec.write_text(json.dumps({**ends, "blobs": [list(blob) for blob in blobs], "parallelism": FLOOR_PARALLELISM}))
         try:
             out, printed = self.bench.script("blob_floor", str(spec), self.others, timeout, f"floor-{dest.package}")
         finally:
@@ -144,16 +138,13 @@ class CopyPhase(PushPhase):
         finally:
             daemon.stop()  # by its pid; removes its directories and bridge
 
-    # -- seeding -------------------------------------------------------------------------
     def _seed(self, name: str, kind: str, layer_bytes: int, label: str) -> tuple[CopyImage, Endpoint]:
-        t0 = time.monotonic()
-        layers = self.s.copy_layers
+        t0, layers = time.monotonic(), self.s.copy_layers
         image = copy_images.write(kind, self.workdir / f"layout-{name}", layers, layer_bytes)
-        written = round(time.monotonic() - t0, 1)
-        package = f"src-{name}".lower()
+        written, package = round(time.monotonic() - t0, 1), f"src-{name}".lower()
         if label == "embedded":
             package = self.bench.new_package(package)
-            self.packages.append(package)
+            self.packages.append(package)  # kept to the end of the phase
         source = self.at(label, package, SOURCE_TAG)
         seconds = copy_images.seed(image, f"docker://{source.reference}", source.creds)
         shutil.rmtree(image.layout, ignore_errors=True)
@@ -166,7 +157,6 @@ class CopyPhase(PushPhase):
               f"written in {written} s, pushed in {seconds} s", flush=True)
         return image, source
 
-    # -- measurements --------------------------------------------------------------------
     def promote(self, case: str, image: CopyImage, source: Endpoint, rep: int) -> None:
         timeout = push_timeout(image.compressed_bytes)
 
@@ -194,7 +184,7 @@ class CopyPhase(PushPhase):
 
         def one(tool: str) -> None:
             dest = self.fresh(to, f"{image.kind}-{tool}", "copied")
-            freed_pages.settle()  # the last copy's purged blobs: every tool starts from the same memory
+            settle_freed_pages()  # the last copy's purged blobs: every tool starts from the same memory
             try:
                 if tool == "pipe":
                     run = partial(self.pipe_copy, source.reference, source.creds, dest, image.digest, timeout)
@@ -213,19 +203,17 @@ class CopyPhase(PushPhase):
             except Exception as exc:  # making or dropping the destination
                 self.failed(f"{case} {tool}", exc)
 
-    # -- the whole phase -----------------------------------------------------------------
     def measure(self) -> dict:
         s = self.s
-        self.reference = ReferenceRegistry(self.workdir / "reference")
         (self.workdir / "reference").mkdir(parents=True, exist_ok=True)
+        self.reference = ReferenceRegistry(self.workdir / "reference")
         self.facts: dict[str, dict] = {}
-        self.packages: list[str] = []  # embedded packages this run made and keeps to the end
+        self.packages: list[str] = []
         self.bench.prepare()
         self.reference.start()
         self.others = {"embedded": self.registry.pid, "reference": self.reference.pid}  # whose CPU-seconds count
         promotions: list[tuple[str, CopyImage, Endpoint]] = []
         copies: list[tuple[str, CopyImage, Endpoint, str]] = []
-        reps = 0
         try:
             for layer_bytes in (s.copy_small_layer_bytes, s.copy_layer_bytes):
                 case = f"promote {size_label(s.copy_layers * layer_bytes)}"
@@ -240,12 +228,10 @@ class CopyPhase(PushPhase):
                     self.promote(case, image, source, rep)
                 for case, image, source, to in copies:
                     self.copy(case, image, source, to, rep)
-                reps += 1
         finally:
             for package in self.packages:
                 self.bench.drop_package(package)
             self.bench.cleanup()
             self.reference.stop()
             shutil.rmtree(self.reference.root, ignore_errors=True)
-        return self.section(s.copy_layers, s.copy_layer_bytes, reps, cores=os.cpu_count(),
-                            images=self.facts)
+        return self.section(s.copy_layers, s.copy_layer_bytes, cores=os.cpu_count(), images=self.facts)

@@ -1,6 +1,6 @@
 """The `engine` phase (BENCHMARKS.md, "Push engines" and "Docker engines"): the pipe's engines against `docker push`
-and the bare export, per image kind and daemon, interleaved. On 20.10 the cases `cold` (with the export compressed,
-nothing sent), `repush` and `pipelines`; on each Docker 26 daemon `cold-<daemon>` and `pipelines-<daemon>`."""
+and the bare export, per image kind and daemon, interleaved. On 20.10 the cases `cold`, `repush` and `pipelines`; on
+each Docker 26 daemon `cold-<daemon>` and `pipelines-<daemon>`."""
 from __future__ import annotations
 
 import shutil
@@ -16,7 +16,7 @@ from ..pushes.engine_push import push_timeout
 from ..stats import rotate
 
 TAG = "latest"
-COLD_TOOLS = ("docker_push", "native", "docker_engine", "export", "export_gzip")
+COLD_TOOLS = ("docker_push", "native", "docker_engine", "export")
 PIPELINES_TOOLS = ("docker_push", "native", "export")
 TOOLS_26 = ("docker_push", "auto", "native", "docker_engine", "export")  # both cases on the 26 daemons
 PUSH_ENGINES = {"auto": "auto", "native": "native", "docker_engine": "docker"}  # tool -> PUSH_ENGINE
@@ -55,8 +55,6 @@ class EnginePhase(PushPhase):
         for tool in rotate(COLD_TOOLS if d.label == MAIN else TOOLS_26, rep):
             if tool == "export":
                 self.record(case, tool, lambda: b.export(image.current, d.others(), timeout, d.host))
-            elif tool == "export_gzip":
-                self.record(case, tool, lambda: b.export_gzip(image.current, d.pid, timeout))
             else:
                 self.record(case, tool, partial(push, tool))
 
@@ -113,7 +111,6 @@ class EnginePhase(PushPhase):
         self.bench.prepare()
         sources: dict[str, Daemon] = {}  # by label, the daemons whose images are pushed
         images: dict[str, dict[str, EngineImage]] = {}
-        reps = 0
         try:
             for label in s.engine_daemons:
                 try:
@@ -131,11 +128,10 @@ class EnginePhase(PushPhase):
                         if (image := images[label][kind]) is not None:
                             self.cold(image, rep, sources[label])
                             self.pipelines(image, rep, sources[label])
-                reps += 1
         finally:
             self.bench.cleanup()
             remove_image(*(ref for image in images.get(MAIN, {}).values() if image
                                     for ref in (image.previous, image.current)))
             for d in sources.values():
                 d.stop()  # a second daemon's images go with it
-        return self.section(s.engine_layers, s.engine_layer_bytes, reps, daemons=list(sources))
+        return self.section(s.engine_layers, s.engine_layer_bytes, daemons=list(sources))

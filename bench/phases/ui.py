@@ -12,18 +12,16 @@ import requests
 from harness.accounts import TOKENS
 from harness.registry_process import RegistryProcess
 from harness.ui_client import UiClient
+from pipe.oci import DOCKER_MANIFEST, Descriptor, docker_manifest
 from registry.blobfiles import BlobFiles
-from registry.manifests import DOCKER_MANIFEST
 from registry.metadata import Metadata
 
 from ..phase import Context, Phase
-from ..stats import alternate, ratio, summary
+from ..registries import WORKSPACE
+from ..stats import ratio, rotate, summary
 
 TARGET_MS = 200
-WORKSPACE = "acme"
 REPOSITORIES = {f"repo-{i}": f"P{i % 3}" for i in range(10)}
-LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-CONFIG = "application/vnd.docker.container.image.v1+json"
 
 
 def seeded_config() -> dict:
@@ -60,23 +58,12 @@ def seed(root: Path, images: int, tags_per_image: int) -> None:
                     cfg = _blob(files, meta, package, json.dumps(
                         {"os": "linux", "architecture": "amd64", "created": "2026-11-25T00:00:00Z",
                          "config": {"Entrypoint": ["/app"]}, "tag": t, "image": i}).encode())
-                    body = json.dumps({
-                        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                        "config": {"mediaType": CONFIG, "digest": cfg[0], "size": cfg[1]},
-                        "layers": [{"mediaType": LAYER, "digest": layer[0], "size": layer[1]}],
-                    }).encode()
+                    body = docker_manifest(Descriptor(*cfg), [Descriptor(*layer)])
                     digest = "sha256:" + hashlib.sha256(body).hexdigest()
                     missing, _ = meta.put_manifest(package, digest, DOCKER_MANIFEST, body, [cfg, layer], [], f"v{t}")
                     assert not missing, missing
     finally:
         meta.close()
-
-
-class UiPhase(Phase):
-    name = "ui"
-
-    def run(self, ctx: Context) -> dict:
-        return measure_pages(ctx.workdir / "ui", quick=ctx.quick)
 
 
 def _timed(http: requests.Session, url: str, params: dict) -> float:
@@ -85,6 +72,13 @@ def _timed(http: requests.Session, url: str, params: dict) -> float:
     seconds = time.perf_counter() - started
     r.raise_for_status()
     return seconds * 1000
+
+
+class UiPhase(Phase):
+    name = "ui"
+
+    def run(self, ctx: Context) -> dict:
+        return measure_pages(ctx.workdir / "ui", quick=ctx.quick)
 
 
 def measure_pages(workdir: Path, quick: bool = False) -> dict:
@@ -109,7 +103,7 @@ def measure_pages(workdir: Path, quick: bool = False) -> dict:
             _timed(*args)  # warm-up (templates compiled, pages cached by SQLite)
         times: dict[str, list[float]] = {name: [] for name in pages}
         for rep in range(reps):
-            for name in alternate(list(pages), rep):
+            for name in rotate(list(pages), rep):
                 times[name].append(_timed(*pages[name]))
     finally:
         process.stop()

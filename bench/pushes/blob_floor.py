@@ -35,8 +35,7 @@ def _one(session: requests.Session, spec: dict, digest: str, size: int) -> int:
                          timeout=TIMEOUT)
     start.raise_for_status()
     location = urljoin(dst["base"] + "/", start.headers["Location"])
-    joiner = "&" if "?" in location else "?"
-    put = session.put(f"{location}{joiner}digest={digest}", data=body(), timeout=TIMEOUT,
+    put = session.put(f"{location}{'&' if '?' in location else '?'}digest={digest}", data=body(), timeout=TIMEOUT,
                       headers={**dst["headers"], "Content-Type": "application/octet-stream"})
     put.raise_for_status()
     got.close()

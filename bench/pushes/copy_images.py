@@ -5,19 +5,20 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import secrets
 import shutil
-import subprocess
 import tarfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from isal import isal_zlib
 
-from pipe.oci import OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, REF_NAME
+from pipe.oci import OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, REF_NAME, Descriptor, Index
+
+from ..measure import step
+from .engine_daemons import Cut, usr_tar
+from .engine_push import no_docker_host
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYOUT_TAG = "latest"
@@ -27,24 +28,14 @@ KINDS = ("image", "index")
 PLATFORMS = (("linux", "amd64"), ("linux", "arm64"))
 
 
-@dataclass(frozen=True)
-class Blob:
-    digest: str
-    size: int
-    media_type: str
-
-    def descriptor(self, **extra: object) -> dict:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size, **extra}
-
-
 @dataclass
 class CopyImage:
     """One layout: its blobs (layers and configs), its manifests, and the digest a copy must keep."""
     kind: str
     layout: Path
     digest: str = ""  # of the top manifest or index
-    blobs: list[Blob] = field(default_factory=list)  # layers then configs, in manifest order
-    manifests: list[Blob] = field(default_factory=list)  # the image manifests (and the index, last)
+    blobs: list[Descriptor] = field(default_factory=list)  # layers then configs, in manifest order
+    manifests: list[Descriptor] = field(default_factory=list)  # the image manifests (and the index, last)
 
     @property
     def compressed_bytes(self) -> int:
@@ -77,28 +68,13 @@ class _GzipSink:
         self._emit(self.z.flush())
 
 
-class _Cut:
-    """`size` bytes of a stream, read in pieces (tarfile copies a member from it)."""
-
-    def __init__(self, stream: BinaryIO, size: int) -> None:
-        self.stream, self.left = stream, size
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.left if n < 0 else min(n, self.left)
-        data = self.stream.read(n) if n else b""
-        if n and not data:
-            raise RuntimeError("a tar of /usr is smaller than the image asked for")
-        self.left -= len(data)
-        return data
-
-
-def _write_blob(layout: Path, data: bytes, media_type: str) -> Blob:
+def _write_blob(layout: Path, data: bytes, media_type: str) -> Descriptor:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     (layout / "blobs" / "sha256" / digest[7:]).write_bytes(data)
-    return Blob(digest, len(data), media_type)
+    return Descriptor(digest, len(data), media_type)
 
 
-def _layer(layout: Path, usr: BinaryIO, index: int, size: int, nonce: str) -> tuple[Blob, str]:
+def _layer(layout: Path, usr: BinaryIO, index: int, size: int, nonce: str) -> tuple[Descriptor, str]:
     """One gzip layer: a nonce file and `size` bytes of /usr's tar stream as one file. Returns it and its diff_id."""
     tmp = layout / "blobs" / "sha256" / f"tmp-{index}"
     with open(tmp, "wb") as out:
@@ -107,24 +83,25 @@ def _layer(layout: Path, usr: BinaryIO, index: int, size: int, nonce: str) -> tu
                           copybufsize=PIECE) as tar:  # type: ignore[call-overload]
             note = f"{nonce} layer {index}\n".encode()
             for name, length, data in (("bench-nonce", len(note), io.BytesIO(note)),
-                                       (f"layer{index}.bin", size, _Cut(usr, size))):
+                                       (f"layer{index}.bin", size, Cut(usr, size))):
                 info = tarfile.TarInfo(name)
                 info.size, info.mtime = length, 0
                 tar.addfile(info, data)
         sink.close()
     digest = "sha256:" + sink.blob.hexdigest()
     tmp.rename(layout / "blobs" / "sha256" / digest[7:])
-    return Blob(digest, sink.size, OCI_LAYER_GZIP), "sha256:" + sink.diff.hexdigest()
+    return Descriptor(digest, sink.size, OCI_LAYER_GZIP), "sha256:" + sink.diff.hexdigest()
 
 
-def _manifest(layout: Path, layers: list[tuple[Blob, str]], os_: str, arch: str, nonce: str) -> tuple[Blob, Blob]:
+def _manifest(layout: Path, layers: list[tuple[Descriptor, str]], os_: str, arch: str,
+              nonce: str) -> tuple[Descriptor, Descriptor]:
     config = _write_blob(layout, json.dumps({
         "architecture": arch, "os": os_, "created": "2026-12-01T00:00:00Z",
         "config": {"Labels": {"bench.nonce": nonce}},
         "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
     }, sort_keys=True).encode(), OCI_CONFIG)
-    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config.descriptor(),
-                       "layers": [b.descriptor() for b, _ in layers]}).encode()
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config.to_json(),
+                       "layers": [b.to_json() for b, _ in layers]}).encode()
     return config, _write_blob(layout, body, OCI_MANIFEST)
 
 
@@ -137,30 +114,21 @@ def write(kind: str, layout: Path, layers: int, layer_bytes: int) -> CopyImage:
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     nonce, image, descriptors = secrets.token_hex(8), CopyImage(kind, layout), []
     per = {"image": [layers], "index": [layers // 2, layers - layers // 2]}[kind]
-    tar = subprocess.Popen(["tar", "-cf", "-", "--one-file-system", "-C", "/", "usr"], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL)
-    assert tar.stdout is not None
-    try:
+    with usr_tar() as usr:
         for (os_, arch), n in zip(PLATFORMS, per, strict=False):  # one platform for an image
-            made = [_layer(layout, tar.stdout, len(image.manifests) * per[0] + i, layer_bytes, nonce)
-                    for i in range(n)]
+            made = [_layer(layout, usr, len(image.manifests) * per[0] + i, layer_bytes, nonce) for i in range(n)]
             config, manifest = _manifest(layout, made, os_, arch, nonce)
             image.blobs += [b for b, _ in made] + [config]
             image.manifests.append(manifest)
-            descriptors.append(manifest.descriptor(platform={"os": os_, "architecture": arch}))
-    finally:
-        tar.stdout.close()
-        tar.kill()  # cut off on purpose once enough is read
-        tar.wait(30)
-    top = {k: v for k, v in descriptors[0].items() if k != "platform"}
+            descriptors.append(Descriptor.from_json({**manifest.to_json(), "platform": {"os": os_,
+                                                                                      "architecture": arch}}))
+    top = image.manifests[0]
     if kind == "index":
-        index = _write_blob(layout, json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                                "manifests": descriptors}).encode(), OCI_INDEX)
-        image.manifests.append(index)
-        top = index.descriptor()
-    image.digest = top["digest"]
-    top["annotations"] = {REF_NAME: LAYOUT_TAG}
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+        top = _write_blob(layout, Index.new(descriptors).body, OCI_INDEX)
+        image.manifests.append(top)
+    image.digest = top.digest
+    named = Descriptor.from_json({**top.to_json(), "annotations": {REF_NAME: LAYOUT_TAG}})
+    (layout / "index.json").write_bytes(Index.new([named]).body)
     return image
 
 
@@ -169,9 +137,4 @@ def seed(image: CopyImage, dest: str, creds: str | None) -> float:
     it took (untimed in the figures)."""
     cmd = ["skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
            *(["--dest-creds", creds] if creds else []), f"oci:{image.layout}:{LAYOUT_TAG}", dest]
-    t0 = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=SEED_TIMEOUT,
-                       env={k: v for k, v in os.environ.items() if k != "DOCKER_HOST"})
-    if r.returncode != 0:
-        raise RuntimeError(f"seeding {dest} with skopeo failed: {r.stderr.strip()[-500:]}")
-    return round(time.monotonic() - t0, 1)
+    return step(cmd, SEED_TIMEOUT, env=no_docker_host())

@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from harness import engines
 from harness.layered_images import _file_slices  # the /usr slices the test images use (90-100 % of a size)
@@ -68,25 +71,40 @@ def start(label: str, data_parent: Path) -> Daemon:
     return Daemon(label, second.pid, second.docker_host, second.cli, containerd, second)
 
 
-def _write_usr(files: list[Path], size: int) -> None:
-    """Consecutive `size`-byte cuts of one tar stream of /usr, one per file."""
+@contextmanager
+def usr_tar() -> Iterator[BinaryIO]:
+    """One tar stream of /usr: real files, as an image has them, in consecutive cuts (`Cut`)."""
     tar = subprocess.Popen(["tar", "-cf", "-", "--one-file-system", "-C", "/", "usr"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL)
     assert tar.stdout is not None
     try:
-        for path in files:
-            left = size
-            with open(path, "wb") as out:
-                while left:
-                    piece = tar.stdout.read(min(PIECE, left))
-                    if not piece:
-                        raise RuntimeError(f"a tar of /usr is smaller than {len(files)} x {size} bytes")
-                    out.write(piece)
-                    left -= len(piece)
+        yield tar.stdout
     finally:
         tar.stdout.close()
         tar.kill()  # it is cut off on purpose once enough is read
         tar.wait(30)
+
+
+class Cut:
+    """The next `size` bytes of a stream, read in pieces (by tarfile, or copied to a file)."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self.stream, self.left = stream, size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.stream.read(n) if n else b""
+        if n and not data:
+            raise RuntimeError("a tar of /usr is smaller than the image asked for")
+        self.left -= len(data)
+        return data
+
+
+def _write_usr(files: list[Path], size: int) -> None:
+    with usr_tar() as usr:
+        for path in files:
+            with open(path, "wb") as out:
+                shutil.copyfileobj(Cut(usr, size), out, PIECE)
 
 
 def _write_random(files: list[Path], size: int) -> None:
@@ -126,7 +144,5 @@ def build(daemon: Daemon, kind: str, context: Path, layers: int, layer_bytes: in
         if daemon.second is not None:
             daemon.second.docker("buildx", "build", "--load", *args, timeout=BUILD_TIMEOUT)
             continue
-        r = subprocess.run(["docker", "build", *args], capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-        if r.returncode != 0:
-            raise RuntimeError(f"docker build {ref} failed: {r.stderr.strip()[-500:]}")
+        measure.step(["docker", "build", *args], BUILD_TIMEOUT)
     return image

@@ -14,9 +14,10 @@ import docker
 import requests
 
 from harness.accounts import TOKENS
+from harness.docker_images import remove_image
 from harness.paths import REPO_ROOT
 from harness.pipe_process import read_output
-from pipe.oci import ACCEPTED_MANIFESTS
+from pipe import oci
 
 from .. import measure
 from ..registries import WORKSPACE, EmbeddedRegistry
@@ -26,9 +27,14 @@ PACKAGE_PREFIX = "bench-e-"
 EXPORT_CHUNK = 1024**2
 # A push from the containerd image store stores BuildKit's index (the image and its attestation manifest): the image's
 # manifest is measured.
-MANIFEST_TYPES = ", ".join(ACCEPTED_MANIFESTS)
+MANIFEST_TYPES = ", ".join(oci.ACCEPTED_MANIFESTS)
 # The fields of the pipe's output file each measurement keeps (as output_<field>).
 OUTPUT_FIELDS = ("engine", "pushed_bytes", "layers_uploaded", "layers_mounted", "layers_skipped", "source")
+
+
+def no_docker_host() -> dict[str, str]:
+    """This environment without DOCKER_HOST: a tool talks to the daemon it is told of, or to the default one."""
+    return {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
 
 
 def push_timeout(image_bytes: int) -> float:
@@ -45,17 +51,12 @@ class EngineBench:
     def prepare(self) -> None:
         """Log the docker CLI in once (the credentials live client-side, in DOCKER_CONFIG, for every daemon)."""
         self.docker_config.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(["docker", "login", "--username", USER, "--password-stdin", self.host],
-                           input=TOKENS[USER], capture_output=True, text=True, timeout=60, env=self._env())
-        if r.returncode != 0:
-            raise RuntimeError(f"docker login {self.host} failed: {r.stderr.strip()}")
+        measure.step(["docker", "login", "--username", USER, "--password-stdin", self.host], 60, input=TOKENS[USER],
+                     env=self._env())
 
     def _env(self, docker_host: str | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-        env["DOCKER_CONFIG"] = str(self.docker_config)
-        if docker_host:
-            env["DOCKER_HOST"] = docker_host
-        return env
+        return {**no_docker_host(), "DOCKER_CONFIG": str(self.docker_config),
+                **({"DOCKER_HOST": docker_host} if docker_host else {})}
 
     def log_file(self, what: str) -> Path:
         self.counter += 1
@@ -88,24 +89,19 @@ class EngineBench:
             return r
 
         r = get(tag)
-        manifest = r.json()
-        if "manifests" in manifest:  # the image's own manifest, not an attestation's (platform unknown/unknown)
-            image = next((m for m in manifest["manifests"] if (m.get("platform") or {}).get("os") != "unknown"), None)
+        manifest = oci.parse(r.content, r.headers.get("Content-Type", ""))
+        if isinstance(manifest, oci.Index):  # the image's own manifest, not an attestation's (os "unknown")
+            image = next((m for m in manifest.manifests if m.platform is None or m.platform.os != "unknown"), None)
             if image is None:
                 raise RuntimeError(f"{package}:{tag} is an index without an image manifest")
-            manifest = get(image["digest"]).json()
-        blobs = [*(manifest.get("layers") or []), manifest["config"]]
-        out = {"compressed_image_bytes": sum(d["size"] for d in blobs),
+            manifest = oci.Manifest.parse(get(image.digest).content)
+        blobs = [*manifest.layers, manifest.config]
+        out = {"compressed_image_bytes": sum(d.size for d in blobs),
                "manifest_digest": r.headers.get("Docker-Content-Digest")}
-        if with_digests:
-            out["blob_digests"] = [d["digest"] for d in blobs]
-        return out
+        return {**out, "blob_digests": [d.digest for d in blobs]} if with_digests else out
 
     def _tag(self, image: str, ref: str, docker_host: str | None, cli: str) -> None:
-        r = subprocess.run([cli, "tag", image, ref], capture_output=True, text=True, timeout=60,
-                           env=self._env(docker_host))
-        if r.returncode != 0:
-            raise RuntimeError(f"docker tag {image} {ref}: {r.stderr.strip()}")
+        measure.step([cli, "tag", image, ref], 60, env=self._env(docker_host))
         if docker_host is None:  # a fresh daemon goes away with its tags
             self.tagged.append(ref)
 
@@ -122,16 +118,15 @@ class EngineBench:
         return out
 
     def run_pipe(self, variables: dict[str, str], label: str, others: dict, timeout: float,
-                 docker_host: str | None = None, wrap: list[str] | None = None) -> dict:
+                 docker_host: str | None = None) -> dict:
         """The pipe from this checkout with `variables` over the defaults (this registry, its pipelines user);
-        the figures and the fields of its output file. `wrap`: a command it runs under (a profiler)."""
+        the figures and the fields of its output file."""
         outdir = self.workdir / f"out-{self.counter}-{label}"
         variables = {"WORKSPACE": WORKSPACE, "BITBUCKET_PACKAGES_USERNAME": USER,
                      "BITBUCKET_PACKAGES_TOKEN": TOKENS[USER], "REGISTRY": self.host,
                      "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(outdir), **variables}
         os.sync()
-        out = measure.pipe(variables, self._env(docker_host), timeout, self.log_file(f"pipe-{label}"), others,
-                           wrap or ())
+        out = measure.pipe(variables, self._env(docker_host), timeout, self.log_file(f"pipe-{label}"), others)
         written = read_output(outdir)
         out.update({f"output_{k}": written.get(k) for k in OUTPUT_FIELDS})
         return out
@@ -150,8 +145,7 @@ class EngineBench:
         its log names and how many of those it says it skipped."""
         log = self.log_file(f"skopeo-{label}")
         os.sync()
-        env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-        out = measure.run(["skopeo", "copy", *flags, source, dest], env, timeout, log, others)
+        out = measure.run(["skopeo", "copy", *flags, source, dest], no_docker_host(), timeout, log, others)
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("Copying blob")]
         out.update({"skopeo_blobs_copied": len(lines), "skopeo_blobs_skipped": sum("skipped" in ln for ln in lines)})
         return out
@@ -160,12 +154,11 @@ class EngineBench:
         """GET /images/{name}/get drained to nowhere: what reading the image from the daemon costs at least.
         `first_byte_s`: docker 20.10 copies the whole image into a temporary directory before it sends a byte."""
         client = docker.APIClient(base_url=docker_host or "unix:///var/run/docker.sock", timeout=timeout)
-        first_byte = None
+        first_byte, nbytes = None, 0
         try:
             os.sync()
-            with measure.Others(others) as other:
+            with measure.others_cpu(others) as other:
                 t0 = time.monotonic()
-                nbytes = 0
                 for chunk in client.get_image(image, chunk_size=EXPORT_CHUNK):
                     if first_byte is None:
                         first_byte = time.monotonic() - t0
@@ -176,7 +169,7 @@ class EngineBench:
         finally:
             client.close()
         return {"seconds": round(seconds, 3), "export_bytes": nbytes, "first_byte_s": round(first_byte or 0, 3),
-                **other.result}
+                **other}
 
     def script(self, module: str, arg: str, others: dict, timeout: float, label: str) -> tuple[dict, dict]:
         """`python -m bench.pushes.<module> ARG` (a floor, measured as the pipe is: its own process, CPU, peak
@@ -187,18 +180,11 @@ class EngineBench:
                           cwd=REPO_ROOT)
         return out, json.loads(log.read_text().strip().splitlines()[-1])
 
-    def export_gzip(self, image: str, dockerd_pid: int | None, timeout: float) -> dict:
-        """The export read and compressed by the pipe's own code, nothing sent: the floor of a push that compresses."""
-        out, printed = self.script("export_gzip", image, {"dockerd": dockerd_pid}, timeout, "export-gzip")
-        return {**out, "first_byte_s": printed["first_byte_s"], "export_bytes": printed["layer_bytes"],
-                "compressed_image_bytes": printed["compressed_bytes"]}
-
     def cleanup(self) -> None:
-        """Remove the registry references this benchmark tagged in the default daemon (the images stay
-        for engine_daemons.remove)."""
+        """Remove the registry references this benchmark tagged in the default daemon (the images themselves are
+        the phase's to remove)."""
         prefixes = (f"{self.host}/{WORKSPACE}/{PACKAGE_PREFIX}", PACKAGE_PREFIX)
         r = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
                            capture_output=True, text=True, timeout=60)
-        refs = sorted({*self.tagged, *(ref for ref in r.stdout.split() if ref.startswith(prefixes))})
-        if refs:
-            subprocess.run(["docker", "rmi", *refs], capture_output=True, timeout=300)
+        if refs := sorted({*self.tagged, *(ref for ref in r.stdout.split() if ref.startswith(prefixes))}):
+            remove_image(*refs)

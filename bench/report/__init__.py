@@ -4,6 +4,7 @@ imported only when one is drawn); shared formatting in report/format.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from . import archive, copy, engine, registry
@@ -19,21 +20,18 @@ def chart_lines(results: dict, settings, out: Path, name: str) -> Iterator[tuple
     """Each chart this run has figures for, drawn to out/<name>-*.png: its line for the table, and whether drawing
     it failed (the figures are written either way)."""
     eng, arc, cop = (results.get(phase) or {} for phase in ("engine", "archive", "copy"))
-    if not any(section.get("summary") for section in (eng, arc, cop)):
+    # (its line's name, its key, its title, the sections it draws, the phases whose full size it needs to replace the
+    # one the docs show: the push chart, the engine phase's and, when it ran, the archive phase's)
+    wanted = [chart for chart in (
+        ("chart", "push", "Push", (eng, arc), ("engine", "archive") if arc.get("summary") else ("engine",)),
+        ("Docker 26 chart", "push-26", "Push from Docker 26", (eng,), ("engine",)),
+        ("copy chart", "copy", "Copy from a registry", (cop,), ("copy",)),
+    ) if any(section.get("summary") for section in chart[3])]
+    if not wanted:
         return
     from . import charts
 
-    if eng.get("summary") or arc.get("summary"):  # the push chart needs the engine phase at the full size
-        sized = ("engine", "archive") if arc.get("summary") else ("engine",)
-        publish = bool(eng.get("summary")) and charts.full_size(settings, *sized)
-        yield chart_line("chart", lambda: (charts.push(eng, arc, out / f"{name}-push.png", f"Push, {name}", publish),
-                                           publish), charts.STABLE["push"])
-    if eng.get("summary"):
-        publish = charts.full_size(settings, "engine")
-        yield chart_line("Docker 26 chart", lambda: (charts.push_26(
-            eng, out / f"{name}-push-26.png", f"Push from Docker 26, {name}", publish), publish),
-            charts.STABLE["push-26"])
-    if cop.get("summary"):
-        publish = charts.full_size(settings, "copy")
-        yield chart_line("copy chart", lambda: (charts.copies(
-            cop, out / f"{name}-copy.png", f"Copy from a registry, {name}", publish), publish), charts.STABLE["copy"])
+    for what, key, title, sections, sized in wanted:
+        publish = bool(sections[0].get("summary")) and charts.full_size(settings, *sized)
+        yield chart_line(what, partial(charts.DRAW[key], *sections, out / f"{name}-{key}.png", f"{title}, {name}"),
+                         charts.STABLE[key] if publish else None)

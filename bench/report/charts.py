@@ -2,7 +2,7 @@
 a run at the full sizes copies each to docs/."""
 from __future__ import annotations
 
-import shutil
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +18,7 @@ STABLE = {"push": REPO_ROOT / "docs" / "bench-push.png", "push-26": REPO_ROOT / 
           "copy": REPO_ROOT / "docs" / "bench-copy.png"}
 KIND_NAMES = {"usr": "real files (/usr)", "random": "random bytes"}
 COLOURS = {"docker_push": "#8c8c8c", "auto": "#08306b", "native": "#1f6fb4", "docker_engine": "#9ecae1",
-           "export": "#e6a23c", "export_gzip": "#f3d08a", "skopeo": "#b07aa1", "pipe": "#1f6fb4", "docker": "#8c8c8c",
+           "export": "#e6a23c", "skopeo": "#b07aa1", "pipe": "#1f6fb4", "docker": "#8c8c8c",
            "floor": "#e6a23c", "rerun": "#9ecae1"}  # auto: native on the classic store, the daemon's push on containerd
 SECONDS = "seconds (median; whiskers: min-max)"
 
@@ -45,13 +45,20 @@ def bars(ax, summ: dict, cases: list[str], tools: tuple[str, ...], names: dict[s
     ax.grid(axis="y", alpha=0.3)
 
 
+def engine_label(eng: dict, case: str) -> str:
+    """`usr/cold-26-classic` -> the kind, the image's size and the case's name, on three lines."""
+    kind, _, suffix = case.partition("/")
+    return f"{KIND_NAMES.get(kind, kind)} {size(eng['image_bytes'])}\n{engine.CASE_NAMES[suffix.partition('-')[0]]}" \
+        .replace(", ", ",\n")
+
+
 def full_size(settings: Settings, *phases: str) -> bool:
     """Whether a run's charts replace the ones the docs show: only at the full run's sizes of those phases."""
     return all((getattr(settings, f"{p}_layers"), getattr(settings, f"{p}_layer_bytes"))
                == (getattr(FULL, f"{p}_layers"), getattr(FULL, f"{p}_layer_bytes")) for p in phases)
 
 
-def push(eng: dict, arc: dict, out: Path, title: str, publish: bool) -> Path | None:
+def push(eng: dict, arc: dict, out: Path, title: str) -> Path | None:
     """The 20.10 cases on the left, the archive phase (when it ran) on the right, each with its own tools."""
     summ, arc_summ = eng.get("summary") or {}, arc.get("summary") or {}
     order = list(engine.CASE_NAMES)
@@ -65,23 +72,17 @@ def push(eng: dict, arc: dict, out: Path, title: str, publish: bool) -> Path | N
     panels = list(fig.subplots(1, len(widths), gridspec_kw={"width_ratios": widths}, squeeze=False)[0])
     panels[0].set_ylabel(SECONDS)
     if cases:
-        def label(c: str) -> str:
-            kind, _, suffix = c.partition("/")
-            return f"{KIND_NAMES.get(kind, c)} {size(eng['image_bytes'])}\n{engine.CASE_NAMES[suffix]}" \
-                .replace(", ", ",\n")
-
-        ax = panels.pop(0)
-        bars(ax, summ, cases, ("docker_push", "native", "docker_engine", "export", "export_gzip"), engine.TOOL_NAMES,
-             label)
+        bars(panels.pop(0), summ, cases, ("docker_push", "native", "docker_engine", "export"), engine.TOOL_NAMES,
+             partial(engine_label, eng))
     if arc_cases:
         arc_size, ax = size(arc["image_bytes"]), panels.pop(0)
         bars(ax, arc_summ, arc_cases, ("skopeo", "pipe"), archive.TOOL_NAMES,
              lambda c: f"{archive.CASE_NAMES[c]}\nreal files {arc_size}, cold".replace("`", "").replace(", ", ",\n"))
         ax.set_title("from an archive, no daemon", fontsize=9)
-    return save(fig, title, out, STABLE["push"] if publish else None)
+    return save(fig, title, out)
 
 
-def push_26(eng: dict, out: Path, title: str, publish: bool) -> Path | None:
+def push_26(eng: dict, out: Path, title: str) -> Path | None:
     """Cold before the fresh daemon, then by kind, one panel per 26 daemon; None without 26 cases."""
     summ, order = eng.get("summary") or {}, list(engine.CASE_NAMES)
     panels = [(daemon, sorted((c for c in summ if c.partition("/")[2].endswith(f"-{daemon}")),
@@ -92,20 +93,15 @@ def push_26(eng: dict, out: Path, title: str, publish: bool) -> Path | None:
         return None
     fig = Figure(figsize=(6.5 * len(panels), 5.5), dpi=110)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-
-    def label(c: str) -> str:
-        kind, _, suffix = c.partition("/")
-        return f"{KIND_NAMES.get(kind, kind)} {size(eng['image_bytes'])}\n" \
-               f"{engine.CASE_NAMES[suffix.partition('-')[0]]}".replace(", ", ",\n")
-
     for ax, (daemon, cases) in zip(axes, panels, strict=True):
-        bars(ax, summ, cases, ("docker_push", "auto", "native", "docker_engine", "export"), engine.TOOL_NAMES, label)
+        bars(ax, summ, cases, ("docker_push", "auto", "native", "docker_engine", "export"), engine.TOOL_NAMES,
+             partial(engine_label, eng))
         ax.set_title(engine.DAEMON_NAMES[daemon], fontsize=9)
     axes[0].set_ylabel(SECONDS)
-    return save(fig, title, out, STABLE["push-26"] if publish else None)
+    return save(fig, title, out)
 
 
-def copies(cop: dict, out: Path, title: str, publish: bool) -> Path | None:
+def copies(cop: dict, out: Path, title: str) -> Path | None:
     """Promotion on the left (per image size), the cold copies between the registries on the right."""
     summ = cop.get("summary") or {}
     if not summ:
@@ -130,16 +126,16 @@ def copies(cop: dict, out: Path, title: str, publish: bool) -> Path | None:
         ax = panels.pop(0)
         bars(ax, summ, others, ("skopeo", "floor", "pipe", "rerun"), copy.TOOL_NAMES, label, "%.2f")
         ax.set_title("between distribution 2.8 and the emulator, destination empty", fontsize=9)
-    return save(fig, title, out, STABLE["copy"] if publish else None)
+    return save(fig, title, out)
 
 
-def save(fig: Figure, title: str, out: Path, publish_to: Path | None) -> Path:
-    """Title, lay out and write a chart; a full-size run also copies it where the docs show it."""
+def save(fig: Figure, title: str, out: Path) -> Path:
+    """Title, lay out and write a chart."""
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    if publish_to is not None:
-        publish_to.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out, publish_to)
     return out
+
+
+DRAW = {"push": push, "push-26": push_26, "copy": copies}

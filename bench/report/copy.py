@@ -1,23 +1,7 @@
 """The copy phase's tables (Markdown): per case and tool, the medians; then its targets (bench/phases/copy.py)."""
 from __future__ import annotations
 
-from .format import (
-    at_most,
-    failed_section,
-    failures,
-    fmt,
-    layers,
-    med,
-    megabytes,
-    metric,
-    peak_target,
-    seconds_range,
-    seconds_ratio,
-    size,
-    target,
-    targets_table,
-    tool_table,
-)
+from . import format as form
 
 TOOL_NAMES = {
     "pipe": "pipe, SOURCE_IMAGE",
@@ -29,7 +13,7 @@ TOOL_NAMES = {
 PROMOTE_LIMIT_S = 1.5
 LIMITS = {"skopeo": 1.0, "floor": 1.2}  # pipe time / that tool's, for the copies between registries
 DIRECTIONS = {"reference": "distribution", "embedded": "emulator"}
-_layers = layers(("pipe", "rerun"))
+_layers = form.layers(("pipe", "rerun"))
 
 
 def case_name(case: str) -> str:
@@ -63,58 +47,58 @@ def targets(cop: dict) -> list[dict]:
     for case in ordered(cop):
         tools, name = summ[case], case_name(case)
         if case.startswith("promote"):
-            v = med(tools.get("pipe"))
-            out.append(target(f"{name}: pipe wall time, s", v, f"< {PROMOTE_LIMIT_S:g} s",
-                              None if v is None else v < PROMOTE_LIMIT_S, "{:.2f}"))
-            out += [target(f"{name}: pipe / {TOOL_NAMES[other]}", seconds_ratio(tools, "pipe", other), "(measure)",
-                           None) for other in ("docker", "skopeo")]
+            v = form.med(tools.get("pipe"))
+            out.append(form.target(f"{name}: pipe wall time, s", v, f"< {PROMOTE_LIMIT_S:g} s",
+                                   None if v is None else v < PROMOTE_LIMIT_S, "{:.2f}"))
+            out += [form.target(f"{name}: pipe / {TOOL_NAMES[other]}", form.seconds_ratio(tools, "pipe", other),
+                                "(measure)", None) for other in ("docker", "skopeo")]
             continue
-        out += [at_most(f"{name}: pipe / {TOOL_NAMES[other]}", seconds_ratio(tools, "pipe", other), limit)
+        out += [form.at_most(f"{name}: pipe / {TOOL_NAMES[other]}", form.seconds_ratio(tools, "pipe", other), limit)
                 for other, limit in LIMITS.items()]
         want = _image_bytes(cop, case)
         sent = [r.get("output_pushed_bytes") for r in (runs.get(case) or {}).get("pipe", [])]
         if sent and want:
-            out.append(target(f"{name}: pipe sent, MB (every run)", max(sent) / 1e6,
-                              f"= {want / 1e6:.0f} (the image, compressed)", all(s == want for s in sent), "{:.0f}"))
+            out.append(form.target(f"{name}: pipe sent, MB (every run)", max(sent) / 1e6, f"= {want / 1e6:.0f} (the "
+                                   "image, compressed)", all(s == want for s in sent), "{:.0f}"))
         again = [r.get("output_pushed_bytes") for r in (runs.get(case) or {}).get("rerun", [])]
         if again:
-            out.append(target(f"{name}: re-run, bytes sent (every run)", max(again), "0",
-                              all(a == 0 for a in again), "{:.0f}"))
+            out.append(form.target(f"{name}: re-run, bytes sent (every run)", max(again), "0",
+                                   all(a == 0 for a in again), "{:.0f}"))
     peaks = [r.get("peak_rss_mb") for case in runs.values() for tool in ("pipe", "rerun") for r in case.get(tool, [])]
-    return out + [peak_target("pipe peak RSS, worst run, MB", peaks)]
+    return out + [form.peak_target("pipe peak RSS, worst run, MB", peaks)]
 
 
 def _blobs(case: str, tool: str, d: dict) -> str:
-    if tool == "skopeo":
-        return f"{fmt(med(d, 'skopeo_blobs_copied'), '{:.0f}')} named"  # skopeo 1.9 logs no skip without a tty
-    return _layers(case, tool, d)
+    """The pipe's layers; skopeo's blobs as its log names them (skopeo 1.9 logs no skip without a tty)."""
+    return f"{form.fmt(form.med(d, 'skopeo_blobs_copied'), '{:.0f}')} named" if tool == "skopeo" else \
+        _layers(case, tool, d)
 
 
 def markdown(cop: dict) -> str:
     if not cop:
         return ""
     if "summary" not in cop:
-        return failed_section("Copy from a registry (SOURCE_IMAGE)", cop)
+        return form.failed_section("Copy from a registry (SOURCE_IMAGE)", cop)
     loads = sorted(r["load_1m"] for tools in (cop.get("runs") or {}).values() for runs in tools.values()
                    for r in runs if r.get("load_1m") is not None)
     lines = [f"\n### Copy from a registry (SOURCE_IMAGE): real files, {cop['layers']} layers, "
-             f"{size(cop['image_bytes'])} per image (repetitions {cop.get('reps')})\n"]
+             f"{form.size(cop['image_bytes'])} per image (repetitions {cop.get('reps')})\n"]
     if loads:
         lines.append(f"Load average (1 min) as each measurement started: {loads[0]:.2f}-{loads[-1]:.2f} "
                      f"(median {loads[len(loads) // 2]:.2f}) on {cop.get('cores')} cores.\n")
     columns = (
-        ("Time, s (min-max)", lambda case, tool, d: seconds_range(d)), ("Tool CPU, s", metric("cpu_s")),
-        ("emulator CPU, s", metric("embedded_cpu_s")), ("distribution CPU, s", metric("reference_cpu_s")),
-        ("dockerd CPU, s", lambda case, tool, d: fmt(med(d, "dockerd_cpu_s")) if tool == "docker" else ""),
-        ("Peak RSS, MB", metric("peak_rss_mb", "{:.0f}")),
+        ("Time, s (min-max)", lambda case, tool, d: form.seconds_range(d)), ("Tool CPU, s", form.metric("cpu_s")),
+        ("emulator CPU, s", form.metric("embedded_cpu_s")), ("distribution CPU, s", form.metric("reference_cpu_s")),
+        ("dockerd CPU, s", lambda case, tool, d: form.fmt(form.med(d, "dockerd_cpu_s")) if tool == "docker" else ""),
+        ("Peak RSS, MB", form.metric("peak_rss_mb", "{:.0f}")),
         ("Sent, MB", lambda case, tool, d: _sent(tool, d)),
-        ("Image, MB", lambda case, tool, d: megabytes(_image_bytes(cop, case))),
+        ("Image, MB", lambda case, tool, d: form.megabytes(_image_bytes(cop, case))),
         ("Layers up/mounted/skipped (skopeo: blobs in its log)", _blobs))
-    lines += tool_table(cop["summary"], ordered(cop), case_name, TOOL_NAMES, columns)
-    lines += targets_table("Target (copy from a registry)", targets(cop)) + failures(cop)
+    lines += form.tool_table(cop["summary"], ordered(cop), case_name, TOOL_NAMES, columns)
+    lines += form.targets_table("Target (copy from a registry)", targets(cop)) + form.failures(cop)
     return "\n".join(lines) + "\n"
 
 
 def _sent(tool: str, d: dict) -> str:
-    sent = med(d, "output_pushed_bytes") if tool in ("pipe", "rerun") else med(d, "floor_bytes")
-    return "" if sent is None else megabytes(sent)
+    sent = form.med(d, "output_pushed_bytes") if tool in ("pipe", "rerun") else form.med(d, "floor_bytes")
+    return "" if sent is None else form.megabytes(sent)

@@ -2,21 +2,7 @@
 `docker push` and to the export, per case and daemon; then its targets and the Docker 26 goals."""
 from __future__ import annotations
 
-from .format import (
-    at_most,
-    failures,
-    fmt,
-    layers,
-    mb,
-    med,
-    metric,
-    peak_target,
-    seconds_ratio,
-    table,
-    target,
-    targets_table,
-    tool_table,
-)
+from . import format as form
 
 TOOL_NAMES = {
     "docker_push": "`docker push`",
@@ -24,7 +10,6 @@ TOOL_NAMES = {
     "native": "pipe, PUSH_ENGINE=native",
     "docker_engine": "pipe, PUSH_ENGINE=docker",
     "export": "bare export (floor)",
-    "export_gzip": "export + the pipe's gzip, nothing sent",
 }
 CASE_NAMES = {"cold": "cold", "pipelines": "fresh dockerd, all but the top layer held", "repush": "re-push, unchanged"}
 # The cases on the Docker 26 daemons are `<case>-<daemon>` (phases/engine.py); those on 20.10 are bare.
@@ -40,9 +25,6 @@ RATIO_TARGETS = (
     ("pipelines", None, "native", "docker_push", 0.4, "native / `docker push` from that daemon"),
     ("pipelines", None, "native", "export", 1.25, "native / export from that daemon"),
 )
-# Not targets: how far above the export any compressing push must be, and the pipe above that (cold, 20.10).
-MEASURES = (("export_gzip", "export", "export + gzip, nothing sent / export"),
-            ("native", "export_gzip", "native / (export + gzip, nothing sent)"))
 # The Docker 26 goals, of the pipe with PUSH_ENGINE=auto: at most factor x `docker push` from the same daemon
 # + seconds. (case suffix, image kind or None for any, factor, seconds)
 GOALS_26 = (
@@ -54,11 +36,12 @@ GOALS_26 = (
     ("pipelines-26-classic", None, 0.4, 0.0),
 )
 REPUSH_LIMITS_S = {"native": 1.0, "docker_engine": 3.0}  # the daemon's push: the old `push` phase's target
-COLUMNS = (("Time, s", metric("seconds")), ("Tool CPU, s", metric("cpu_s")),
-           ("dockerd CPU, s", metric("dockerd_cpu_s")), ("registry CPU, s", metric("registry_cpu_s")),
-           ("Peak RSS, MB", metric("peak_rss_mb", "{:.0f}")),
-           ("Sent (output file), MB", mb("output_pushed_bytes")), ("Image as pushed, MB", mb("compressed_image_bytes")),
-           ("Layers up/mounted/skipped", layers(PIPE_ENGINES)))
+COLUMNS = (("Time, s", form.metric("seconds")), ("Tool CPU, s", form.metric("cpu_s")),
+           ("dockerd CPU, s", form.metric("dockerd_cpu_s")), ("registry CPU, s", form.metric("registry_cpu_s")),
+           ("Peak RSS, MB", form.metric("peak_rss_mb", "{:.0f}")),
+           ("Sent (output file), MB", form.mb("output_pushed_bytes")),
+           ("Image as pushed, MB", form.mb("compressed_image_bytes")),
+           ("Layers up/mounted/skipped", form.layers(PIPE_ENGINES)))
 
 
 def case_name(suffix: str) -> str:
@@ -79,15 +62,15 @@ def goals_26(kind: str, suffix: str, tools: dict) -> list[dict]:
     for want, want_kind, factor, plus in GOALS_26:
         if suffix != want or want_kind not in (None, kind):
             continue
-        auto, push = med(tools.get("auto")), med(tools.get("docker_push"))
+        auto, push = form.med(tools.get("auto")), form.med(tools.get("docker_push"))
         if plus:  # in seconds: the limit is no ratio
             limit = None if push is None else factor * push + plus
-            out.append(target(f"{kind} {case_name(suffix)}: auto, s", auto,
-                              f"<= {factor:g}x `docker push` + {plus:g} s ({fmt(limit)} s)",
-                              None if auto is None or limit is None else auto <= limit, "{:.2f}"))
+            out.append(form.target(f"{kind} {case_name(suffix)}: auto, s", auto,
+                                   f"<= {factor:g}x `docker push` + {plus:g} s ({form.fmt(limit)} s)",
+                                   None if auto is None or limit is None else auto <= limit, "{:.2f}"))
         else:
-            out.append(at_most(f"{kind} {case_name(suffix)}: auto / `docker push`",
-                               None if auto is None or not push else auto / push, factor))
+            out.append(form.at_most(f"{kind} {case_name(suffix)}: auto / `docker push`",
+                                    None if auto is None or not push else auto / push, factor))
     return out
 
 
@@ -96,24 +79,21 @@ def targets(eng: dict) -> list[dict]:
     out, goals = [], []
     for case, tools in sorted((eng.get("summary") or {}).items()):
         kind, _, suffix = case.partition("/")
-        out += [at_most(f"{kind} {CASE_NAMES[suffix]}: {label}", seconds_ratio(tools, num, den), limit)
+        out += [form.at_most(f"{kind} {CASE_NAMES[suffix]}: {label}", form.seconds_ratio(tools, num, den), limit)
                 for want, want_kind, num, den, limit, label in RATIO_TARGETS
                 if suffix == want and want_kind in (None, kind)]
-        if suffix == "cold" and tools.get("export_gzip"):
-            out += [target(f"{kind} cold: {label}", seconds_ratio(tools, num, den), "(measure)", None)
-                    for num, den, label in MEASURES]
-            first, whole = med(tools.get("export"), "first_byte_s"), med(tools.get("export"))
-            if first and whole:
-                out.append(target(f"{kind} cold: the export's first byte, share of its time", first / whole,
-                                  "(measure)", None, "{:.2f}"))
+        first, whole = form.med(tools.get("export"), "first_byte_s"), form.med(tools.get("export"))
+        if suffix == "cold" and first and whole:  # not a target: how late 20.10's export starts sending
+            out.append(form.target(f"{kind} cold: the export's first byte, share of its time", first / whole,
+                                   "(measure)", None, "{:.2f}"))
         if suffix == "repush":
             for tool, limit in REPUSH_LIMITS_S.items():
-                v = med(tools.get(tool))
-                out.append(target(f"{kind} re-push of an unchanged image, {TOOL_NAMES[tool]}, s", v, f"< {limit:g} s",
-                                  None if v is None else v < limit, "{:.2f}"))
+                v = form.med(tools.get(tool))
+                out.append(form.target(f"{kind} re-push of an unchanged image, {TOOL_NAMES[tool]}, s", v,
+                                       f"< {limit:g} s", None if v is None else v < limit, "{:.2f}"))
         goals += goals_26(kind, suffix, tools)
     peaks = [r.get("peak_rss_mb") for tools in (eng.get("runs") or {}).values() for r in tools.get("native", [])]
-    return out + goals + [peak_target("pipe peak RSS, native, worst run, MB", peaks)]
+    return out + goals + [form.peak_target("pipe peak RSS, native, worst run, MB", peaks)]
 
 
 def ratios(eng: dict) -> list[str]:
@@ -125,11 +105,11 @@ def ratios(eng: dict) -> list[str]:
     for case, tools in sorted((eng.get("summary") or {}).items()):
         if case.endswith("/repush"):
             continue
-        cells = [fmt(seconds_ratio(tools, e, den), "{:.2f}x") for den in ("docker_push", "export")
+        cells = [form.fmt(form.seconds_ratio(tools, e, den), "{:.2f}x") for den in ("docker_push", "export")
                  for e in PIPE_ENGINES]
         took = sorted({str(r.get("output_engine")) for r in (runs.get(case) or {}).get("auto", [])})
         rows.append(f"| {row_name(case)} | {' | '.join(cells)} | {', '.join(took)} |")
-    return ["", *table(f"| Case | {' | '.join(heads)} | auto took |", rows, len(heads), 1)]
+    return ["", *form.table(f"| Case | {' | '.join(heads)} | auto took |", rows, len(heads), 1)]
 
 
 def markdown(eng: dict) -> str:
@@ -137,7 +117,7 @@ def markdown(eng: dict) -> str:
         return ""
     lines = [f"\n### Push engines: {eng['layers']} layers, {eng['image_bytes'] / 2**30:g} GiB per image "
              f"(repetitions {eng.get('reps')})\n"]
-    lines += tool_table(eng["summary"], sorted(eng["summary"]), row_name, TOOL_NAMES, COLUMNS)
+    lines += form.tool_table(eng["summary"], sorted(eng["summary"]), row_name, TOOL_NAMES, COLUMNS)
     lines += ratios(eng)
-    lines += targets_table("Target (push engines)", targets(eng))
-    return "\n".join(lines + failures(eng)) + "\n"
+    lines += form.targets_table("Target (push engines)", targets(eng))
+    return "\n".join(lines + form.failures(eng)) + "\n"

@@ -2,6 +2,7 @@
 every phase (no plotting library: the tests import it without bench's extras)."""
 from __future__ import annotations
 
+import shutil
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -114,14 +115,14 @@ def failures(section: dict) -> list[str]:
     return [f"\n**failed**: {err}" for err in section.get("errors") or []]
 
 
-def chart_line(what: str, draw: Callable[[], tuple[Path | None, bool]], stable: Path) -> tuple[str, bool]:
-    """The table's line for one chart (`draw`: its file, and whether it was copied to `stable`), and
-    whether drawing it failed: the figures are written either way."""
+def chart_line(what: str, draw: Callable[[], Path | None], publish_to: Path | None) -> tuple[str, bool]:
+    """Draw one chart (`draw`: its file, None when it has nothing to draw), copied to `publish_to` (where the docs
+    show it) when given: the table's line for it, and whether drawing it failed (the figures are written either way)."""
     try:
-        png, published = draw()
+        if (png := draw()) and publish_to:
+            publish_to.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(png, publish_to)
     except Exception as exc:
         traceback.print_exc()
         return f"\n**{what} failed**: {type(exc).__name__}: {exc}\n", True
-    if not png:
-        return "", False
-    return f"\nchart: {png}{f' (copied to {stable})' if published else ''}\n", False
+    return (f"\nchart: {png}{f' (copied to {publish_to})' if publish_to else ''}\n" if png else ""), False

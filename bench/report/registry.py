@@ -9,7 +9,14 @@ PHASES = ("ingest", "serving", "memory", "small", "ui")
 WHOLE, RATIO = "{:.0f}", "{:.2f}x"
 
 
-def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
+def compared(figure: str, d: dict, spec: str = WHOLE, at_least: float | None = None) -> tuple[str, ...]:
+    """A row of a figure measured in both registries (stats.compare), with its target: the ratio at least `at_least`."""
+    q, met = d["ratio"], None if at_least is None or d["ratio"] is None else d["ratio"] >= at_least
+    return (figure, fmt(median(d["embedded"]), spec), fmt(median(d["reference"]), spec), fmt(q, RATIO),
+            "" if at_least is None else f">= {at_least:g}x", "" if at_least is None else verdict(met))
+
+
+def rows(results: dict) -> list[tuple[str, ...]]:
     """(figure, embedded, reference, ratio, target, verdict) rows."""
     out = []
     ing = results.get("ingest") or {}
@@ -23,18 +30,13 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
             ok = None if e is None or q is None or sha is None else (q >= 2 and e >= sha / 2)
             out.append((f"ingest {blob}, {name}, MB/s", fmt(e, WHOLE), fmt(r, WHOLE), fmt(q, RATIO),
                         f">= 2x and >= {fmt(sha / 2 if sha else None, WHOLE)} (half ceiling)", verdict(ok)))
-            c = ing.get(f"{mode}_cpu_s_per_gib")
-            if c:
-                out.append((f"  registry CPU (all threads) per GiB, {mode}, s", fmt(median(c["embedded"]), "{:.2f}"),
-                            fmt(median(c["reference"]), "{:.2f}"), fmt(c["ratio"], RATIO), "", ""))
+            if c := ing.get(f"{mode}_cpu_s_per_gib"):
+                out.append(compared(f"  registry CPU (all threads) per GiB, {mode}, s", c, "{:.2f}"))
     srv = results.get("serving") or {}
     if srv and "error" not in srv:
         blob = size((results.get("ingest") or {}).get("blob_bytes", 0))
         for key, name in (("full_mb_s", f"GET full {blob}"), ("range_mb_s", f"GET Range {size(srv['range_bytes'])}")):
-            d = srv[key]
-            q = d["ratio"]
-            out.append((f"serving, {name}, MB/s", fmt(median(d["embedded"]), WHOLE), fmt(median(d["reference"]), WHOLE),
-                        fmt(q, RATIO), ">= 1x", verdict(None if q is None else q >= 1)))
+            out.append(compared(f"serving, {name}, MB/s", srv[key], at_least=1))
     mem = results.get("memory") or {}
     if mem and "error" not in mem:
         for d in mem.values():
@@ -47,15 +49,12 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str, str]]:
                         verdict(None if e is None else e < 150)))
     sm = results.get("small") or {}
     if sm and "error" not in sm:
-        d = sm["requests_per_s"]
-        q = d["ratio"]
-        out.append((f"{sm['clients']} clients x {sm['blobs_per_client']} blobs of 1 MiB, requests/s",
-                    fmt(median(d["embedded"]), WHOLE), fmt(median(d["reference"]), WHOLE), fmt(q, RATIO), ">= 1x",
-                    verdict(None if q is None else q >= 1)))
+        out.append(compared(f"{sm['clients']} clients x {sm['blobs_per_client']} blobs of 1 MiB, requests/s",
+                            sm["requests_per_s"], at_least=1))
     return out + ui_rows(results.get("ui") or {})
 
 
-def ui_rows(d: dict) -> list[tuple[str, str, str, str, str, str]]:
+def ui_rows(d: dict) -> list[tuple[str, ...]]:
     """Each packages page beside the JSON API's listing."""
     if not d or "error" in d:
         return []

@@ -82,12 +82,15 @@ def test_targets_judge_the_ratios_and_the_bytes_sent() -> None:
 
 
 def test_a_chart_that_fails_to_draw_is_one_line_and_a_failed_run(tmp_path):
-    def broken() -> tuple[Path | None, bool]:
+    def broken() -> Path | None:
         raise ValueError("no data")
 
     assert chart_line("copy chart", broken, tmp_path / "s.png") == ("\n**copy chart failed**: ValueError: no data\n",
                                                                    True)
     drawn = tmp_path / "c.png"
-    assert chart_line("chart", lambda: (drawn, True), tmp_path / "s.png") == (
-        f"\nchart: {drawn} (copied to {tmp_path / 's.png'})\n", False)
-    assert chart_line("chart", lambda: (None, False), tmp_path / "s.png") == ("", False)
+    drawn.write_bytes(b"png")
+    assert chart_line("chart", lambda: drawn, tmp_path / "docs" / "s.png") == (
+        f"\nchart: {drawn} (copied to {tmp_path / 'docs' / 's.png'})\n", False)
+    assert (tmp_path / "docs" / "s.png").read_bytes() == b"png"
+    assert chart_line("chart", lambda: drawn, None) == (f"\nchart: {drawn}\n", False)
+    assert chart_line("chart", lambda: None, tmp_path / "s.png") == ("", False)

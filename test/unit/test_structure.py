@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("pipe", "registry")
 LONGEST_FUNCTION = 60
 LONGEST_PIPE_CLASS = 120
-# bench/ was 4,477 lines, as large as the emulator; the second structural pass left 3,405, every module
+# bench/ was 4,477 lines, as large as the emulator; the second structural pass left under 3,000, every module
 # behind a figure BENCHMARKS.md quotes. A ceiling, so that it does not grow back.
-BENCH_LINES = 3500
+BENCH_LINES = 3000
 
 # Below the handlers: they speak in the store's terms, never in HTTP's (the handlers map).
 STORAGE = ("registry/store.py", "registry/uploads.py", "registry/blobfiles.py", "registry/gc.py",
