@@ -6,6 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Iterator
 
 from ..compression import GzipLayer
 from ..errors import PipeFailure, blob_too_large_message
@@ -83,6 +84,19 @@ class LayerUpload(BlobUpload):
             self.writer.close()
 
 
+def _pieces(session: PushSession, entry: LayerEntry, upload: BlobUpload, piece: int) -> Iterator[bytes]:
+    """`entry` read to its end `piece` bytes at a time, each checked against its label before the caller
+    takes it and counted after; the upload's error, once it has one, ends the reading."""
+    label = LabelCheck(entry)
+    while data := entry.read(piece):
+        label.see(data)
+        yield data
+        session.progress.read(len(data))
+        if upload.error is not None:
+            raise upload.error
+    label.end()
+
+
 def send_layer(session: PushSession, entry: LayerEntry, upload: LayerUpload) -> None:
     """Read `entry` to its end into `upload` (running on a pool thread): compressed, or as stored."""
     started = time.monotonic()
@@ -92,18 +106,9 @@ def send_layer(session: PushSession, entry: LayerEntry, upload: LayerUpload) -> 
         _send_stored(session, entry, upload)
         return
     gzip = GzipLayer(upload.feed, level=options.level, threads=options.threads)
-    label = LabelCheck(entry)
     try:
-        while True:
-            data = entry.read(PIECE)
-            if not data:
-                label.end()
-                break
-            label.see(data)
+        for data in _pieces(session, entry, upload, PIECE):
             gzip.write(data)
-            progress.read(len(data))
-            if upload.error is not None:
-                raise upload.error
             if gzip.sink.size > options.max_blob_bytes:  # stop before the registry refuses it
                 raise PipeFailure(blob_too_large_message(entry.label, gzip.sink.size, options.max_blob_bytes,
                                                          "compressed (so far)"))
@@ -121,21 +126,11 @@ def _send_stored(session: PushSession, entry: LayerEntry, upload: LayerUpload) -
     assert entry.stored is not None
     blob = entry.stored
     size = 0
-    label = LabelCheck(entry)
-    # Read a chunk at a time: it goes up as it is read, with no buffer of parts to join.
-    piece = session.options.chunk_size
     try:
-        while True:
-            data = entry.read(piece)
-            if not data:
-                label.end()
-                break
-            label.see(data)
+        # A chunk at a time: it goes up as it is read, with no buffer of parts to join.
+        for data in _pieces(session, entry, upload, session.options.chunk_size):
             size += len(data)  # the source's reader hashes what it hands out
             upload.feed(data)
-            session.progress.read(len(data))
-            if upload.error is not None:
-                raise upload.error
         check_stored(entry, size, "The archive is damaged: build or save the image again")
     except BaseException:
         upload.abandon()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Self
 
 from .descriptor import BadDescriptor, Descriptor, NoConfig, NotAnObject, NotJSON, Platform, Schema1
 from .media import (
@@ -60,8 +60,29 @@ def stated_media_type(body: bytes) -> str:
         return ""
 
 
+class _Parsed:
+    """What a manifest and an index share: each is parsed from its bytes (`_of` builds it), and is named by
+    a descriptor of its own."""
+
+    media_type: str
+    digest: str
+    body: bytes
+
+    @classmethod
+    def parse(cls, body: bytes, media_type: str = "") -> Self:
+        return cls._of(_document(body), bytes(body), media_type)
+
+    @classmethod
+    def _of(cls, doc: dict[str, Any], body: bytes, media_type: str) -> Self:
+        raise NotImplementedError
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.digest, len(self.body), self.media_type)
+
+
 @dataclass(frozen=True)
-class Manifest:
+class Manifest(_Parsed):
     """An image manifest: its config and its layers, in order. `media_type` is what the registry (or the
     descriptor naming it) said, else what it says itself, else OCI's."""
 
@@ -73,19 +94,11 @@ class Manifest:
     doc: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
-    def parse(cls, body: bytes, media_type: str = "") -> Manifest:
-        return cls._of(_document(body), bytes(body), media_type)
-
-    @classmethod
     def _of(cls, doc: dict[str, Any], body: bytes, media_type: str) -> Manifest:
         if "config" not in doc:
             raise NoConfig("is not an image manifest (it names no config)")
         return cls(media_type or _stated(doc) or OCI_MANIFEST, digest_of(body), Descriptor.from_json(doc["config"]),
                    _descriptors(doc, "layers"), body, doc)
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return Descriptor(self.digest, len(self.body), self.media_type)
 
     def rebuilt(self, layers: Iterable[Descriptor]) -> Manifest:
         """This manifest naming other layer blobs, every other field kept."""
@@ -95,7 +108,7 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class Index:
+class Index(_Parsed):
     """An index of manifests (an OCI index, a Docker manifest list); `media_type` as for `Manifest`."""
 
     media_type: str
@@ -105,10 +118,6 @@ class Index:
     doc: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
-    def parse(cls, body: bytes, media_type: str = "") -> Index:
-        return cls._of(_document(body), bytes(body), media_type)
-
-    @classmethod
     def _of(cls, doc: dict[str, Any], body: bytes, media_type: str) -> Index:
         return cls(media_type or _stated(doc) or OCI_INDEX, digest_of(body), _descriptors(doc, "manifests"), body, doc)
 
@@ -116,10 +125,6 @@ class Index:
     def new(cls, manifests: Iterable[Descriptor], media_type: str = OCI_INDEX) -> Index:
         """An index of `manifests` alone (an OCI layout's index.json, which is no blob of its own)."""
         return _written({"schemaVersion": 2, "mediaType": media_type}, manifests, media_type)
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return Descriptor(self.digest, len(self.body), self.media_type)
 
     def rebuilt(self, manifests: Iterable[Descriptor], media_type: str | None = None) -> Index:
         """This index naming `manifests` (some of its own entries, or entries `rewritten` to name rebuilt
